@@ -1,0 +1,1 @@
+"""okta-itdr daemon: ingest, stream, respond, ops. Detections live in the `detections` package."""
