@@ -1,0 +1,248 @@
+"""One validated config file for the whole daemon: many tenants, secrets only by reference.
+
+A wrong config stops startup with the field path and the reason
+(``tenants[0].read.token: ...``). Secrets are never written inline: a config
+file gets copied, committed and pasted into tickets, so it holds only
+``{env: NAME}`` or ``{file: PATH}`` and the value is read at startup.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from detections.confidence import Action
+from detections.mfa_fatigue import MfaFatigueConfig
+from detections.registry import DetectionSettings
+
+OKTA_MAX_LOOKBACK_MINUTES = 90 * 24 * 60  # System Log retention; older `since` returns nothing
+
+
+class ConfigError(Exception):
+    """The config cannot be used; the message names each bad field and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Strict):
+    """Where a secret lives: an environment variable or a file (e.g. a mounted Kubernetes secret)."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of `env` or `file`")
+        return self
+
+    def resolve(self) -> SecretStr:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"environment variable {self.env} is not set or empty")
+            return SecretStr(value)
+        assert self.file is not None
+        try:
+            value = self.file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+        if not value:
+            raise ConfigError(f"secret file {self.file} is empty")
+        return SecretStr(value)
+
+
+def _reject_inline(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError("secrets are never written inline: use {env: VAR_NAME} or {file: /path/to/secret}")
+    return value
+
+
+class SswsCredentials(_Strict):
+    kind: Literal["ssws"] = "ssws"
+    token: SecretRef
+    token_id: str | None = None  # the token's 00T… id, so our own actions are recognised in the System Log
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _no_inline(cls, value: Any) -> Any:
+        return _reject_inline(value)
+
+
+class OAuthCredentials(_Strict):
+    """An API Services app using client credentials with a private_key_jwt assertion."""
+
+    kind: Literal["oauth"] = "oauth"
+    client_id: str = Field(min_length=1)
+    private_key: SecretRef
+    key_id: str | None = None
+    scopes: list[str] = Field(min_length=1)
+    dpop: bool | None = None  # None: use DPoP when the org demands it
+
+    @field_validator("private_key", mode="before")
+    @classmethod
+    def _no_inline(cls, value: Any) -> Any:
+        return _reject_inline(value)
+
+
+Credentials = Annotated[SswsCredentials | OAuthCredentials, Field(discriminator="kind")]
+
+
+class PollSettings(_Strict):
+    interval_s: float = Field(1.0, gt=0, le=300)
+    lookback_minutes: int = Field(15, ge=1)
+    page_limit: int = Field(1000, ge=1, le=1000)
+    budget_share: float = Field(0.5, gt=0, le=1)
+
+    @field_validator("lookback_minutes")
+    @classmethod
+    def _cap_lookback(cls, value: int) -> int:
+        return min(value, OKTA_MAX_LOOKBACK_MINUTES)
+
+
+class ResponseSettings(_Strict):
+    dry_run: bool = False
+    actions: list[Action] = Field(default_factory=lambda: [Action.CLEAR_SESSIONS])
+    protected_users: list[str] = Field(default_factory=list)  # user ids or logins
+    protected_groups: list[str] = Field(default_factory=list)  # group ids or names
+    max_actions_per_hour: int = Field(10, ge=0)
+    allow_suspend: bool = False
+
+
+_MFA = MfaFatigueConfig()
+
+
+class MfaFatigueSettings(_Strict):
+    window_s: float = Field(_MFA.window_s, gt=0)
+    min_denials: int = Field(_MFA.min_denials, ge=2)
+    accept_min_denials: int = Field(_MFA.accept_min_denials, ge=1)
+    accept_window_s: float = Field(_MFA.accept_window_s, gt=0)
+    suppress_s: float = Field(_MFA.suppress_s, ge=0)
+    lateness_s: float = Field(_MFA.lateness_s, ge=0)
+
+
+class DetectionsSettings(_Strict):
+    mfa_fatigue: MfaFatigueSettings = Field(default_factory=MfaFatigueSettings)
+
+    def build(self) -> DetectionSettings:
+        return DetectionSettings(mfa_fatigue=MfaFatigueConfig(**self.mfa_fatigue.model_dump()))
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class TenantConfig(_Strict):
+    name: str
+    org_url: str
+    read: Credentials
+    enforce: Credentials | None = None  # separate least-privilege credentials; None: alert only
+    poll: PollSettings = Field(default_factory=PollSettings)
+    response: ResponseSettings = Field(default_factory=ResponseSettings)
+    detections: DetectionsSettings = Field(default_factory=DetectionsSettings)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use lower-case letters, digits, '-' or '_' (it keys Kafka records and metrics)")
+        return value
+
+    @field_validator("org_url")
+    @classmethod
+    def _org_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ValueError("must be an https:// URL (plain http only on loopback, for the simulator)")
+        if not parts.hostname or parts.path not in ("", "/") or parts.query:
+            raise ValueError("must be the org's base URL, e.g. https://acme.okta.com")
+        return value.rstrip("/")
+
+
+class Config(_Strict):
+    data_dir: Path = Path("var")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    findings_jsonl: Path | None = None  # default: <data_dir>/findings.jsonl
+    tenants: list[TenantConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        names = [t.name for t in self.tenants]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tenant names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    @property
+    def findings_path(self) -> Path:
+        return self.findings_jsonl or self.data_dir / "findings.jsonl"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "itdr.sqlite"
+
+
+def parse_config(data: Any) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc)) from None
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return parse_config(data)
+
+
+def format_errors(exc: ValidationError) -> str:
+    """One line per problem: the field path as written in YAML, then the reason."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        path = ""
+        for part in error["loc"]:
+            if isinstance(part, int):
+                path += f"[{part}]"
+            elif part in ("ssws", "oauth") and path:  # discriminated-union tag, not a YAML key
+                continue
+            else:
+                path += f".{part}" if path else str(part)
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{path or '<root>'}: {message}")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def secret_values(config: Config) -> list[str]:
+    """Every secret the config refers to, resolved, for the log redactor (fails like startup would)."""
+    values = []
+    for tenant in config.tenants:
+        for creds in (tenant.read, tenant.enforce):
+            if isinstance(creds, SswsCredentials):
+                values.append(creds.token.resolve().get_secret_value())
+            elif isinstance(creds, OAuthCredentials):
+                values.append(creds.private_key.resolve().get_secret_value())
+    return values

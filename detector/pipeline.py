@@ -1,0 +1,204 @@
+"""Embedded mode: every stage in one process, joined by the SQLite bus.
+
+poller (per tenant) → okta.events → detection stage → itdr.findings → {alert
+output, action worker}. Each consumer keeps its own committed offset, so each
+resumes where it stopped after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import structlog
+
+from detections.engine import Engine, TenantContext
+from detections.registry import build_detections
+from detector.config import Config, Credentials, OAuthCredentials, SswsCredentials, TenantConfig
+from detector.ingest.poller import PollerSettings, TenantPoller
+from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
+from detector.okta.client import OktaClient
+from detector.ops.metrics import Metrics
+from detector.respond.actions import ActionPolicy, ActionWorker, TenantResponder
+from detector.respond.alerts import JsonlSink
+from detector.respond.ledger import ActionRecord, SqliteLedger
+from detector.stream.bus import FINDINGS
+from detector.stream.detect_stage import DetectionStage
+from detector.stream.embedded import EmbeddedBus, Stored
+
+log = structlog.get_logger(__name__)
+
+FindingHook = Callable[[dict[str, Any]], None]
+ActionHook = Callable[[ActionRecord], None]
+EVENT_DEDUPE_WINDOW_S = 24 * 3600
+
+
+def make_auth(credentials: Credentials, org_url: str) -> Auth:
+    if isinstance(credentials, SswsCredentials):
+        return SswsAuth(credentials.token.resolve().get_secret_value())
+    assert isinstance(credentials, OAuthCredentials)
+    return PrivateKeyJwtAuth(
+        org_url,
+        credentials.client_id,
+        credentials.private_key.resolve().get_secret_value(),
+        credentials.key_id,
+        credentials.scopes,
+        dpop=credentials.dpop,
+    )
+
+
+def own_identities(tenant: TenantConfig) -> TenantContext:
+    """Our credentials' ids, so the System Log events our own actions cause are ignored."""
+    clients, tokens = set(), set()
+    for creds in (tenant.read, tenant.enforce):
+        if isinstance(creds, OAuthCredentials):
+            clients.add(creds.client_id)
+        elif isinstance(creds, SswsCredentials) and creds.token_id:
+            tokens.add(creds.token_id)
+    return TenantContext(tenant.name, frozenset(clients), frozenset(tokens))
+
+
+def policy_of(tenant: TenantConfig) -> ActionPolicy:
+    r = tenant.response
+    return ActionPolicy(
+        dry_run=r.dry_run,
+        allowed=frozenset(r.actions),
+        protected_users=frozenset(r.protected_users),
+        protected_groups=frozenset(r.protected_groups),
+        max_actions_per_hour=r.max_actions_per_hour,
+        allow_suspend=r.allow_suspend,
+    )
+
+
+@dataclass
+class EmbeddedPipeline:
+    config: Config
+    metrics: Metrics = field(default_factory=Metrics)
+    on_finding: FindingHook | None = None
+    on_action: ActionHook | None = None
+    bus: EmbeddedBus = field(init=False)
+    ledger: SqliteLedger = field(init=False)
+    pollers: dict[str, TenantPoller] = field(init=False, default_factory=dict)
+    _clients: list[OktaClient] = field(init=False, default_factory=list)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.bus = await EmbeddedBus(self.config.db_path).open()
+        self.ledger = await SqliteLedger(self.config.db_path).open()
+        try:
+            await self._run(stop)
+        finally:
+            for client in self._clients:
+                await client.aclose()
+            await self.ledger.close()
+            await self.bus.close()
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        engines: dict[str, Engine] = {}
+        responders: dict[str, TenantResponder] = {}
+        for tenant in self.config.tenants:
+            reader = self._client(tenant, tenant.read)
+            enforcer = self._client(tenant, tenant.enforce) if tenant.enforce else None
+            self.pollers[tenant.name] = TenantPoller(
+                tenant.name,
+                reader,
+                self.bus,
+                self.metrics,
+                PollerSettings(
+                    interval_s=tenant.poll.interval_s,
+                    lookback=timedelta(minutes=tenant.poll.lookback_minutes),
+                    page_limit=tenant.poll.page_limit,
+                ),
+            )
+            engines[tenant.name] = Engine(build_detections(tenant.detections.build()), own_identities(tenant))
+            responders[tenant.name] = TenantResponder(policy_of(tenant), enforcer)
+
+        stage = DetectionStage(self.bus, engines, self.metrics)
+        worker = ActionWorker(responders, self.ledger)
+        jsonl = JsonlSink(self.config.findings_path)
+        tasks = [asyncio.create_task(p.run(stop), name=f"poller:{n}") for n, p in self.pollers.items()]
+        tasks += [
+            asyncio.create_task(stage.run(stop), name="detections"),
+            asyncio.create_task(self._consume("alerts", stop, self._alerts(jsonl)), name="alerts"),
+            asyncio.create_task(self._consume("actions", stop, self._actions(worker)), name="actions"),
+            asyncio.create_task(self._prune(stop), name="prune"),
+        ]
+        try:
+            await _first_failure(tasks, stop)
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _client(self, tenant: TenantConfig, creds: Credentials) -> OktaClient:
+        client = OktaClient(tenant.org_url, make_auth(creds, tenant.org_url), budget_share=tenant.poll.budget_share)
+        self._clients.append(client)
+        return client
+
+    async def _consume(
+        self, group: str, stop: asyncio.Event, handle: Callable[[list[Stored]], Awaitable[None]]
+    ) -> None:
+        """At-least-once consumer of itdr.findings: handle a batch, then commit its offset."""
+        offset = await self.bus.committed(group)
+        while not stop.is_set():
+            batch = await self.bus.read(FINDINGS, offset, 100)
+            if not batch:
+                await self.bus.wait(FINDINGS, timeout=0.5)
+                continue
+            await handle(batch)
+            offset = batch[-1].offset
+            await self.bus.commit(group, offset)
+
+    def _alerts(self, jsonl: JsonlSink) -> Callable[[list[Stored]], Awaitable[None]]:
+        written = jsonl.last_seq()
+
+        async def handle(batch: list[Stored]) -> None:
+            fresh = [(s.offset, orjson.loads(s.value)) for s in batch if s.offset > written]
+            await asyncio.to_thread(jsonl.write, fresh)
+            for _, finding in fresh:
+                log.info(
+                    "finding",
+                    detection=finding["detection"],
+                    tenant=finding["tenant"],
+                    user=finding["principal_login"],
+                    tier=finding["tier"],
+                    confidence=finding["confidence"],
+                    dedup_key=finding["dedup_key"],
+                )
+                if self.on_finding:
+                    self.on_finding(finding)
+
+        return handle
+
+    def _actions(self, worker: ActionWorker) -> Callable[[list[Stored]], Awaitable[None]]:
+        async def handle(batch: list[Stored]) -> None:
+            for stored in batch:
+                for record in await worker.handle(orjson.loads(stored.value)):
+                    self.metrics.actions.labels(record.tenant, record.action, record.status.value).inc()
+                    if self.on_action:
+                        self.on_action(record)
+
+        return handle
+
+    async def _prune(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 600)
+            await self.bus.prune_events(EVENT_DEDUPE_WINDOW_S, [DetectionStage.group])
+
+
+async def _first_failure(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> None:
+    """Run until stop; a stage that crashes stops the whole pipeline (and is re-raised), never silently."""
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    for task in done:
+        if task is not stopper and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]

@@ -1,0 +1,174 @@
+"""The action ledger: every enforcement is recorded before and after it is called.
+
+The action id is derived from (tenant, action, user, finding), so a finding
+delivered twice maps to the same ledger row and Okta is called once. A row
+left ``pending`` by a crash mid-call is retried on redelivery: the worker's
+calls are check-then-act, so repeating one is safe. In embedded mode the
+ledger is also the audit trail (``itdr.actions``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    DRY_RUN = "dry_run"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+FINAL = frozenset({Status.DONE, Status.DRY_RUN, Status.SKIPPED})
+
+
+def action_id(tenant: str, action: str, principal: str, finding_key: str) -> str:
+    return hashlib.sha256(f"{tenant}|{action}|{principal}|{finding_key}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    action_id: str
+    tenant: str
+    action: str
+    principal: str
+    principal_login: str
+    detection: str
+    finding_key: str
+    status: Status
+    detail: str
+    created_at: float
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status.value}
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS action_ledger (
+    action_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL, action TEXT NOT NULL, principal TEXT NOT NULL, principal_login TEXT NOT NULL,
+    detection TEXT NOT NULL, finding_key TEXT NOT NULL,
+    status TEXT NOT NULL, detail TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS action_ledger_recent ON action_ledger (tenant, updated_at);
+"""
+_COLUMNS = (
+    "action_id, tenant, action, principal, principal_login, detection, finding_key, status, detail, "
+    "created_at, updated_at"
+)
+
+
+class SqliteLedger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> SqliteLedger:
+        def connect() -> None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=10000")
+            db.executescript(_SCHEMA)
+            self._db = db
+
+        await self._run(connect)
+        return self
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+        self._executor.shutdown(wait=True)
+
+    async def get(self, action_id: str) -> ActionRecord | None:
+        row = await self._run(
+            lambda: self._conn.execute(
+                f"SELECT {_COLUMNS} FROM action_ledger WHERE action_id = ?", (action_id,)
+            ).fetchone()
+        )
+        return _record(row) if row else None
+
+    async def record(self, record: ActionRecord) -> None:
+        """Insert or move a row to a new status; durable when this returns."""
+
+        def write() -> None:
+            self._conn.execute(
+                f"INSERT INTO action_ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (action_id) DO UPDATE SET status = excluded.status, detail = excluded.detail, "
+                "updated_at = excluded.updated_at",
+                (
+                    record.action_id,
+                    record.tenant,
+                    record.action,
+                    record.principal,
+                    record.principal_login,
+                    record.detection,
+                    record.finding_key,
+                    record.status.value,
+                    record.detail,
+                    record.created_at,
+                    record.updated_at,
+                ),
+            )
+
+        await self._run(write)
+
+    async def count_since(self, tenant: str, since: float, statuses: frozenset[Status]) -> int:
+        marks = ",".join("?" for _ in statuses)
+        row = await self._run(
+            lambda: self._conn.execute(
+                f"SELECT COUNT(*) FROM action_ledger WHERE tenant = ? AND updated_at >= ? AND status IN ({marks})",
+                (tenant, since, *(s.value for s in statuses)),
+            ).fetchone()
+        )
+        return row[0]
+
+    async def recent_for(
+        self, tenant: str, principal: str, action: str, detection: str, since: float
+    ) -> bool:
+        """Was this action already taken on this user for this detection recently (once per 24 h)?"""
+        row = await self._run(
+            lambda: self._conn.execute(
+                "SELECT 1 FROM action_ledger WHERE tenant = ? AND principal = ? AND action = ? AND detection = ? "
+                "AND status IN ('done', 'dry_run') AND updated_at >= ? LIMIT 1",
+                (tenant, principal, action, detection, since),
+            ).fetchone()
+        )
+        return row is not None
+
+    async def all(self) -> list[ActionRecord]:
+        rows = await self._run(
+            lambda: self._conn.execute(f"SELECT {_COLUMNS} FROM action_ledger ORDER BY created_at").fetchall()
+        )
+        return [_record(r) for r in rows]
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("ledger is not open")
+        return self._db
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+
+def _record(row: tuple) -> ActionRecord:
+    fields = list(row)
+    fields[7] = Status(fields[7])
+    return ActionRecord(*fields)

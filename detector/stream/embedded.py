@@ -1,0 +1,274 @@
+"""The embedded bus: the Kafka topics as tables of one local SQLite file.
+
+Each topic is an append-only table with an increasing offset; each consumer
+group keeps its committed offset in the same file. That makes every stage a
+single transaction: the poller stores a page and its cursor together, the
+detection stage stores findings, detection state and its input offset
+together. A kill -9 at any point therefore leaves either all of a step or none
+of it, and the step is redone on restart: nothing lost, nothing twice.
+
+SQLite calls run on one dedicated thread so the event loop never blocks on
+fsync, and so all writes are serialised without locks of our own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from detector.stream.bus import ACTIONS, DEADLETTER, EVENTS, FINDINGS, Cursor, EventRecord
+
+T = TypeVar("T")
+
+_TABLES = {EVENTS: "events", FINDINGS: "findings", ACTIONS: "actions", DEADLETTER: "deadletter"}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    offset INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL, key TEXT NOT NULL, uuid TEXT NOT NULL, value BLOB NOT NULL,
+    stored_at REAL NOT NULL,
+    UNIQUE (tenant, uuid)
+);
+CREATE TABLE IF NOT EXISTS findings (
+    offset INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL, key TEXT NOT NULL UNIQUE, value BLOB NOT NULL, stored_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS actions (
+    offset INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, stored_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deadletter (
+    offset INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, stored_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    tenant TEXT PRIMARY KEY, next_url TEXT NOT NULL, last_published TEXT, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consumer_offsets (grp TEXT PRIMARY KEY, offset INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS detection_state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    offset: int
+    tenant: str
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record to append to a topic other than okta.events."""
+
+    tenant: str
+    key: str
+    value: bytes
+
+
+class EmbeddedBus:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._db: sqlite3.Connection | None = None
+        self._changed: dict[str, asyncio.Event] = {topic: asyncio.Event() for topic in _TABLES}
+
+    async def open(self) -> EmbeddedBus:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._run(self._open)
+        return self
+
+    def _open(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # an action ledger must survive power loss too
+        db.execute("PRAGMA busy_timeout=10000")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+        self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> EmbeddedBus:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- the poller's sink -------------------------------------------------
+
+    async def load_cursor(self, tenant: str) -> Cursor | None:
+        row = await self._run(
+            lambda: self._conn.execute(
+                "SELECT next_url, last_published FROM cursors WHERE tenant = ?", (tenant,)
+            ).fetchone()
+        )
+        return Cursor(row[0], row[1]) if row else None
+
+    async def commit_page(self, tenant: str, records: Sequence[EventRecord], cursor: Cursor) -> int:
+        def txn(db: sqlite3.Connection) -> int:
+            now = time.time()
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO events (tenant, key, uuid, value, stored_at) VALUES (?, ?, ?, ?, ?)",
+                [(r.tenant, r.key, r.uuid, r.value, now) for r in records],
+            )
+            added = db.total_changes - before
+            db.execute(
+                "INSERT INTO cursors (tenant, next_url, last_published, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (tenant) DO UPDATE SET next_url = excluded.next_url, "
+                "last_published = COALESCE(excluded.last_published, cursors.last_published), "
+                "updated_at = excluded.updated_at",
+                (tenant, cursor.next_url, cursor.last_published, now),
+            )
+            return added
+
+        added = await self._transaction(txn)
+        if added:
+            self._changed[EVENTS].set()
+        return added
+
+    # --- consuming ---------------------------------------------------------
+
+    async def read(self, topic: str, after: int, limit: int = 500) -> list[Stored]:
+        table = _TABLES[topic]
+        rows = await self._run(
+            lambda: self._conn.execute(
+                f"SELECT offset, tenant, key, value FROM {table} WHERE offset > ? ORDER BY offset LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        )
+        return [Stored(*row) for row in rows]
+
+    async def wait(self, topic: str, timeout: float) -> None:
+        """Sleep until something is appended to ``topic`` or ``timeout`` passes."""
+        changed = self._changed[topic]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), timeout)
+        changed.clear()
+
+    async def committed(self, group: str) -> int:
+        row = await self._run(
+            lambda: self._conn.execute(
+                "SELECT offset FROM consumer_offsets WHERE grp = ?", (group,)
+            ).fetchone()
+        )
+        return row[0] if row else 0
+
+    async def commit(
+        self,
+        group: str,
+        offset: int,
+        appends: Iterable[tuple[str, Record]] = (),
+        states: dict[str, bytes | None] | None = None,
+    ) -> None:
+        """Append records, save detection state and move ``group`` to ``offset``, all or nothing.
+
+        Findings are unique by key: a finding seen before (a replay) is dropped here.
+        """
+        appends = list(appends)
+
+        def txn(db: sqlite3.Connection) -> None:
+            now = time.time()
+            for topic, record in appends:
+                verb = "INSERT OR IGNORE" if topic == FINDINGS else "INSERT"
+                db.execute(
+                    f"{verb} INTO {_TABLES[topic]} (tenant, key, value, stored_at) VALUES (?, ?, ?, ?)",
+                    (record.tenant, record.key, record.value, now),
+                )
+            for key, value in (states or {}).items():
+                if value is None:
+                    db.execute("DELETE FROM detection_state WHERE key = ?", (key,))
+                else:
+                    db.execute(
+                        "INSERT INTO detection_state (key, value) VALUES (?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (key, value),
+                    )
+            _set_offset(db, group, offset)
+
+        await self._transaction(txn)
+        for topic in {topic for topic, _ in appends}:
+            self._changed[topic].set()
+
+    async def load_states(self) -> dict[str, bytes]:
+        rows = await self._run(
+            lambda: self._conn.execute("SELECT key, value FROM detection_state").fetchall()
+        )
+        return dict(rows)
+
+    async def prune_events(self, keep_seconds: float, groups: Sequence[str]) -> int:
+        """Drop consumed events older than the dedupe window (their uuids stop guarding against repeats)."""
+
+        def txn(db: sqlite3.Connection) -> int:
+            offsets = [
+                row[0] if row else 0
+                for row in (
+                    db.execute("SELECT offset FROM consumer_offsets WHERE grp = ?", (g,)).fetchone()
+                    for g in groups
+                )
+            ]
+            floor = min(offsets, default=0)
+            cur = db.execute(
+                "DELETE FROM events WHERE offset <= ? AND stored_at < ?", (floor, time.time() - keep_seconds)
+            )
+            return cur.rowcount
+
+        return await self._transaction(txn)
+
+    async def count(self, topic: str) -> int:
+        return (
+            await self._run(lambda: self._conn.execute(f"SELECT COUNT(*) FROM {_TABLES[topic]}").fetchone())
+        )[0]
+
+    # --- plumbing ----------------------------------------------------------
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("EmbeddedBus is not open")
+        return self._db
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            db = self._conn
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        return await self._run(run)
+
+
+def _set_offset(db: sqlite3.Connection, group: str, offset: int) -> None:
+    db.execute(
+        "INSERT INTO consumer_offsets (grp, offset) VALUES (?, ?) "
+        "ON CONFLICT (grp) DO UPDATE SET offset = excluded.offset",
+        (group, offset),
+    )
+
+
+def run_sync(path: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    """Read-only query for tests and `detector` inspection commands, outside the event loop."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()

@@ -1,0 +1,106 @@
+"""The embedded pipeline end to end: simulator → tailer → detections → findings → session clear."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from detections.testkit import oie_push_accept, oie_push_deny, push_sent
+from detector.pipeline import EmbeddedPipeline
+from detector.respond.ledger import Status
+
+from .conftest import Sim, daemon_config
+
+ATTACKER = {"ip": "185.220.101.4", "debug": {"behaviors": "{New Geo-Location=POSITIVE, New Device=POSITIVE}"}}
+
+
+def inject_push_bombing(sim: Sim, user: dict, t0: float, denials: int = 6) -> None:
+    login = user["profile"]["login"]
+    who = {"user": user["id"], "login": login}
+    sim.org.append(push_sent(t0, **who, **ATTACKER))
+    for i in range(denials):
+        sim.org.append(oie_push_deny(t0 + 1 + i * 5, **who, **ATTACKER))
+    sim.org.append(oie_push_accept(t0 + 2 + denials * 5, **who, **ATTACKER))
+
+
+async def run_until(pipeline: EmbeddedPipeline, condition, timeout: float = 20.0) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(pipeline.run(stop))
+    deadline = time.monotonic() + timeout
+    try:
+        while not condition():
+            assert not task.done(), task.exception()
+            assert time.monotonic() < deadline, "condition not met in time"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # let the consumers commit
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def clears(sim: Sim) -> list:
+    return [c for c in sim.org.calls if c.action == "clear_sessions"]
+
+
+async def test_push_bombing_is_detected_and_sessions_cleared_once(sim: Sim, tmp_path: Path, monkeypatch):
+    victim = sim.org.add_user(login="victim@acme.com", first_name="Vic", last_name="Tim")
+    bystander = sim.org.add_user(login="bob@acme.com", first_name="Bob", last_name="By")
+    inject_push_bombing(sim, victim, time.time() - 120)
+    for i in range(3):  # a bystander's ordinary denial never reaches the threshold
+        sim.org.append(oie_push_deny(time.time() - 100 + i, user=bystander["id"], login="bob@acme.com"))
+    config = daemon_config(sim, tmp_path, monkeypatch)
+
+    seen: list[dict] = []
+    pipeline = EmbeddedPipeline(config, on_finding=seen.append)
+    await run_until(pipeline, lambda: clears(sim))
+
+    (call,) = clears(sim)
+    assert call.user_id == victim["id"]
+    assert call.credential_id == sim.enforce_token_id  # the enforcement credential, not the reader
+    detections = sorted(f["detection"] for f in seen)
+    assert detections == ["mfa_push_accepted", "mfa_push_bombing"]
+    lines = [orjson.loads(x) for x in config.findings_path.read_bytes().splitlines()]
+    assert sorted(x["detection"] for x in lines) == detections
+    accepted = next(x for x in lines if x["detection"] == "mfa_push_accepted")
+    assert accepted["tier"] == "high-confidence" and accepted["principal"] == victim["id"]
+
+    # Restart: the session.clear / session.end events our own call wrote are ignored, nothing repeats.
+    pipeline2 = EmbeddedPipeline(config)
+    await run_until(pipeline2, lambda: True, timeout=5)
+    await asyncio.sleep(0)
+    assert len(clears(sim)) == 1
+    assert len(config.findings_path.read_bytes().splitlines()) == 2
+
+
+async def test_dry_run_and_protected_users_never_call_okta(sim: Sim, tmp_path: Path, monkeypatch):
+    alice = sim.org.add_user(login="alice@acme.com", first_name="Al", last_name="Ice")
+    ceo = sim.org.add_user(login="ceo@acme.com", first_name="C", last_name="Eo")
+    inject_push_bombing(sim, alice, time.time() - 200)
+    inject_push_bombing(sim, ceo, time.time() - 100)
+    config = daemon_config(
+        sim, tmp_path, monkeypatch, response={"dry_run": True, "protected_users": ["ceo@acme.com"]}
+    )
+    records = []
+    pipeline = EmbeddedPipeline(config, on_action=records.append)
+    await run_until(pipeline, lambda: len(records) >= 2)
+
+    assert clears(sim) == []
+    by_user = {r.principal_login: r for r in records}
+    assert by_user["alice@acme.com"].status is Status.DRY_RUN
+    assert by_user["ceo@acme.com"].status is Status.SKIPPED
+    assert by_user["ceo@acme.com"].detail == "protected user"
+
+
+@pytest.mark.parametrize("kind", ["bad_json", "status"])
+async def test_okta_errors_while_tailing_lose_nothing(sim: Sim, tmp_path: Path, monkeypatch, kind: str):
+    victim = sim.org.add_user(login="victim@acme.com", first_name="Vic", last_name="Tim")
+    sim.org.inject_fault("GET", "/api/v1/logs", kind, times=3, status=500)
+    inject_push_bombing(sim, victim, time.time() - 120)
+    config = daemon_config(sim, tmp_path, monkeypatch, poll={"interval_s": 0.05, "lookback_minutes": 60})
+    pipeline = EmbeddedPipeline(config)
+    await run_until(pipeline, lambda: clears(sim), timeout=40)
+    assert len(clears(sim)) == 1
