@@ -177,9 +177,7 @@ def parse_time(value: Any) -> float:
 _OKTA_VERIFY_FACTORS = {"OKTA_VERIFY_PUSH", "PUSH", "OKTA_VERIFY"}
 
 
-def _push_response(
-    event_type: str, result: str, reason: str, factor: str | None, debug: dict
-) -> PushResponse | None:
+def _push_response(event_type: str, result: str, reason: str, factor: str | None, debug: dict) -> PushResponse | None:
     """One meaning for Classic and Identity Engine push events (DETECTIONS.md §0)."""
     if event_type == "system.push.send_factor_verify_push":
         return PushResponse.SENT
@@ -212,8 +210,7 @@ def _is_human(actor_id: str, actor_type: str, login: str) -> bool:
 
 def _anonymous_tunnel(debug: dict) -> bool:
     return any(
-        isinstance(t, dict) and t.get("anonymous") is True
-        for t in debugdata.parse_json_list(debug.get("tunnels"))
+        isinstance(t, dict) and t.get("anonymous") is True for t in debugdata.parse_json_list(debug.get("tunnels"))
     )
 
 

@@ -61,8 +61,6 @@ class Finding:
             "dedup_key": self.dedup_key,
             "event_uuids": list(self.event_uuids),
             "mitre": list(self.mitre),
-            "time": datetime.fromtimestamp(self.time, UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "time": datetime.fromtimestamp(self.time, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "summary": self.summary,
         }

@@ -45,6 +45,7 @@ class _Entry:
     uuid: str
     ip: str | None
     signals: str  # letters: G new geo, D new device, P anonymizer, T threat suspected
+    authn: str | None  # debugData.authnRequestId: ties a push to the sign-in that requested it
 
 
 @dataclass(slots=True)
@@ -55,7 +56,7 @@ class PushHistory:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "e": [[e.time, e.kind, e.uuid, e.ip, e.signals] for e in self.entries],
+            "e": [[e.time, e.kind, e.uuid, e.ip, e.signals, e.authn] for e in self.entries],
             "h": self.high_water,
             "f": self.last_fired,
         }
@@ -90,7 +91,8 @@ class MfaFatigue:
         if any(e.uuid == event.uuid for e in state.entries):
             return []  # a replayed event
         assert event.push is not None
-        entry = _Entry(event.time, event.push.value, event.uuid, event.ip, _signals(event))
+        authn = event.debug.get("authnrequestid")
+        entry = _Entry(event.time, event.push.value, event.uuid, event.ip, _signals(event), authn or None)
         if entry.kind == PushResponse.SENT and self._is_fanout(state, entry):
             return []
         bisect.insort(state.entries, entry, key=lambda e: e.time)
@@ -128,7 +130,7 @@ class MfaFatigue:
                 30,
                 tuple(e.uuid for e in best),
             ),
-            *_signal_evidence(best),
+            *_signal_evidence(self._requests(state, best[0].time - 60, best[-1].time)),
         ]
         return [
             self._finding(
@@ -157,9 +159,7 @@ class MfaFatigue:
         findings = []
         for accept in accepts:
             before = [
-                e
-                for e in state.entries
-                if e.kind in PRESSURE and 0 <= accept.time - e.time <= cfg.accept_window_s
+                e for e in state.entries if e.kind in PRESSURE and 0 <= accept.time - e.time <= cfg.accept_window_s
             ]
             if len(before) < cfg.accept_min_denials or self._suppressed(state, "accepted", accept.time):
                 continue
@@ -167,9 +167,7 @@ class MfaFatigue:
             findings.append(self._accepted_finding(event, state, accept, before))
         return findings
 
-    def _accepted_finding(
-        self, event: Event, state: PushHistory, accept: _Entry, before: list[_Entry]
-    ) -> Finding:
+    def _accepted_finding(self, event: Event, state: PushHistory, accept: _Entry, before: list[_Entry]) -> Finding:
         cfg = self.config
         in_window = [e for e in before if accept.time - e.time <= cfg.window_s]
         if len(in_window) >= cfg.min_denials:
@@ -186,15 +184,27 @@ class MfaFatigue:
                 20,
                 tuple(e.uuid for e in before),
             )
-        # Novelty counts only where the accepted prompt came from: the requester's own pushes.
-        requester = [
-            e for e in state.entries if e.ip == accept.ip and 0 <= accept.time - e.time <= cfg.accept_window_s
+        # Novelty counts where the accepted prompt was requested (the sign-in), not where it was answered (the phone).
+        requests = [
+            e
+            for e in self._requests(state, accept.time - 60, accept.time)
+            if accept.authn is None or e.authn in (None, accept.authn)
         ]
         evidence = [
             pattern,
             Evidence(EvidenceClass.ACCESS, f"push accepted after {len(before)} denials", 35, (accept.uuid,)),
-            *_signal_evidence(requester),
+            *_signal_evidence(requests),
         ]
+        mismatched = [e for e in requests if e.ip != accept.ip and ("G" in e.signals or "D" in e.signals)]
+        if mismatched:
+            evidence.append(
+                Evidence(
+                    EvidenceClass.ACCESS,
+                    f"push requested from new device/location {mismatched[-1].ip}, answered from {accept.ip}",
+                    20,
+                    tuple(e.uuid for e in mismatched),
+                )
+            )
         assessment = assess(evidence, offered=(Action.CLEAR_SESSIONS, Action.EXPIRE_PASSWORD))
         return self._finding(
             event,
@@ -206,6 +216,11 @@ class MfaFatigue:
             entries=[*before, accept],
             summary=f"push accepted after {len(before)} denials within {cfg.accept_window_s / 60:g} min",
         )
+
+    @staticmethod
+    def _requests(state: PushHistory, start: float, end: float) -> list[_Entry]:
+        """Push prompts sent in [start, end]: they carry the requester's (attacker's) IP and novelty."""
+        return [e for e in state.entries if e.kind == PushResponse.SENT and start <= e.time <= end]
 
     def _suppressed(self, state: PushHistory, variant: str, time: float) -> bool:
         last = state.last_fired.get(variant)

@@ -16,6 +16,18 @@ from detections.testkit import (
 
 T0 = 1_700_000_000.0
 ATTACKER = {"ip": "185.220.101.4", "debug": {"behaviors": "{New Geo-Location=POSITIVE, New Device=POSITIVE}"}}
+PHONE = {"ip": "72.69.46.142"}
+
+
+def bombing(t0: float, denials: int, *, accept: bool, requester: dict = ATTACKER, spacing: float = 20) -> list[dict]:
+    """Each prompt is requested by the sign-in (attacker) and answered on the victim's phone."""
+    raws = []
+    for i in range(denials + accept):
+        t = t0 + i * spacing
+        raws.append(push_sent(t, **requester))
+        answer = oie_push_accept if accept and i == denials else oie_push_deny
+        raws.append(answer(t + 0.4, **PHONE))
+    return raws
 
 
 def run(raws, states=None, context=None):
@@ -29,7 +41,7 @@ def by_detection(findings, name):
 
 
 def test_five_denials_in_ten_minutes_is_an_attempt():
-    findings = run([oie_push_deny(T0 + i * 60, **ATTACKER) for i in range(5)])
+    findings = run(bombing(T0, 5, accept=False, spacing=60))
     (attempt,) = findings
     assert attempt.detection == "mfa_push_bombing"
     assert (attempt.confidence, attempt.assessment.tier) == (55, Tier.MEDIUM)
@@ -51,13 +63,11 @@ def test_classic_engine_denials_count_the_same():
     assert len(by_detection(run([classic_push_deny(T0 + i * 30) for i in range(6)]), "mfa_push_bombing")) == 1
 
 
-def test_denials_then_accept_from_new_device_and_geo_is_high_confidence():
-    raws = [push_sent(T0, **ATTACKER)]
-    raws += [oie_push_deny(T0 + 1 + i * 20, **ATTACKER) for i in range(6)]
-    raws += [oie_push_accept(T0 + 200, **ATTACKER)]
-    accepted = by_detection(run(raws), "mfa_push_accepted")
-    (finding,) = accepted
-    assert finding.confidence == 90
+def test_denials_then_accept_requested_from_new_device_and_geo_is_high_confidence():
+    (finding,) = by_detection(run(bombing(T0, 6, accept=True)), "mfa_push_accepted")
+    points = sorted(e.points for e in finding.assessment.evidence)
+    assert points == [10, 15, 20, 30, 35]  # new device, new geo, requester ≠ responder, pattern, access
+    assert finding.confidence == 100
     assert finding.assessment.tier is Tier.HIGH_CONFIDENCE
     assert set(finding.assessment.actions) == {Action.CLEAR_SESSIONS, Action.EXPIRE_PASSWORD}
     assert finding.principal == "00u1alice"
@@ -65,7 +75,7 @@ def test_denials_then_accept_from_new_device_and_geo_is_high_confidence():
 
 def test_accept_from_the_users_usual_place_pages_without_action():
     """Worked example of §6.2: 6 denials then an accept with no novelty scores 65."""
-    raws = [oie_push_deny(T0 + i * 20) for i in range(6)] + [oie_push_accept(T0 + 200)]
+    raws = bombing(T0, 6, accept=True, requester={"ip": "73.1.2.3"})
     (finding,) = by_detection(run(raws), "mfa_push_accepted")
     assert finding.confidence == 65
     assert finding.assessment.tier is Tier.HIGH
@@ -83,12 +93,11 @@ def test_push_fanout_to_two_devices_counts_once():
 
 
 def test_out_of_order_delivery_gives_the_same_findings():
-    raws = [push_sent(T0, **ATTACKER)]
-    raws += [oie_push_deny(T0 + 1 + i * 20, **ATTACKER) for i in range(6)]
-    raws += [oie_push_accept(T0 + 200, **ATTACKER)]
+    raws = bombing(T0, 6, accept=True)
     in_order = run(raws)
     shuffled = raws[:]
     random.Random(7).shuffle(shuffled)
+    assert len(in_order) == 2
     assert sorted(f.dedup_key for f in run(shuffled)) == sorted(f.dedup_key for f in in_order)
 
 

@@ -36,8 +36,9 @@ class PollerSettings:
     interval_s: float = 1.0
     lookback: timedelta = timedelta(minutes=15)
     page_limit: int = 1000
-    error_backoff_s: float = 5.0
+    error_backoff_s: float = 1.0  # doubles per consecutive failure, up to max_backoff_s
     auth_backoff_s: float = 60.0
+    max_backoff_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class TenantPoller:
         self._now = now
         self.healthy = True
         self.last_error: str | None = None
+        self._failures = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set; errors are logged and retried, never fatal."""
@@ -74,7 +76,7 @@ class TenantPoller:
             delay = self.settings.interval_s
             try:
                 result = await self.poll_once()
-                self.healthy, self.last_error = True, None
+                self.healthy, self.last_error, self._failures = True, None, 0
                 if result.full:
                     delay = 0.0
             except OktaAuthError as exc:
@@ -131,7 +133,10 @@ class TenantPoller:
             return await self.client.fetch_log_page(since=since, limit=self.settings.page_limit)
 
     def _failed(self, exc: Exception, code: str, backoff: float) -> float:
+        """The client already retried transient errors; back off harder on each further failure."""
         self.healthy, self.last_error = False, str(exc)
+        self._failures += 1
         self.metrics.poll_errors.labels(self.tenant, code).inc()
-        log.error("poller.error", tenant=self.tenant, code=code, error=str(exc))
-        return backoff * (1 + random.random() * 0.2)
+        log.error("poller.error", tenant=self.tenant, code=code, error=str(exc), failures=self._failures)
+        delay = min(backoff * 2 ** (self._failures - 1), max(backoff, self.settings.max_backoff_s))
+        return delay * (1 + random.random() * 0.2)
