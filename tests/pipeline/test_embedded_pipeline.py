@@ -81,9 +81,7 @@ async def test_dry_run_and_protected_users_never_call_okta(sim: Sim, tmp_path: P
     ceo = sim.org.add_user(login="ceo@acme.com", first_name="C", last_name="Eo")
     inject_push_bombing(sim, alice, time.time() - 200)
     inject_push_bombing(sim, ceo, time.time() - 100)
-    config = daemon_config(
-        sim, tmp_path, monkeypatch, response={"dry_run": True, "protected_users": ["ceo@acme.com"]}
-    )
+    config = daemon_config(sim, tmp_path, monkeypatch, response={"dry_run": True, "protected_users": ["ceo@acme.com"]})
     records = []
     pipeline = EmbeddedPipeline(config, on_action=records.append)
     await run_until(pipeline, lambda: len(records) >= 2)

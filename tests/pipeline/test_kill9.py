@@ -34,7 +34,10 @@ async def background(sim: Sim, users: list[dict], stop: asyncio.Event, rng: rand
         for _ in range(20):
             user = rng.choice(users)
             event = log_event(
-                "user.authentication.sso", time.time() - rng.random() * 5, user=user["id"], login=user["profile"]["login"]
+                "user.authentication.sso",
+                time.time() - rng.random() * 5,
+                user=user["id"],
+                login=user["profile"]["login"],
             )
             sim.org.append(event, persist_delay=rng.choice([0, 0, 0, 0.5]))
         await asyncio.sleep(0.02)

@@ -1,0 +1,373 @@
+"""OktaClient: one tenant, one credential, one aiohttp session.
+
+Owns the transport concerns every caller needs and none should re-implement: auth headers,
+the rate-limit budget, retries with Okta's SDK back-off semantics, typed errors, and the few
+endpoints the daemon uses (System Log pages, user reads, enforcement calls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import orjson
+import structlog
+from multidict import CIMultiDict
+from yarl import URL
+
+from detector.okta.auth import Auth
+from detector.okta.budget import RateBudget, bucket_for, reset_wait
+from detector.okta.errors import (
+    OktaApiError,
+    OktaBadResponse,
+    OktaTransportError,
+    error_from_response,
+)
+
+log = structlog.get_logger(__name__)
+
+LifecycleOp = Literal["suspend", "unsuspend", "activate", "deactivate", "unlock", "expire_password", "reset_factors"]
+_LIFECYCLE_OPS: frozenset[str] = frozenset(LifecycleOp.__args__)  # type: ignore[attr-defined]
+_MAX_LIST_PAGES = 1000
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """One System Log page. ``next_url`` is the opaque cursor to persist with the events."""
+
+    events: list[dict[str, Any]]
+    raw_events: list[bytes]
+    next_url: str | None
+    request_id: str | None
+
+
+@dataclass
+class _Response:
+    status: int
+    headers: CIMultiDict[str]
+    body: bytes
+    links: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("X-Okta-Request-Id")
+
+
+class OktaClient:
+    """Async client for one Okta org. Use ``async with`` or call ``aclose()``."""
+
+    def __init__(
+        self,
+        org_url: str,
+        auth: Auth,
+        *,
+        budget_share: float = 0.5,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        user_agent: str = "okta-itdr/0.1",
+        max_wait: float = 60.0,
+        backoff_base: float = 0.5,
+        budget: RateBudget | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        origin = URL(org_url.rstrip("/"))
+        if origin.scheme not in ("https", "http") or not origin.host or origin.path not in ("", "/"):
+            raise ValueError(f"org_url must be an origin like https://acme.okta.com, got {org_url!r}")
+        if max_retries < 0 or timeout <= 0 or max_wait < 0:
+            raise ValueError("max_retries, timeout and max_wait must be non-negative (timeout > 0)")
+        self.org_url = str(origin.origin())
+        self.auth = auth
+        self.budget = budget or RateBudget(budget_share, sleep=sleep)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self.user_agent = user_agent
+        self._backoff_base = backoff_base
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._origin = origin.origin()
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"OktaClient(org_url={self.org_url!r}, auth={self.auth!r})"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> OktaClient:
+        self._get_session()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers={"User-Agent": self.user_agent, "Accept": "application/json"},
+                raise_for_status=False,
+            )
+        return self._session
+
+    # -- System Log ---------------------------------------------------------------------------
+
+    async def fetch_log_page(
+        self, url: str | None = None, *, since: datetime | None = None, limit: int = 1000
+    ) -> LogPage:
+        """GET one System Log page: a new polling query, or the stored opaque ``next`` URL as-is."""
+        if url is None:
+            if not 1 <= limit <= 1000:
+                raise ValueError("limit must be within 1..1000")
+            params: dict[str, str] = {}
+            if since is not None:
+                params["since"] = _iso(since)
+            params["limit"] = str(limit)
+            params["sortOrder"] = "ASCENDING"
+            url = f"{self.org_url}/api/v1/logs?{urlencode(params)}"
+        else:
+            self._check_origin(url)
+        resp = await self._request("GET", url)
+        data = self._parse_json(resp, "GET", url)
+        if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+            raise self._bad(resp, "GET", url, "System Log response is not a JSON array of objects")
+        return LogPage(
+            events=data,
+            raw_events=[orjson.dumps(e) for e in data],
+            next_url=resp.links.get("next"),
+            request_id=resp.request_id,
+        )
+
+    # -- users --------------------------------------------------------------------------------
+
+    async def get_user(self, user_id: str) -> dict[str, Any]:
+        return await self._get_object(self._user_url(user_id))
+
+    async def list_user_groups(self, user_id: str) -> list[dict[str, Any]]:
+        """All groups of a user, following ``next`` links."""
+        url: str | None = self._user_url(user_id, "groups")
+        out: list[dict[str, Any]] = []
+        for _ in range(_MAX_LIST_PAGES):
+            if url is None:
+                return out
+            resp = await self._request("GET", url)
+            data = self._parse_json(resp, "GET", url)
+            if not isinstance(data, list) or not all(isinstance(g, dict) for g in data):
+                raise self._bad(resp, "GET", url, "expected a JSON array of groups")
+            out.extend(data)
+            url = resp.links.get("next")
+            if url is not None:
+                self._check_origin(url)
+        raise self._bad(None, "GET", self._user_url(user_id, "groups"), "too many pages of groups")
+
+    # -- enforcement --------------------------------------------------------------------------
+
+    async def clear_user_sessions(
+        self, user_id: str, *, oauth_tokens: bool = True, forget_devices: bool | None = None
+    ) -> None:
+        """DELETE the user's Okta sessions (and OAuth tokens / remembered devices if asked)."""
+        params = {"oauthTokens": _bool(oauth_tokens)}
+        if forget_devices is not None:
+            params["forgetDevices"] = _bool(forget_devices)
+        await self._request("DELETE", self._user_url(user_id, "sessions") + "?" + urlencode(params))
+
+    async def lifecycle(
+        self, user_id: str, op: LifecycleOp, *, send_email: bool | None = None
+    ) -> dict[str, Any] | None:
+        """POST a lifecycle operation. Not idempotent at Okta: callers confirm state first."""
+        if op not in _LIFECYCLE_OPS:
+            raise ValueError(f"unknown lifecycle operation {op!r}")
+        url = self._user_url(user_id, "lifecycle", op)
+        if send_email is not None:
+            url += "?" + urlencode({"sendEmail": _bool(send_email)})
+        resp = await self._request("POST", url)
+        if not resp.body.strip():
+            return None
+        data = self._parse_json(resp, "POST", url)
+        if not isinstance(data, dict):
+            raise self._bad(resp, "POST", url, "expected a JSON object")
+        return data or None
+
+    async def request_json(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None, body: Any = None
+    ) -> Any:
+        """Escape hatch for other management endpoints: same auth, budget, retries and errors."""
+        if not path.startswith("/"):
+            raise ValueError("path must start with '/'")
+        url = self.org_url + path + ("?" + urlencode(dict(params)) if params else "")
+        resp = await self._request(method.upper(), url, json_body=body)
+        if not resp.body.strip():
+            return None
+        return self._parse_json(resp, method, url)
+
+    # -- transport ----------------------------------------------------------------------------
+
+    async def _request(self, method: str, url: str, *, json_body: Any = None) -> _Response:
+        """Send with budget, auth and retries; return a 2xx response or raise a typed error."""
+        path = URL(url, encoded=True).path
+        bucket = bucket_for(method, path)
+        data = orjson.dumps(json_body) if json_body is not None else None
+        attempt = 0
+        retry_for: str | None = None
+        refreshed = nonce_retried = False
+        while True:
+            await self.budget.acquire(bucket)
+            try:
+                sent = await self.auth.headers(self._get_session(), method, url)
+                resp = await self._send(method, url, path, sent, data, attempt, retry_for)
+                self.budget.update(bucket, resp.headers)
+                if 200 <= resp.status < 300:
+                    return resp
+                if not nonce_retried and self.auth.accept_dpop_nonce(resp.status, resp.headers, resp.body):
+                    nonce_retried = True
+                    log.info(
+                        "okta.dpop.nonce_retry",
+                        method=method,
+                        path=path,
+                        status=resp.status,
+                        request_id=resp.request_id,
+                    )
+                    continue
+                if resp.status == 401 and self.auth.refreshable and not refreshed:
+                    refreshed = True
+                    log.info("okta.auth.refresh_on_401", method=method, path=path, request_id=resp.request_id)
+                    await self.auth.invalidate(sent)
+                    continue
+                raise error_from_response(
+                    resp.status,
+                    resp.body,
+                    request_id=resp.request_id,
+                    method=method,
+                    path=path,
+                    retry_after=_server_wait_hint(resp),
+                )
+            except OktaApiError as exc:
+                if not exc.retryable or attempt >= self.max_retries:
+                    if exc.retryable:
+                        log.warning(
+                            "okta.request.gave_up",
+                            method=method,
+                            path=path,
+                            status=exc.status,
+                            error_code=exc.error_code,
+                            request_id=exc.request_id,
+                            attempts=attempt + 1,
+                        )
+                    raise
+                wait = self._retry_wait(attempt, exc.retry_after)
+                log.info(
+                    "okta.request.retry",
+                    method=method,
+                    path=path,
+                    status=exc.status,
+                    error_code=exc.error_code,
+                    request_id=exc.request_id,
+                    attempt=attempt + 1,
+                    wait=round(wait, 3),
+                    reason=getattr(exc, "reason", None),
+                )
+                retry_for = exc.request_id or retry_for
+                attempt += 1
+                await self._sleep(wait)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        auth_headers: Mapping[str, str],
+        data: bytes | None,
+        attempt: int,
+        retry_for: str | None,
+    ) -> _Response:
+        headers = dict(auth_headers)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if attempt:
+            headers["X-Okta-Retry-Count"] = str(attempt)
+            if retry_for:
+                headers["X-Okta-Retry-For"] = retry_for
+        try:
+            async with self._get_session().request(
+                method, URL(url, encoded=True), headers=headers, data=data, allow_redirects=False
+            ) as resp:
+                body = await resp.read()
+                links = {str(rel): str(link["url"]) for rel, link in resp.links.items() if "url" in link}
+                return _Response(resp.status, CIMultiDict(resp.headers), body, links)
+        except TimeoutError:
+            raise OktaTransportError("timeout", method=method, path=path) from None
+        except aiohttp.ClientError as exc:
+            raise OktaTransportError(type(exc).__name__, method=method, path=path) from None
+
+    def _retry_wait(self, attempt: int, server_hint: float | None) -> float:
+        base = server_hint if server_hint is not None else self._backoff_base * (2**attempt)
+        return min(self.max_wait, base * (1 + self._rng.uniform(0, 0.2)))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _user_url(self, user_id: str, *parts: str) -> str:
+        if not user_id:
+            raise ValueError("user_id is empty")
+        segs = [quote(user_id, safe=""), *(quote(p, safe="") for p in parts)]
+        return f"{self.org_url}/api/v1/users/" + "/".join(segs)
+
+    def _check_origin(self, url: str) -> None:
+        if URL(url, encoded=True).origin() != self._origin:
+            raise ValueError("refusing to follow a URL outside the org's origin")
+
+    async def _get_object(self, url: str) -> dict[str, Any]:
+        resp = await self._request("GET", url)
+        data = self._parse_json(resp, "GET", url)
+        if not isinstance(data, dict):
+            raise self._bad(resp, "GET", url, "expected a JSON object")
+        return data
+
+    def _parse_json(self, resp: _Response, method: str, url: str) -> Any:
+        try:
+            return orjson.loads(resp.body)
+        except orjson.JSONDecodeError:
+            raise self._bad(resp, method, url, "response body is not valid JSON") from None
+
+    @staticmethod
+    def _bad(resp: _Response | None, method: str, url: str, why: str) -> OktaBadResponse:
+        return OktaBadResponse(
+            resp.status if resp else None,
+            None,
+            why,
+            request_id=resp.request_id if resp else None,
+            method=method,
+            path=URL(url, encoded=True).path,
+        )
+
+
+def _server_wait_hint(resp: _Response) -> float | None:
+    """SDK back-off (``Reset − Date + 1``) for 429s, and for 503/504 only when the bucket is empty.
+
+    Every Okta response carries the bucket's rate-limit headers, so on a 503/504 with quota left
+    they say nothing about when the server recovers; exponential back-off fits better there.
+    """
+    if resp.status == 429 or (resp.status in (503, 504) and resp.headers.get("X-Rate-Limit-Remaining") == "0"):
+        return reset_wait(resp.headers)
+    return None
+
+
+def _iso(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        raise ValueError("since must be timezone-aware")
+    utc = dt.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _bool(v: bool) -> str:
+    return "true" if v else "false"

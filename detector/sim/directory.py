@@ -1,0 +1,277 @@
+"""Users, groups, factors and sessions of the simulated org, with Okta's lifecycle status rules.
+
+Plain state and rules only; rendering to API JSON is here too because it depends on the state
+(the `_links` of a user show the lifecycle operations valid for its current status).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from detector.sim.errors import OktaError
+from detector.sim.ids import IdFactory
+from detector.sim.timefmt import iso_ms
+
+USER_STATUSES = frozenset(
+    {"ACTIVE", "DEPROVISIONED", "LOCKED_OUT", "PASSWORD_EXPIRED", "PROVISIONED", "RECOVERY", "STAGED", "SUSPENDED"}
+)
+LIFECYCLE_ACTIONS = ("suspend", "unsuspend", "activate", "deactivate", "unlock", "expire_password",
+                     "reset_factors")
+
+
+@dataclass
+class Factor:
+    id: str
+    factor_type: str
+    created: float
+    status: str = "ACTIVE"
+    provider: str = "OKTA"
+
+
+@dataclass
+class Group:
+    id: str
+    name: str
+    type: str  # BUILT_IN for Everyone, OKTA_GROUP otherwise
+    created: float
+
+
+@dataclass
+class UserRecord:
+    id: str
+    login: str
+    email: str
+    first_name: str
+    last_name: str
+    status: str
+    created: float
+    status_changed: float | None
+    activated: float | None
+    last_login: float | None = None
+    password_changed: float | None = None
+    last_updated: float = 0.0
+    group_ids: list[str] = field(default_factory=list)
+    factors: list[Factor] = field(default_factory=list)
+    sessions: dict[str, float] = field(default_factory=dict)  # externalSessionId -> started
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def set_status(self, status: str, now: float) -> None:
+        self.status = status
+        self.status_changed = now
+        self.last_updated = now
+
+    def target(self) -> dict[str, Any]:
+        """The user as a System Log `target` entry."""
+        return {"id": self.id, "type": "User", "alternateId": self.login,
+                "displayName": self.display_name, "detailEntry": None}
+
+
+@dataclass(frozen=True)
+class LifecycleOutcome:
+    """What a lifecycle call did: the events to write and the sessions it ended."""
+
+    event_type: str
+    ended_sessions: tuple[str, ...] = ()
+
+
+class Directory:
+    """The org's people: users by id, groups by name, and the status machine of §7."""
+
+    def __init__(self, ids: IdFactory) -> None:
+        self._ids = ids
+        self.users: dict[str, UserRecord] = {}
+        self.groups: dict[str, Group] = {}
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def group(self, name: str, now: float) -> Group:
+        if name not in self.groups:
+            kind = "BUILT_IN" if name == "Everyone" else "OKTA_GROUP"
+            self.groups[name] = Group(self._ids.okta_id("00g"), name, kind, now)
+        return self.groups[name]
+
+    def add_user(self, login: str, first_name: str, last_name: str, status: str, groups: list[str],
+                 user_id: str | None, factors: tuple[str, ...], now: float) -> UserRecord:
+        if status not in USER_STATUSES:
+            raise ValueError(f"unknown user status {status!r}")
+        uid = user_id or self._ids.okta_id("00u")
+        if uid in self.users or self.find(login) is not None:
+            raise ValueError(f"user {uid} / {login} already exists")
+        active_once = status not in {"STAGED", "PROVISIONED"}
+        user = UserRecord(
+            id=uid, login=login, email=login if "@" in login else f"{login}@example.com",
+            first_name=first_name, last_name=last_name, status=status, created=now,
+            status_changed=now if status != "STAGED" else None,
+            activated=now if active_once else None,
+            password_changed=now if active_once else None, last_updated=now,
+        )
+        user.group_ids = [self.group(g, now).id for g in dict.fromkeys(["Everyone", *groups])]
+        user.factors = [Factor(self._ids.okta_id("opf"), f, now) for f in factors]
+        self.users[uid] = user
+        return user
+
+    # -- lookup --------------------------------------------------------------------------------
+
+    def find(self, id_or_login: str) -> UserRecord | None:
+        """By id, then login (case-insensitive), then an unambiguous login shortname, as Okta does."""
+        if id_or_login in self.users:
+            return self.users[id_or_login]
+        low = id_or_login.lower()
+        for user in self.users.values():
+            if user.login.lower() == low:
+                return user
+        short = [u for u in self.users.values() if u.login.lower().split("@")[0] == low]
+        return short[0] if len(short) == 1 else None
+
+    def get(self, id_or_login: str) -> UserRecord:
+        user = self.find(id_or_login)
+        if user is None:
+            raise OktaError("E0000007", f"Not found: Resource not found: {id_or_login} (User)")
+        return user
+
+    # -- lifecycle (okta-reference.md §7) -------------------------------------------------------
+
+    def lifecycle(self, user: UserRecord, action: str, now: float) -> LifecycleOutcome:
+        """Apply one lifecycle operation or raise the OktaError Okta returns for the user's status."""
+        status = user.status
+        not_allowed = OktaError("E0000038", causes=[f"{action}: user status is {status}"])
+        match action:
+            case "suspend":
+                if status != "ACTIVE":
+                    raise OktaError("E0000001", "Api validation failed: Cannot suspend a user that is "
+                                    "not active", causes=[f"status: {status}"])
+                user.set_status("SUSPENDED", now)
+                return LifecycleOutcome("user.lifecycle.suspend")
+            case "unsuspend":
+                if status != "SUSPENDED":
+                    raise OktaError("E0000001", "Api validation failed: Cannot unsuspend a user that is "
+                                    "not suspended", causes=[f"status: {status}"])
+                user.set_status("ACTIVE", now)
+                return LifecycleOutcome("user.lifecycle.unsuspend")
+            case "activate":
+                if status not in {"STAGED", "PROVISIONED", "DEPROVISIONED"}:
+                    raise OktaError("E0000016")
+                user.set_status("ACTIVE", now)
+                user.activated = now
+                return LifecycleOutcome("user.lifecycle.activate")
+            case "deactivate":
+                if status == "DEPROVISIONED":
+                    raise OktaError("E0000001", "Api validation failed: User is already deactivated",
+                                    causes=[f"status: {status}"])
+                user.set_status("DEPROVISIONED", now)
+                user.sessions.clear()
+                return LifecycleOutcome("user.lifecycle.deactivate")
+            case "unlock":
+                if status not in {"LOCKED_OUT", "ACTIVE"}:
+                    raise not_allowed
+                user.set_status("ACTIVE", now)
+                return LifecycleOutcome("user.account.unlock_by_admin")
+            case "expire_password":
+                if status not in {"ACTIVE", "PASSWORD_EXPIRED", "LOCKED_OUT", "RECOVERY"}:
+                    raise not_allowed
+                user.set_status("PASSWORD_EXPIRED", now)
+                return LifecycleOutcome("user.account.expire_password")
+            case "reset_factors":
+                if status == "DEPROVISIONED":
+                    raise not_allowed
+                user.factors.clear()
+                user.last_updated = now
+                return LifecycleOutcome("user.mfa.factor.reset_all")
+            case _:
+                raise OktaError("E0000007", f"Not found: Resource not found: lifecycle/{action}")
+
+    def clear_sessions(self, user: UserRecord) -> tuple[str, ...]:
+        ended = tuple(user.sessions)
+        user.sessions.clear()
+        return ended
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def user_json(self, user: UserRecord, base_url: str) -> dict[str, Any]:
+        """The Okta User object (management.yaml `User`)."""
+        href = f"{base_url}/api/v1/users/{user.id}"
+        links: dict[str, Any] = {"self": {"href": href}}
+        ops = {
+            "ACTIVE": ("suspend", "deactivate", "expire_password", "reset_factors"),
+            "SUSPENDED": ("unsuspend", "deactivate"),
+            "LOCKED_OUT": ("unlock", "deactivate", "expire_password", "reset_factors"),
+            "PASSWORD_EXPIRED": ("suspend", "deactivate", "expire_password", "reset_factors"),
+            "RECOVERY": ("deactivate", "expire_password"),
+            "STAGED": ("activate", "deactivate"),
+            "PROVISIONED": ("activate", "deactivate"),
+            "DEPROVISIONED": ("activate",),
+        }[user.status]
+        for op in ops:
+            name = {"expire_password": "expirePassword", "reset_factors": "resetFactors"}.get(op, op)
+            links[name] = {"href": f"{href}/lifecycle/{op}", "method": "POST"}
+        links["type"] = {"href": f"{base_url}/api/v1/meta/types/user/oty1defaultusertype"}
+        links["schema"] = {"href": f"{base_url}/api/v1/meta/schemas/user/osc1defaultuserschema"}
+        return {
+            "id": user.id,
+            "status": user.status,
+            "created": iso_ms(user.created),
+            "activated": _opt(user.activated),
+            "statusChanged": _opt(user.status_changed),
+            "lastLogin": _opt(user.last_login),
+            "lastUpdated": iso_ms(user.last_updated),
+            "passwordChanged": _opt(user.password_changed),
+            "type": {"id": "oty1defaultusertype"},
+            "profile": {
+                "firstName": user.first_name,
+                "lastName": user.last_name,
+                "mobilePhone": None,
+                "secondEmail": None,
+                "login": user.login,
+                "email": user.email,
+            },
+            "credentials": {
+                "password": {},
+                "provider": {"type": "OKTA", "name": "OKTA"},
+            },
+            "_links": links,
+        }
+
+    def group_json(self, group: Group, base_url: str) -> dict[str, Any]:
+        """The Okta Group object (management.yaml `Group`)."""
+        href = f"{base_url}/api/v1/groups/{group.id}"
+        return {
+            "id": group.id,
+            "created": iso_ms(group.created),
+            "lastUpdated": iso_ms(group.created),
+            "lastMembershipUpdated": iso_ms(group.created),
+            "objectClass": ["okta:user_group"],
+            "type": group.type,
+            "profile": {"name": group.name,
+                        "description": "All users in your organization" if group.type == "BUILT_IN" else ""},
+            "_links": {"users": {"href": f"{href}/users"}, "apps": {"href": f"{href}/apps"}},
+        }
+
+    def factor_json(self, user: UserRecord, factor: Factor, base_url: str) -> dict[str, Any]:
+        """An Okta UserFactor object (management.yaml `UserFactor*`)."""
+        href = f"{base_url}/api/v1/users/{user.id}/factors/{factor.id}"
+        profiles: dict[str, dict[str, Any]] = {
+            "push": {"credentialId": user.login, "deviceType": "SmartPhone_IPhone", "name": "iPhone",
+                     "platform": "IOS", "version": "9.0"},
+            "sms": {"phoneNumber": "+1-555-415-1337"},
+            "email": {"email": user.email},
+        }
+        return {
+            "id": factor.id,
+            "factorType": factor.factor_type,
+            "provider": factor.provider,
+            "vendorName": factor.provider,
+            "status": factor.status,
+            "created": iso_ms(factor.created),
+            "lastUpdated": iso_ms(factor.created),
+            "profile": profiles.get(factor.factor_type, {}),
+            "_links": {"self": {"href": href, "hints": {"allow": ["GET", "DELETE"]}},
+                       "user": {"href": f"{base_url}/api/v1/users/{user.id}"}},
+        }
+
+
+def _opt(ts: float | None) -> str | None:
+    return None if ts is None else iso_ms(ts)
