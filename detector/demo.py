@@ -33,7 +33,7 @@ ENFORCER_CLIENT_ID = "0oa1itdrenforcer"
 READ_TOKEN_ENV = "ITDR_DEMO_READ_TOKEN"
 
 
-def _enforcer_key(data_dir: Path) -> tuple[Path, dict]:
+def enforcer_key(data_dir: Path) -> tuple[Path, dict]:
     """A fresh RSA key for the enforcement app: the private half on disk (0600), the public JWK for the org."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = data_dir / "enforcer-key.pem"
@@ -60,7 +60,7 @@ async def run_demo(data_dir: Path, *, timeout: float = 90.0, dry_run: bool = Fal
     read_token = secrets.token_urlsafe(24)
     os.environ[READ_TOKEN_ENV] = read_token
     org.add_api_token(read_token, name="itdr-reader")
-    key_path, jwk = _enforcer_key(data_dir)
+    key_path, jwk = enforcer_key(data_dir)
     org.add_service_app(
         ENFORCER_CLIENT_ID, {"keys": [jwk]}, ["okta.users.read", "okta.users.manage"], require_dpop=True
     )

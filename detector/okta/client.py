@@ -41,7 +41,7 @@ _MAX_LIST_PAGES = 1000
 class LogPage:
     """One System Log page. ``next_url`` is the opaque cursor to persist with the events."""
 
-    events: list[dict[str, Any]]
+    events: list[Any]
     raw_events: list[bytes]
     next_url: str | None
     request_id: str | None
@@ -140,8 +140,10 @@ class OktaClient:
             self._check_origin(url)
         resp = await self._request("GET", url)
         data = self._parse_json(resp, "GET", url)
-        if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
-            raise self._bad(resp, "GET", url, "System Log response is not a JSON array of objects")
+        if not isinstance(data, list):
+            raise self._bad(resp, "GET", url, "System Log response is not a JSON array")
+        # A malformed element is kept: the poller stores it and the detector dead-letters it with a
+        # reason. Rejecting the page instead would stall the tail on it forever.
         return LogPage(
             events=data,
             raw_events=[orjson.dumps(e) for e in data],

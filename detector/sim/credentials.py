@@ -145,7 +145,7 @@ def verify_client_assertion(
         except jwt.InvalidAudienceError as exc:
             raise CredentialError("The audience claim for client_assertion must be the endpoint invoked "
                                   "for the request.") from exc
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:  # TypeError: key type does not fit the alg
             last = exc
     if claims is None:
         raise CredentialError(f"The client_assertion signature is invalid. ({last})")

@@ -138,10 +138,12 @@ class SimOrg:
     def user_by_login(self, login: str) -> UserRecord | None:
         return self.directory.find(login)
 
-    def open_session(self, user_id: str) -> str:
-        """Record a sign-in session for the user (so clearing sessions can end it); returns its id."""
+    def open_session(self, user_id: str, session_id: str | None = None) -> str:
+        """Record a sign-in session for the user (so clearing sessions can end it); returns its id.
+
+        ``session_id`` lets traffic register the ``externalSessionId`` its events already carry."""
         user = self.directory.get(user_id)
-        sid = self.ids.session_id()
+        sid = session_id or self.ids.session_id()
         now = self.clock()
         user.sessions[sid] = now
         user.last_login = now

@@ -58,27 +58,10 @@ def deliver(org: OrgSink, em: Emission) -> None:
 
 
 def _open_session(org: Any, user_id: str, sid: str) -> None:
-    """Register session `sid` (the id our events carry) as active for the user.
-
-    `SimOrg.open_session(user_id)` mints its own id; when it cannot take ours, record ours in the
-    user's session table directly so an admin session clear ends the session the log talks about.
-    """
+    """Register session `sid` (the id our events carry) as active, so an admin session clear ends it."""
     opener = getattr(org, "open_session", None)
-    if opener is None:
-        return
-    try:
+    if opener is not None:
         opener(user_id, session_id=sid)
-        return
-    except TypeError:
-        pass
-    users = getattr(org, "users", None)
-    record = users.get(user_id) if isinstance(users, dict) else None
-    sessions = getattr(record, "sessions", None)
-    if isinstance(sessions, dict):
-        clock = getattr(org, "clock", None)
-        sessions[sid] = clock() if callable(clock) else 0.0
-    else:
-        opener(user_id)
 
 
 def _at(start: datetime, seconds: float) -> datetime:

@@ -102,3 +102,20 @@ async def test_okta_errors_while_tailing_lose_nothing(sim: Sim, tmp_path: Path, 
     pipeline = EmbeddedPipeline(config)
     await run_until(pipeline, lambda: clears(sim), timeout=40)
     assert len(clears(sim)) == 1
+
+
+async def test_malformed_events_go_to_dead_letter_and_the_stream_goes_on(sim: Sim, tmp_path: Path, monkeypatch):
+    victim = sim.org.add_user(login="victim@acme.com", first_name="Vic", last_name="Tim")
+    sim.org.append({"uuid": "bad-1", "eventType": None, "actor": "not-an-object"})
+    sim.org.append({"uuid": "bad-2", "published": "2026-11-23T10:00:00.000Z"})  # no eventType
+    inject_push_bombing(sim, victim, time.time() - 60)
+    config = daemon_config(sim, tmp_path, monkeypatch)
+    await run_until(EmbeddedPipeline(config), lambda: clears(sim))
+
+    from detector.stream.embedded import run_sync
+
+    dead = dict(run_sync(config.db_path, "SELECT json_extract(value, '$.uuid'), key FROM deadletter"))
+    assert dead == {
+        "bad-1": "malformed event: missing eventType",
+        "bad-2": "malformed event: missing eventType",
+    }

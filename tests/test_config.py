@@ -1,0 +1,96 @@
+"""A wrong config stops startup with the field and the reason; secrets only by reference."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from detector.config import ConfigError, load_config, parse_config, secret_values
+
+
+def tenant(**overrides):
+    base = {"name": "acme", "org_url": "https://acme.okta.com", "read": {"kind": "ssws", "token": {"env": "T"}}}
+    return {**base, **overrides}
+
+
+def error_of(data) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    return str(info.value)
+
+
+def test_a_minimal_config_gets_safe_defaults():
+    config = parse_config({"tenants": [tenant()]})
+    t = config.tenants[0]
+    assert (t.poll.interval_s, t.poll.lookback_minutes, t.poll.page_limit, t.poll.budget_share) == (1.0, 15, 1000, 0.5)
+    assert (
+        t.enforce is None
+        and t.response.dry_run is False
+        and [a.value for a in t.response.actions] == ["clear_sessions"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"tenants": []}, "tenants: List should have at least 1 item"),
+        ({"tenants": [tenant(name="Acme Corp")]}, "tenants[0].name: use lower-case letters"),
+        ({"tenants": [tenant(org_url="http://acme.okta.com")]}, "tenants[0].org_url: must be an https:// URL"),
+        ({"tenants": [tenant(org_url="https://acme.okta.com/app")]}, "tenants[0].org_url: must be the org's base URL"),
+        ({"tenants": [tenant(read={"kind": "ssws", "token": "00abcSECRET"})]}, "tenants[0].read.token: secrets are"),
+        ({"tenants": [tenant(read={"kind": "ssws", "token": {"env": "A", "file": "/b"}})]}, "give exactly one"),
+        ({"tenants": [tenant(read={"kind": "basic"})]}, "tenants[0].read: Input tag 'basic'"),
+        ({"tenants": [tenant(poll={"interval_s": 0})]}, "tenants[0].poll.interval_s: Input should be greater than 0"),
+        ({"tenants": [tenant(poll={"page_limit": 5000})]}, "tenants[0].poll.page_limit: Input should be less than"),
+        ({"tenants": [tenant(response={"actions": ["delete_user"]})]}, "tenants[0].response.actions[0]: Input should"),
+        ({"tenants": [tenant(), tenant()]}, "tenant names must be unique; repeated: acme"),
+        ({"tenants": [tenant(surprise=1)]}, "tenants[0].surprise: Extra inputs are not permitted"),
+    ],
+)
+def test_errors_name_the_field_and_the_reason(data, expected):
+    assert expected in error_of(data)
+
+
+def test_inline_secret_is_not_echoed_back():
+    assert "00abcSECRET" not in error_of({"tenants": [tenant(read={"kind": "ssws", "token": "00abcSECRET"})]})
+
+
+def test_lookback_is_capped_at_okta_retention():
+    config = parse_config({"tenants": [tenant(poll={"lookback_minutes": 10**7})]})
+    assert config.tenants[0].poll.lookback_minutes == 90 * 24 * 60
+
+
+def test_secret_references_resolve_or_fail_clearly(tmp_path: Path, monkeypatch):
+    key = tmp_path / "key.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n")
+    monkeypatch.setenv("T", "ssws-value")
+    oauth = {"kind": "oauth", "client_id": "0oa1", "private_key": {"file": str(key)}, "scopes": ["okta.users.manage"]}
+    config = parse_config({"tenants": [tenant(enforce=oauth)]})
+    assert secret_values(config) == ["ssws-value", key.read_text().strip()]
+    monkeypatch.delenv("T")
+    with pytest.raises(ConfigError, match="environment variable T is not set"):
+        secret_values(config)
+
+
+def test_check_config_command(tmp_path: Path):
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump({"tenants": [tenant(read={"kind": "ssws", "token": {"file": str(good)}})]}))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"tenants": [tenant(poll={"interval_s": -1})]}))
+    ok = subprocess.run(
+        [sys.executable, "-m", "detector.cli", "check-config", str(good)], capture_output=True, text=True
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "config OK: 1 tenant(s)" in ok.stderr
+    failed = subprocess.run(
+        [sys.executable, "-m", "detector.cli", "check-config", str(bad)], capture_output=True, text=True
+    )
+    assert failed.returncode == 2
+    assert "tenants[0].poll.interval_s" in failed.stderr
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        (tmp_path / "broken.yaml").write_text("tenants: [")
+        load_config(tmp_path / "broken.yaml")
