@@ -9,17 +9,13 @@ ledger is also the audit trail (``itdr.actions``).
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import hashlib
-import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from detector.sqlite import SqliteThread
 
 
 class Status(enum.StrEnum):
@@ -74,31 +70,18 @@ _COLUMNS = (
 class SqliteLedger:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
-        self._db: sqlite3.Connection | None = None
+        self._db = SqliteThread(path, _SCHEMA, "ledger")
 
     async def open(self) -> SqliteLedger:
-        def connect() -> None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=10000")
-            db.executescript(_SCHEMA)
-            self._db = db
-
-        await self._run(connect)
+        await self._db.open()
         return self
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._run(self._db.close)
-            self._db = None
-        self._executor.shutdown(wait=True)
+        await self._db.close()
 
     async def get(self, action_id: str) -> ActionRecord | None:
-        row = await self._run(
-            lambda: self._conn.execute(
+        row = await self._db.run(
+            lambda: self._db.conn.execute(
                 f"SELECT {_COLUMNS} FROM action_ledger WHERE action_id = ?", (action_id,)
             ).fetchone()
         )
@@ -108,7 +91,7 @@ class SqliteLedger:
         """Insert or move a row to a new status; durable when this returns."""
 
         def write() -> None:
-            self._conn.execute(
+            self._db.conn.execute(
                 f"INSERT INTO action_ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (action_id) DO UPDATE SET status = excluded.status, detail = excluded.detail, "
                 "updated_at = excluded.updated_at",
@@ -127,24 +110,22 @@ class SqliteLedger:
                 ),
             )
 
-        await self._run(write)
+        await self._db.run(write)
 
     async def count_since(self, tenant: str, since: float, statuses: frozenset[Status]) -> int:
         marks = ",".join("?" for _ in statuses)
-        row = await self._run(
-            lambda: self._conn.execute(
+        row = await self._db.run(
+            lambda: self._db.conn.execute(
                 f"SELECT COUNT(*) FROM action_ledger WHERE tenant = ? AND updated_at >= ? AND status IN ({marks})",
                 (tenant, since, *(s.value for s in statuses)),
             ).fetchone()
         )
         return row[0]
 
-    async def recent_for(
-        self, tenant: str, principal: str, action: str, detection: str, since: float
-    ) -> bool:
+    async def recent_for(self, tenant: str, principal: str, action: str, detection: str, since: float) -> bool:
         """Was this action already taken on this user for this detection recently (once per 24 h)?"""
-        row = await self._run(
-            lambda: self._conn.execute(
+        row = await self._db.run(
+            lambda: self._db.conn.execute(
                 "SELECT 1 FROM action_ledger WHERE tenant = ? AND principal = ? AND action = ? AND detection = ? "
                 "AND status IN ('done', 'dry_run') AND updated_at >= ? LIMIT 1",
                 (tenant, principal, action, detection, since),
@@ -153,19 +134,10 @@ class SqliteLedger:
         return row is not None
 
     async def all(self) -> list[ActionRecord]:
-        rows = await self._run(
-            lambda: self._conn.execute(f"SELECT {_COLUMNS} FROM action_ledger ORDER BY created_at").fetchall()
+        rows = await self._db.run(
+            lambda: self._db.conn.execute(f"SELECT {_COLUMNS} FROM action_ledger ORDER BY created_at").fetchall()
         )
         return [_record(r) for r in rows]
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("ledger is not open")
-        return self._db
-
-    async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
 
 def _record(row: tuple) -> ActionRecord:

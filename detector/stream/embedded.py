@@ -7,8 +7,6 @@ detection stage stores findings, detection state and its input offset
 together. A kill -9 at any point therefore leaves either all of a step or none
 of it, and the step is redone on restart: nothing lost, nothing twice.
 
-SQLite calls run on one dedicated thread so the event loop never blocks on
-fsync, and so all writes are serialised without locks of our own.
 """
 
 from __future__ import annotations
@@ -17,15 +15,13 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from detector.sqlite import SqliteThread
 from detector.stream.bus import ACTIONS, DEADLETTER, EVENTS, FINDINGS, Cursor, EventRecord
-
-T = TypeVar("T")
 
 _TABLES = {EVENTS: "events", FINDINGS: "findings", ACTIONS: "actions", DEADLETTER: "deadletter"}
 
@@ -76,28 +72,15 @@ class Record:
 class EmbeddedBus:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        self._db: sqlite3.Connection | None = None
+        self._db = SqliteThread(path, _SCHEMA, "bus")
         self._changed: dict[str, asyncio.Event] = {topic: asyncio.Event() for topic in _TABLES}
 
     async def open(self) -> EmbeddedBus:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        await self._run(self._open)
+        await self._db.open()
         return self
 
-    def _open(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # an action ledger must survive power loss too
-        db.execute("PRAGMA busy_timeout=10000")
-        db.executescript(_SCHEMA)
-        self._db = db
-
     async def close(self) -> None:
-        if self._db is not None:
-            await self._run(self._db.close)
-            self._db = None
-        self._executor.shutdown(wait=True)
+        await self._db.close()
 
     async def __aenter__(self) -> EmbeddedBus:
         return await self.open()
@@ -108,8 +91,8 @@ class EmbeddedBus:
     # --- the poller's sink -------------------------------------------------
 
     async def load_cursor(self, tenant: str) -> Cursor | None:
-        row = await self._run(
-            lambda: self._conn.execute(
+        row = await self._db.run(
+            lambda: self._db.conn.execute(
                 "SELECT next_url, last_published FROM cursors WHERE tenant = ?", (tenant,)
             ).fetchone()
         )
@@ -133,7 +116,7 @@ class EmbeddedBus:
             )
             return added
 
-        added = await self._transaction(txn)
+        added = await self._db.transaction(txn)
         if added:
             self._changed[EVENTS].set()
         return added
@@ -142,8 +125,8 @@ class EmbeddedBus:
 
     async def read(self, topic: str, after: int, limit: int = 500) -> list[Stored]:
         table = _TABLES[topic]
-        rows = await self._run(
-            lambda: self._conn.execute(
+        rows = await self._db.run(
+            lambda: self._db.conn.execute(
                 f"SELECT offset, tenant, key, value FROM {table} WHERE offset > ? ORDER BY offset LIMIT ?",
                 (after, limit),
             ).fetchall()
@@ -158,10 +141,8 @@ class EmbeddedBus:
         changed.clear()
 
     async def committed(self, group: str) -> int:
-        row = await self._run(
-            lambda: self._conn.execute(
-                "SELECT offset FROM consumer_offsets WHERE grp = ?", (group,)
-            ).fetchone()
+        row = await self._db.run(
+            lambda: self._db.conn.execute("SELECT offset FROM consumer_offsets WHERE grp = ?", (group,)).fetchone()
         )
         return row[0] if row else 0
 
@@ -197,14 +178,12 @@ class EmbeddedBus:
                     )
             _set_offset(db, group, offset)
 
-        await self._transaction(txn)
+        await self._db.transaction(txn)
         for topic in {topic for topic, _ in appends}:
             self._changed[topic].set()
 
     async def load_states(self) -> dict[str, bytes]:
-        rows = await self._run(
-            lambda: self._conn.execute("SELECT key, value FROM detection_state").fetchall()
-        )
+        rows = await self._db.run(lambda: self._db.conn.execute("SELECT key, value FROM detection_state").fetchall())
         return dict(rows)
 
     async def prune_events(self, keep_seconds: float, groups: Sequence[str]) -> int:
@@ -214,8 +193,7 @@ class EmbeddedBus:
             offsets = [
                 row[0] if row else 0
                 for row in (
-                    db.execute("SELECT offset FROM consumer_offsets WHERE grp = ?", (g,)).fetchone()
-                    for g in groups
+                    db.execute("SELECT offset FROM consumer_offsets WHERE grp = ?", (g,)).fetchone() for g in groups
                 )
             ]
             floor = min(offsets, default=0)
@@ -224,37 +202,12 @@ class EmbeddedBus:
             )
             return cur.rowcount
 
-        return await self._transaction(txn)
+        return await self._db.transaction(txn)
 
     async def count(self, topic: str) -> int:
-        return (
-            await self._run(lambda: self._conn.execute(f"SELECT COUNT(*) FROM {_TABLES[topic]}").fetchone())
-        )[0]
-
-    # --- plumbing ----------------------------------------------------------
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("EmbeddedBus is not open")
-        return self._db
-
-    async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-
-    async def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def run() -> T:
-            db = self._conn
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return result
-
-        return await self._run(run)
+        return (await self._db.run(lambda: self._db.conn.execute(f"SELECT COUNT(*) FROM {_TABLES[topic]}").fetchone()))[
+            0
+        ]
 
 
 def _set_offset(db: sqlite3.Connection, group: str, offset: int) -> None:
