@@ -48,6 +48,9 @@ class Evidence:
     label: str
     points: int
     event_uuids: tuple[str, ...] = ()
+    # Okta's own verdict (ITP High, ThreatInsight on a success): earns the low-regret action alone,
+    # as Okta ITP answers these with Universal Logout (§6.2).
+    vendor_verdict: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -91,7 +94,8 @@ def assess(
     score = max(0, min(100, sum(e.points for e in evidence) - sum(d.points for d in dampeners)))
     classes = frozenset(e.cls for e in evidence)
     tier = _tier(score, classes)
-    return Assessment(evidence, dampeners, score, tier, _eligible(tier, score, classes, tuple(offered)))
+    verdict = any(e.vendor_verdict for e in evidence)
+    return Assessment(evidence, dampeners, score, tier, _eligible(tier, score, classes, verdict, tuple(offered)))
 
 
 def _tier(score: int, classes: frozenset[EvidenceClass]) -> Tier:
@@ -105,14 +109,14 @@ def _tier(score: int, classes: frozenset[EvidenceClass]) -> Tier:
 
 
 def _eligible(
-    tier: Tier, score: int, classes: frozenset[EvidenceClass], offered: tuple[Action, ...]
+    tier: Tier, score: int, classes: frozenset[EvidenceClass], verdict: bool, offered: tuple[Action, ...]
 ) -> tuple[Action, ...]:
-    """§6.2 gates: low-regret on high confidence or a user report; credentials only after access."""
+    """§6.2 gates: low-regret on high confidence, a user report or Okta's own verdict; credentials only after access."""
     confident = tier is Tier.HIGH_CONFIDENCE
     eligible: list[Action] = []
     for action in offered:
         if action is Action.CLEAR_SESSIONS:
-            ok = confident or EvidenceClass.USER_REPORT in classes
+            ok = confident or verdict or EvidenceClass.USER_REPORT in classes
         elif action in CREDENTIAL_ACTIONS:
             ok = confident and EvidenceClass.ACCESS in classes
         else:  # SUSPEND: a tenant must also opt in; the worker checks that

@@ -84,6 +84,39 @@ class Event:
         """UNKNOWN/BAD_REQUEST mean "no history", not evidence (DETECTIONS.md §7)."""
         return self.behaviors.get(name) == "POSITIVE"
 
+    # -- additive helpers (read from already-parsed fields or ``raw``) --
+
+    @property
+    def dt_hash(self) -> str | None:
+        """``debugData.dtHash``: the device-token cookie hash (a new value = a new browser)."""
+        return _str(self.debug.get("dthash")) or None
+
+    @property
+    def ua_os(self) -> str | None:
+        return _str(_get(self._user_agent_obj(), "os")) or None
+
+    @property
+    def ua_browser(self) -> str | None:
+        return _str(_get(self._user_agent_obj(), "browser")) or None
+
+    @property
+    def risk_level(self) -> str | None:
+        """Okta's sign-in/entity risk level (LOW/MEDIUM/HIGH) from ``debugData.risk``/``logOnlySecurityData``."""
+        return self.risk.get("level", "").upper() or None
+
+    def target(self, target_type: str) -> dict[str, Any] | None:
+        """The first ``target[]`` entry of this type (Okta: search by type, not position)."""
+        for t in self.targets:
+            if _str(_get(t, "type")).lower() == target_type.lower():
+                return t
+        return None
+
+    def target_ids(self, target_type: str) -> tuple[str, ...]:
+        return tuple(_str(_get(t, "id")) for t in self.targets if _str(_get(t, "type")).lower() == target_type.lower())
+
+    def _user_agent_obj(self) -> dict:
+        return _obj(_get(_obj(_get(self.raw, "client")), "userAgent"))
+
 
 def parse_event(raw: Any, tenant: str) -> Event:
     """Normalize one LogEvent dict; raise MalformedEvent with a reason when unusable."""

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from detections.admin_privilege_granted import AdminPrivilegeGranted, AdminPrivilegeGrantedConfig
+from detections.api_token_created import ApiTokenCreated, ApiTokenCreatedConfig
+from detections.brute_force import BruteForce, BruteForceConfig
 from detections.engine import Detection
+from detections.impossible_travel import ImpossibleTravel, ImpossibleTravelConfig
 from detections.mfa_fatigue import MfaFatigue, MfaFatigueConfig
+from detections.okta_support_access import OktaSupportAccess, OktaSupportAccessConfig
+from detections.okta_threat_signals import OktaThreatSignals, OktaThreatSignalsConfig
+from detections.password_spray import PasswordSpray, PasswordSprayConfig
+from detections.tenant_tampering import TenantTampering, TenantTamperingConfig
+from detections.user_reported_suspicious import UserReportedSuspicious, UserReportedSuspiciousConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,8 +22,28 @@ class DetectionSettings:
     """Per-tenant thresholds; every field has a sane default."""
 
     mfa_fatigue: MfaFatigueConfig = field(default_factory=MfaFatigueConfig)
+    impossible_travel: ImpossibleTravelConfig = field(default_factory=ImpossibleTravelConfig)
+    user_reported_suspicious: UserReportedSuspiciousConfig = field(default_factory=UserReportedSuspiciousConfig)
+    okta_threat_signals: OktaThreatSignalsConfig = field(default_factory=OktaThreatSignalsConfig)
+    password_spray: PasswordSprayConfig = field(default_factory=PasswordSprayConfig)
+    brute_force: BruteForceConfig = field(default_factory=BruteForceConfig)
+    admin_privilege_granted: AdminPrivilegeGrantedConfig = field(default_factory=AdminPrivilegeGrantedConfig)
+    api_token_created: ApiTokenCreatedConfig = field(default_factory=ApiTokenCreatedConfig)
+    tenant_tampering: TenantTamperingConfig = field(default_factory=TenantTamperingConfig)
+    okta_support_access: OktaSupportAccessConfig = field(default_factory=OktaSupportAccessConfig)
 
 
 def build_detections(settings: DetectionSettings | None = None) -> list[Detection]:
     settings = settings or DetectionSettings()
-    return [MfaFatigue(settings.mfa_fatigue)]
+    return [
+        MfaFatigue(settings.mfa_fatigue),
+        ImpossibleTravel(settings.impossible_travel),
+        UserReportedSuspicious(settings.user_reported_suspicious),
+        OktaThreatSignals(settings.okta_threat_signals),
+        PasswordSpray(settings.password_spray),
+        BruteForce(settings.brute_force),
+        AdminPrivilegeGranted(settings.admin_privilege_granted),
+        ApiTokenCreated(settings.api_token_created),
+        TenantTampering(settings.tenant_tampering),
+        OktaSupportAccess(settings.okta_support_access),
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -26,7 +27,6 @@ from pydantic import (
 )
 
 from detections.confidence import Action
-from detections.mfa_fatigue import MfaFatigueConfig
 from detections.registry import DetectionSettings
 
 OKTA_MAX_LOOKBACK_MINUTES = 90 * 24 * 60  # System Log retention; older `since` returns nothing
@@ -125,23 +125,23 @@ class ResponseSettings(_Strict):
     allow_suspend: bool = False
 
 
-_MFA = MfaFatigueConfig()
-
-
-class MfaFatigueSettings(_Strict):
-    window_s: float = Field(_MFA.window_s, gt=0)
-    min_denials: int = Field(_MFA.min_denials, ge=2)
-    accept_min_denials: int = Field(_MFA.accept_min_denials, ge=1)
-    accept_window_s: float = Field(_MFA.accept_window_s, gt=0)
-    suppress_s: float = Field(_MFA.suppress_s, ge=0)
-    lateness_s: float = Field(_MFA.lateness_s, ge=0)
-
-
-class DetectionsSettings(_Strict):
-    mfa_fatigue: MfaFatigueSettings = Field(default_factory=MfaFatigueSettings)
-
-    def build(self) -> DetectionSettings:
-        return DetectionSettings(mfa_fatigue=MfaFatigueConfig(**self.mfa_fatigue.model_dump()))
+def _known_detection_settings(value: Any) -> Any:
+    """Catch typos: pydantic ignores unknown keys of a dataclass, and a silently ignored threshold is a bug."""
+    if not isinstance(value, dict):
+        return value
+    defaults = DetectionSettings()
+    for name, overrides in value.items():
+        if name not in {f.name for f in fields(DetectionSettings)}:
+            known = ", ".join(f.name for f in fields(DetectionSettings))
+            raise ValueError(f"unknown detection {name!r}; known: {known}")
+        if isinstance(overrides, dict):
+            allowed = {f.name for f in fields(getattr(defaults, name))}
+            unknown = sorted(set(overrides) - allowed)
+            if unknown:
+                raise ValueError(
+                    f"{name}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
+                )
+    return value
 
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -154,7 +154,12 @@ class TenantConfig(_Strict):
     enforce: Credentials | None = None  # separate least-privilege credentials; None: alert only
     poll: PollSettings = Field(default_factory=PollSettings)
     response: ResponseSettings = Field(default_factory=ResponseSettings)
-    detections: DetectionsSettings = Field(default_factory=DetectionsSettings)
+    detections: DetectionSettings = Field(default_factory=DetectionSettings)  # per-detection thresholds
+
+    @field_validator("detections", mode="before")
+    @classmethod
+    def _detections(cls, value: Any) -> Any:
+        return _known_detection_settings(value)
 
     @field_validator("name")
     @classmethod

@@ -28,9 +28,7 @@ class SecretRedactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
-    def __call__(
-        self, _logger: Any, _method: str, event: MutableMapping[str, Any]
-    ) -> MutableMapping[str, Any]:
+    def __call__(self, _logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key in list(event):
             value = event[key]
             if _SENSITIVE_KEY.search(key) and value not in (None, "", 0, False) and key != "event":
@@ -43,9 +41,7 @@ class SecretRedactor:
         if isinstance(value, str):
             return self.scrub_text(value)
         if isinstance(value, dict):
-            return {
-                k: REDACTED if _SENSITIVE_KEY.search(str(k)) else self._scrub(v) for k, v in value.items()
-            }
+            return {k: REDACTED if _SENSITIVE_KEY.search(str(k)) else self._scrub(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._scrub(v) for v in value]
         return value

@@ -114,7 +114,7 @@ class EmbeddedPipeline:
                     page_limit=tenant.poll.page_limit,
                 ),
             )
-            engines[tenant.name] = Engine(build_detections(tenant.detections.build()), own_identities(tenant))
+            engines[tenant.name] = Engine(build_detections(tenant.detections), own_identities(tenant))
             responders[tenant.name] = TenantResponder(policy_of(tenant), enforcer)
 
         stage = DetectionStage(self.bus, engines, self.metrics)

@@ -49,6 +49,12 @@ def test_a_minimal_config_gets_safe_defaults():
         ({"tenants": [tenant(response={"actions": ["delete_user"]})]}, "tenants[0].response.actions[0]: Input should"),
         ({"tenants": [tenant(), tenant()]}, "tenant names must be unique; repeated: acme"),
         ({"tenants": [tenant(surprise=1)]}, "tenants[0].surprise: Extra inputs are not permitted"),
+        (
+            {"tenants": [tenant(detections={"mfa_fatigue": {"min_denials": "many"}})]},
+            "detections.mfa_fatigue.min_denials",
+        ),
+        ({"tenants": [tenant(detections={"mfa_fatigue": {"min_denial": 3}})]}, "unknown setting(s) min_denial"),
+        ({"tenants": [tenant(detections={"mfa_fatigu": {}})]}, "unknown detection 'mfa_fatigu'"),
     ],
 )
 def test_errors_name_the_field_and_the_reason(data, expected):
@@ -57,6 +63,12 @@ def test_errors_name_the_field_and_the_reason(data, expected):
 
 def test_inline_secret_is_not_echoed_back():
     assert "00abcSECRET" not in error_of({"tenants": [tenant(read={"kind": "ssws", "token": "00abcSECRET"})]})
+
+
+def test_detection_thresholds_are_per_tenant():
+    config = parse_config({"tenants": [tenant(detections={"mfa_fatigue": {"min_denials": 8}})]})
+    assert config.tenants[0].detections.mfa_fatigue.min_denials == 8
+    assert config.tenants[0].detections.mfa_fatigue.window_s == 600
 
 
 def test_lookback_is_capped_at_okta_retention():

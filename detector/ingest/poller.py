@@ -102,9 +102,7 @@ class TenantPoller:
         last_published = max((r.published for r in records if r.published), default=None)
         next_url = page.next_url or (cursor.next_url if cursor else None)
         if next_url is None:
-            raise OktaApiError(
-                None, error_summary="no rel=next link on a polling response", path="/api/v1/logs"
-            )
+            raise OktaApiError(None, error_summary="no rel=next link on a polling response", path="/api/v1/logs")
         added = await self.sink.commit_page(self.tenant, records, Cursor(next_url, last_published))
         self.metrics.events_ingested.labels(self.tenant).inc(added)
         if last_published:
@@ -124,12 +122,8 @@ class TenantPoller:
                 raise
             # Okta documents no cursor expiry; if it ever rejects one, restart a little before the
             # last event we stored and let uuid dedupe drop the overlap.
-            since = (
-                datetime.fromisoformat(cursor.last_published.replace("Z", "+00:00")) - CURSOR_REJECTED_OVERLAP
-            )
-            log.warning(
-                "poller.cursor_rejected", tenant=self.tenant, code=exc.error_code, since=since.isoformat()
-            )
+            since = datetime.fromisoformat(cursor.last_published.replace("Z", "+00:00")) - CURSOR_REJECTED_OVERLAP
+            log.warning("poller.cursor_rejected", tenant=self.tenant, code=exc.error_code, since=since.isoformat())
             return await self.client.fetch_log_page(since=since, limit=self.settings.page_limit)
 
     def _failed(self, exc: Exception, code: str, backoff: float) -> float:

@@ -31,9 +31,7 @@ class Metrics:
         self.deadletters = Counter(
             "itdr_deadletter_total", "Malformed events set aside with their reason", ["tenant"], registry=r
         )
-        self.findings = Counter(
-            "itdr_findings_total", "Findings emitted", ["tenant", "detection", "tier"], registry=r
-        )
+        self.findings = Counter("itdr_findings_total", "Findings emitted", ["tenant", "detection", "tier"], registry=r)
         self.actions = Counter(
             "itdr_actions_total",
             "Enforcement actions by outcome",

@@ -59,9 +59,7 @@ class ActionWorker:
         wanted = [a for a in wanted if a in responder.policy.allowed]
         return [await self._one(responder, finding, action) for action in wanted]
 
-    async def _one(
-        self, responder: TenantResponder, finding: Mapping[str, Any], action: Action
-    ) -> ActionRecord:
+    async def _one(self, responder: TenantResponder, finding: Mapping[str, Any], action: Action) -> ActionRecord:
         now = time.time()
         record = ActionRecord(
             action_id=action_id(finding["tenant"], action.value, finding["principal"], finding["dedup_key"]),
@@ -119,9 +117,7 @@ class ActionWorker:
             return "same action already taken on this user for this detection in the last 24 h"
         taken = await self.ledger.count_since(record.tenant, now - BREAKER_WINDOW_S, frozenset({Status.DONE}))
         if taken >= policy.max_actions_per_hour:
-            return (
-                f"circuit breaker open: {taken} actions in the last hour (max {policy.max_actions_per_hour})"
-            )
+            return f"circuit breaker open: {taken} actions in the last hour (max {policy.max_actions_per_hour})"
         return None
 
     async def _call(self, client: OktaClient | None, action: Action, user_id: str) -> str:

@@ -53,8 +53,15 @@ def admin_event(
     target = [user.target()]
     if session_id is not None:
         debug["EndedSessionId"] = session_id
-        target.append({"id": session_id, "type": "Session", "alternateId": "unknown",
-                       "displayName": "Session", "detailEntry": None})
+        target.append(
+            {
+                "id": session_id,
+                "type": "Session",
+                "alternateId": "unknown",
+                "displayName": "Session",
+                "detailEntry": None,
+            }
+        )
     return {
         "actor": dict(principal.actor),
         "client": {
@@ -84,7 +91,6 @@ def admin_event(
         "legacyEventType": "core.user_auth.logout_success" if event_type == "user.session.end" else None,
         "transaction": {"type": "WEB", "id": ctx.request_id, "detail": detail},
         "version": "0",
-        "request": {"ipChain": [{"ip": ctx.ip, "geographicalContext": None, "version": "V4",
-                                 "source": None}]},
+        "request": {"ipChain": [{"ip": ctx.ip, "geographicalContext": None, "version": "V4", "source": None}]},
         "target": target,
     }

@@ -40,7 +40,7 @@ def authenticate(request: web.Request, org: SimOrg, needed: tuple[str, ...]) -> 
     for known in ("SSWS", "Bearer"):
         # okta==3.4.6 joins scheme and token without a space ("SSWS00abc..."); accept that form too.
         if not credential and scheme.startswith(known) and len(scheme) > len(known):
-            scheme, credential = known, scheme[len(known):]
+            scheme, credential = known, scheme[len(known) :]
     credential = credential.strip()
     scheme = scheme.lower()
     principal: Principal | None = None
@@ -59,8 +59,9 @@ def authenticate(request: web.Request, org: SimOrg, needed: tuple[str, ...]) -> 
             if not proof:
                 raise _invalid_token("DPoP proof is missing")
             try:
-                checked = verify_dpop_proof(proof, request.method, request_url(request), org.clock(),
-                                            org.replay, access_token=credential)
+                checked = verify_dpop_proof(
+                    proof, request.method, request_url(request), org.clock(), org.replay, access_token=credential
+                )
             except CredentialError as exc:
                 raise _invalid_token(str(exc)) from exc
             if checked.jkt != token.jkt:

@@ -138,13 +138,18 @@ def verify_client_assertion(
                 jwt.PyJWK(key).key,
                 algorithms=ASYMMETRIC_ALGS,
                 audience=token_url,
-                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
-                         "require": ["exp", "iss", "sub", "aud"]},
+                options={
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "require": ["exp", "iss", "sub", "aud"],
+                },
             )
             break
         except jwt.InvalidAudienceError as exc:
-            raise CredentialError("The audience claim for client_assertion must be the endpoint invoked "
-                                  "for the request.") from exc
+            raise CredentialError(
+                "The audience claim for client_assertion must be the endpoint invoked for the request."
+            ) from exc
         except (jwt.PyJWTError, TypeError, ValueError) as exc:  # TypeError: key type does not fit the alg
             last = exc
     if claims is None:
@@ -171,8 +176,13 @@ class DPoPProof:
 
 
 def verify_dpop_proof(
-    proof: str, method: str, url: str, now: float, replay: ReplayCache,
-    access_token: str | None = None, nonce: str | None = None,
+    proof: str,
+    method: str,
+    url: str,
+    now: float,
+    replay: ReplayCache,
+    access_token: str | None = None,
+    nonce: str | None = None,
 ) -> DPoPProof:
     """Check a DPoP proof JWT (typ, embedded public jwk, signature, htm/htu, iat window, jti, ath)."""
     header = _unverified_header(proof)
@@ -184,9 +194,12 @@ def verify_dpop_proof(
     if not isinstance(jwk, dict) or "d" in jwk:
         raise CredentialError("DPoP proof must carry a public jwk")
     try:
-        claims = jwt.decode(proof, jwt.PyJWK(jwk).key, algorithms=[header["alg"]],
-                            options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
-                                     "require": ["htm", "htu", "iat"]})
+        claims = jwt.decode(
+            proof,
+            jwt.PyJWK(jwk).key,
+            algorithms=[header["alg"]],
+            options={"verify_aud": False, "verify_exp": False, "verify_iat": False, "require": ["htm", "htu", "iat"]},
+        )
     except jwt.PyJWTError as exc:
         raise CredentialError(f"DPoP proof signature invalid: {exc}") from exc
     if str(claims["htm"]).upper() != method.upper():
@@ -209,4 +222,3 @@ def verify_dpop_proof(
         if not replay.use(f"dpop:{jti}", iat + PROOF_MAX_AGE, now):
             raise CredentialError("DPoP proof jti has already been used")
     return DPoPProof(claims, jwk_thumbprint(jwk))
-

@@ -16,8 +16,7 @@ from detector.sim.timefmt import iso_ms
 USER_STATUSES = frozenset(
     {"ACTIVE", "DEPROVISIONED", "LOCKED_OUT", "PASSWORD_EXPIRED", "PROVISIONED", "RECOVERY", "STAGED", "SUSPENDED"}
 )
-LIFECYCLE_ACTIONS = ("suspend", "unsuspend", "activate", "deactivate", "unlock", "expire_password",
-                     "reset_factors")
+LIFECYCLE_ACTIONS = ("suspend", "unsuspend", "activate", "deactivate", "unlock", "expire_password", "reset_factors")
 
 
 @dataclass
@@ -66,8 +65,13 @@ class UserRecord:
 
     def target(self) -> dict[str, Any]:
         """The user as a System Log `target` entry."""
-        return {"id": self.id, "type": "User", "alternateId": self.login,
-                "displayName": self.display_name, "detailEntry": None}
+        return {
+            "id": self.id,
+            "type": "User",
+            "alternateId": self.login,
+            "displayName": self.display_name,
+            "detailEntry": None,
+        }
 
 
 @dataclass(frozen=True)
@@ -94,8 +98,17 @@ class Directory:
             self.groups[name] = Group(self._ids.okta_id("00g"), name, kind, now)
         return self.groups[name]
 
-    def add_user(self, login: str, first_name: str, last_name: str, status: str, groups: list[str],
-                 user_id: str | None, factors: tuple[str, ...], now: float) -> UserRecord:
+    def add_user(
+        self,
+        login: str,
+        first_name: str,
+        last_name: str,
+        status: str,
+        groups: list[str],
+        user_id: str | None,
+        factors: tuple[str, ...],
+        now: float,
+    ) -> UserRecord:
         if status not in USER_STATUSES:
             raise ValueError(f"unknown user status {status!r}")
         uid = user_id or self._ids.okta_id("00u")
@@ -103,11 +116,17 @@ class Directory:
             raise ValueError(f"user {uid} / {login} already exists")
         active_once = status not in {"STAGED", "PROVISIONED"}
         user = UserRecord(
-            id=uid, login=login, email=login if "@" in login else f"{login}@example.com",
-            first_name=first_name, last_name=last_name, status=status, created=now,
+            id=uid,
+            login=login,
+            email=login if "@" in login else f"{login}@example.com",
+            first_name=first_name,
+            last_name=last_name,
+            status=status,
+            created=now,
             status_changed=now if status != "STAGED" else None,
             activated=now if active_once else None,
-            password_changed=now if active_once else None, last_updated=now,
+            password_changed=now if active_once else None,
+            last_updated=now,
         )
         user.group_ids = [self.group(g, now).id for g in dict.fromkeys(["Everyone", *groups])]
         user.factors = [Factor(self._ids.okta_id("opf"), f, now) for f in factors]
@@ -142,14 +161,20 @@ class Directory:
         match action:
             case "suspend":
                 if status != "ACTIVE":
-                    raise OktaError("E0000001", "Api validation failed: Cannot suspend a user that is "
-                                    "not active", causes=[f"status: {status}"])
+                    raise OktaError(
+                        "E0000001",
+                        "Api validation failed: Cannot suspend a user that is not active",
+                        causes=[f"status: {status}"],
+                    )
                 user.set_status("SUSPENDED", now)
                 return LifecycleOutcome("user.lifecycle.suspend")
             case "unsuspend":
                 if status != "SUSPENDED":
-                    raise OktaError("E0000001", "Api validation failed: Cannot unsuspend a user that is "
-                                    "not suspended", causes=[f"status: {status}"])
+                    raise OktaError(
+                        "E0000001",
+                        "Api validation failed: Cannot unsuspend a user that is not suspended",
+                        causes=[f"status: {status}"],
+                    )
                 user.set_status("ACTIVE", now)
                 return LifecycleOutcome("user.lifecycle.unsuspend")
             case "activate":
@@ -160,8 +185,9 @@ class Directory:
                 return LifecycleOutcome("user.lifecycle.activate")
             case "deactivate":
                 if status == "DEPROVISIONED":
-                    raise OktaError("E0000001", "Api validation failed: User is already deactivated",
-                                    causes=[f"status: {status}"])
+                    raise OktaError(
+                        "E0000001", "Api validation failed: User is already deactivated", causes=[f"status: {status}"]
+                    )
                 user.set_status("DEPROVISIONED", now)
                 user.sessions.clear()
                 return LifecycleOutcome("user.lifecycle.deactivate")
@@ -245,8 +271,10 @@ class Directory:
             "lastMembershipUpdated": iso_ms(group.created),
             "objectClass": ["okta:user_group"],
             "type": group.type,
-            "profile": {"name": group.name,
-                        "description": "All users in your organization" if group.type == "BUILT_IN" else ""},
+            "profile": {
+                "name": group.name,
+                "description": "All users in your organization" if group.type == "BUILT_IN" else "",
+            },
             "_links": {"users": {"href": f"{href}/users"}, "apps": {"href": f"{href}/apps"}},
         }
 
@@ -254,8 +282,13 @@ class Directory:
         """An Okta UserFactor object (management.yaml `UserFactor*`)."""
         href = f"{base_url}/api/v1/users/{user.id}/factors/{factor.id}"
         profiles: dict[str, dict[str, Any]] = {
-            "push": {"credentialId": user.login, "deviceType": "SmartPhone_IPhone", "name": "iPhone",
-                     "platform": "IOS", "version": "9.0"},
+            "push": {
+                "credentialId": user.login,
+                "deviceType": "SmartPhone_IPhone",
+                "name": "iPhone",
+                "platform": "IOS",
+                "version": "9.0",
+            },
             "sms": {"phoneNumber": "+1-555-415-1337"},
             "email": {"email": user.email},
         }
@@ -268,8 +301,10 @@ class Directory:
             "created": iso_ms(factor.created),
             "lastUpdated": iso_ms(factor.created),
             "profile": profiles.get(factor.factor_type, {}),
-            "_links": {"self": {"href": href, "hints": {"allow": ["GET", "DELETE"]}},
-                       "user": {"href": f"{base_url}/api/v1/users/{user.id}"}},
+            "_links": {
+                "self": {"href": href, "hints": {"allow": ["GET", "DELETE"]}},
+                "user": {"href": f"{base_url}/api/v1/users/{user.id}"},
+            },
         }
 
 

@@ -86,9 +86,7 @@ class LogStore:
             cursor = max(cursor, len(self._committed))
         return page, cursor
 
-    def by_published(
-        self, since: float, until: float, descending: bool, keep: StoredPredicate
-    ) -> list[StoredEvent]:
+    def by_published(self, since: float, until: float, descending: bool, keep: StoredPredicate) -> list[StoredEvent]:
         """Committed events with since <= published < until, ordered by (published, seq)."""
         self.commit_due()
         hits = [s for s in self._committed if since <= s.published_at < until and keep(s)]

@@ -74,8 +74,13 @@ class SimOrg:
         admin = (
             known.target()
             if known
-            else {"id": self.ids.okta_id("00u"), "type": "User", "alternateId": login,
-                  "displayName": "Okta Admin", "detailEntry": None}
+            else {
+                "id": self.ids.okta_id("00u"),
+                "type": "User",
+                "alternateId": login,
+                "displayName": "Okta Admin",
+                "detailEntry": None,
+            }
         )
         self.api_tokens[value] = ApiToken(token_id, name, value, admin)
         return token_id
@@ -131,8 +136,9 @@ class SimOrg:
         factors: Iterable[str] = ("push",),
     ) -> dict[str, Any]:
         """Add a user (in every listed group, and Everyone); returns the Okta User object."""
-        user = self.directory.add_user(login, first_name, last_name, status, list(groups), user_id,
-                                       tuple(factors), self.clock())
+        user = self.directory.add_user(
+            login, first_name, last_name, status, list(groups), user_id, tuple(factors), self.clock()
+        )
         return self.directory.user_json(user, self.base_url)
 
     def user_by_login(self, login: str) -> UserRecord | None:
@@ -170,7 +176,8 @@ class SimOrg:
 
     # -- faults --------------------------------------------------------------------------------
 
-    def inject_fault(self, method: str, path_prefix: str, kind: str, times: int = 1, status: int = 500,
-                     delay: float = 0) -> None:
+    def inject_fault(
+        self, method: str, path_prefix: str, kind: str, times: int = 1, status: int = 500, delay: float = 0
+    ) -> None:
         """Make the next `times` requests matching method (or "*") and path prefix fail as `kind`."""
         self.faults.arm(method, path_prefix, kind, times, status, delay)

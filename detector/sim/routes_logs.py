@@ -83,8 +83,7 @@ def parse_query(query: dict[str, str], now: float) -> LogQuery:
             raise _bad(name) from exc
     since = times["since"]
     if since is not None and since < now - MAX_SINCE_DAYS * DAY:
-        raise OktaError("E0000053", "Invalid parameter: The since parameter is over 180 days prior to the "
-                        "current day.")
+        raise OktaError("E0000053", "Invalid parameter: The since parameter is over 180 days prior to the current day.")
     checks: list[Callable[[StoredEvent], bool]] = []
     oldest = now - RETENTION_DAYS * DAY
     checks.append(lambda s: s.published_at >= oldest)
@@ -92,16 +91,16 @@ def parse_query(query: dict[str, str], now: float) -> LogQuery:
         try:
             pred = parse_filter(query["filter"])
         except FilterError as exc:
-            raise OktaError(exc.code, f"Invalid parameter: {exc}" if exc.code == "E0000053" else str(exc)) \
-                from exc
+            raise OktaError(exc.code, f"Invalid parameter: {exc}" if exc.code == "E0000053" else str(exc)) from exc
         checks.append(lambda s: pred(s.event))
     if "q" in query:
         words = [w.lower() for w in query["q"].split()]
         if len(words) > 10 or any(len(w) > 40 for w in words):
             raise _bad("q (at most 10 keywords of at most 40 characters)")
         checks.append(lambda s: all(any(w in v for v in leaf_strings(s.event)) for w in words))
-    return LogQuery(since, times["until"], query.get("after"), limit, order == "DESCENDING",
-                    lambda s: all(c(s) for c in checks))
+    return LogQuery(
+        since, times["until"], query.get("after"), limit, order == "DESCENDING", lambda s: all(c(s) for c in checks)
+    )
 
 
 def _link(request: web.Request, after: str) -> str:

@@ -31,12 +31,18 @@ async def token(request: web.Request) -> web.Response:
     token_url = request_url(request)
     now = org.clock()
     if form.get("grant_type") != "client_credentials":
-        raise OAuthError("unsupported_grant_type", "The authorization grant type is not supported by the "
-                         "authorization server. Configured grant types: [client_credentials].")
+        raise OAuthError(
+            "unsupported_grant_type",
+            "The authorization grant type is not supported by the "
+            "authorization server. Configured grant types: [client_credentials].",
+        )
     assertion = form.get("client_assertion")
     if form.get("client_assertion_type") != ASSERTION_TYPE or not isinstance(assertion, str):
-        raise OAuthError("invalid_client", "Client authentication failed: a private_key_jwt "
-                         "client_assertion is required.", status=401)
+        raise OAuthError(
+            "invalid_client",
+            "Client authentication failed: a private_key_jwt client_assertion is required.",
+            status=401,
+        )
     client_id = form.get("client_id")
     if not client_id:
         try:
@@ -66,14 +72,20 @@ async def token(request: web.Request) -> web.Response:
 
     requested = frozenset(str(form.get("scope", "")).split())
     if not requested:
-        raise OAuthError("invalid_scope", "The authorization server resource does not have any configured "
-                         "default scopes, 'scope' must be provided.")
+        raise OAuthError(
+            "invalid_scope",
+            "The authorization server resource does not have any configured default scopes, 'scope' must be provided.",
+        )
     if not requested <= app.scopes:
         denied = " ".join(sorted(requested - app.scopes))
         raise OAuthError("invalid_scope", f"The following scopes are not allowed: {denied}")
     issued = org.issue_access_token(app, requested, jkt)
-    body = {"token_type": "DPoP" if jkt else "Bearer", "expires_in": TOKEN_LIFETIME,
-            "access_token": issued.value, "scope": " ".join(sorted(requested))}
+    body = {
+        "token_type": "DPoP" if jkt else "Bearer",
+        "expires_in": TOKEN_LIFETIME,
+        "access_token": issued.value,
+        "scope": " ".join(sorted(requested)),
+    }
     return web.Response(body=orjson.dumps(body), content_type="application/json", headers=_NO_STORE)
 
 

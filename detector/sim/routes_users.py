@@ -49,10 +49,10 @@ async def list_factors(request: web.Request) -> web.Response:
     return _json([org.directory.factor_json(user, f, _base(request)) for f in user.factors])
 
 
-def _record(org: SimOrg, request: web.Request, action: str, user_id: str | None, credential_id: str,
-            status: int) -> None:
-    org.calls.append(EnforcementCall(request.method, request.path, user_id, action, credential_id,
-                                     org.clock(), status))
+def _record(
+    org: SimOrg, request: web.Request, action: str, user_id: str | None, credential_id: str, status: int
+) -> None:
+    org.calls.append(EnforcementCall(request.method, request.path, user_id, action, credential_id, org.clock(), status))
 
 
 async def lifecycle(request: web.Request) -> web.Response:

@@ -14,9 +14,7 @@ from typing import Any
 
 Predicate = Callable[[dict[str, Any]], bool]
 
-_TOKEN = re.compile(
-    r'\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<str>"(?:[^"\\]|\\.)*")|(?P<word>[A-Za-z0-9_.:\-+]+)|(?P<bad>\S))'
-)
+_TOKEN = re.compile(r'\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<str>"(?:[^"\\]|\\.)*")|(?P<word>[A-Za-z0-9_.:\-+]+)|(?P<bad>\S))')
 _OPS = {"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"}
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _NO_CO = {"debugcontext.debugdata.url", "debugcontext.debugdata.requesturi"}
@@ -162,7 +160,7 @@ class _Parser:
         return lambda ev: any(_compare(op, v, expected) for v in values_at(ev, keys))
 
     def literal(self) -> Any:
-        kind, text = (self.toks[self.i] if self.i < len(self.toks) else ("end", ""))
+        kind, text = self.toks[self.i] if self.i < len(self.toks) else ("end", "")
         self.i += 1
         if kind == "str":
             return re.sub(r"\\(.)", r"\1", text[1:-1])

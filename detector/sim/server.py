@@ -23,18 +23,33 @@ from detector.sim.timefmt import http_date
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_FAULT_CODES = {400: "E0000001", 401: "E0000011", 403: "E0000006", 404: "E0000007", 429: "E0000047",
-                500: "E0000009", 503: "E0000010"}
+_FAULT_CODES = {
+    400: "E0000001",
+    401: "E0000011",
+    403: "E0000006",
+    404: "E0000007",
+    429: "E0000047",
+    500: "E0000009",
+    503: "E0000010",
+}
 
 
 def _okta_error(exc: OktaError, org: SimOrg) -> web.Response:
-    return web.Response(body=orjson.dumps(exc.body(org.ids.error_id())), status=exc.status or 500,
-                        content_type="application/json", headers=exc.headers)
+    return web.Response(
+        body=orjson.dumps(exc.body(org.ids.error_id())),
+        status=exc.status or 500,
+        content_type="application/json",
+        headers=exc.headers,
+    )
 
 
 def _oauth_error(exc: OAuthError) -> web.Response:
-    return web.Response(body=orjson.dumps(exc.body()), status=exc.status, content_type="application/json",
-                        headers={"Cache-Control": "no-store", "Pragma": "no-cache", **exc.headers})
+    return web.Response(
+        body=orjson.dumps(exc.body()),
+        status=exc.status,
+        content_type="application/json",
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache", **exc.headers},
+    )
 
 
 def _route_error(request: web.Request) -> OktaError | None:

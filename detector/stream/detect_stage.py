@@ -39,9 +39,7 @@ class TrackingDict(dict[str, Any]):
 class DetectionStage:
     group = "detections"
 
-    def __init__(
-        self, bus: EmbeddedBus, engines: dict[str, Engine], metrics: Metrics, batch_size: int = 500
-    ) -> None:
+    def __init__(self, bus: EmbeddedBus, engines: dict[str, Engine], metrics: Metrics, batch_size: int = 500) -> None:
         self.bus = bus
         self.engines = engines
         self.metrics = metrics
@@ -85,13 +83,9 @@ class DetectionStage:
                 continue
             self.metrics.events_processed.labels(stored.tenant).inc()
             for finding in engine.process(event, self.states[stored.tenant]):
-                self.metrics.findings.labels(
-                    finding.tenant, finding.detection, finding.assessment.tier.value
-                ).inc()
+                self.metrics.findings.labels(finding.tenant, finding.detection, finding.assessment.tier.value).inc()
                 self.metrics.detection_latency.labels(finding.tenant).observe(max(0.0, now - finding.time))
-                appends.append(
-                    (FINDINGS, Record(finding.tenant, finding.dedup_key, orjson.dumps(finding.to_dict())))
-                )
+                appends.append((FINDINGS, Record(finding.tenant, finding.dedup_key, orjson.dumps(finding.to_dict()))))
         states = self._take_dirty()
         await self.bus.commit(self.group, batch[-1].offset, appends, states)
         self._offset = batch[-1].offset

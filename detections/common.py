@@ -1,0 +1,174 @@
+"""Small pieces shared by detections: finding construction, suppression, replay guards, event classifiers.
+
+Nothing here decides *whether* something is an attack; it only keeps the
+detections consistent about keys, windows and Okta event semantics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from detections.confidence import Assessment
+from detections.event import Event
+from detections.finding import Finding, Severity
+
+SUCCESSFUL_SIGN_INS = frozenset({"user.session.start", "user.authentication.sso"})
+
+# Failed-credential reasons (DETECTIONS.md §1c D14): Identity Engine uses INVALID_CREDENTIALS,
+# Classic/migration examples INVALID_LOGIN, and VERIFICATION_ERROR appears on user.session.start.
+PASSWORD_FAILURE_REASONS = frozenset(
+    {"INVALID_CREDENTIALS", "LOCKED_OUT", "INVALID_LOGIN", "VERIFICATION_ERROR", "INVALID_PASSWORD"}
+)
+_PASSWORD_FAILURE_TYPES = frozenset(
+    {
+        "user.session.start",
+        "user.authentication.auth",
+        "user.authentication.auth_via_richclient",
+        "user.authentication.verify",
+    }
+)
+
+_SCRIPTED_UA_MARKERS = (
+    "python-requests",
+    "curl/",
+    "httpx",
+    "aiohttp",
+    "go-http-client",
+    "headless",
+    "java/",
+    "okhttp",
+    "wget/",
+    "libwww-perl",
+    "powershell",
+)
+
+
+def is_successful_sign_in(event: Event) -> bool:
+    return event.event_type in SUCCESSFUL_SIGN_INS and event.outcome == "SUCCESS"
+
+
+def is_password_failure(event: Event) -> bool:
+    """A wrong password (or a locked-out attempt), in Classic or Identity Engine spelling.
+
+    In Identity Engine the password is a factor, so a wrong password is also a
+    ``user.authentication.auth_via_mfa`` FAILURE with ``factor=PASSWORD_AS_FACTOR``;
+    for credential attacks those count (the opposite of MFA fatigue).
+    """
+    if event.outcome != "FAILURE":
+        return False
+    if event.event_type == "user.authentication.auth_via_mfa":
+        return event.is_password_as_factor
+    if event.event_type not in _PASSWORD_FAILURE_TYPES:
+        return False
+    if event.event_type == "user.authentication.verify" and event.factor not in (None, "PASSWORD_AS_FACTOR"):
+        return False
+    return event.outcome_reason.upper() in PASSWORD_FAILURE_REASONS
+
+
+def attempt_id(event: Event) -> str:
+    """One credential attempt: OIE logs the same wrong password as session.start *and* auth_via_mfa in one
+    transaction, so the transaction (per user) identifies the attempt; the uuid is the fallback."""
+    who = event.actor_login.lower() or event.actor_id
+    return f"{event.transaction_id}|{who}" if event.transaction_id else event.uuid
+
+
+_MOBILE_CARRIER_MARKERS = (
+    "mobile",
+    "wireless",
+    "cellular",
+    "cellco",
+    "t-mobile",
+    "vodafone",
+    "telefonica",
+    "sprint",
+    "lte",
+)
+
+
+def is_mobile_carrier(as_org: str | None) -> bool:
+    """Okta's ``securityContext.asOrg`` names a mobile network (heuristic on the operator name)."""
+    if not as_org:
+        return False
+    low = as_org.lower()
+    return any(marker in low for marker in _MOBILE_CARRIER_MARKERS)
+
+
+def is_scripted_user_agent(ua: str | None) -> bool:
+    if not ua:
+        return False
+    low = ua.lower()
+    return any(marker in low for marker in _SCRIPTED_UA_MARKERS)
+
+
+def event_subject(event: Event) -> str:
+    """The attempted login for credential attacks: unknown usernames have no actor id but keep the login."""
+    return (event.actor_login or event.actor_id).lower()
+
+
+@dataclass(slots=True)
+class Suppression:
+    """Per-variant last-fired event times plus recently processed uuids (replay guard)."""
+
+    last_fired: dict[str, float] = field(default_factory=dict)
+    seen: list[str] = field(default_factory=list)
+    max_seen: int = 64
+
+    def suppressed(self, variant: str, time: float, window_s: float) -> bool:
+        """Event-time based, in both directions, so a late event near an earlier finding is also suppressed."""
+        last = self.last_fired.get(variant)
+        return last is not None and abs(time - last) < window_s
+
+    def fire(self, variant: str, time: float) -> None:
+        self.last_fired[variant] = time
+
+    def replayed(self, uuid: str) -> bool:
+        """Record ``uuid``; True when it was already processed."""
+        if uuid in self.seen:
+            return True
+        self.seen.append(uuid)
+        del self.seen[: -self.max_seen]
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"f": dict(self.last_fired), "s": list(self.seen)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Suppression:
+        return cls(dict(data.get("f", {})), list(data.get("s", [])))
+
+
+def make_finding(
+    event: Event,
+    *,
+    detection: str,
+    title: str,
+    severity: Severity,
+    assessment: Assessment,
+    anchor: Iterable[str],
+    event_uuids: Iterable[str],
+    mitre: tuple[str, ...],
+    time: float,
+    summary: str,
+    principal: str | None = None,
+    principal_login: str | None = None,
+) -> Finding:
+    """Build a Finding whose dedup key depends only on tenant, detection, principal and causing event uuids."""
+    principal = event.actor_id if principal is None else principal
+    principal_login = event.actor_login if principal_login is None else principal_login
+    anchor_part = "+".join(anchor)
+    return Finding(
+        detection=detection,
+        title=title,
+        tenant=event.tenant,
+        principal=principal,
+        principal_login=principal_login,
+        severity=severity,
+        assessment=assessment,
+        dedup_key=f"{event.tenant}:{detection}:{principal or '-'}:{anchor_part}",
+        event_uuids=tuple(event_uuids),
+        mitre=mitre,
+        time=time,
+        summary=summary,
+    )

@@ -1,0 +1,340 @@
+"""Impossible travel: two successful sign-ins of one user too far apart for the time between them.
+
+Why: a password or session used from two places that no traveller could cover
+in the time between them means two parties hold the credentials (DETECTIONS.md
+D01, algorithm §2). The location is Okta's own ``client.geographicalContext``
+(lat/lon, country) and ``securityContext.asNumber`` - no GeoIP database.
+
+How (per user, on ``user.session.start``/``user.authentication.sso`` SUCCESS by
+a human actor):
+
+* compare against the *trusted* sign-in nearest in event time on each side (the
+  previous one, and for a late event also the next one); trusted = not through
+  an anonymizer and not from allowlisted corporate egress, so a VPN hop never
+  poisons the baseline (Panther's rule);
+* flag when distance ≥ 500 km **and** speed ≥ 1000 km/h (Datadog's pair), Δt
+  floored at 1 min; skip same IP, same /24 and same ASN; skip events without
+  lat/lon/country ("geo missing": every anchor bails out);
+* dampen: the current side through an anonymizer (Apple Private Relay, VPN,
+  ``tunnels[].anonymous``) or an in-flight satellite ASN −30, same or bordering
+  country −20, a mobile-carrier side inside one country another −20 (carrier
+  egress geolocates far from the handset: the Wi-Fi ↔ LTE jump),
+  an A→B transition already seen for the user −30, cold start (< 10 successful
+  sign-ins or < 14 days observed) −15 and the score capped below high-confidence;
+* boost: the far side new for the user (country/ASN unseen in 90 days, or Okta
+  ``New Country``/``New Geo-Location`` POSITIVE) +15, ``New Device`` +10,
+  ThreatInsight ``threatSuspected`` +15.
+
+Travel alone (+40) pages at most; clearing sessions needs a second evidence
+class (§6.1: ThreatInsight, session change, sensitive action).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from detections import geo
+from detections.common import Suppression, is_mobile_carrier, is_successful_sign_in, make_finding
+from detections.confidence import Action, Dampener, Evidence, EvidenceClass, Tier, assess
+from detections.event import Event
+from detections.finding import Finding, Severity
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class ImpossibleTravelConfig:
+    min_distance_km: float = 500.0
+    min_speed_kmh: float = 1000.0
+    min_interval_s: float = 60.0  # Δt floor
+    same_network_suppresses: bool = True  # same IP, /24 or ASN → no alert
+    proxy_dampening: int = 30
+    inflight_asns: frozenset[int] = frozenset({22351})  # Intelsat in-flight Wi-Fi (Panther)
+    nearby_country_dampening: int = 20
+    known_transition_dampening: int = 30
+    cold_start_logins: int = 10
+    cold_start_s: float = 14 * DAY
+    cold_start_dampening: int = 15
+    cold_start_cap: int = 84  # below the high-confidence tier: no automatic action
+    min_confidence: int = 25  # dampened below this → nothing is emitted
+    allowlist_cidrs: tuple[str, ...] = ()  # corporate VPN / SWG egress: neither evaluated nor a baseline
+    allowlist_asns: frozenset[int] = frozenset()
+    suppress_s: float = 3600.0  # one finding per user per hour
+    history_s: float = 30 * DAY  # trusted locations kept this long ...
+    max_locations: int = 32  # ... at most this many
+    novelty_s: float = 90 * DAY  # countries/ASNs "known" for this long
+    max_transitions: int = 64
+
+
+@dataclass(slots=True)
+class _Loc:
+    time: float
+    uuid: str
+    ip: str | None
+    lat: float
+    lon: float
+    country: str
+    city: str | None
+    asn: int | None
+    as_org: str | None = None
+    novel: str = ""  # why this sign-in was new for the user when it arrived ("" = not new)
+    device_new: bool = False
+    threat: bool = False
+
+    def row(self) -> list[Any]:
+        return [
+            self.time,
+            self.uuid,
+            self.ip,
+            self.lat,
+            self.lon,
+            self.country,
+            self.city,
+            self.asn,
+            self.as_org,
+            self.novel,
+            self.device_new,
+            self.threat,
+        ]
+
+    def place(self) -> str:
+        return f"{self.city}, {self.country}" if self.city else self.country
+
+
+@dataclass(slots=True)
+class TravelHistory:
+    locations: list[_Loc] = field(default_factory=list)  # trusted sign-ins, sorted by event time
+    sign_ins: int = 0
+    first_seen: float | None = None
+    countries: dict[str, float] = field(default_factory=dict)
+    asns: dict[str, float] = field(default_factory=dict)
+    transitions: dict[str, list[Any]] = field(default_factory=dict)  # "A>B" → [time of B, uuid of B]
+    sup: Suppression = field(default_factory=Suppression)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "l": [loc.row() for loc in self.locations],
+            "n": self.sign_ins,
+            "first": self.first_seen,
+            "c": dict(self.countries),
+            "a": dict(self.asns),
+            "t": {k: list(v) for k, v in self.transitions.items()},
+            "sup": self.sup.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TravelHistory:
+        return cls(
+            [_Loc(*row) for row in data["l"]],
+            data["n"],
+            data["first"],
+            dict(data["c"]),
+            dict(data["a"]),
+            {k: list(v) for k, v in data["t"].items()},
+            Suppression.from_dict(data["sup"]),
+        )
+
+
+class ImpossibleTravel:
+    id: ClassVar[str] = "impossible_travel"
+    mitre: ClassVar[tuple[str, ...]] = ("T1078", "T1078.004")
+
+    def __init__(self, config: ImpossibleTravelConfig | None = None) -> None:
+        self.config = config or ImpossibleTravelConfig()
+
+    def state_key(self, event: Event) -> str | None:
+        if not is_successful_sign_in(event) or not event.is_human or not event.actor_id:
+            return None
+        return event.actor_id
+
+    def new_state(self) -> TravelHistory:
+        return TravelHistory()
+
+    def load_state(self, data: dict[str, Any]) -> TravelHistory:
+        return TravelHistory.from_dict(data)
+
+    def detect(self, event: Event, state: TravelHistory) -> list[Finding]:
+        cfg = self.config
+        if state.sup.replayed(event.uuid):
+            return []
+        baseline = (
+            state.sign_ins >= cfg.cold_start_logins
+            and state.first_seen is not None
+            and event.time - state.first_seen >= cfg.cold_start_s
+        )
+        state.sign_ins += 1
+        state.first_seen = event.time if state.first_seen is None else min(state.first_seen, event.time)
+        if self._allowlisted(event):
+            return []
+        if event.geo.lat is None or event.geo.lon is None or not event.geo.country:
+            return []  # geo missing: do not evaluate
+        here = _Loc(
+            event.time,
+            event.uuid,
+            event.ip,
+            event.geo.lat,
+            event.geo.lon,
+            event.geo.country,
+            event.geo.city,
+            event.asn,
+            event.as_org,
+        )
+        here.novel = "; ".join(self._novel(event, here, state, baseline))
+        here.device_new = event.behavior_positive("New Device")
+        here.threat = event.threat_suspected
+        findings: list[Finding] = []
+        for other in self._neighbours(state, here):
+            earlier, later = (other, here) if other.time <= here.time else (here, other)
+            finding = self._evaluate(event, state, earlier, later, baseline=baseline)
+            if finding is not None:
+                findings.append(finding)
+        if not event.is_proxy and (event.asn is None or event.asn not in cfg.inflight_asns):
+            self._remember(state, here)
+        return findings
+
+    # -- pieces --
+
+    def _allowlisted(self, event: Event) -> bool:
+        cfg = self.config
+        return geo.ip_in(event.ip, cfg.allowlist_cidrs) or (event.asn is not None and event.asn in cfg.allowlist_asns)
+
+    @staticmethod
+    def _neighbours(state: TravelHistory, here: _Loc) -> list[_Loc]:
+        """The trusted sign-in just before ``here`` and, for a late arrival, the one just after."""
+        times = [loc.time for loc in state.locations]
+        i = bisect.bisect_right(times, here.time)
+        out = []
+        if i > 0:
+            out.append(state.locations[i - 1])
+        if i < len(state.locations):
+            out.append(state.locations[i])
+        return out
+
+    def _novel(self, event: Event, here: _Loc, state: TravelHistory, baseline: bool) -> list[str]:
+        reasons = []
+        if event.behavior_positive("New Country") or event.behavior_positive("New Geo-Location"):
+            reasons.append("Okta New Country/New Geo-Location")
+        if baseline and here.country not in state.countries:
+            reasons.append(f"country {here.country} unseen in {self.config.novelty_s / DAY:g} days")
+        if baseline and here.asn is not None and str(here.asn) not in state.asns:
+            reasons.append(f"ASN {here.asn} unseen in {self.config.novelty_s / DAY:g} days")
+        return reasons
+
+    def _evaluate(self, event: Event, state: TravelHistory, a: _Loc, b: _Loc, *, baseline: bool) -> Finding | None:
+        """Judge the hop a → b (a earlier). Novelty/device/threat are those of the *far* (later) side b."""
+        cfg = self.config
+        if cfg.same_network_suppresses and (
+            (a.ip is not None and a.ip == b.ip) or geo.same_prefix(a.ip, b.ip) or (a.asn is not None and a.asn == b.asn)
+        ):
+            return None
+        km = geo.haversine_km(a.lat, a.lon, b.lat, b.lon)
+        seconds = b.time - a.time
+        kmh = geo.speed_kmh(km, seconds, cfg.min_interval_s)
+        transition = f"{a.country}/{a.asn}>{b.country}/{b.asn}"
+        seen = state.transitions.get(transition)
+        # known only when an *earlier, different* arrival in B made the same hop (not this B seen from another A)
+        known = seen is not None and seen[1] != b.uuid and seen[0] < a.time
+        if seen is None or b.time < seen[0]:
+            state.transitions[transition] = [b.time, b.uuid]
+        if len(state.transitions) > cfg.max_transitions:
+            oldest = min(state.transitions, key=lambda k: state.transitions[k][0])
+            del state.transitions[oldest]
+        if km < cfg.min_distance_km or kmh < cfg.min_speed_kmh:
+            return None
+
+        evidence = [
+            Evidence(
+                EvidenceClass.ANOMALY,
+                f"impossible travel: {km:.0f} km from {a.place()} to {b.place()} in {abs(seconds) / 60:.0f} min"
+                f" ({kmh:.0f} km/h)",
+                40,
+                (a.uuid, b.uuid),
+            )
+        ]
+        if b.novel:
+            evidence.append(Evidence(EvidenceClass.ANOMALY, f"far side new for the user: {b.novel}", 15, (b.uuid,)))
+        if b.device_new:
+            evidence.append(Evidence(EvidenceClass.ANOMALY, "new device (Okta behavior)", 10, (b.uuid,)))
+        if b.threat or a.threat:
+            evidence.append(
+                Evidence(
+                    EvidenceClass.INFRASTRUCTURE,
+                    "Okta ThreatInsight suspected the IP",
+                    15,
+                    (b.uuid if b.threat else a.uuid,),
+                )
+            )
+        dampeners = []
+        if event.is_proxy:
+            dampeners.append(
+                Dampener("sign-in through an anonymizer/VPN/relay (location unreliable)", cfg.proxy_dampening)
+            )
+        elif event.asn is not None and event.asn in cfg.inflight_asns:
+            dampeners.append(Dampener(f"in-flight satellite network AS{event.asn}", cfg.proxy_dampening))
+        if a.country == b.country or geo.bordering(a.country, b.country):
+            dampeners.append(
+                Dampener(f"same or bordering country ({a.country} / {b.country})", cfg.nearby_country_dampening)
+            )
+        if a.country == b.country and (is_mobile_carrier(a.as_org) or is_mobile_carrier(b.as_org)):
+            dampeners.append(
+                Dampener(
+                    "mobile carrier egress inside one country (carrier geolocation is coarse)",
+                    cfg.nearby_country_dampening,
+                )
+            )
+        if known:
+            dampeners.append(
+                Dampener(f"transition {transition} seen before for this user", cfg.known_transition_dampening)
+            )
+        if not baseline:
+            dampeners.append(
+                Dampener(
+                    f"cold start: < {cfg.cold_start_logins} sign-ins or < {cfg.cold_start_s / DAY:g} days of history",
+                    cfg.cold_start_dampening,
+                )
+            )
+        offered = (Action.CLEAR_SESSIONS,)
+        assessment = assess(evidence, dampeners, offered)
+        if not baseline and assessment.score > cfg.cold_start_cap:
+            dampeners.append(
+                Dampener("cold start: capped below high-confidence", assessment.score - cfg.cold_start_cap)
+            )
+            assessment = assess(evidence, dampeners, offered)
+        if assessment.score < cfg.min_confidence:
+            return None
+        if state.sup.suppressed("travel", b.time, cfg.suppress_s):
+            return None
+        state.sup.fire("travel", b.time)
+        if assessment.tier is Tier.LOW:
+            severity = Severity.LOW
+        elif b.novel:
+            severity = Severity.HIGH
+        else:
+            severity = Severity.MEDIUM
+        return make_finding(
+            event,
+            detection=self.id,
+            title="Impossible travel between sign-ins",
+            severity=severity,
+            assessment=assessment,
+            anchor=(a.uuid, b.uuid),
+            event_uuids=(a.uuid, b.uuid),
+            mitre=self.mitre,
+            time=b.time,
+            summary=f"{event.actor_login} signed in from {a.place()} ({a.ip}) and {b.place()} ({b.ip}),"
+            f" {km:.0f} km apart in {abs(seconds) / 60:.0f} min ({kmh:.0f} km/h)",
+        )
+
+    def _remember(self, state: TravelHistory, here: _Loc) -> None:
+        cfg = self.config
+        bisect.insort(state.locations, here, key=lambda loc: loc.time)
+        newest = state.locations[-1].time
+        state.locations = [loc for loc in state.locations if loc.time >= newest - cfg.history_s][-cfg.max_locations :]
+        state.countries[here.country] = max(here.time, state.countries.get(here.country, 0.0))
+        if here.asn is not None:
+            state.asns[str(here.asn)] = max(here.time, state.asns.get(str(here.asn), 0.0))
+        horizon = newest - cfg.novelty_s
+        state.countries = {k: v for k, v in state.countries.items() if v >= horizon}
+        state.asns = {k: v for k, v in state.asns.items() if v >= horizon}
