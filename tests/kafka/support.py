@@ -1,0 +1,51 @@
+"""Helpers for tests that talk to the session's real Kafka broker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 15) -> None:
+    """Create ``topic`` and wait until the broker's metadata serves all its partitions.
+
+    CreateTopics answers once the controller committed the topic; the broker's metadata
+    cache can lag a moment behind (UNKNOWN_TOPIC_OR_PARTITION), so poll until it agrees.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        response = await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+        errors = [(name, code) for name, code, *_ in response.topic_errors if code != 0]
+        assert not errors, f"create_topics failed: {errors}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            (described,) = await admin.describe_topics([topic])
+            ready = described["error_code"] == 0 and len(described["partitions"]) == partitions
+            if ready and all(p["leader"] >= 0 for p in described["partitions"]):
+                return
+            assert loop.time() < deadline, f"topic {topic} not served after {timeout}s: {described}"
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+
+
+async def consume_all(
+    consumer: AIOKafkaConsumer, expected: int, timeout: float = 60, settle: float = 2.0
+) -> list[ConsumerRecord]:
+    """Everything the consumer gets until ``expected`` records arrived, plus ``settle`` s to catch extras."""
+    records: list[ConsumerRecord] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    settle_until: float | None = None
+    while loop.time() < (settle_until if settle_until is not None else deadline):
+        batches = await consumer.getmany(timeout_ms=500)
+        for batch in batches.values():
+            records.extend(batch)
+        if settle_until is None and len(records) >= expected:
+            settle_until = loop.time() + settle
+    return records
