@@ -1,0 +1,103 @@
+"""Shared bench data: one population, one background stream, push-bombing attacks from the scenario builder."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from detector.sim.population import Population
+from detector.sim.scenario import Compiled, Scenario, parse_scenario
+from detector.sim.traffic import Emission, TrafficConfig, TrafficGenerator
+
+SEED = 7
+ATTACKER = {"city": "Bucharest", "ip": "185.156.46.12", "proxy": True, "risk": "HIGH"}
+
+
+@dataclass(frozen=True)
+class Figure:
+    section: str
+    name: str
+    value: float
+    unit: str
+    note: str = ""
+
+
+def machine_facts() -> dict[str, str]:
+    return {
+        "nproc": str(os.cpu_count()),
+        "python": f"{platform.python_implementation()} {sys.version.split()[0]}",
+        "platform": platform.platform(),
+    }
+
+
+def population(size: int) -> Population:
+    return Population.build(random.Random(SEED), size)
+
+
+def jittered(n: int, mean_spacing_s: float, seed: int = SEED) -> list[float]:
+    """`n` offsets with random gaps of 0.5-1.5x the mean, so they never phase-lock with a poll period."""
+    rng, at, out = random.Random(seed), 0.0, []
+    for _ in range(n):
+        out.append(at)
+        at += mean_spacing_s * rng.uniform(0.5, 1.5)
+    return out
+
+
+def bystanders(pop: Population, victims: int) -> Population:
+    """Everyone but the first `victims` people: the background never touches an attacked user, so a
+    victim's own routine push approval can never complete an attack before the injected accept does."""
+    return Population(pop.people[victims:], pop.engine, pop.domain)
+
+
+def background(pop: Population, n: int, start: datetime, rate: float) -> list[dict[str, Any]]:
+    """`n` ordinary events from the simulator's traffic generator (~11k ev/s to generate)."""
+    return TrafficGenerator(pop, random.Random(SEED + 1), TrafficConfig(rate=rate)).generate(n, start)
+
+
+def push_bombing(pop: Population, start: datetime, offsets: list[float], prompt_interval_s: float = 1.0) -> Compiled:
+    """One push-bombing attack (6 denials then an accept) per offset (s after `start`), on the first people."""
+    steps = [
+        {
+            "at": at,
+            "kind": "mfa_push_bombing",
+            "user": p.login,
+            "attacker": ATTACKER,
+            "denials": 6,
+            "interval": prompt_interval_s,
+            "response_delay": prompt_interval_s * 0.4,
+            "accept": True,
+        }
+        for at, p in zip(offsets, pop.people, strict=False)
+    ]
+    size = len(pop.people)
+    scenario: Scenario = parse_scenario(
+        {"name": "bench", "population": {"size": size, "seed": SEED}, "background": {"rate": 0}, "steps": steps}
+    )
+    return scenario.compile(start)
+
+
+def is_push_accept(event: dict[str, Any]) -> bool:
+    debug = (event.get("debugContext") or {}).get("debugData") or {}
+    return event.get("eventType") == "user.authentication.auth_via_mfa" and (
+        debug.get("pushOnlyResponseType") == "OV_RESPONSE_APPROVE"
+    )
+
+
+def merge(events: list[dict[str, Any]], attacks: list[Emission]) -> list[dict[str, Any]]:
+    """Background plus attack events in `published` order (ISO-8601 Z strings sort as time)."""
+    return sorted([*events, *(e.event for e in attacks)], key=lambda e: str(e["published"]))
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0

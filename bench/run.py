@@ -1,0 +1,110 @@
+"""Run the benchmark suite and print figures (never pass/fail).
+
+    .venv/bin/python -m bench.run            # default, ~1-2 minutes
+    .venv/bin/python -m bench.run --quick    # smoke run, a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import structlog
+from rich.console import Console
+from rich.table import Table
+
+from bench import engine, latency, tailer
+from bench.common import (
+    Figure,
+    Stopwatch,
+    background,
+    bystanders,
+    jittered,
+    machine_facts,
+    merge,
+    population,
+    push_bombing,
+)
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench.run", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke run of a few seconds")
+    p.add_argument("--events", type=int, help="background events for figures 1 and 2 (default 100000, quick 5000)")
+    p.add_argument("--attacks", type=int, help="push-bombing attacks for figure 3 (default 30, quick 5)")
+    p.add_argument("--poll-interval", type=float, default=1.0, help="tailer poll interval in figure 3 (s)")
+    p.add_argument("--only", choices=["1", "2", "3"], action="append", help="run only these figures")
+    return p.parse_args(argv)
+
+
+def _fmt(value: float) -> str:
+    if value != value:  # NaN
+        return "n/a"
+    if abs(value) >= 1000 or value == int(value):
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def report(console: Console, figures: list[Figure], facts: dict[str, str]) -> None:
+    table = Table(title="okta-itdr benchmarks (" + ", ".join(f"{k} {v}" for k, v in facts.items()) + ")")
+    for col in ("figure", "measure", "value", "unit", "note"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for f in figures:
+        table.add_row(f.section, f.name, _fmt(f.value), f.unit, f.note)
+    console.print(table)
+    print("\nsummary:")
+    for f in figures:
+        print(f"  [{f.section}] {f.name}: {_fmt(f.value)} {f.unit}" + (f" ({f.note})" if f.note else ""))
+
+
+async def main(argv: list[str] | None = None) -> list[Figure]:
+    args = _args(argv)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    only = set(args.only or ["1", "2", "3"])
+    n_events = args.events or (5_000 if args.quick else 100_000)
+    n_attacks = args.attacks or (5 if args.quick else 30)
+    facts = machine_facts()
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console.print("machine: " + ", ".join(f"{k}={v}" for k, v in facts.items()))
+    figures: list[Figure] = []
+
+    if only & {"1", "2"}:
+        watch = Stopwatch()
+        pop = population(2_000)
+        n_bomb = max(5, n_events // 500)
+        start = datetime.now(UTC) - timedelta(hours=2)
+        events = background(bystanders(pop, n_bomb), n_events, start, rate=200.0)
+        console.print(f"generated {len(events)} background events in {watch.elapsed:.1f} s (not timed)")
+        if "1" in only:
+            console.print("figure 1: tailer …")
+            figures += await tailer.run(events)
+            console.print(f"  done at {watch.elapsed:.1f} s")
+        if "2" in only:
+            span = (datetime.fromisoformat(events[-1]["published"].replace("Z", "+00:00")) - start).total_seconds()
+            attacks = push_bombing(pop, start, jittered(n_bomb, span / n_bomb))
+            console.print(f"figure 2: engine ({n_bomb} attacks over {span:.0f} s of traffic) …")
+            users = {k.lower(): p.id for p in pop.people for k in (p.id, p.login)}
+            figures += engine.run(merge(events, attacks.emissions), n_bomb, users)
+            console.print(f"  done at {watch.elapsed:.1f} s")
+    if "3" in only:
+        console.print(f"figure 3: latency ({n_attacks} attacks, poll interval {args.poll_interval} s) …")
+        figures += await latency.run(
+            n_attacks,
+            spacing_s=0.3 if args.quick else 1.0,
+            prompt_interval_s=0.2 if args.quick else 1.0,
+            poll_interval_s=args.poll_interval,
+            background_rate=50.0,
+        )
+    report(console, figures, facts)
+    return figures
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
