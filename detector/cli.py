@@ -1,4 +1,4 @@
-"""The `detector` command: run, check-config, sim, demo."""
+"""The `detector` command: run, check-config, sim, demo, replay."""
 
 from __future__ import annotations
 
@@ -34,7 +34,16 @@ def main(argv: list[str] | None = None) -> int:
 
     add_sim_arguments(sim)
 
+    replay = commands.add_parser("replay", help="run the detections offline over exported System Log files")
+    from detector.replay import add_arguments as add_replay_arguments
+
+    add_replay_arguments(replay)
+
     args = parser.parse_args(argv)
+    if args.command == "replay":
+        from detector.replay import run as run_replay
+
+        return run_replay(args)
     if args.command == "check-config":
         return _check_config(args.config)
     if args.command == "run":
