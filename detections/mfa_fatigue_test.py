@@ -7,27 +7,19 @@ from detections.engine import Engine, TenantContext
 from detections.event import parse_event
 from detections.mfa_fatigue import MfaFatigue
 from detections.testkit import (
+    PUSH_ATTACKER,
     classic_push_deny,
-    oie_push_accept,
     oie_push_deny,
     password_as_factor_failure,
+    push_bombing,
     push_sent,
 )
 
 T0 = 1_700_000_000.0
-ATTACKER = {"ip": "185.220.101.4", "debug": {"behaviors": "{New Geo-Location=POSITIVE, New Device=POSITIVE}"}}
-PHONE = {"ip": "72.69.46.142"}
+ATTACKER = PUSH_ATTACKER
 
 
-def bombing(t0: float, denials: int, *, accept: bool, requester: dict = ATTACKER, spacing: float = 20) -> list[dict]:
-    """Each prompt is requested by the sign-in (attacker) and answered on the victim's phone."""
-    raws = []
-    for i in range(denials + accept):
-        t = t0 + i * spacing
-        raws.append(push_sent(t, **requester))
-        answer = oie_push_accept if accept and i == denials else oie_push_deny
-        raws.append(answer(t + 0.4, **PHONE))
-    return raws
+bombing = push_bombing
 
 
 def run(raws, states=None, context=None):

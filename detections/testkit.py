@@ -275,3 +275,26 @@ def user_risk_detect(
     return admin_event(
         event_type, t, actor=SYSTEM_ACTOR, targets=[user_target(user, login)], debug={"risk": risk}, session=None
     )
+
+
+PUSH_ATTACKER = {"ip": "185.220.101.4", "debug": {"behaviors": "{New Geo-Location=POSITIVE, New Device=POSITIVE}"}}
+VICTIM_PHONE = {"ip": "72.69.46.142"}
+
+
+def push_bombing(
+    t0: float,
+    denials: int,
+    *,
+    accept: bool,
+    requester: dict[str, Any] = PUSH_ATTACKER,
+    spacing: float = 20,
+    **who: Any,
+) -> list[dict[str, Any]]:
+    """Each prompt is requested by the sign-in (the attacker) and answered on the victim's phone."""
+    raws = []
+    for i in range(denials + accept):
+        t = t0 + i * spacing
+        raws.append(push_sent(t, **requester, **who))
+        answer = oie_push_accept if accept and i == denials else oie_push_deny
+        raws.append(answer(t + 0.4, **VICTIM_PHONE, **who))
+    return raws

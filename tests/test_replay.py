@@ -13,7 +13,7 @@ import yaml
 from detections.engine import Engine, TenantContext
 from detections.event import parse_event
 from detections.registry import build_detections
-from detections.testkit import oie_push_accept, oie_push_deny, push_sent, sign_in
+from detections.testkit import PUSH_ATTACKER, push_bombing, sign_in
 from detector import replay as replay_mod
 from detector.cli import main
 from detector.replay import Malformed, replay
@@ -21,23 +21,14 @@ from tests.conftest import shared_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_700_000_000.0
-ATTACKER = {"ip": "185.220.101.4", "debug": {"behaviors": "{New Geo-Location=POSITIVE, New Device=POSITIVE}"}}
-PHONE = {"ip": "72.69.46.142"}
+ATTACKER = PUSH_ATTACKER
 REQUIRED_KEYS = {
     "detection", "tenant", "principal", "severity", "tier", "confidence",
     "evidence", "actions", "dedup_key", "event_uuids", "mitre",
 }  # fmt: skip
 
 
-def bombing(t0: float, denials: int, *, accept: bool, spacing: float = 20) -> list[dict]:
-    """Prompts requested by the attacker's sign-in, answered on the victim's phone (as in mfa_fatigue_test)."""
-    raws = []
-    for i in range(denials + accept):
-        t = t0 + i * spacing
-        raws.append(push_sent(t, **ATTACKER))
-        answer = oie_push_accept if accept and i == denials else oie_push_deny
-        raws.append(answer(t + 0.4, **PHONE))
-    return raws
+bombing = push_bombing
 
 
 def direct(raws: list[dict], tenant: str = "acme") -> list[str]:

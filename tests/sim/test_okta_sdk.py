@@ -22,16 +22,21 @@ TOKEN = "00sdk-test-token-value-0000000000000000000"
 @pytest.fixture
 def org() -> SimOrg:
     # Real clock: the SDK sleeps X-Rate-Limit-Reset - Date + 1 seconds on a 429, in real time.
-    return SimOrg(name="acme", seed=3, clock=time.time,
-                  rate_limits=RateLimits(logs=2, window_seconds=1.0))
+    return SimOrg(name="acme", seed=3, clock=time.time, rate_limits=RateLimits(logs=2, window_seconds=1.0))
 
 
 @pytest.fixture
 async def okta(server: SimServer, org: SimOrg, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[OktaClient]:
     monkeypatch.setenv("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true")
     org.add_api_token(TOKEN, name="sdk")
-    yield OktaClient({"orgUrl": server.url, "token": TOKEN, "testing": {"testingDisableHttpsCheck": True},
-                      "rateLimit": {"maxRetries": 2}})
+    yield OktaClient(
+        {
+            "orgUrl": server.url,
+            "token": TOKEN,
+            "testing": {"testingDisableHttpsCheck": True},
+            "rateLimit": {"maxRetries": 2},
+        }
+    )
 
 
 def after_of(link_header: str) -> str:
@@ -42,8 +47,14 @@ def after_of(link_header: str) -> str:
 
 async def test_sdk_lists_log_events_and_follows_the_cursor(okta: OktaClient, org: SimOrg) -> None:
     for i in range(5):
-        org.append({"eventType": "user.session.start", "uuid": f"00000000-0000-4000-8000-00000000000{i}",
-                    "outcome": {"result": "SUCCESS", "reason": None}, "severity": "INFO"})
+        org.append(
+            {
+                "eventType": "user.session.start",
+                "uuid": f"00000000-0000-4000-8000-00000000000{i}",
+                "outcome": {"result": "SUCCESS", "reason": None},
+                "severity": "INFO",
+            }
+        )
     events, resp, err = await okta.list_log_events(limit=3)
     assert err is None
     assert [e.uuid for e in events][:3] == [f"00000000-0000-4000-8000-00000000000{i}" for i in range(3)]

@@ -39,8 +39,9 @@ def _relax(spec: dict[str, Any]) -> dict[str, Any]:
             return
         if not isinstance(node, dict):
             return
-        is_schema = isinstance(node.get("type"), str) or any(k in node for k in ("allOf", "oneOf", "anyOf",
-                                                                                 "enum", "properties"))
+        is_schema = isinstance(node.get("type"), str) or any(
+            k in node for k in ("allOf", "oneOf", "anyOf", "enum", "properties")
+        )
         if is_schema:
             node["nullable"] = True
             if isinstance(node.get("enum"), list) and None not in node["enum"]:
@@ -78,8 +79,7 @@ class WireRequest:
 
     @property
     def parameters(self) -> RequestParameters:
-        return RequestParameters(query=ImmutableMultiDict(self.query), header=Headers(),
-                                 cookie=ImmutableMultiDict())
+        return RequestParameters(query=ImmutableMultiDict(self.query), header=Headers(), cookie=ImmutableMultiDict())
 
 
 @dataclass
@@ -92,8 +92,9 @@ class WireResponse:
     headers: CIMultiDict[str]
 
 
-async def exchange(http: aiohttp.ClientSession, base: str, method: str, path: str,
-                   query: dict[str, str] | None = None) -> tuple[WireRequest, WireResponse]:
+async def exchange(
+    http: aiohttp.ClientSession, base: str, method: str, path: str, query: dict[str, str] | None = None
+) -> tuple[WireRequest, WireResponse]:
     async with http.request(method, base + path, params=query) as resp:
         data = await resp.read()
         wire = WireResponse(resp.status, data, resp.content_type, CIMultiDict(resp.headers))
@@ -110,8 +111,9 @@ def org(clock: Any) -> SimOrg:
     return SimOrg(name="acme", seed=7, clock=clock, rate_limits=RateLimits(user_get=3))
 
 
-async def test_logs_page_matches_spec(openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession,
-                                      org: SimOrg, clock: Any, shared_path: Path) -> None:
+async def test_logs_page_matches_spec(
+    openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession, org: SimOrg, clock: Any, shared_path: Path
+) -> None:
     samples = sample_events(shared_path)
     for i, event in enumerate(samples):
         event = copy.deepcopy(event)
@@ -130,8 +132,9 @@ async def test_logs_page_matches_spec(openapi: OpenAPI, server: SimServer, http:
     openapi.validate_response(req, resp)
 
 
-async def test_user_objects_match_spec(openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession,
-                                       org: SimOrg) -> None:
+async def test_user_objects_match_spec(
+    openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession, org: SimOrg
+) -> None:
     uid = org.add_user(login="bob@acme.com", first_name="Bob", last_name="K", groups=["Admins"])["id"]
     for path in (f"/api/v1/users/{uid}", f"/api/v1/users/{uid}/groups", f"/api/v1/users/{uid}/factors"):
         req, resp = await exchange(http, server.url, "GET", path)
@@ -142,8 +145,9 @@ async def test_user_objects_match_spec(openapi: OpenAPI, server: SimServer, http
     openapi.validate_response(req, resp)
 
 
-async def test_error_objects_match_spec(openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession,
-                                        org: SimOrg) -> None:
+async def test_error_objects_match_spec(
+    openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession, org: SimOrg
+) -> None:
     req, resp = await exchange(http, server.url, "GET", "/api/v1/users/00unobody")
     assert resp.status_code == 404
     openapi.validate_response(req, resp)
@@ -154,19 +158,22 @@ async def test_error_objects_match_spec(openapi: OpenAPI, server: SimServer, htt
         statuses.append(resp.status_code)
     assert statuses == [200, 200, 429, 429]  # the 404 above counted in the same user_get bucket
     openapi.validate_response(req, resp)
-    req, resp = await exchange(http, server.url, "GET", "/api/v1/logs",
-                               {"since": "2000-01-01T00:00:00Z"})
+    req, resp = await exchange(http, server.url, "GET", "/api/v1/logs", {"since": "2000-01-01T00:00:00Z"})
     assert resp.status_code == 400
     openapi.validate_response(req, resp)
 
 
-async def test_validation_is_not_vacuous(openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession,
-                                         org: SimOrg) -> None:
+async def test_validation_is_not_vacuous(
+    openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession, org: SimOrg
+) -> None:
     """The relaxed spec still rejects wrong types and unknown enum values."""
     uid = org.add_user(login="dan@acme.com", first_name="Dan", last_name="E")["id"]
     req, resp = await exchange(http, server.url, "GET", f"/api/v1/users/{uid}")
-    for mutate in (lambda u: u.update(status="BOGUS"), lambda u: u.update(created=12),
-                   lambda u: u["profile"].update(login=["x"])):
+    for mutate in (
+        lambda u: u.update(status="BOGUS"),
+        lambda u: u.update(created=12),
+        lambda u: u["profile"].update(login=["x"]),
+    ):
         user = json.loads(resp.data)
         mutate(user)
         broken = WireResponse(200, json.dumps(user).encode(), resp.content_type, resp.headers)

@@ -15,9 +15,13 @@ DAY = 86400.0
 
 
 def ev(event_type: str = "user.session.start", published: float | None = None, **extra: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {"eventType": event_type, "outcome": {"result": "SUCCESS", "reason": None},
-                             "actor": {"id": "00u1", "type": "User", "alternateId": "alice@acme.com"},
-                             "client": {"ipAddress": "10.0.0.1"}, "severity": "INFO"}
+    event: dict[str, Any] = {
+        "eventType": event_type,
+        "outcome": {"result": "SUCCESS", "reason": None},
+        "actor": {"id": "00u1", "type": "User", "alternateId": "alice@acme.com"},
+        "client": {"ipAddress": "10.0.0.1"},
+        "severity": "INFO",
+    }
     if published is not None:
         event["published"] = iso_ms(published)
     event.update(extra)
@@ -47,8 +51,9 @@ async def test_next_link_picks_up_later_events_and_keeps_params(
 ) -> None:
     org.append(ev(uuid="e1"))
     since = iso_ms(clock() - 60)
-    status, body, resp = await fetch(http, f"{server.url}/api/v1/logs", since=since, limit="5",
-                                     filter='eventType eq "user.session.start"')
+    status, body, resp = await fetch(
+        http, f"{server.url}/api/v1/logs", since=since, limit="5", filter='eventType eq "user.session.start"'
+    )
     assert [e["uuid"] for e in body] == ["e1"]
     nxt = next_url(resp)
     assert nxt and "limit=5" in nxt and "since=" in nxt and "filter=" in nxt
@@ -153,20 +158,25 @@ async def test_limit_default_and_range(server: SimServer, http: aiohttp.ClientSe
         ('eventType eq "user.session.start"', {"a", "c"}),
         ('eventType sw "user.session"', {"a", "b", "c"}),
         ('outcome.result eq "FAILURE" and eventType eq "user.session.start"', {"c"}),
-        ('(actor.id eq "00u2" or client.ipAddress co "192.168") and not (eventType eq "user.session.end")',
-         {"c", "d"}),
+        ('(actor.id eq "00u2" or client.ipAddress co "192.168") and not (eventType eq "user.session.end")', {"c", "d"}),
         ('target.id eq "00g1"', {"d"}),
         ("outcome.reason pr", {"c"}),
     ],
 )
-async def test_filter(server: SimServer, http: aiohttp.ClientSession, org: SimOrg, flt: str,
-                      expected: set[str]) -> None:
+async def test_filter(
+    server: SimServer, http: aiohttp.ClientSession, org: SimOrg, flt: str, expected: set[str]
+) -> None:
     org.append(ev(uuid="a"))
     org.append(ev("user.session.end", uuid="b"))
-    org.append(ev(uuid="c", outcome={"result": "FAILURE", "reason": "INVALID_CREDENTIALS"},
-                  actor={"id": "00u2"}))
-    org.append(ev("group.user_membership.add", uuid="d", client={"ipAddress": "192.168.1.9"},
-                  target=[{"id": "00u1", "type": "User"}, {"id": "00g1", "type": "UserGroup"}]))
+    org.append(ev(uuid="c", outcome={"result": "FAILURE", "reason": "INVALID_CREDENTIALS"}, actor={"id": "00u2"}))
+    org.append(
+        ev(
+            "group.user_membership.add",
+            uuid="d",
+            client={"ipAddress": "192.168.1.9"},
+            target=[{"id": "00u1", "type": "User"}, {"id": "00g1", "type": "UserGroup"}],
+        )
+    )
     status, body, _ = await fetch(http, f"{server.url}/api/v1/logs", filter=flt)
     assert status == 200
     assert {e["uuid"] for e in body} == expected
@@ -207,12 +217,10 @@ async def test_since_limits_and_retention(
     status, body, _ = await fetch(http, f"{server.url}/api/v1/logs", since=iso_ms(now - 181 * DAY))
     assert status == 400
     assert body["errorCode"] == "E0000053"
-    assert body["errorSummary"] == ("Invalid parameter: The since parameter is over 180 days prior to the "
-                                    "current day.")
+    assert body["errorSummary"] == ("Invalid parameter: The since parameter is over 180 days prior to the current day.")
     org.append(ev(uuid="ancient", published=now - 100 * DAY))
     org.append(ev(uuid="recent", published=now - 10 * DAY))
-    status, body, _ = await fetch(http, f"{server.url}/api/v1/logs", since=iso_ms(now - 150 * DAY),
-                                  until=iso_ms(now))
+    status, body, _ = await fetch(http, f"{server.url}/api/v1/logs", since=iso_ms(now - 150 * DAY), until=iso_ms(now))
     assert status == 200 and [e["uuid"] for e in body] == ["recent"]
     # Default since is 7 days before until: the 10-day-old event is outside a bounded default window.
     status, body, _ = await fetch(http, f"{server.url}/api/v1/logs", until=iso_ms(now))
@@ -220,8 +228,7 @@ async def test_since_limits_and_retention(
 
 
 async def test_bad_params_are_400(server: SimServer, http: aiohttp.ClientSession) -> None:
-    for params in ({"after": "!!not-a-cursor"}, {"after": "Yjox"}, {"since": "yesterday"},
-                   {"sortOrder": "SIDEWAYS"}):
+    for params in ({"after": "!!not-a-cursor"}, {"after": "Yjox"}, {"since": "yesterday"}, {"sortOrder": "SIDEWAYS"}):
         status, body, _ = await fetch(http, f"{server.url}/api/v1/logs", **params)
         assert status == 400, params
         assert body["errorCode"] == "E0000053"

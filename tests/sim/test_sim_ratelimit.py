@@ -16,13 +16,17 @@ HEADERS = ("X-Rate-Limit-Limit", "X-Rate-Limit-Remaining", "X-Rate-Limit-Reset",
 
 @pytest.fixture
 def org(clock: Any) -> SimOrg:
-    return SimOrg(name="acme", seed=1, clock=clock,
-                  rate_limits=RateLimits(logs=3, user_get=5, users=4, default=6, window_seconds=10.0,
-                                         concurrency=2))
+    return SimOrg(
+        name="acme",
+        seed=1,
+        clock=clock,
+        rate_limits=RateLimits(logs=3, user_get=5, users=4, default=6, window_seconds=10.0, concurrency=2),
+    )
 
 
-async def test_headers_on_every_response(server: SimServer, http: aiohttp.ClientSession, org: SimOrg,
-                                         clock: Any) -> None:
+async def test_headers_on_every_response(
+    server: SimServer, http: aiohttp.ClientSession, org: SimOrg, clock: Any
+) -> None:
     uid = org.add_user(login="alice@acme.com", first_name="A", last_name="N")["id"]
     cases = [
         ("GET", "/api/v1/logs", 200),
@@ -45,14 +49,17 @@ async def test_headers_on_every_response(server: SimServer, http: aiohttp.Client
     async with aiohttp.ClientSession() as anon, anon.get(server.url + "/api/v1/logs") as resp:
         assert resp.status == 403 and (await resp.json())["errorCode"] == "E0000005"
         assert all(name in resp.headers for name in HEADERS)
-    async with aiohttp.ClientSession(headers={"Authorization": "SSWS wrong"}) as bad, \
-            bad.get(server.url + "/api/v1/logs") as resp:
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": "SSWS wrong"}) as bad,
+        bad.get(server.url + "/api/v1/logs") as resp,
+    ):
         assert resp.status == 401 and (await resp.json())["errorCode"] == "E0000011"
         assert all(name in resp.headers for name in HEADERS)
 
 
-async def test_bucket_limit_429_and_reset(server: SimServer, http: aiohttp.ClientSession, org: SimOrg,
-                                          clock: Any) -> None:
+async def test_bucket_limit_429_and_reset(
+    server: SimServer, http: aiohttp.ClientSession, org: SimOrg, clock: Any
+) -> None:
     uid = org.add_user(login="bob@acme.com", first_name="B", last_name="K")["id"]
     reset = str(math.ceil(clock() + 10))
     remaining = []

@@ -35,9 +35,16 @@ async def call(http: aiohttp.ClientSession, method: str, url: str) -> tuple[int,
         ("ACTIVE", "reset_factors", 200, None, "ACTIVE"),
     ],
 )
-async def test_lifecycle_status_rules(server: SimServer, http: aiohttp.ClientSession, org: SimOrg,
-                                      start: str, action: str, status: int, code: str | None,
-                                      end: str) -> None:
+async def test_lifecycle_status_rules(
+    server: SimServer,
+    http: aiohttp.ClientSession,
+    org: SimOrg,
+    start: str,
+    action: str,
+    status: int,
+    code: str | None,
+    end: str,
+) -> None:
     uid = org.add_user(login="alice@acme.com", first_name="Alice", last_name="Ng", status=start)["id"]
     before = len(org.events_visible())
     got, body, headers = await call(http, "POST", f"{server.url}/api/v1/users/{uid}/lifecycle/{action}")
@@ -56,19 +63,24 @@ async def test_lifecycle_status_rules(server: SimServer, http: aiohttp.ClientSes
     else:
         assert body == {}
     event = org.events_visible()[-1]
-    assert event["eventType"] == {
-        "suspend": "user.lifecycle.suspend", "unsuspend": "user.lifecycle.unsuspend",
-        "activate": "user.lifecycle.activate", "deactivate": "user.lifecycle.deactivate",
-        "unlock": "user.account.unlock_by_admin", "expire_password": "user.account.expire_password",
-        "reset_factors": "user.mfa.factor.reset_all",
-    }[action]
+    assert (
+        event["eventType"]
+        == {
+            "suspend": "user.lifecycle.suspend",
+            "unsuspend": "user.lifecycle.unsuspend",
+            "activate": "user.lifecycle.activate",
+            "deactivate": "user.lifecycle.deactivate",
+            "unlock": "user.account.unlock_by_admin",
+            "expire_password": "user.account.expire_password",
+            "reset_factors": "user.mfa.factor.reset_all",
+        }[action]
+    )
     assert event["transaction"]["id"] == headers["X-Okta-Request-Id"]
     assert event["debugContext"]["debugData"]["requestUri"] == f"/api/v1/users/{uid}/lifecycle/{action}"
     assert event["target"][0]["id"] == uid and event["target"][0]["type"] == "User"
 
 
-async def test_ssws_actions_carry_the_token_id(server: SimServer, http: aiohttp.ClientSession,
-                                               org: SimOrg) -> None:
+async def test_ssws_actions_carry_the_token_id(server: SimServer, http: aiohttp.ClientSession, org: SimOrg) -> None:
     token_id = next(iter(org.api_tokens.values())).id
     uid = org.add_user(login="bob@acme.com", first_name="Bob", last_name="K")["id"]
     await call(http, "POST", f"{server.url}/api/v1/users/{uid}/lifecycle/suspend")
@@ -79,8 +91,9 @@ async def test_ssws_actions_carry_the_token_id(server: SimServer, http: aiohttp.
 
 
 async def test_oauth_actions_carry_the_client_id(server: SimServer, org: SimOrg) -> None:
-    app = org.add_service_app(client_id="0oaactionworker", jwks={"keys": []},
-                              scopes=["okta.users.manage"], name="ITDR actions")
+    app = org.add_service_app(
+        client_id="0oaactionworker", jwks={"keys": []}, scopes=["okta.users.manage"], name="ITDR actions"
+    )
     token = org.issue_access_token(app, frozenset({"okta.users.manage"}), None)
     uid = org.add_user(login="carol@acme.com", first_name="Carol", last_name="D")["id"]
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token.value}"}) as http:
@@ -88,9 +101,13 @@ async def test_oauth_actions_carry_the_client_id(server: SimServer, org: SimOrg)
         assert (await call(http, "GET", f"{server.url}/api/v1/users/{uid}"))[0] == 200  # manage allows reads
     event = org.events_visible()[-1]
     assert event["client"]["id"] == "0oaactionworker"
-    assert event["actor"] == {"id": "0oaactionworker", "type": "PublicClientApp",
-                              "alternateId": "0oaactionworker", "displayName": "ITDR actions",
-                              "detailEntry": None}
+    assert event["actor"] == {
+        "id": "0oaactionworker",
+        "type": "PublicClientApp",
+        "alternateId": "0oaactionworker",
+        "displayName": "ITDR actions",
+        "detailEntry": None,
+    }
     assert "requestApiTokenId" not in event["transaction"]["detail"]
     assert org.calls[-1].credential_id == "0oaactionworker"
 
@@ -101,7 +118,8 @@ async def test_clear_sessions_writes_clear_and_one_end_per_session(
     uid = org.add_user(login="dave@acme.com", first_name="Dave", last_name="E")["id"]
     sessions = {org.open_session(uid), org.open_session(uid)}
     status, _, headers = await call(
-        http, "DELETE", f"{server.url}/api/v1/users/{uid}/sessions?oauthTokens=true&forgetDevices=true")
+        http, "DELETE", f"{server.url}/api/v1/users/{uid}/sessions?oauthTokens=true&forgetDevices=true"
+    )
     assert status == 204
     assert org.users[uid].sessions == {}
     events = org.events_visible()[-3:]
@@ -119,8 +137,20 @@ async def test_reads(server: SimServer, http: aiohttp.ClientSession, org: SimOrg
     user = org.add_user(login="erin@acme.com", first_name="Erin", last_name="F", groups=["Admins"])
     uid = user["id"]
     assert uid.startswith("00u") and len(uid) == 20
-    for key in ("id", "status", "created", "activated", "statusChanged", "lastLogin", "lastUpdated",
-                "passwordChanged", "type", "profile", "credentials", "_links"):
+    for key in (
+        "id",
+        "status",
+        "created",
+        "activated",
+        "statusChanged",
+        "lastLogin",
+        "lastUpdated",
+        "passwordChanged",
+        "type",
+        "profile",
+        "credentials",
+        "_links",
+    ):
         assert key in user
     status, body, _ = await call(http, "GET", f"{server.url}/api/v1/users/erin@acme.com")
     assert status == 200 and body["id"] == uid and body["profile"]["login"] == "erin@acme.com"
@@ -136,9 +166,12 @@ async def test_reads(server: SimServer, http: aiohttp.ClientSession, org: SimOrg
 
 
 async def test_unknown_user_and_action(server: SimServer, http: aiohttp.ClientSession, org: SimOrg) -> None:
-    for method, path in [("GET", "/api/v1/users/00unobody"), ("GET", "/api/v1/users/00unobody/factors"),
-                         ("POST", "/api/v1/users/00unobody/lifecycle/suspend"),
-                         ("DELETE", "/api/v1/users/00unobody/sessions")]:
+    for method, path in [
+        ("GET", "/api/v1/users/00unobody"),
+        ("GET", "/api/v1/users/00unobody/factors"),
+        ("POST", "/api/v1/users/00unobody/lifecycle/suspend"),
+        ("DELETE", "/api/v1/users/00unobody/sessions"),
+    ]:
         status, body, _ = await call(http, method, server.url + path)
         assert status == 404 and body["errorCode"] == "E0000007", path
     uid = org.add_user(login="fay@acme.com", first_name="Fay", last_name="G")["id"]
