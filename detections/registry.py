@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from detections.admin_privilege_granted import AdminPrivilegeGranted, AdminPrivilegeGrantedConfig
+from detections.anonymizer_signin import AnonymizerSignIn, AnonymizerSignInConfig
 from detections.api_token_created import ApiTokenCreated, ApiTokenCreatedConfig
 from detections.brute_force import BruteForce, BruteForceConfig
 from detections.engine import Detection
@@ -13,6 +14,11 @@ from detections.mfa_fatigue import MfaFatigue, MfaFatigueConfig
 from detections.okta_support_access import OktaSupportAccess, OktaSupportAccessConfig
 from detections.okta_threat_signals import OktaThreatSignals, OktaThreatSignalsConfig
 from detections.password_spray import PasswordSpray, PasswordSprayConfig
+from detections.session_hijack import SessionHijack, SessionHijackConfig
+from detections.success_after_credential_attack import (
+    SuccessAfterCredentialAttack,
+    SuccessAfterCredentialAttackConfig,
+)
 from detections.tenant_tampering import TenantTampering, TenantTamperingConfig
 from detections.user_reported_suspicious import UserReportedSuspicious, UserReportedSuspiciousConfig
 
@@ -31,6 +37,11 @@ class DetectionSettings:
     api_token_created: ApiTokenCreatedConfig = field(default_factory=ApiTokenCreatedConfig)
     tenant_tampering: TenantTamperingConfig = field(default_factory=TenantTamperingConfig)
     okta_support_access: OktaSupportAccessConfig = field(default_factory=OktaSupportAccessConfig)
+    session_hijack: SessionHijackConfig = field(default_factory=SessionHijackConfig)
+    anonymizer_signin: AnonymizerSignInConfig = field(default_factory=AnonymizerSignInConfig)
+    success_after_credential_attack: SuccessAfterCredentialAttackConfig = field(
+        default_factory=SuccessAfterCredentialAttackConfig
+    )
 
 
 def build_detections(settings: DetectionSettings | None = None) -> list[Detection]:
@@ -46,4 +57,7 @@ def build_detections(settings: DetectionSettings | None = None) -> list[Detectio
         ApiTokenCreated(settings.api_token_created),
         TenantTampering(settings.tenant_tampering),
         OktaSupportAccess(settings.okta_support_access),
+        SessionHijack(settings.session_hijack),
+        AnonymizerSignIn(settings.anonymizer_signin),
+        SuccessAfterCredentialAttack(settings.success_after_credential_attack),
     ]

@@ -1,0 +1,277 @@
+"""Session hijack / cookie replay: one Okta session used from two networks by two different clients.
+
+Why: an Okta session cookie (or an AiTM-captured one) replayed by an attacker
+keeps the victim's ``externalSessionId`` but arrives from the attacker's network
+and browser. A legitimate user moving networks keeps the same browser (UA
+family and ``dtHash`` device-token cookie); a thief changes the network *and*
+the client (DETECTIONS.md D31, §4.2, §6.1 #12).
+
+How (per session: ``authenticationContext.externalSessionId``, falling back to
+``rootSessionId``; any event of a human actor carrying an ASN):
+
+* every distinct client sighting (ASN, IP, country, UA family, dtHash) is kept,
+  earliest first, for the session lifetime (1 day);
+* a sighting on ASN B fires against an earlier-or-later sighting on ASN A of
+  the same session when the UA family (OS/browser, or the raw UA by difflib
+  ratio < 0.95 when Okta did not parse it) **or** the dtHash differs. A country
+  change is a booster, not a requirement (replay from the victim's own country
+  must still fire). The pair {A, B} is unordered, so out-of-order arrival finds
+  the same pair, and the dedup key is tenant + session + ASN pair;
+* evidence: session attribute change +55 (ANOMALY 20 + ACCESS 35, as Okta's
+  own roaming signal is scored); boosters on the newer side: another country
+  +15, anonymizer +15, scripted/headless UA +15, ThreatInsight +15;
+* dampeners: mobile carrier ↔ Wi-Fi inside one country on the same device
+  (same dtHash) −20; allowlisted corporate VPN/SWG ASN on either side −40;
+* ignored: Okta's internal Admin Console client (it makes IP/UA appear to
+  change inside a session), non-human actors.
+
+Offered action: clear sessions (low-regret; needs the high-confidence tier,
+i.e. a corroborator on top of the session change).
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from detections.common import Suppression, is_mobile_carrier, is_scripted_user_agent, make_finding
+from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
+from detections.event import OKTA_ADMIN_CONSOLE_CLIENT, Event
+from detections.finding import Finding, Severity
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHijackConfig:
+    session_ttl_s: float = DAY  # Okta's default maximum session lifetime
+    ua_similarity: float = 0.95  # raw UA ratio below this = a different client (Panther)
+    country_change_points: int = 15
+    anonymizer_points: int = 15
+    scripted_ua_points: int = 15
+    threat_points: int = 15
+    carrier_wifi_dampening: int = 20
+    allowlist_asns: frozenset[int] = frozenset()  # corporate VPN / SWG egress (Zscaler, Netskope ...)
+    allowlist_dampening: int = 40
+    min_confidence: int = 25  # dampened below this → nothing is emitted
+    max_sightings: int = 32
+    ignored_client_ids: frozenset[str] = frozenset({OKTA_ADMIN_CONSOLE_CLIENT})
+
+
+@dataclass(slots=True)
+class _Sighting:
+    time: float
+    uuid: str
+    ip: str | None
+    asn: int
+    as_org: str | None
+    country: str | None
+    os: str | None
+    browser: str | None
+    ua: str | None
+    dt: str | None
+    proxy: bool
+    threat: bool
+
+    def row(self) -> list[Any]:
+        return [
+            self.time,
+            self.uuid,
+            self.ip,
+            self.asn,
+            self.as_org,
+            self.country,
+            self.os,
+            self.browser,
+            self.ua,
+            self.dt,
+            self.proxy,
+            self.threat,
+        ]
+
+    def signature(self) -> tuple[Any, ...]:
+        return (self.ip, self.asn, self.os, self.browser, self.ua, self.dt, self.proxy, self.threat)
+
+    def family(self) -> str | None:
+        if self.os or self.browser:
+            return f"{self.browser or '?'} on {self.os or '?'}"
+        return None
+
+
+@dataclass(slots=True)
+class SessionState:
+    sightings: list[_Sighting] = field(default_factory=list)  # sorted by event time, one per signature
+    high_water: float = 0.0
+    sup: Suppression = field(default_factory=Suppression)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"s": [x.row() for x in self.sightings], "h": self.high_water, "sup": self.sup.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionState:
+        return cls([_Sighting(*row) for row in data["s"]], data["h"], Suppression.from_dict(data["sup"]))
+
+
+class SessionHijack:
+    id: ClassVar[str] = "session_hijack"
+    mitre: ClassVar[tuple[str, ...]] = ("T1539", "T1550.004", "T1557", "T1078.004")
+
+    def __init__(self, config: SessionHijackConfig | None = None) -> None:
+        self.config = config or SessionHijackConfig()
+
+    @staticmethod
+    def session_of(event: Event) -> str | None:
+        return event.session_id or event.root_session_id
+
+    def state_key(self, event: Event) -> str | None:
+        if not event.is_human or not event.actor_id or event.asn is None:
+            return None
+        if event.client_id is not None and event.client_id in self.config.ignored_client_ids:
+            return None
+        return self.session_of(event)
+
+    def new_state(self) -> SessionState:
+        return SessionState()
+
+    def load_state(self, data: dict[str, Any]) -> SessionState:
+        return SessionState.from_dict(data)
+
+    def detect(self, event: Event, state: SessionState) -> list[Finding]:
+        cfg = self.config
+        if event.asn is None or event.time < state.high_water - cfg.session_ttl_s or state.sup.replayed(event.uuid):
+            return []
+        here = _Sighting(
+            event.time,
+            event.uuid,
+            event.ip,
+            event.asn,
+            event.as_org,
+            event.geo.country,
+            event.ua_os,
+            event.ua_browser,
+            event.user_agent,
+            event.dt_hash,
+            event.is_proxy,
+            event.threat_suspected,
+        )
+        findings = []
+        for asn in sorted({x.asn for x in state.sightings if x.asn != here.asn}):
+            other = next((x for x in state.sightings if x.asn == asn and self._client_changed(x, here)), None)
+            if other is None:
+                continue
+            finding = self._evaluate(event, state, other, here)
+            if finding is not None:
+                findings.append(finding)
+        self._remember(state, here)
+        return findings
+
+    # -- pieces --
+
+    def _client_changed(self, a: _Sighting, b: _Sighting) -> bool:
+        if a.dt and b.dt and a.dt != b.dt:
+            return True
+        fa, fb = a.family(), b.family()
+        if fa is not None and fb is not None:
+            return fa.lower() != fb.lower()
+        if a.ua and b.ua:
+            return difflib.SequenceMatcher(None, a.ua, b.ua).ratio() < self.config.ua_similarity
+        return False
+
+    def _evaluate(self, event: Event, state: SessionState, x: _Sighting, y: _Sighting) -> Finding | None:
+        cfg = self.config
+        old, new = (x, y) if (x.time, x.uuid) <= (y.time, y.uuid) else (y, x)
+        pair = f"AS{min(old.asn, new.asn)}-AS{max(old.asn, new.asn)}"
+        session = self.session_of(event) or "-"
+        changes = [f"AS{old.asn} → AS{new.asn}"]
+        if old.dt and new.dt and old.dt != new.dt:
+            changes.append("new device token (dtHash)")
+        if (old.family() or old.ua) != (new.family() or new.ua):
+            changes.append(f"client {old.family() or old.ua} → {new.family() or new.ua}")
+        u = (old.uuid, new.uuid)
+        evidence = [
+            Evidence(
+                EvidenceClass.ANOMALY, f"session attribute change inside one session: {', '.join(changes)}", 20, u
+            ),
+            Evidence(EvidenceClass.ACCESS, "the session is being used from the new network and client", 35, u),
+        ]
+        if old.country and new.country and old.country != new.country:
+            evidence.append(
+                Evidence(
+                    EvidenceClass.ANOMALY,
+                    f"new network is in another country ({old.country} → {new.country})",
+                    cfg.country_change_points,
+                    (new.uuid,),
+                )
+            )
+        if new.proxy:
+            evidence.append(
+                Evidence(
+                    EvidenceClass.INFRASTRUCTURE, "new network is an anonymizer/VPN", cfg.anonymizer_points, (new.uuid,)
+                )
+            )
+        if is_scripted_user_agent(new.ua):
+            evidence.append(
+                Evidence(
+                    EvidenceClass.ANOMALY,
+                    f"scripted/headless user agent: {new.ua}",
+                    cfg.scripted_ua_points,
+                    (new.uuid,),
+                )
+            )
+        if new.threat:
+            evidence.append(
+                Evidence(
+                    EvidenceClass.INFRASTRUCTURE,
+                    "Okta ThreatInsight suspected the new IP",
+                    cfg.threat_points,
+                    (new.uuid,),
+                )
+            )
+        dampeners = []
+        same_device = old.dt is not None and old.dt == new.dt
+        if (
+            same_device
+            and old.country == new.country
+            and (is_mobile_carrier(old.as_org) or is_mobile_carrier(new.as_org))
+        ):
+            dampeners.append(
+                Dampener("mobile carrier ↔ Wi-Fi inside one country on the same device", cfg.carrier_wifi_dampening)
+            )
+        if old.asn in cfg.allowlist_asns or new.asn in cfg.allowlist_asns:
+            dampeners.append(Dampener("allowlisted corporate VPN/SWG network on one side", cfg.allowlist_dampening))
+        assessment = assess(evidence, dampeners, (Action.CLEAR_SESSIONS,))
+        if assessment.score < cfg.min_confidence or state.sup.suppressed(pair, new.time, cfg.session_ttl_s):
+            return None
+        state.sup.fire(pair, new.time)
+        return make_finding(
+            event,
+            detection=self.id,
+            title="Session used from a second network and client (possible stolen session cookie)",
+            severity=Severity.HIGH if assessment.score >= 60 else Severity.MEDIUM,
+            assessment=assessment,
+            anchor=(session, pair),
+            event_uuids=u,
+            mitre=self.mitre,
+            time=new.time,
+            summary=f"session {session} of {event.actor_login} seen from {old.ip} (AS{old.asn}, {old.country},"
+            f" {old.family() or old.ua}) and {new.ip} (AS{new.asn}, {new.country}, {new.family() or new.ua})",
+        )
+
+    def _remember(self, state: SessionState, here: _Sighting) -> None:
+        cfg = self.config
+        sig = here.signature()
+        same = next((x for x in state.sightings if x.signature() == sig), None)
+        if same is not None:
+            if here.time >= same.time:
+                state.high_water = max(state.high_water, here.time)
+                return
+            state.sightings.remove(same)  # keep the earliest sighting of each client
+        bisect.insort(state.sightings, here, key=lambda x: x.time)
+        state.high_water = max(state.high_water, here.time)
+        horizon = state.high_water - cfg.session_ttl_s
+        kept = [x for x in state.sightings if x.time >= horizon]
+        if len(kept) > cfg.max_sightings:  # keep the session's first sighting plus the newest ones
+            kept = [kept[0], *kept[-(cfg.max_sightings - 1) :]]
+        state.sightings = kept
