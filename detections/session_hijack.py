@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 from detections.common import Suppression, is_mobile_carrier, is_scripted_user_agent, make_finding
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
-from detections.event import OKTA_ADMIN_CONSOLE_CLIENT, Event
+from detections.event import OKTA_ADMIN_CONSOLE_CLIENT, Event, PushResponse
 from detections.finding import Finding, Severity
 
 DAY = 86400.0
@@ -130,6 +130,8 @@ class SessionHijack:
             return None
         if event.client_id is not None and event.client_id in self.config.ignored_client_ids:
             return None
+        if event.push not in (None, PushResponse.SENT):
+            return None  # answered on the user's phone: another network by design, not the session's browser
         return self.session_of(event)
 
     def new_state(self) -> SessionState:

@@ -168,3 +168,24 @@ def test_replay_and_state_round_trip():
 
 def test_events_older_than_the_session_lifetime_are_dropped():
     assert run([victim(T0 + 2 * 86400.0), replay(T0)]) == []
+
+
+def test_push_answered_on_the_phone_is_not_a_second_client_of_the_session():
+    """OIE logs the push answer in the sign-in's session but from the phone's network (the demo's shape)."""
+    from detections.testkit import push_bombing
+
+    attacker = {
+        "securityContext": {"asNumber": 9009, "asOrg": "m247", "isProxy": False},
+        "client": {"ipAddress": "185.156.46.12", "userAgent": {"rawUserAgent": "Mozilla/5.0 (X11; Linux)",
+                   "os": "Linux", "browser": "FIREFOX"}},
+        "debug": {"dtHash": "a" * 64},
+    }  # fmt: skip
+    raws = push_bombing(T0, 3, accept=True, requester=attacker, session="idxSAME")
+    for raw in raws[1::2]:  # the answers, from the victim's phone on a mobile network
+        raw["client"]["userAgent"] = {
+            "rawUserAgent": "OktaVerify/9.1 (Android 14)",
+            "os": "Android",
+            "browser": "UNKNOWN",
+        }
+        raw["securityContext"]["asNumber"] = 701
+    assert [f for f in run(raws) if f.detection == "session_hijack"] == []
