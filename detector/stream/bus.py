@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
-
 EVENTS = "okta.events"
 FINDINGS = "itdr.findings"
 ACTIONS = "itdr.actions"
@@ -59,7 +57,3 @@ class EventSink(Protocol):
 
     async def commit_page(self, tenant: str, records: Sequence[EventRecord], cursor: Cursor) -> int:
         """Store the records and the cursor that follows them; return how many were new."""
-
-
-def dumps(value: Any) -> bytes:
-    return orjson.dumps(value)

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from detector.sqlite import SqliteThread
-from detector.stream.bus import ACTIONS, DEADLETTER, EVENTS, FINDINGS, Cursor, EventRecord
+from detector.stream.bus import DEADLETTER, EVENTS, FINDINGS, Cursor, EventRecord
 
-_TABLES = {EVENTS: "events", FINDINGS: "findings", ACTIONS: "actions", DEADLETTER: "deadletter"}
+# itdr.actions has no table here: in embedded mode the action ledger is the audit trail.
+_TABLES = {EVENTS: "events", FINDINGS: "findings", DEADLETTER: "deadletter"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -35,10 +36,6 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS findings (
     offset INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant TEXT NOT NULL, key TEXT NOT NULL UNIQUE, value BLOB NOT NULL, stored_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS actions (
-    offset INTEGER PRIMARY KEY AUTOINCREMENT,
-    tenant TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, stored_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS deadletter (
     offset INTEGER PRIMARY KEY AUTOINCREMENT,
