@@ -80,7 +80,12 @@ def run(stream: list[dict[str, Any]], attacks: int, users: dict[str, str], repea
         Figure("2 engine", "detections", len(engine.detections), "", "detections.registry.build_detections()"),
         Figure("2 engine", "state keys", n_states, "keys", ", ".join(f"{d} {n}" for d, n in per_detection.items())),
         Figure("2 engine", "users with state", tracked, "users"),
-        Figure("2 engine", "memory per tracked user", held / max(tracked, 1), "B",
-               "all state (per-IP too) / users; tracemalloc, copy of the states"),
+        Figure(
+            "2 engine",
+            "memory per tracked user",
+            held / max(tracked, 1),
+            "B",
+            "all state (per-IP too) / users; tracemalloc, copy of the states",
+        ),
         Figure("2 engine", "memory per state key", held / max(n_states, 1), "B"),
     ]

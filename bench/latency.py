@@ -110,6 +110,13 @@ async def run(
         Figure("3 latency", "max accept → finding", max(lat, default=float("nan")), "s"),
     ]
     if lat:
-        figs.append(Figure("3 latency", "mean accept → finding", statistics.fmean(lat), "s",
-                           f"{background_events} background events stored meanwhile"))
+        figs.append(
+            Figure(
+                "3 latency",
+                "mean accept → finding",
+                statistics.fmean(lat),
+                "s",
+                f"{background_events} background events stored meanwhile",
+            )
+        )
     return figs

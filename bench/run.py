@@ -1,7 +1,7 @@
 """Run the benchmark suite and print figures (never pass/fail).
 
-    .venv/bin/python -m bench.run            # default, ~1-2 minutes
-    .venv/bin/python -m bench.run --quick    # smoke run, a few seconds
+.venv/bin/python -m bench.run            # default, ~1-2 minutes
+.venv/bin/python -m bench.run --quick    # smoke run, a few seconds
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ class AnonymizerState:
 
 class AnonymizerSignIn:
     id: ClassVar[str] = "anonymizer_signin"
+    keyed_by_actor: ClassVar[bool] = True
     mitre: ClassVar[tuple[str, ...]] = ("T1090", "T1090.003", "T1078.004")
 
     def __init__(self, config: AnonymizerSignInConfig | None = None) -> None:

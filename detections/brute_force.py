@@ -71,6 +71,7 @@ class BruteForceState:
 
 class BruteForce:
     id: ClassVar[str] = "brute_force"
+    keyed_by_actor: ClassVar[bool] = False
     mitre: ClassVar[tuple[str, ...]] = ("T1110.001",)
 
     def __init__(self, config: BruteForceConfig | None = None) -> None:

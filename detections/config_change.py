@@ -51,6 +51,7 @@ class ConfigChangeDetection:
     """Subclasses set ``id`` and implement ``classify``; ``config.suppress_s`` is the per-object window."""
 
     id: ClassVar[str] = ""
+    keyed_by_actor: ClassVar[bool] = False
     config: Any
 
     def classify(self, event: Event) -> Change | None:

@@ -9,7 +9,7 @@ cache in embedded mode and a Faust table in Kafka mode.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Collection, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -25,6 +25,10 @@ class DetectionState(Protocol):
 
 class Detection(Protocol):
     id: ClassVar[str]
+    # True when every event that touches one state key carries the same actor id. Kafka keys okta.events by
+    # actor, so such state lives in the actor's partition; any other detection gets its events re-keyed by
+    # state key first (Engine.routes).
+    keyed_by_actor: ClassVar[bool]
 
     def state_key(self, event: Event) -> str | None:
         """The state partition this event updates, or None when the event is not relevant."""
@@ -61,13 +65,17 @@ class Engine:
         self.detections = tuple(detections)
         self.context = context
         self._by_id = {d.id: d for d in self.detections}
+        self.actor_keyed = frozenset(d.id for d in self.detections if d.keyed_by_actor)
 
-    def process(self, event: Event, states: StateStore) -> list[Finding]:
-        """Run every detection whose state the event touches; ``states`` is updated in place."""
+    def process(self, event: Event, states: StateStore, only: Collection[str] | None = None) -> list[Finding]:
+        """Run every detection (or those named in ``only``) whose state the event touches; ``states`` is
+        updated in place."""
         if self.context.is_own_action(event):
             return []
         findings: list[Finding] = []
         for detection in self.detections:
+            if only is not None and detection.id not in only:
+                continue
             key = detection.state_key(event)
             if key is None:
                 continue
@@ -78,6 +86,18 @@ class Engine:
             findings.extend(detection.detect(event, state))
             states[store_key] = state
         return findings
+
+    def routes(self, event: Event) -> dict[str, tuple[str, ...]]:
+        """Where the detections not keyed by actor need this event: state key → their ids."""
+        if self.context.is_own_action(event):
+            return {}
+        routes: dict[str, list[str]] = {}
+        for detection in self.detections:
+            if not detection.keyed_by_actor:
+                key = detection.state_key(event)
+                if key is not None:
+                    routes.setdefault(key, []).append(detection.id)
+        return {key: tuple(ids) for key, ids in routes.items()}
 
     def process_all(self, events: Iterable[Event], states: StateStore) -> list[Finding]:
         findings: list[Finding] = []

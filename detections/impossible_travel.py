@@ -139,6 +139,7 @@ class TravelHistory:
 
 class ImpossibleTravel:
     id: ClassVar[str] = "impossible_travel"
+    keyed_by_actor: ClassVar[bool] = True
     mitre: ClassVar[tuple[str, ...]] = ("T1078", "T1078.004")
 
     def __init__(self, config: ImpossibleTravelConfig | None = None) -> None:

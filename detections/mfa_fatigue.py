@@ -68,6 +68,7 @@ class PushHistory:
 
 class MfaFatigue:
     id: ClassVar[str] = "mfa_fatigue"
+    keyed_by_actor: ClassVar[bool] = True
 
     def __init__(self, config: MfaFatigueConfig | None = None) -> None:
         self.config = config or MfaFatigueConfig()

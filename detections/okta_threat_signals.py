@@ -70,6 +70,7 @@ class SignalState:
 
 class OktaThreatSignals:
     id: ClassVar[str] = "okta_threat_signals"
+    keyed_by_actor: ClassVar[bool] = False
 
     def __init__(self, config: OktaThreatSignalsConfig | None = None) -> None:
         self.config = config or OktaThreatSignalsConfig()

@@ -70,6 +70,7 @@ class SprayState:
 
 class PasswordSpray:
     id: ClassVar[str] = "password_spray"
+    keyed_by_actor: ClassVar[bool] = False
     mitre: ClassVar[tuple[str, ...]] = ("T1110.003",)
 
     def __init__(self, config: PasswordSprayConfig | None = None) -> None:

@@ -116,6 +116,7 @@ class SessionState:
 
 class SessionHijack:
     id: ClassVar[str] = "session_hijack"
+    keyed_by_actor: ClassVar[bool] = True
     mitre: ClassVar[tuple[str, ...]] = ("T1539", "T1550.004", "T1557", "T1078.004")
 
     def __init__(self, config: SessionHijackConfig | None = None) -> None:

@@ -116,6 +116,7 @@ class _Match:
 
 class SuccessAfterCredentialAttack:
     id: ClassVar[str] = "success_after_credential_attack"
+    keyed_by_actor: ClassVar[bool] = False
     mitre: ClassVar[tuple[str, ...]] = ("T1110", "T1110.001", "T1110.003", "T1110.004", "T1078.004")
 
     def __init__(self, config: SuccessAfterCredentialAttackConfig | None = None) -> None:

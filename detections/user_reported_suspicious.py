@@ -60,6 +60,7 @@ class ReportState:
 
 class UserReportedSuspicious:
     id: ClassVar[str] = "user_reported_suspicious"
+    keyed_by_actor: ClassVar[bool] = True
     mitre: ClassVar[tuple[str, ...]] = ("T1078",)
 
     def __init__(self, config: UserReportedSuspiciousConfig | None = None) -> None:
