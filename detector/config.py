@@ -180,10 +180,24 @@ class TenantConfig(_Strict):
         return value.rstrip("/")
 
 
+class KafkaSettings(_Strict):
+    """Kafka mode. Partitions cap how many detection workers share the load; replication 3 in production."""
+
+    bootstrap: str = Field(pattern=r"^[^\s,]+:\d+(,[^\s,]+:\d+)*$")  # host:port[,host:port...]
+    partitions: int = Field(6, ge=1, le=1024)
+    replication: int = Field(1, ge=1, le=7)
+    app_id: str = Field("okta-itdr", pattern=r"^[a-z0-9][a-z0-9._-]*$")  # Faust app id = consumer group prefix
+    store: str = Field("memory://", pattern=r"^(memory|rocksdb)://$")  # detection state; rocksdb needs rocksdict
+    web_port: int = Field(6066, ge=1, le=65535)  # Faust's web server, on 127.0.0.1 only
+    events_retention_hours: int = Field(7 * 24, ge=1)
+    audit_retention_days: int = Field(400, ge=1)  # itdr.actions is the audit trail
+
+
 class Config(_Strict):
     data_dir: Path = Path("var")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     findings_jsonl: Path | None = None  # default: <data_dir>/findings.jsonl
+    kafka: KafkaSettings | None = None  # None: embedded mode (one process, SQLite)
     tenants: list[TenantConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -11,68 +11,28 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import orjson
 import structlog
 
-from detections.engine import Engine, TenantContext
-from detections.registry import build_detections
-from detector.config import Config, Credentials, OAuthCredentials, SswsCredentials, TenantConfig
-from detector.ingest.poller import PollerSettings, TenantPoller
-from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
-from detector.okta.client import OktaClient
+from detections.engine import Engine
+from detector.config import Config
+from detector.ingest.poller import TenantPoller
 from detector.ops.metrics import Metrics
-from detector.respond.actions import ActionPolicy, ActionWorker, TenantResponder
+from detector.respond.actions import ActionWorker, TenantResponder
 from detector.respond.alerts import JsonlSink
 from detector.respond.ledger import ActionRecord, SqliteLedger
 from detector.stream.bus import FINDINGS
 from detector.stream.detect_stage import DetectionStage
 from detector.stream.embedded import EmbeddedBus, Stored
+from detector.tenants import OktaClients, build_engine, poller_settings, responder
 
 log = structlog.get_logger(__name__)
 
 FindingHook = Callable[[dict[str, Any]], None]
 ActionHook = Callable[[ActionRecord], None]
 EVENT_DEDUPE_WINDOW_S = 24 * 3600
-
-
-def make_auth(credentials: Credentials, org_url: str) -> Auth:
-    if isinstance(credentials, SswsCredentials):
-        return SswsAuth(credentials.token.resolve().get_secret_value())
-    assert isinstance(credentials, OAuthCredentials)
-    return PrivateKeyJwtAuth(
-        org_url,
-        credentials.client_id,
-        credentials.private_key.resolve().get_secret_value(),
-        credentials.key_id,
-        credentials.scopes,
-        dpop=credentials.dpop,
-    )
-
-
-def own_identities(tenant: TenantConfig) -> TenantContext:
-    """Our credentials' ids, so the System Log events our own actions cause are ignored."""
-    clients, tokens = set(), set()
-    for creds in (tenant.read, tenant.enforce):
-        if isinstance(creds, OAuthCredentials):
-            clients.add(creds.client_id)
-        elif isinstance(creds, SswsCredentials) and creds.token_id:
-            tokens.add(creds.token_id)
-    return TenantContext(tenant.name, frozenset(clients), frozenset(tokens))
-
-
-def policy_of(tenant: TenantConfig) -> ActionPolicy:
-    r = tenant.response
-    return ActionPolicy(
-        dry_run=r.dry_run,
-        allowed=frozenset(r.actions),
-        protected_users=frozenset(r.protected_users),
-        protected_groups=frozenset(r.protected_groups),
-        max_actions_per_hour=r.max_actions_per_hour,
-        allow_suspend=r.allow_suspend,
-    )
 
 
 @dataclass
@@ -84,38 +44,26 @@ class EmbeddedPipeline:
     bus: EmbeddedBus = field(init=False)
     ledger: SqliteLedger = field(init=False)
     pollers: dict[str, TenantPoller] = field(init=False, default_factory=dict)
-    _clients: list[OktaClient] = field(init=False, default_factory=list)
 
     async def run(self, stop: asyncio.Event) -> None:
         self.bus = await EmbeddedBus(self.config.db_path).open()
         self.ledger = await SqliteLedger(self.config.db_path).open()
         try:
-            await self._run(stop)
+            async with OktaClients() as clients:
+                await self._run(stop, clients)
         finally:
-            for client in self._clients:
-                await client.aclose()
             await self.ledger.close()
             await self.bus.close()
 
-    async def _run(self, stop: asyncio.Event) -> None:
+    async def _run(self, stop: asyncio.Event, clients: OktaClients) -> None:
         engines: dict[str, Engine] = {}
         responders: dict[str, TenantResponder] = {}
         for tenant in self.config.tenants:
-            reader = self._client(tenant, tenant.read)
-            enforcer = self._client(tenant, tenant.enforce) if tenant.enforce else None
             self.pollers[tenant.name] = TenantPoller(
-                tenant.name,
-                reader,
-                self.bus,
-                self.metrics,
-                PollerSettings(
-                    interval_s=tenant.poll.interval_s,
-                    lookback=timedelta(minutes=tenant.poll.lookback_minutes),
-                    page_limit=tenant.poll.page_limit,
-                ),
+                tenant.name, clients.reader(tenant), self.bus, self.metrics, poller_settings(tenant)
             )
-            engines[tenant.name] = Engine(build_detections(tenant.detections), own_identities(tenant))
-            responders[tenant.name] = TenantResponder(policy_of(tenant), enforcer)
+            engines[tenant.name] = build_engine(tenant)
+            responders[tenant.name] = responder(tenant, clients)
 
         stage = DetectionStage(self.bus, engines, self.metrics)
         worker = ActionWorker(responders, self.ledger)
@@ -134,11 +82,6 @@ class EmbeddedPipeline:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _client(self, tenant: TenantConfig, creds: Credentials) -> OktaClient:
-        client = OktaClient(tenant.org_url, make_auth(creds, tenant.org_url), budget_share=tenant.poll.budget_share)
-        self._clients.append(client)
-        return client
 
     async def _consume(
         self, group: str, stop: asyncio.Event, handle: Callable[[list[Stored]], Awaitable[None]]

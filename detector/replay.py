@@ -204,7 +204,7 @@ def _settings(args: argparse.Namespace) -> tuple[str, DetectionSettings, TenantC
     chosen = next((t for t in config.tenants if args.tenant in (None, t.name)), None)
     if chosen is None:
         raise ReplayError(f"no tenant {args.tenant!r} in {args.config} (have: {', '.join(names)})")
-    from detector.pipeline import own_identities  # ignore our own enforcement, as the daemon does
+    from detector.tenants import own_identities  # ignore our own enforcement, as the daemon does
 
     return chosen.name, chosen.detections, own_identities(chosen)
 

@@ -1,0 +1,187 @@
+"""Kafka mode's detection workers: a Faust app whose agents feed the same ``Engine`` as embedded mode.
+
+Two agents, because state must live where its events arrive:
+
+* ``detect-by-actor`` reads ``okta.events`` (keyed ``tenant:actor_id``) and runs the detections keyed by
+  actor on state in the ``actor-states`` table; for the other detections it forwards the event to
+  ``itdr.events.rekeyed`` under each state key they need (``Engine.routes``: per IP, per login,
+  tenant-wide).
+* ``detect-by-key`` reads ``itdr.events.rekeyed`` and runs those detections on ``keyed-states``.
+
+Tables hold encoded detection state per ``tenant|detection|key``; Faust writes every change to a
+compacted changelog and rebuilds the table from it when a worker restarts or a partition moves.
+
+At-least-once, in this order per event: findings and forwards are sent and acknowledged first, then the
+changed state is written to the table. A crash before the state write replays the event against the old
+state and sends the same findings again (same dedup keys: the action ledger and alert sinks drop them);
+a crash after it replays the event into state that already holds it, and each detection's replay guard
+drops it. Either way nothing is lost. No detection logic lives here, and no Okta call: a blocked agent
+stalls its partitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Mapping
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+import structlog
+
+from detections.engine import Engine
+from detections.event import Event, MalformedEvent, parse_event
+from detections.finding import Finding
+from detector.config import KafkaSettings
+from detector.ops.metrics import Metrics
+from detector.stream.bus import DEADLETTER, EVENTS, FINDINGS
+from detector.stream.kafka_bus import REKEYED
+
+log = structlog.get_logger(__name__)
+
+ACTOR_STATES = "actor-states"
+KEYED_STATES = "keyed-states"
+
+
+class TableStates(dict[str, Any]):
+    """The engine's state store over a Faust table for one tenant.
+
+    Reads decode from the table; writes stay here until ``flush``, so the table (and its changelog) never
+    holds state whose findings Kafka has not acknowledged.
+    """
+
+    def __init__(self, table: Any, engine: Engine, tenant: str) -> None:
+        super().__init__()
+        self.table = table
+        self.engine = engine
+        self.prefix = f"{tenant}|"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        raw = self.table.get((self.prefix + key).encode())
+        return default if raw is None else self.engine.decode_state(key, raw)
+
+    def flush(self) -> None:
+        for key, state in self.items():
+            self.table[(self.prefix + key).encode()] = self.engine.encode_state(state)
+        self.clear()
+
+
+class DetectionAgents:
+    """What the two agents do with one record; Faust only delivers records and persists tables."""
+
+    def __init__(self, app: faust.App, engines: Mapping[str, Engine], metrics: Metrics, partitions: int) -> None:
+        self.engines = engines
+        self.metrics = metrics
+        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        self.events = app.topic(EVENTS, partitions=partitions, **raw)
+        self.rekeyed = app.topic(REKEYED, partitions=partitions, **raw)
+        self.findings = app.topic(FINDINGS, **raw)
+        self.deadletter = app.topic(DEADLETTER, **raw)
+        table = {"default": None, "partitions": partitions, **raw}
+        self.actor_states = app.Table(ACTOR_STATES, help="detection state keyed by actor", **table)
+        self.keyed_states = app.Table(KEYED_STATES, help="detection state re-keyed by IP, login, tenant", **table)
+
+    async def by_actor(self, key: bytes | None, value: bytes) -> None:
+        tenant = (key or b"").decode(errors="replace").split(":", 1)[0]
+        engine = self.engines.get(tenant)
+        if engine is None:
+            await self._deadletter(tenant, "unknown tenant", value)
+            return
+        event = await self._parse(tenant, value)
+        if event is None:
+            return
+        self.metrics.events_processed.labels(tenant).inc()
+        states = TableStates(self.actor_states, engine, tenant)
+        findings = engine.process(event, states, only=engine.actor_keyed)
+        forwards = [
+            self.rekeyed.send(
+                key=f"{tenant}|{state_key}".encode(),
+                value=orjson.dumps({"t": tenant, "d": ids, "e": orjson.Fragment(value)}),
+            )
+            for state_key, ids in engine.routes(event).items()
+        ]
+        await self._acknowledged([*self._send_findings(findings), *forwards])
+        states.flush()
+
+    async def by_key(self, value: bytes) -> None:
+        envelope = orjson.loads(value)  # written by by_actor: well-formed by construction
+        tenant, ids = envelope["t"], envelope["d"]
+        engine = self.engines.get(tenant)
+        if engine is None:
+            await self._deadletter(tenant, "unknown tenant", orjson.dumps(envelope["e"]))
+            return
+        event = parse_event(envelope["e"], tenant)  # parsed once already in by_actor
+        states = TableStates(self.keyed_states, engine, tenant)
+        findings = engine.process(event, states, only=ids)
+        await self._acknowledged(self._send_findings(findings))
+        states.flush()
+
+    async def _parse(self, tenant: str, value: bytes) -> Event | None:
+        try:
+            return parse_event(orjson.loads(value), tenant)
+        except (orjson.JSONDecodeError, MalformedEvent) as exc:
+            await self._deadletter(tenant, f"malformed event: {exc}", value)
+            return None
+
+    async def _deadletter(self, tenant: str, reason: str, value: bytes) -> None:
+        log.warning("event.deadletter", tenant=tenant, reason=reason)
+        self.metrics.deadletters.labels(tenant).inc()
+        headers = {"tenant": tenant.encode(), "reason": reason.encode()}
+        await self._acknowledged([self.deadletter.send(key=tenant.encode(), value=value, headers=headers)])
+
+    def _send_findings(self, findings: list[Finding]) -> list[Awaitable[Any]]:
+        now = time.time()
+        sends = []
+        for finding in findings:
+            self.metrics.findings.labels(finding.tenant, finding.detection, finding.assessment.tier.value).inc()
+            self.metrics.detection_latency.labels(finding.tenant).observe(max(0.0, now - finding.time))
+            log.info("finding", detection=finding.detection, tenant=finding.tenant, dedup_key=finding.dedup_key)
+            sends.append(self.findings.send(key=finding.dedup_key.encode(), value=orjson.dumps(finding.to_dict())))
+        return sends
+
+    @staticmethod
+    async def _acknowledged(sends: list[Awaitable[Any]]) -> None:
+        """Await each send (queued), then every delivery (acknowledged by the broker)."""
+        deliveries = [await send for send in sends]
+        await asyncio.gather(*deliveries)
+
+
+def build_app(
+    kafka: KafkaSettings, engines: Mapping[str, Engine], metrics: Metrics, *, datadir: Path, web_port: int
+) -> faust.App:
+    """The Faust app of one detection worker; run it with ``faust.Worker`` (see detector.kafka_roles)."""
+    app = faust.App(
+        kafka.app_id,
+        broker=[f"kafka://{server}" for server in kafka.bootstrap.split(",")],
+        store=kafka.store,
+        datadir=str(datadir),
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication,
+        topic_disable_leader=True,
+        broker_max_poll_records=500,
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=1,
+        web_host="127.0.0.1",
+        web_bind="127.0.0.1",
+        web_port=web_port,
+        web_tables_enabled=False,  # identity data: never serve table contents
+        web_router_enabled=False,
+        autodiscover=False,
+    )
+    agents = DetectionAgents(app, engines, metrics, kafka.partitions)
+
+    async def detect_by_actor(stream: faust.StreamT) -> None:
+        async for record in stream.events():
+            await agents.by_actor(record.key, record.value)
+
+    async def detect_by_key(stream: faust.StreamT) -> None:
+        async for record in stream.events():
+            await agents.by_key(record.value)
+
+    app.agent(agents.events, name="detect-by-actor")(detect_by_actor)
+    app.agent(agents.rekeyed, name="detect-by-key")(detect_by_key)
+    return app

@@ -1,0 +1,175 @@
+"""Kafka mode's topics, and the poller's sink into them.
+
+Topics (created at startup by every role, idempotently):
+
+* ``okta.events``: LogEvents as Okta sent them, keyed ``tenant:actor_id``.
+* ``itdr.events.rekeyed``: events re-keyed by the state key of the detections that are not keyed by
+  actor (per IP, per login, tenant-wide); written by the detection workers (``Engine.routes``).
+* ``itdr.findings`` keyed by dedup key; ``itdr.actions`` (audit trail, keyed by action id);
+  ``itdr.deadletter`` (malformed events with their reason).
+* ``itdr.cursors``: compacted, one partition, keyed by tenant: each poller's cursor.
+
+Cursor choice: the poller produces a page's events with an idempotent producer (acks=all), waits until
+Kafka acknowledged every one, and only then writes the cursor. A crash between the two re-produces that
+page on restart; the detections drop the repeats by uuid (their replay guards), as they must anyway
+because Faust is at-least-once. A transaction holding events and cursor would also work, but only for
+consumers reading ``read_committed``, which Faust's consumer does only in its exactly-once mode (known
+bugs); and it would not spare the uuid dedupe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from detector.stream.bus import ACTIONS, DEADLETTER, EVENTS, FINDINGS, Cursor, EventRecord
+
+log = structlog.get_logger(__name__)
+
+REKEYED = "itdr.events.rekeyed"
+CURSORS = "itdr.cursors"
+
+_HOUR_MS = 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPlan:
+    """What to create: partitions, replication and retention of every topic of Kafka mode."""
+
+    partitions: int = 6
+    replication: int = 1
+    events_retention_hours: int = 7 * 24
+    audit_retention_days: int = 400
+
+    def topics(self) -> list[NewTopic]:
+        events = {"retention.ms": str(self.events_retention_hours * _HOUR_MS)}
+        audit = {"retention.ms": str(self.audit_retention_days * 24 * _HOUR_MS)}
+        compacted = {"cleanup.policy": "compact"}
+        spec = [
+            (EVENTS, self.partitions, events),
+            (REKEYED, self.partitions, events),
+            (FINDINGS, self.partitions, audit),
+            (ACTIONS, self.partitions, audit),
+            (DEADLETTER, self.partitions, audit),
+            (CURSORS, 1, compacted),
+        ]
+        return [NewTopic(name, n, self.replication, topic_configs=cfg) for name, n, cfg in spec]
+
+
+async def ensure_topics(bootstrap: str, plan: TopicPlan, timeout: float = 30) -> None:
+    """Create missing topics and wait until every partition has a leader (metadata can lag the create)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        wanted = plan.topics()
+        for topic in wanted:
+            try:
+                response = await admin.create_topics([topic])
+            except TopicAlreadyExistsError:
+                continue
+            for name, code, *rest in response.topic_errors:
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise RuntimeError(f"cannot create Kafka topic {name}: error {code} {rest}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for topic in wanted:
+            while True:
+                (described,) = await admin.describe_topics([topic.name])
+                parts = described["partitions"]
+                if described["error_code"] == 0 and parts and all(p["leader"] >= 0 for p in parts):
+                    if len(parts) != topic.num_partitions and topic.name != CURSORS:
+                        log.warning("kafka.partitions_differ", topic=topic.name, have=len(parts))
+                    break
+                if loop.time() > deadline:
+                    raise RuntimeError(f"Kafka topic {topic.name} has no leader after {timeout:.0f} s")
+                await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+
+
+def idempotent_producer(bootstrap: str, **kwargs: object) -> AIOKafkaProducer:
+    """acks=all with idempotence: a retried send never writes a record twice."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        compression_type="lz4",
+        linger_ms=5,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record of ``topic`` from the beginning to its end offsets now (no consumer group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            await consumer._client.force_metadata_update()  # a consumer learns topics lazily
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        out: list[tuple[bytes | None, bytes | None]] = []
+        remaining = {tp for tp in partitions if end[tp] > 0}
+        while remaining:
+            for tp, batch in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
+                out.extend((r.key, r.value) for r in batch)
+                if batch and batch[-1].offset + 1 >= end[tp]:
+                    remaining.discard(tp)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)  # the tail was compacted or aborted away
+        return out
+    finally:
+        await consumer.stop()
+
+
+class KafkaSink:
+    """The poller's ``EventSink`` in Kafka mode: events first, acknowledged, then the cursor."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.producer = idempotent_producer(bootstrap)
+        self._cursors: dict[str, Cursor] | None = None
+
+    async def start(self) -> KafkaSink:
+        await self.producer.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def load_cursor(self, tenant: str) -> Cursor | None:
+        if self._cursors is None:  # the compacted topic is read once; afterwards this process is the writer
+            self._cursors = {}
+            for key, value in await read_topic(self.bootstrap, CURSORS):
+                if key is None:
+                    continue
+                if value is None:
+                    self._cursors.pop(key.decode(), None)
+                    continue
+                data = orjson.loads(value)
+                self._cursors[key.decode()] = Cursor(data["next_url"], data.get("last_published"))
+        return self._cursors.get(tenant)
+
+    async def commit_page(self, tenant: str, records: Sequence[EventRecord], cursor: Cursor) -> int:
+        """Return how many events were produced (repeats after a crash are dropped downstream, by uuid)."""
+        sent = [
+            await self.producer.send(EVENTS, r.value, key=r.key.encode(), headers=[("uuid", r.uuid.encode())])
+            for r in records
+        ]
+        await asyncio.gather(*sent)  # every event acknowledged ...
+        value = orjson.dumps({"next_url": cursor.next_url, "last_published": cursor.last_published})
+        await (await self.producer.send(CURSORS, value, key=tenant.encode()))  # ... before the cursor moves
+        assert self._cursors is not None
+        self._cursors[tenant] = cursor
+        return len(records)

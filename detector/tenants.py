@@ -1,0 +1,94 @@
+"""The per-tenant parts both modes build from config: Okta auth, the detection engine, the action policy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import TracebackType
+
+from detections.engine import Engine, TenantContext
+from detections.registry import build_detections
+from detector.config import Credentials, OAuthCredentials, SswsCredentials, TenantConfig
+from detector.ingest.poller import PollerSettings
+from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
+from detector.okta.client import OktaClient
+from detector.respond.actions import ActionPolicy, TenantResponder
+
+
+def make_auth(credentials: Credentials, org_url: str) -> Auth:
+    if isinstance(credentials, SswsCredentials):
+        return SswsAuth(credentials.token.resolve().get_secret_value())
+    assert isinstance(credentials, OAuthCredentials)
+    return PrivateKeyJwtAuth(
+        org_url,
+        credentials.client_id,
+        credentials.private_key.resolve().get_secret_value(),
+        credentials.key_id,
+        credentials.scopes,
+        dpop=credentials.dpop,
+    )
+
+
+def own_identities(tenant: TenantConfig) -> TenantContext:
+    """Our credentials' ids, so the System Log events our own actions cause are ignored."""
+    clients, tokens = set(), set()
+    for creds in (tenant.read, tenant.enforce):
+        if isinstance(creds, OAuthCredentials):
+            clients.add(creds.client_id)
+        elif isinstance(creds, SswsCredentials) and creds.token_id:
+            tokens.add(creds.token_id)
+    return TenantContext(tenant.name, frozenset(clients), frozenset(tokens))
+
+
+def policy_of(tenant: TenantConfig) -> ActionPolicy:
+    r = tenant.response
+    return ActionPolicy(
+        dry_run=r.dry_run,
+        allowed=frozenset(r.actions),
+        protected_users=frozenset(r.protected_users),
+        protected_groups=frozenset(r.protected_groups),
+        max_actions_per_hour=r.max_actions_per_hour,
+        allow_suspend=r.allow_suspend,
+    )
+
+
+def build_engine(tenant: TenantConfig) -> Engine:
+    return Engine(build_detections(tenant.detections), own_identities(tenant))
+
+
+def poller_settings(tenant: TenantConfig) -> PollerSettings:
+    return PollerSettings(
+        interval_s=tenant.poll.interval_s,
+        lookback=timedelta(minutes=tenant.poll.lookback_minutes),
+        page_limit=tenant.poll.page_limit,
+    )
+
+
+class OktaClients:
+    """Makes each tenant's Okta clients (read and enforce credentials apart) and closes them all on exit."""
+
+    def __init__(self) -> None:
+        self._made: list[OktaClient] = []
+
+    def reader(self, tenant: TenantConfig) -> OktaClient:
+        return self._client(tenant, tenant.read)
+
+    def enforcer(self, tenant: TenantConfig) -> OktaClient | None:
+        return self._client(tenant, tenant.enforce) if tenant.enforce else None
+
+    def _client(self, tenant: TenantConfig, creds: Credentials) -> OktaClient:
+        client = OktaClient(tenant.org_url, make_auth(creds, tenant.org_url), budget_share=tenant.poll.budget_share)
+        self._made.append(client)
+        return client
+
+    async def __aenter__(self) -> OktaClients:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for client in self._made:
+            await client.aclose()
+
+
+def responder(tenant: TenantConfig, clients: OktaClients) -> TenantResponder:
+    return TenantResponder(policy_of(tenant), clients.enforcer(tenant))
