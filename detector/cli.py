@@ -1,4 +1,4 @@
-"""The `detector` command: run, check-config, sim, demo, replay."""
+"""The `detector` command: run (embedded or Kafka), poller, worker, actions, check-config, sim, demo, replay."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from rich.console import Console
 
-from detector.config import ConfigError, load_config, secret_values
+from detector.config import Config, ConfigError, load_config, secret_values
 from detector.logsetup import configure_logging
 
 
@@ -18,8 +19,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="detector", description="Streaming ITDR for Okta")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run the daemon (embedded mode: one process, local SQLite)")
+    run = commands.add_parser("run", help="run the daemon: embedded (one process, SQLite) unless Kafka is set")
     run.add_argument("--config", "-c", type=Path, required=True)
+    run.add_argument("--kafka", metavar="BOOTSTRAP", help="Kafka mode, every role in this process")
+    for role, text in (
+        ("poller", "Kafka mode: only the System Log pollers"),
+        ("worker", "Kafka mode: only a detection worker (Faust)"),
+        ("actions", "Kafka mode: only the action worker"),
+    ):
+        sub = commands.add_parser(role, help=text)
+        sub.add_argument("--config", "-c", type=Path, required=True)
+        sub.add_argument("--kafka", metavar="BOOTSTRAP", help="host:port[,host:port] (default: kafka.bootstrap)")
+        if role == "worker":
+            sub.add_argument("--web-port", type=int, help="Faust's web server port on 127.0.0.1")
 
     check = commands.add_parser("check-config", help="validate a config file and resolve its secret references")
     check.add_argument("config", type=Path)
@@ -46,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_replay(args)
     if args.command == "check-config":
         return _check_config(args.config)
-    if args.command == "run":
-        return _run(args.config)
+    if args.command in ("run", "poller", "worker", "actions"):
+        return _run(args)
     if args.command == "demo":
         from detector.demo import run_demo
 
@@ -75,22 +87,62 @@ def _check_config(path: Path) -> int:
     return 0
 
 
-def _run(path: Path) -> int:
-    from detector.pipeline import EmbeddedPipeline
-
+def _load(path: Path) -> Config | None:
     try:
         config = load_config(path)
         configure_logging(config.log_level, secret_values(config))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
-        return 2
+        return None
+    return config
 
+
+def _run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return 2
+    if args.command == "run" and not args.kafka and config.kafka is None:
+        from detector.pipeline import EmbeddedPipeline
+
+        return _serve(EmbeddedPipeline(config).run)
+    return _run_kafka(args, config)
+
+
+def _run_kafka(args: argparse.Namespace, config: Config) -> int:
+    from detector import kafka_roles
+    from detector.config import KafkaSettings
+    from detector.ops.metrics import Metrics
+
+    if args.kafka:
+        base = config.kafka.model_dump() if config.kafka else {}
+        kafka = KafkaSettings.model_validate({**base, "bootstrap": args.kafka})
+    elif config.kafka:
+        kafka = config.kafka
+    else:
+        print("Kafka mode needs --kafka BOOTSTRAP or a kafka: section in the config", file=sys.stderr)
+        return 2
+    metrics = Metrics()
+
+    def pollers(stop: asyncio.Event) -> Awaitable[None]:
+        return kafka_roles.run_pollers(config, kafka, metrics, stop)
+
+    def actions(stop: asyncio.Event) -> Awaitable[None]:
+        return kafka_roles.run_actions(config, kafka, metrics, stop)
+
+    if args.command in ("poller", "actions"):
+        return _serve(pollers if args.command == "poller" else actions)
+    app = kafka_roles.worker_app(config, kafka, metrics, getattr(args, "web_port", None))
+    kafka_roles.run_worker(app, kafka, [pollers, actions] if args.command == "run" else [])
+    return 0
+
+
+def _serve(role: Callable[[asyncio.Event], Awaitable[None]]) -> int:
     async def serve() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await EmbeddedPipeline(config).run(stop)
+        await role(stop)
 
     asyncio.run(serve())
     return 0

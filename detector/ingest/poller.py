@@ -24,7 +24,7 @@ import structlog
 from detector.okta.client import LogPage, OktaClient
 from detector.okta.errors import OktaApiError, OktaAuthError, OktaTransportError
 from detector.ops.metrics import Metrics
-from detector.stream.bus import Cursor, EventRecord, EventSink
+from detector.stream.bus import BusUnavailable, Cursor, EventRecord, EventSink
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +85,8 @@ class TenantPoller:
                 delay = self._failed(exc, "transport", self.settings.error_backoff_s)
             except OktaApiError as exc:
                 delay = self._failed(exc, exc.error_code or str(exc.status), self.settings.error_backoff_s)
+            except BusUnavailable as exc:
+                delay = self._failed(exc, "bus", self.settings.error_backoff_s)
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)

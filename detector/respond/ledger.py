@@ -4,13 +4,17 @@ The action id is derived from (tenant, action, user, finding), so a finding
 delivered twice maps to the same ledger row and Okta is called once. A row
 left ``pending`` by a crash mid-call is retried on redelivery: the worker's
 calls are check-then-act, so repeating one is safe. In embedded mode the
-ledger is also the audit trail (``itdr.actions``).
+ledger is also the audit trail; in Kafka mode every transition is also
+published to ``itdr.actions`` before ``record`` returns, and an action worker
+rebuilds its ledger from that topic (``merge``) when it starts, so a finding
+redelivered to another worker still maps to the row the first one wrote.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -67,9 +71,13 @@ _COLUMNS = (
 )
 
 
+Publish = Callable[["ActionRecord"], Awaitable[None]]
+
+
 class SqliteLedger:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, publish: Publish | None = None) -> None:
         self.path = path
+        self.publish = publish  # the audit trail beyond this file (itdr.actions), awaited on every record
         self._db = SqliteThread(path, _SCHEMA, "ledger")
 
     async def open(self) -> SqliteLedger:
@@ -88,13 +96,23 @@ class SqliteLedger:
         return _record(row) if row else None
 
     async def record(self, record: ActionRecord) -> None:
-        """Insert or move a row to a new status; durable when this returns."""
+        """Insert or move a row to a new status; durable (and published) when this returns."""
+        await self._write(record, newer_only=False)
+        if self.publish is not None:
+            await self.publish(record)
+
+    async def merge(self, record: ActionRecord) -> None:
+        """Adopt a row another worker published, unless the one here is newer."""
+        await self._write(record, newer_only=True)
+
+    async def _write(self, record: ActionRecord, *, newer_only: bool) -> None:
+        guard = " WHERE excluded.updated_at >= action_ledger.updated_at" if newer_only else ""
 
         def write() -> None:
             self._db.conn.execute(
                 f"INSERT INTO action_ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (action_id) DO UPDATE SET status = excluded.status, detail = excluded.detail, "
-                "updated_at = excluded.updated_at",
+                "updated_at = excluded.updated_at" + guard,
                 (
                     record.action_id,
                     record.tenant,
@@ -138,6 +156,10 @@ class SqliteLedger:
             lambda: self._db.conn.execute(f"SELECT {_COLUMNS} FROM action_ledger ORDER BY created_at").fetchall()
         )
         return [_record(r) for r in rows]
+
+
+def record_from_dict(data: dict[str, Any]) -> ActionRecord:
+    return ActionRecord(**{**data, "status": Status(data["status"])})
 
 
 def _record(row: tuple) -> ActionRecord:

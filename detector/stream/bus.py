@@ -46,6 +46,10 @@ class EventRecord:
         )
 
 
+class BusUnavailable(Exception):
+    """The bus could not take a page (e.g. Kafka is down); nothing was committed, the poller retries."""
+
+
 @dataclass(frozen=True, slots=True)
 class Cursor:
     next_url: str

@@ -45,6 +45,12 @@ ACTOR_STATES = "actor-states"
 KEYED_STATES = "keyed-states"
 
 
+def _raw() -> faust.Schema:
+    """Bytes in, bytes out: events stay as Okta sent them, state is the engine's own encoding.
+    (One instance per topic or table: Faust mutates a schema it is given.)"""
+    return faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
 class TableStates(dict[str, Any]):
     """The engine's state store over a Faust table for one tenant.
 
@@ -76,12 +82,11 @@ class DetectionAgents:
     def __init__(self, app: faust.App, engines: Mapping[str, Engine], metrics: Metrics, partitions: int) -> None:
         self.engines = engines
         self.metrics = metrics
-        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-        self.events = app.topic(EVENTS, partitions=partitions, **raw)
-        self.rekeyed = app.topic(REKEYED, partitions=partitions, **raw)
-        self.findings = app.topic(FINDINGS, **raw)
-        self.deadletter = app.topic(DEADLETTER, **raw)
-        table = {"default": None, "partitions": partitions, **raw}
+        self.events = app.topic(EVENTS, partitions=partitions, schema=_raw())
+        self.rekeyed = app.topic(REKEYED, partitions=partitions, schema=_raw())
+        self.findings = app.topic(FINDINGS, schema=_raw())
+        self.deadletter = app.topic(DEADLETTER, schema=_raw())
+        table = {"default": None, "partitions": partitions, "key_type": bytes, "value_type": bytes}  # bytes: raw
         self.actor_states = app.Table(ACTOR_STATES, help="detection state keyed by actor", **table)
         self.keyed_states = app.Table(KEYED_STATES, help="detection state re-keyed by IP, login, tenant", **table)
 

@@ -27,9 +27,9 @@ import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from detector.stream.bus import ACTIONS, DEADLETTER, EVENTS, FINDINGS, Cursor, EventRecord
+from detector.stream.bus import ACTIONS, DEADLETTER, EVENTS, FINDINGS, BusUnavailable, Cursor, EventRecord
 
 log = structlog.get_logger(__name__)
 
@@ -150,8 +150,12 @@ class KafkaSink:
 
     async def load_cursor(self, tenant: str) -> Cursor | None:
         if self._cursors is None:  # the compacted topic is read once; afterwards this process is the writer
+            try:
+                stored = await read_topic(self.bootstrap, CURSORS)
+            except KafkaError as exc:
+                raise BusUnavailable(f"cannot read {CURSORS}: {exc!r}") from exc
             self._cursors = {}
-            for key, value in await read_topic(self.bootstrap, CURSORS):
+            for key, value in stored:
                 if key is None:
                     continue
                 if value is None:
@@ -163,6 +167,12 @@ class KafkaSink:
 
     async def commit_page(self, tenant: str, records: Sequence[EventRecord], cursor: Cursor) -> int:
         """Return how many events were produced (repeats after a crash are dropped downstream, by uuid)."""
+        try:
+            return await self._produce(tenant, records, cursor)
+        except KafkaError as exc:
+            raise BusUnavailable(f"Kafka did not take the page: {exc!r}") from exc
+
+    async def _produce(self, tenant: str, records: Sequence[EventRecord], cursor: Cursor) -> int:
         sent = [
             await self.producer.send(EVENTS, r.value, key=r.key.encode(), headers=[("uuid", r.uuid.encode())])
             for r in records

@@ -48,3 +48,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _timings:
         parts = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in _timings.items())
         terminalreporter.write_line(f"kafka broker: {parts}")
+
+
+from tests.pipeline.conftest import sim  # noqa: E402,F401  (the simulator fixture, shared with pipeline tests)

@@ -1,0 +1,182 @@
+"""Kafka mode: the three roles, alone (``detector poller|worker|actions``) or together (``run --kafka``).
+
+* poller: one ``TenantPoller`` per tenant into ``KafkaSink`` (events acknowledged, then the cursor).
+* worker: the Faust app of ``detector.stream.faust_app`` (detections, state in tables).
+* actions: a plain aiokafka consumer of ``itdr.findings``; it commits a finding's offset only after the
+  Okta call and its ledger rows (SQLite here, and ``itdr.actions``) are durable. Not a table agent:
+  an Okta call can take seconds and would stall a Faust partition.
+
+Scale: pollers one process per tenant set (two pollers of one tenant only cost duplicates, which the
+detections drop by uuid); workers up to the partition count; action workers share ``itdr.findings``
+and rebuild their ledger from ``itdr.actions`` whenever partitions are assigned to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import faust
+import orjson
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from detector.config import Config, KafkaSettings
+from detector.ingest.poller import TenantPoller
+from detector.ops.metrics import Metrics
+from detector.respond.actions import ActionWorker
+from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
+from detector.stream.bus import ACTIONS, FINDINGS
+from detector.stream.faust_app import build_app
+from detector.stream.kafka_bus import KafkaSink, TopicPlan, ensure_topics, idempotent_producer, read_topic
+from detector.tenants import OktaClients, build_engine, poller_settings, responder
+
+log = structlog.get_logger(__name__)
+
+Role = Callable[[asyncio.Event], Awaitable[None]]
+RETRY_S = 2.0
+
+
+def topic_plan(kafka: KafkaSettings) -> TopicPlan:
+    return TopicPlan(kafka.partitions, kafka.replication, kafka.events_retention_hours, kafka.audit_retention_days)
+
+
+async def run_pollers(config: Config, kafka: KafkaSettings, metrics: Metrics, stop: asyncio.Event) -> None:
+    await ensure_topics(kafka.bootstrap, topic_plan(kafka))
+    sink = await KafkaSink(kafka.bootstrap).start()
+    try:
+        async with OktaClients() as clients:
+            pollers = [
+                TenantPoller(t.name, clients.reader(t), sink, metrics, poller_settings(t)) for t in config.tenants
+            ]
+            await asyncio.gather(*(poller.run(stop) for poller in pollers))
+    finally:
+        await sink.stop()
+
+
+class _RebuildLedger(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, rebuild: Callable[[], Awaitable[None]]) -> None:
+        self.rebuild = rebuild
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.rebuild()
+
+
+async def run_actions(
+    config: Config,
+    kafka: KafkaSettings,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    on_action: Callable[[ActionRecord], None] | None = None,
+) -> None:
+    await ensure_topics(kafka.bootstrap, topic_plan(kafka))
+    producer = idempotent_producer(kafka.bootstrap)
+    await producer.start()
+
+    async def publish(record: ActionRecord) -> None:
+        await (await producer.send(ACTIONS, orjson.dumps(record.to_dict()), key=record.action_id.encode()))
+
+    ledger = await SqliteLedger(config.data_dir / "actions-ledger.sqlite", publish).open()
+
+    async def rebuild() -> None:
+        rows = await read_topic(kafka.bootstrap, ACTIONS)
+        for _, value in rows:
+            if value:
+                await ledger.merge(record_from_dict(orjson.loads(value)))
+        log.info("actions.ledger_rebuilt", records=len(rows))
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap,
+        group_id=f"{kafka.app_id}-actions",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=100,
+    )
+    consumer.subscribe([FINDINGS], listener=_RebuildLedger(rebuild))
+    try:
+        await consumer.start()
+        async with OktaClients() as clients:
+            worker = ActionWorker({t.name: responder(t, clients) for t in config.tenants}, ledger)
+            while not stop.is_set():
+                try:
+                    await _act_on_batch(consumer, worker, metrics, on_action)
+                except KafkaError as exc:
+                    log.error("actions.kafka_error", error=repr(exc))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), RETRY_S)
+                    await _rewind(consumer)
+    finally:
+        with contextlib.suppress(KafkaError):
+            await consumer.stop()
+        await producer.stop()
+        await ledger.close()
+
+
+async def _act_on_batch(
+    consumer: AIOKafkaConsumer,
+    worker: ActionWorker,
+    metrics: Metrics,
+    on_action: Callable[[ActionRecord], None] | None,
+) -> None:
+    for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+        for message in records:
+            try:
+                finding = orjson.loads(message.value)
+            except orjson.JSONDecodeError as exc:  # not ours: never block the partition on it
+                log.error("actions.bad_finding", partition=tp.partition, offset=message.offset, error=str(exc))
+                continue
+            for record in await worker.handle(finding):
+                metrics.actions.labels(record.tenant, record.action, record.status.value).inc()
+                if on_action:
+                    on_action(record)
+        await consumer.commit({tp: records[-1].offset + 1})
+
+
+async def _rewind(consumer: AIOKafkaConsumer) -> None:
+    """After a failure mid-batch, go back to the last commit: the ledger makes the repeat harmless."""
+    for tp in consumer.assignment():
+        committed = await consumer.committed(tp)
+        if committed is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, committed)
+
+
+def worker_app(config: Config, kafka: KafkaSettings, metrics: Metrics, web_port: int | None = None) -> faust.App:
+    engines = {tenant.name: build_engine(tenant) for tenant in config.tenants}
+    datadir = config.data_dir / "faust"
+    datadir.mkdir(parents=True, exist_ok=True)
+    return build_app(kafka, engines, metrics, datadir=datadir, web_port=web_port or kafka.web_port)
+
+
+def run_worker(app: faust.App, kafka: KafkaSettings, extra_roles: Sequence[Role] = ()) -> None:
+    """Run the Faust worker (and, for ``run --kafka``, the other roles beside it) until SIGTERM/SIGINT."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(ensure_topics(kafka.bootstrap, topic_plan(kafka)))
+    stop = asyncio.Event()
+    for role in extra_roles:
+        app.task(_as_task(role, stop))
+    for chatty in ("faust", "mode", "aiokafka"):  # their INFO lines narrate every service start and stop
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+    worker = faust.Worker(app, loop=loop, override_logging=False, redirect_stdouts=False, quiet=True)
+    worker.execute_from_commandline()  # raises SystemExit with the worker's exit code
+
+
+def _as_task(role: Role, stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
+    async def task() -> None:
+        try:
+            await role(stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("role.crashed")  # one role failing must not silently leave the others running
+            raise
+
+    return task
