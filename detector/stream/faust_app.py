@@ -168,6 +168,10 @@ def build_app(
         topic_replication_factor=kafka.replication,
         topic_disable_leader=True,
         broker_max_poll_records=500,
+        # A killed worker holds its partitions until its session times out (Faust's default: 60 s).
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        stream_recovery_delay=0.5,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=1,
         web_host="127.0.0.1",

@@ -6,7 +6,7 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 
 async def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 15) -> None:
@@ -49,3 +49,22 @@ async def consume_all(
         if settle_until is None and len(records) >= expected:
             settle_until = loop.time() + settle
     return records
+
+
+async def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
+    """Records of ``topic`` the consumer ``group`` has not committed yet (None: it committed nothing)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic == topic}
+        if not mine:
+            return None
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(partitions)
+        return sum(end - mine.get(tp, 0) for tp, end in ends.items())
+    finally:
+        await consumer.stop()
+        await admin.close()
