@@ -1,6 +1,6 @@
 """Run the benchmark suite and print figures (never pass/fail).
 
-.venv/bin/python -m bench.run            # default, ~1-2 minutes
+.venv/bin/python -m bench.run            # default, ~3-4 minutes (figure 4 alone ~1.5 min)
 .venv/bin/python -m bench.run --quick    # smoke run, a few seconds
 """
 
@@ -20,7 +20,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import engine, latency, tailer
+from bench import engine, latency, memory, tailer
 from bench.common import (
     Figure,
     Stopwatch,
@@ -40,7 +40,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--events", type=int, help="background events for figures 1 and 2 (default 100000, quick 5000)")
     p.add_argument("--attacks", type=int, help="push-bombing attacks for figure 3 (default 30, quick 5)")
     p.add_argument("--poll-interval", type=float, default=1.0, help="tailer poll interval in figure 3 (s)")
-    p.add_argument("--only", choices=["1", "2", "3"], action="append", help="run only these figures")
+    p.add_argument("--users", type=int, help="population for figure 4 (default 100000, quick 2000)")
+    p.add_argument("--signins", type=int, default=1, help="sign-ins per user in figure 4, one a day (default 1)")
+    p.add_argument("--only", choices=["1", "2", "3", "4"], action="append", help="run only these figures")
     return p.parse_args(argv)
 
 
@@ -67,7 +69,7 @@ def report(console: Console, figures: list[Figure], facts: dict[str, str]) -> No
 async def main(argv: list[str] | None = None) -> list[Figure]:
     args = _args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    only = set(args.only or ["1", "2", "3"])
+    only = set(args.only or ["1", "2", "3", "4"])
     n_events = args.events or (5_000 if args.quick else 100_000)
     n_attacks = args.attacks or (5 if args.quick else 30)
     facts = machine_facts()
@@ -102,6 +104,10 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
             poll_interval_s=args.poll_interval,
             background_rate=50.0,
         )
+    if "4" in only:
+        n_users = args.users or (2_000 if args.quick else 100_000)
+        console.print(f"figure 4: memory ({n_users} users x {args.signins} sign-in(s)) …")
+        figures += memory.run(n_users, args.signins)
     report(console, figures, facts)
     return figures
 

@@ -77,7 +77,8 @@ class OktaThreatSignals:
 
     def state_key(self, event: Event) -> str | None:
         if event.event_type == THREAT_DETECTED:
-            return f"ip:{event.ip}" if event.ip else None
+            ip = request_ip(event)
+            return f"ip:{ip}" if ip else None
         if event.event_type in RISK_EVENTS:
             users = event.target_ids("User")
             return f"user:{users[0]}" if users and users[0] else None
@@ -120,10 +121,11 @@ class OktaThreatSignals:
         if not self._fire(state, "blocked" if blocked else "allowed", event.time):
             return []
         what = event.outcome_reason or ", ".join(detections) or "threat"
+        ip = request_ip(event)
         if blocked:
             evidence = Evidence(
                 EvidenceClass.INFRASTRUCTURE,
-                f"ThreatInsight {what} from {event.ip}, blocked ({event.outcome})",
+                f"ThreatInsight {what} from {ip}, blocked ({event.outcome})",
                 15,
                 (event.uuid,),
             )
@@ -131,7 +133,7 @@ class OktaThreatSignals:
         else:
             evidence = Evidence(
                 EvidenceClass.INFRASTRUCTURE,
-                f"ThreatInsight {what} from {event.ip} let through ({event.outcome or 'log-only'})",
+                f"ThreatInsight {what} from {ip} let through ({event.outcome or 'log-only'})",
                 40,
                 (event.uuid,),
             )
@@ -148,7 +150,7 @@ class OktaThreatSignals:
                 event_uuids=(event.uuid,),
                 mitre=("T1110.003",) if spray else ("T1110",),
                 time=event.time,
-                summary=f"ThreatInsight: {what} from {event.ip} ({level}), outcome {event.outcome or 'unknown'}",
+                summary=f"ThreatInsight: {what} from {ip} ({level}), outcome {event.outcome or 'unknown'}",
                 principal="",
                 principal_login="",
             )
@@ -258,3 +260,13 @@ class OktaThreatSignals:
                 summary=f"session {event.session_id} of {event.actor_login} roamed to {event.ip} (AS{event.asn})",
             )
         ]
+
+
+def request_ip(event: Event) -> str | None:
+    """The client IP of a ThreatInsight verdict: ``client.ipAddress``, else the actor, which Okta sets to the
+    IP itself (type "IP address") because the request is judged before any user is identified."""
+    if event.ip:
+        return event.ip
+    if event.actor_type.lower() == "ip address" and event.actor_id:
+        return event.actor_id
+    return None

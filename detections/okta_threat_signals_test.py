@@ -27,6 +27,15 @@ def test_threat_detected_is_keyed_by_ip_not_user():
     assert finding.mitre == ("T1110.003",)
 
 
+def test_threat_detected_without_client_ip_is_keyed_by_the_ip_actor():
+    """Panther's fixture (and exports that drop ``client``) carry the IP only as the actor."""
+    raw = threat_detected(T0, ip="198.51.100.7", result="ALLOW")
+    raw["client"] = {"zone": "null", "device": "Computer"}
+    assert OktaThreatSignals().state_key(parse_event(raw, "acme")) == "ip:198.51.100.7"
+    (finding,) = run([raw])
+    assert "198.51.100.7" in finding.summary
+
+
 def test_blocked_threat_is_info_and_suppressed_per_ip():
     states: dict = {}
     findings = run([threat_detected(T0 + i * 60, result="DENY") for i in range(10)], states)

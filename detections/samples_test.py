@@ -8,8 +8,9 @@ import orjson
 import pytest
 
 from detections.engine import Engine, TenantContext
-from detections.event import MalformedEvent, parse_event, parse_time
+from detections.event import MalformedEvent, parse_event
 from detections.registry import build_detections
+from detections.testkit import panther_fixture
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "okta-samples"
 
@@ -24,24 +25,6 @@ def _lines(name: str) -> list[dict]:
     return [orjson.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _with_panther_placeholders(event: dict, i: int) -> dict:
-    """Panther's hand-written rule fixtures often lack ``uuid`` or carry ``published: "redacted"``.
-
-    parse_event rightly rejects those (uuid is the replay key, published the event time),
-    so give them placeholders and still require everything else in the fixture to parse.
-    """
-    event = dict(event)
-    if not (event.get("uuid")):
-        event["uuid"] = f"panther-fixture-{i}"
-    published = event.get("published") or event.get("p_event_time")
-    try:
-        parse_time(published)
-    except MalformedEvent:
-        published = "2024-01-01 00:00:00.000"
-    event["published"] = published
-    return event
-
-
 def _samples() -> list[tuple[str, dict, bool]]:
     """(label, raw event, may_be_malformed)."""
     out = [(f"elastic:{i}", e, False) for i, e in enumerate(_lines("elastic_okta_events.jsonl"))]
@@ -49,7 +32,7 @@ def _samples() -> list[tuple[str, dict, bool]]:
         out += [(f"{name}:{i}", row["event"], False) for i, row in enumerate(_lines(name))]
     out = [(label, e, label in KNOWN_INVALID) for label, e, _ in out]
     for i, row in enumerate(_lines("panther_okta_rule_tests.jsonl")):
-        event = _with_panther_placeholders(row["event"], i)
+        event = panther_fixture(row["event"], i)
         out.append((f"panther:{i}", event, not (event.get("eventType") or event.get("eventtype"))))
     api = SAMPLES / "elastic_okta_api_response_example.json"
     assert api.is_file(), f"sample file missing: {api}"
@@ -81,28 +64,3 @@ def test_every_sample_parses_and_runs_through_every_detection():
     for key, state in states.items():
         assert engine.decode_state(key, engine.encode_state(state)).to_dict() == state.to_dict()
     assert parsed >= len(samples) - 2 - len(KNOWN_INVALID)
-
-
-def test_panther_expectations_for_single_event_rules():
-    """Where a Panther test maps onto one of our single-event detections, the verdicts agree."""
-    rules = {
-        "Okta.User.Reported.Suspicious.Activity": "user_reported_suspicious",
-        "Okta.Support.Access": "okta_support_access",
-        "Okta.APIKeyCreated": "api_token_created",
-        "Okta.AdminRoleAssigned": "admin_privilege_granted",
-    }
-    checked = 0
-    for row in _lines("panther_okta_rule_tests.jsonl"):
-        ours = rules.get(row["rule_id"])
-        if ours is None:
-            continue
-        engine = Engine(build_detections(), TenantContext("acme"))
-        try:
-            event = parse_event(row["event"], "acme")
-        except MalformedEvent:
-            continue
-        fired = any(f.detection == ours for f in engine.process(event, {}))
-        if row["expect_alert"]:
-            assert fired, row["test_name"]
-            checked += 1
-    assert checked >= 4

@@ -6,11 +6,33 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
+from detections.event import MalformedEvent, parse_time
+
 _ids = itertools.count(1)
+PANTHER_PLACEHOLDER_TIME = "2024-01-01 00:00:00.000"
 
 
 def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def panther_fixture(event: dict[str, Any], index: int) -> dict[str, Any]:
+    """A Panther rule-test ``Log`` made replayable: a placeholder ``uuid`` and ``published`` where missing.
+
+    Panther's hand-written fixtures often lack ``uuid`` or carry ``published: "redacted"``; parse_event
+    rightly rejects those (uuid is the replay key, published the event time), so give them placeholders
+    and still require everything else in the fixture to parse.
+    """
+    event = dict(event)
+    if not event.get("uuid"):
+        event["uuid"] = f"panther-fixture-{index}"
+    published = event.get("published") or event.get("p_event_time")
+    try:
+        parse_time(published)
+    except MalformedEvent:
+        published = PANTHER_PLACEHOLDER_TIME
+    event["published"] = published
+    return event
 
 
 def log_event(

@@ -1,0 +1,145 @@
+"""Figure 4: detection state per tracked user at a large population (default 100 000 users).
+
+Figure 2 replays dense traffic over 2 000 users; this one asks what the state costs when the tenant
+is big. Drawing background traffic at random would need millions of events before every user had
+signed in once, so each user gets a fixed, light routine instead: `signins` ordinary sign-ins (the
+simulator's `signin_flow`: password, push fanned out to every device, approve, session start, one
+SSO), 5 % of them after a wrong password (the background's typo rate). Flows are generated one user
+at a time, serialized with orjson (as the daemon reads records) and fed to one Engine; only the
+state stays in memory, never the event stream.
+
+"Tracked user" = a user with at least one state key of their own (keyed by user id, login or
+"user:<id>"). Per-session (session_hijack) and per-IP state belongs to no user key, but its bytes
+are charged to the tracked users, so "bytes per tracked user" is *all* state / tracked users.
+Bytes are counted by walking every object reachable from the state dict (store dict, key strings,
+state objects, their strings and floats), each object once (`common.deep_sizeof`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python bench/memory.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import orjson
+
+from bench.common import SEED, Figure, deep_sizeof, machine_facts, population
+from detections.engine import Engine, TenantContext
+from detections.event import parse_event
+from detections.registry import build_detections
+from detector.sim.population import Person, Population
+from detector.sim.traffic import Emission, failed_password_flow, signin_flow
+
+TENANT = "acme"
+FAILURE_RATE = 0.05  # TrafficConfig.failure_rate: sign-ins that start with a wrong password
+DAY_S = 8 * 3600.0  # each round of sign-ins spreads over a working day ...
+ROUND_GAP_S = 24 * 3600.0  # ... and the next round starts the next day
+
+
+def routine(rng: random.Random, person: Person, pop: Population, at: datetime) -> list[Emission]:
+    """One ordinary sign-in of `person` at `at`, sometimes after a typo, with one SSO."""
+    out: list[Emission] = []
+    if rng.random() < FAILURE_RATE:
+        out += failed_password_flow(rng, person, at, engine=pop.engine)
+        at += timedelta(seconds=rng.uniform(3.0, 12.0))
+    flow, _ = signin_flow(rng, person, at, engine=pop.engine, apps=(rng.choice(person.apps),))
+    return out + flow
+
+
+def _owner(key: str, users: dict[str, str]) -> str | None:
+    """The user a state key belongs to ("<detection>|<user id or login>" or "...|user:<id>"), else None."""
+    return users.get(key.split("|", 1)[1].removeprefix("user:").lower())
+
+
+def run(n_users: int = 100_000, signins: int = 1) -> list[Figure]:
+    watch = time.perf_counter()
+    pop = population(n_users)
+    rng = random.Random(SEED + 2)
+    engine = Engine(build_detections(), TenantContext(TENANT))
+    states: dict[str, Any] = {}
+    start = datetime.now(UTC) - timedelta(seconds=signins * ROUND_GAP_S)
+    gap = DAY_S / n_users
+    n_events = n_findings = 0
+    engine_s = 0.0
+    for r in range(signins):
+        for i, person in enumerate(pop.people):
+            at = start + timedelta(seconds=r * ROUND_GAP_S + i * gap)
+            blobs = [orjson.dumps(e.event) for e in sorted(routine(rng, person, pop, at), key=lambda e: e.at)]
+            t0 = time.perf_counter()
+            for blob in blobs:
+                n_findings += len(engine.process(parse_event(orjson.loads(blob), TENANT), states))
+            engine_s += time.perf_counter() - t0
+            n_events += len(blobs)
+    replay_s = time.perf_counter() - watch
+
+    users = {k.lower(): p.id for p in pop.people for k in (p.id, p.login)}
+    del pop
+    gc.collect()
+    t0 = time.perf_counter()
+    by_detection: dict[str, dict[str, Any]] = {d.id: {} for d in engine.detections}
+    for key, value in states.items():
+        by_detection[key.split("|", 1)[0]][key] = value
+    total = deep_sizeof(states)  # each object once, store dict and key strings included
+    alone = {d: deep_sizeof(sub) - sys.getsizeof(sub) for d, sub in by_detection.items() if sub}
+    keys = Counter(key.split("|", 1)[0] for key in states)
+    owners: dict[str, set[str]] = {}
+    for key in states:
+        if (user := _owner(key, users)) is not None:
+            owners.setdefault(key.split("|", 1)[0], set()).add(user)
+    tracked = len(set().union(*owners.values())) if owners else 0
+    measure_s = time.perf_counter() - t0
+
+    per = max(tracked, 1)
+    mix = f"{n_users:,} users x {signins} sign-in(s), {n_events:,} events, {n_findings} findings"
+    figures = [
+        Figure("4 memory", "users with state (tracked)", tracked, "users", mix),
+        Figure("4 memory", "state keys", len(states), "keys", f"{len(states) / per:.2f} per tracked user"),
+        Figure("4 memory", "state bytes, all detections", total, "B", "store dict + keys + state, each object once"),
+        Figure("4 memory", "bytes per tracked user", total / per, "B", "all state (per-session/IP too) / users"),
+    ]
+    for det, size in sorted(alone.items(), key=lambda kv: -kv[1]):
+        figures.append(
+            Figure(
+                "4 memory",
+                f"  {det}",
+                size / per,
+                "B/user",
+                f"{keys[det] / per:.2f} keys/user, {size / keys[det]:.0f} B/key, {size / total:.0%} of all",
+            )
+        )
+    figures.append(
+        Figure(
+            "4 memory",
+            "time",
+            replay_s + measure_s,
+            "s",
+            f"engine {engine_s:.0f} s ({n_events / engine_s:,.0f} ev/s), generation {replay_s - engine_s:.0f} s,"
+            f" measuring {measure_s:.0f} s",
+        )
+    )
+    return figures
+
+
+def main(argv: list[str] | None = None) -> list[Figure]:
+    p = argparse.ArgumentParser(prog="bench.memory", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--users", type=int, default=100_000, help="population size (default 100000)")
+    p.add_argument("--signins", type=int, default=1, help="sign-ins per user, one per day (default 1)")
+    args = p.parse_args(argv)
+    print("machine: " + ", ".join(f"{k}={v}" for k, v in machine_facts().items()))
+    figures = run(args.users, args.signins)
+    for f in figures:
+        print(f"  [{f.section}] {f.name}: {f.value:,.0f} {f.unit}" + (f" ({f.note})" if f.note else ""))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
