@@ -45,6 +45,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -326,6 +327,13 @@ class Broker:
         else:
             (self.workdir / STATE_NAME).unlink(missing_ok=True)
 
+    def start_again(self, libs_dir: Path | str | None = None) -> None:
+        """Start a stopped broker (``stop(remove=False)``) on its ports and data; call ``wait_ready`` next."""
+        fresh = start_broker(
+            self.workdir, self.port, controller_port=self.controller_port, libs_dir=libs_dir, format_storage=False
+        )
+        self.pid, self.process = fresh.pid, fresh.process
+
     def _save_state(self) -> None:
         state = {
             "pid": self.pid,
@@ -347,17 +355,36 @@ class Broker:
             return None
 
 
+def _format(jvm: list[str], props: Path, workdir: Path, log: IO[bytes], log_path: Path) -> None:
+    """Format KRaft storage with a new cluster id (skipped when the folder is already formatted)."""
+    log.write(b"=== kafka.tools.StorageTool format ===\n")
+    log.flush()
+    fmt = [*jvm, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props), "--ignore-formatted"]
+    try:
+        rc = subprocess.run(
+            fmt, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cwd=workdir, timeout=FORMAT_TIMEOUT_S, check=False,
+        ).returncode  # fmt: skip
+    except subprocess.TimeoutExpired:
+        rc = None
+    if rc != 0:
+        what = "timed out" if rc is None else f"exited {rc}"
+        raise BrokerError(f"formatting Kafka storage {what}; tail of {log_path}:\n{log_tail(log_path)}")
+
+
 def start_broker(
     workdir: Path | str,
     port: int | None = None,
     *,
     libs_dir: Path | str | None = None,
     die_with_parent: bool = True,
+    controller_port: int | None = None,
+    format_storage: bool = True,
 ) -> Broker:
     """Format KRaft storage in ``workdir`` and start a single-node broker; return without waiting.
 
     ``port`` is the client (PLAINTEXT) port; ``None`` picks a free loopback port. The
-    controller port is always picked free. The JVM's output goes to ``workdir/broker.log``.
+    controller port is picked free unless given (a restart keeps it). The JVM's output goes to ``workdir/broker.log``.
     Call :meth:`Broker.wait_ready` (or :func:`wait_ready`) before using it.
     ``die_with_parent`` (Linux) SIGTERMs the broker if the starting process dies.
     """
@@ -368,7 +395,7 @@ def start_broker(
     workdir.mkdir(parents=True, exist_ok=True)
     data_dir = workdir / "data"
     port = port or free_port()
-    controller_port = free_port()
+    controller_port = controller_port or free_port()
     while controller_port == port:
         controller_port = free_port()
     props = workdir / "server.properties"
@@ -377,19 +404,8 @@ def start_broker(
     jvm = _jvm_base(libs)
 
     with open(log_path, "ab") as log:
-        log.write(b"=== kafka.tools.StorageTool format ===\n")
-        log.flush()
-        fmt = [*jvm, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props), "--ignore-formatted"]
-        try:
-            rc = subprocess.run(
-                fmt, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=workdir, timeout=FORMAT_TIMEOUT_S, check=False,
-            ).returncode  # fmt: skip
-        except subprocess.TimeoutExpired:
-            rc = None
-        if rc != 0:
-            what = "timed out" if rc is None else f"exited {rc}"
-            raise BrokerError(f"formatting Kafka storage {what}; tail of {log_path}:\n{log_tail(log_path)}")
+        if format_storage:
+            _format(jvm, props, workdir, log, log_path)
         log.write(b"=== kafka.Kafka ===\n")
         log.flush()
         process = subprocess.Popen(

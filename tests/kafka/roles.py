@@ -22,6 +22,7 @@ def write_config(sim: Sim, folder: Path, bootstrap: str, *, app_id: str, partiti
     cfg = config_dict(sim, folder / "data", **tenant)
     cfg["kafka"] = {"bootstrap": bootstrap, "partitions": partitions, "app_id": app_id}
     cfg["log_level"] = "info"
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "itdr.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

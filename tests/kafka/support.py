@@ -6,6 +6,7 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 
@@ -58,7 +59,10 @@ async def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
     await admin.start()
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(group)
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+        except GroupCoordinatorNotAvailableError:
+            return None
         mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic == topic}
         if not mine:
             return None
@@ -67,4 +71,19 @@ async def group_lag(bootstrap: str, group: str, topic: str) -> int | None:
         return sum(end - mine.get(tp, 0) for tp, end in ends.items())
     finally:
         await consumer.stop()
+        await admin.close()
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    """How many members the consumer group has right now (after a rebalance settled: state Stable)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        try:
+            (described,) = await admin.describe_consumer_groups([group])
+        except GroupCoordinatorNotAvailableError:  # a fresh broker creates __consumer_offsets on first use
+            return 0
+        (_error, _group, state, _protocol_type, _protocol, members, *_rest) = described.groups[0]
+        return len(members) if state == "Stable" else 0
+    finally:
         await admin.close()
