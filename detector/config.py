@@ -187,6 +187,7 @@ class KafkaSettings(_Strict):
     partitions: int = Field(6, ge=1, le=1024)
     replication: int = Field(1, ge=1, le=7)
     app_id: str = Field("okta-itdr", pattern=r"^[a-z0-9][a-z0-9._-]*$")  # Faust app id = consumer group prefix
+    topic_prefix: str = Field("", pattern=r"^([a-z0-9][a-z0-9._-]*[._-])?$")  # e.g. "prod." on a shared cluster
     store: str = Field("memory://", pattern=r"^(memory|rocksdb)://$")  # detection state; rocksdb needs rocksdict
     web_port: int = Field(6066, ge=1, le=65535)  # Faust's web server, on 127.0.0.1 only
     events_retention_hours: int = Field(7 * 24, ge=1)

@@ -29,9 +29,8 @@ from detector.ingest.poller import TenantPoller
 from detector.ops.metrics import Metrics
 from detector.respond.actions import ActionWorker
 from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
-from detector.stream.bus import ACTIONS, FINDINGS
 from detector.stream.faust_app import build_app
-from detector.stream.kafka_bus import KafkaSink, TopicPlan, ensure_topics, idempotent_producer, read_topic
+from detector.stream.kafka_bus import KafkaSink, TopicPlan, Topics, ensure_topics, idempotent_producer, read_topic
 from detector.tenants import OktaClients, build_engine, poller_settings, responder
 
 log = structlog.get_logger(__name__)
@@ -41,12 +40,18 @@ RETRY_S = 2.0
 
 
 def topic_plan(kafka: KafkaSettings) -> TopicPlan:
-    return TopicPlan(kafka.partitions, kafka.replication, kafka.events_retention_hours, kafka.audit_retention_days)
+    return TopicPlan(
+        Topics(kafka.topic_prefix),
+        kafka.partitions,
+        kafka.replication,
+        kafka.events_retention_hours,
+        kafka.audit_retention_days,
+    )
 
 
 async def run_pollers(config: Config, kafka: KafkaSettings, metrics: Metrics, stop: asyncio.Event) -> None:
     await ensure_topics(kafka.bootstrap, topic_plan(kafka))
-    sink = await KafkaSink(kafka.bootstrap).start()
+    sink = await KafkaSink(kafka.bootstrap, Topics(kafka.topic_prefix)).start()
     try:
         async with OktaClients() as clients:
             pollers = [
@@ -76,16 +81,17 @@ async def run_actions(
     on_action: Callable[[ActionRecord], None] | None = None,
 ) -> None:
     await ensure_topics(kafka.bootstrap, topic_plan(kafka))
+    topics = Topics(kafka.topic_prefix)
     producer = idempotent_producer(kafka.bootstrap)
     await producer.start()
 
     async def publish(record: ActionRecord) -> None:
-        await (await producer.send(ACTIONS, orjson.dumps(record.to_dict()), key=record.action_id.encode()))
+        await (await producer.send(topics.actions, orjson.dumps(record.to_dict()), key=record.action_id.encode()))
 
     ledger = await SqliteLedger(config.data_dir / "actions-ledger.sqlite", publish).open()
 
     async def rebuild() -> None:
-        rows = await read_topic(kafka.bootstrap, ACTIONS)
+        rows = await read_topic(kafka.bootstrap, topics.actions)
         for _, value in rows:
             if value:
                 await ledger.merge(record_from_dict(orjson.loads(value)))
@@ -98,7 +104,7 @@ async def run_actions(
         auto_offset_reset="earliest",
         max_poll_records=100,
     )
-    consumer.subscribe([FINDINGS], listener=_RebuildLedger(rebuild))
+    consumer.subscribe([topics.findings], listener=_RebuildLedger(rebuild))
     try:
         await consumer.start()
         async with OktaClients() as clients:

@@ -328,7 +328,11 @@ class Broker:
             (self.workdir / STATE_NAME).unlink(missing_ok=True)
 
     def start_again(self, libs_dir: Path | str | None = None) -> None:
-        """Start a stopped broker (``stop(remove=False)``) on its ports and data; call ``wait_ready`` next."""
+        """Start a stopped broker (``stop(remove=False)``) on its ports and data; call ``wait_ready`` next.
+
+        Call it from the main thread: the parent-death signal fires when the *thread* that started the
+        broker ends, so a broker started from a worker thread is stopped with that thread.
+        """
         fresh = start_broker(
             self.workdir, self.port, controller_port=self.controller_port, libs_dir=libs_dir, format_storage=False
         )

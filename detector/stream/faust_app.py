@@ -36,8 +36,7 @@ from detections.event import Event, MalformedEvent, parse_event
 from detections.finding import Finding
 from detector.config import KafkaSettings
 from detector.ops.metrics import Metrics
-from detector.stream.bus import DEADLETTER, EVENTS, FINDINGS
-from detector.stream.kafka_bus import REKEYED
+from detector.stream.kafka_bus import Topics
 
 log = structlog.get_logger(__name__)
 
@@ -79,13 +78,15 @@ class TableStates(dict[str, Any]):
 class DetectionAgents:
     """What the two agents do with one record; Faust only delivers records and persists tables."""
 
-    def __init__(self, app: faust.App, engines: Mapping[str, Engine], metrics: Metrics, partitions: int) -> None:
+    def __init__(
+        self, app: faust.App, engines: Mapping[str, Engine], metrics: Metrics, topics: Topics, partitions: int
+    ) -> None:
         self.engines = engines
         self.metrics = metrics
-        self.events = app.topic(EVENTS, partitions=partitions, schema=_raw())
-        self.rekeyed = app.topic(REKEYED, partitions=partitions, schema=_raw())
-        self.findings = app.topic(FINDINGS, schema=_raw())
-        self.deadletter = app.topic(DEADLETTER, schema=_raw())
+        self.events = app.topic(topics.events, partitions=partitions, schema=_raw())
+        self.rekeyed = app.topic(topics.rekeyed, partitions=partitions, schema=_raw())
+        self.findings = app.topic(topics.findings, schema=_raw())
+        self.deadletter = app.topic(topics.deadletter, schema=_raw())
         table = {"default": None, "partitions": partitions, "key_type": bytes, "value_type": bytes}  # bytes: raw
         self.actor_states = app.Table(ACTOR_STATES, help="detection state keyed by actor", **table)
         self.keyed_states = app.Table(KEYED_STATES, help="detection state re-keyed by IP, login, tenant", **table)
@@ -181,7 +182,7 @@ def build_app(
         web_router_enabled=False,
         autodiscover=False,
     )
-    agents = DetectionAgents(app, engines, metrics, kafka.partitions)
+    agents = DetectionAgents(app, engines, metrics, Topics(kafka.topic_prefix), kafka.partitions)
 
     async def detect_by_actor(stream: faust.StreamT) -> None:
         async for record in stream.events():

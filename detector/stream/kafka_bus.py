@@ -40,9 +40,41 @@ _HOUR_MS = 3600 * 1000
 
 
 @dataclass(frozen=True, slots=True)
+class Topics:
+    """Kafka mode's topic names; a ``prefix`` lets several deployments (or tests) share one cluster."""
+
+    prefix: str = ""
+
+    @property
+    def events(self) -> str:
+        return self.prefix + EVENTS
+
+    @property
+    def rekeyed(self) -> str:
+        return self.prefix + REKEYED
+
+    @property
+    def findings(self) -> str:
+        return self.prefix + FINDINGS
+
+    @property
+    def actions(self) -> str:
+        return self.prefix + ACTIONS
+
+    @property
+    def deadletter(self) -> str:
+        return self.prefix + DEADLETTER
+
+    @property
+    def cursors(self) -> str:
+        return self.prefix + CURSORS
+
+
+@dataclass(frozen=True, slots=True)
 class TopicPlan:
     """What to create: partitions, replication and retention of every topic of Kafka mode."""
 
+    names: Topics = Topics()
     partitions: int = 6
     replication: int = 1
     events_retention_hours: int = 7 * 24
@@ -52,13 +84,14 @@ class TopicPlan:
         events = {"retention.ms": str(self.events_retention_hours * _HOUR_MS)}
         audit = {"retention.ms": str(self.audit_retention_days * 24 * _HOUR_MS)}
         compacted = {"cleanup.policy": "compact"}
+        n = self.names
         spec = [
-            (EVENTS, self.partitions, events),
-            (REKEYED, self.partitions, events),
-            (FINDINGS, self.partitions, audit),
-            (ACTIONS, self.partitions, audit),
-            (DEADLETTER, self.partitions, audit),
-            (CURSORS, 1, compacted),
+            (n.events, self.partitions, events),
+            (n.rekeyed, self.partitions, events),
+            (n.findings, self.partitions, audit),
+            (n.actions, self.partitions, audit),
+            (n.deadletter, self.partitions, audit),
+            (n.cursors, 1, compacted),
         ]
         return [NewTopic(name, n, self.replication, topic_configs=cfg) for name, n, cfg in spec]
 
@@ -84,7 +117,7 @@ async def ensure_topics(bootstrap: str, plan: TopicPlan, timeout: float = 30) ->
                 (described,) = await admin.describe_topics([topic.name])
                 parts = described["partitions"]
                 if described["error_code"] == 0 and parts and all(p["leader"] >= 0 for p in parts):
-                    if len(parts) != topic.num_partitions and topic.name != CURSORS:
+                    if len(parts) != topic.num_partitions:
                         log.warning("kafka.partitions_differ", topic=topic.name, have=len(parts))
                     break
                 if loop.time() > deadline:
@@ -136,8 +169,9 @@ async def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, byt
 class KafkaSink:
     """The poller's ``EventSink`` in Kafka mode: events first, acknowledged, then the cursor."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, topics: Topics) -> None:
         self.bootstrap = bootstrap
+        self.topics = topics
         self.producer = idempotent_producer(bootstrap)
         self._cursors: dict[str, Cursor] | None = None
 
@@ -151,9 +185,9 @@ class KafkaSink:
     async def load_cursor(self, tenant: str) -> Cursor | None:
         if self._cursors is None:  # the compacted topic is read once; afterwards this process is the writer
             try:
-                stored = await read_topic(self.bootstrap, CURSORS)
+                stored = await read_topic(self.bootstrap, self.topics.cursors)
             except KafkaError as exc:
-                raise BusUnavailable(f"cannot read {CURSORS}: {exc!r}") from exc
+                raise BusUnavailable(f"cannot read {self.topics.cursors}: {exc!r}") from exc
             self._cursors = {}
             for key, value in stored:
                 if key is None:
@@ -174,12 +208,14 @@ class KafkaSink:
 
     async def _produce(self, tenant: str, records: Sequence[EventRecord], cursor: Cursor) -> int:
         sent = [
-            await self.producer.send(EVENTS, r.value, key=r.key.encode(), headers=[("uuid", r.uuid.encode())])
+            await self.producer.send(
+                self.topics.events, r.value, key=r.key.encode(), headers=[("uuid", r.uuid.encode())]
+            )
             for r in records
         ]
         await asyncio.gather(*sent)  # every event acknowledged ...
         value = orjson.dumps({"next_url": cursor.next_url, "last_published": cursor.last_published})
-        await (await self.producer.send(CURSORS, value, key=tenant.encode()))  # ... before the cursor moves
+        await (await self.producer.send(self.topics.cursors, value, key=tenant.encode()))  # ... before the cursor moves
         assert self._cursors is not None
         self._cursors[tenant] = cursor
         return len(records)

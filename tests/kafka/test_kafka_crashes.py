@@ -17,8 +17,7 @@ from pathlib import Path
 import orjson
 
 from detections.testkit import log_event
-from detector.stream.bus import EVENTS, FINDINGS
-from detector.stream.kafka_bus import read_topic
+from detector.stream.kafka_bus import Topics, read_topic
 from tests.pipeline.conftest import Sim
 from tests.pipeline.test_embedded_pipeline import clears, inject_push_bombing
 
@@ -49,9 +48,7 @@ async def test_sigkill_of_every_role_loses_and_repeats_nothing(sim: Sim, kafka_b
     rng = random.Random(int(os.environ.get("ITDR_KILL_SEED", "20261123")))
     users = [sim.org.add_user(login=f"user{i}@acme.com", first_name="U", last_name=str(i)) for i in range(40)]
     victims = users[:VICTIMS]
-    config = write_config(
-        sim, tmp_path, kafka_bootstrap, app_id="crash", poll={"interval_s": 0.05, "lookback_minutes": 60}
-    )
+    config = write_config(sim, tmp_path, kafka_bootstrap, app_id="crash")
     roles = {name: Role(name, config, tmp_path / f"{name}.log") for name in ("poller", "worker", "actions")}
     for role in roles.values():
         await role.start()
@@ -73,8 +70,9 @@ async def test_sigkill_of_every_role_loses_and_repeats_nothing(sim: Sim, kafka_b
         expected = {e["uuid"] for e in sim.org.events_visible()}
 
         async def settled() -> bool:
-            lag = await group_lag(kafka_bootstrap, "crash", EVENTS)
-            return lag == 0 and len(clears(sim)) >= VICTIMS
+            produced = {orjson.loads(v)["uuid"] for _, v in await read_topic(kafka_bootstrap, Topics("crash.").events)}
+            lag = await group_lag(kafka_bootstrap, "crash", Topics("crash.").events)
+            return expected <= produced and lag == 0 and len(clears(sim)) >= VICTIMS
 
         deadline = time.monotonic() + 120
         while not await settled():
@@ -86,13 +84,13 @@ async def test_sigkill_of_every_role_loses_and_repeats_nothing(sim: Sim, kafka_b
         for role in roles.values():
             await role.stop()
 
-    produced = [orjson.loads(v)["uuid"] for _, v in await read_topic(kafka_bootstrap, EVENTS) if v]
+    produced = [orjson.loads(v)["uuid"] for _, v in await read_topic(kafka_bootstrap, Topics("crash.").events) if v]
     own = {e["uuid"] for e in sim.org.events_visible() if e["eventType"] == "user.session.clear"}
     assert expected - set(produced) == set(), f"{len(expected - set(produced))} events lost"
     assert set(produced) - expected <= own
     repeats = len(produced) - len(set(produced))
 
-    findings = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, FINDINGS) if v]
+    findings = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, Topics("crash.").findings) if v]
     keys = Counter(f["dedup_key"] for f in findings)
     per_victim = {v["id"]: sorted({f["detection"] for f in findings if f["principal"] == v["id"]}) for v in victims}
     assert per_victim == {v["id"]: ["mfa_push_accepted", "mfa_push_bombing"] for v in victims}

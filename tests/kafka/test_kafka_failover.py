@@ -12,8 +12,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from deploy.kafka.broker import Broker, wait_ready
 from detections.testkit import log_event, oie_push_accept, oie_push_deny, push_sent
-from detector.stream.bus import EVENTS, FINDINGS
-from detector.stream.kafka_bus import read_topic
+from detector.stream.kafka_bus import Topics, read_topic
 from tests.pipeline.conftest import Sim
 from tests.pipeline.test_embedded_pipeline import ATTACKER, clears
 
@@ -41,7 +40,7 @@ def who(user: dict) -> dict:
 
 async def settle(bootstrap: str, group: str, roles: list[Role], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while await group_lag(bootstrap, group, EVENTS) != 0:
+    while await group_lag(bootstrap, group, Topics(f"{group}.").events) != 0:
         await wait_for(lambda: time.monotonic() < deadline, 1, roles, "worker caught up")
         await asyncio.sleep(0.5)
 
@@ -86,7 +85,7 @@ async def test_a_killed_worker_hands_its_partitions_and_state_to_the_other(
         for role in everyone:
             await role.stop()
 
-    findings = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, FINDINGS) if v]
+    findings = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, Topics("failover.").findings) if v]
     for v in victims:
         mine = {f["detection"]: f for f in findings if f["principal"] == v["id"]}
         assert set(mine) == {"mfa_push_bombing", "mfa_push_accepted"}, (v["id"], findings)
@@ -125,7 +124,7 @@ async def test_broker_stopped_and_restarted_mid_stream_loses_nothing(sim: Sim, k
         await asyncio.to_thread(kafka_broker.stop, remove=False)
         attack(victims[1])  # stored in Okta while Kafka is down
         await traffic(8)
-        await asyncio.to_thread(kafka_broker.start_again)
+        kafka_broker.start_again()  # not in a thread: the broker dies with the thread that started it
         await wait_ready(bootstrap, 90, broker=kafka_broker)
         await traffic(4)
         await asyncio.sleep(1)
@@ -136,9 +135,9 @@ async def test_broker_stopped_and_restarted_mid_stream_loses_nothing(sim: Sim, k
         code = await run.stop()
     assert code == 0, run.tail()
 
-    produced = {orjson.loads(v)["uuid"] for _, v in await read_topic(bootstrap, EVENTS) if v}
+    produced = {orjson.loads(v)["uuid"] for _, v in await read_topic(bootstrap, Topics("outage.").events) if v}
     assert expected - produced == set(), f"{len(expected - produced)} events lost over the outage"
-    findings = [orjson.loads(v) for _, v in await read_topic(bootstrap, FINDINGS) if v]
+    findings = [orjson.loads(v) for _, v in await read_topic(bootstrap, Topics("outage.").findings) if v]
     for v in victims:
         assert {f["detection"] for f in findings if f["principal"] == v["id"]} == {
             "mfa_push_bombing",

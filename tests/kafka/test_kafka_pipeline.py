@@ -7,8 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from detector.stream.bus import ACTIONS, FINDINGS
-from detector.stream.kafka_bus import read_topic
+from detector.stream.kafka_bus import Topics, read_topic
 from tests.pipeline.conftest import Sim
 from tests.pipeline.test_embedded_pipeline import clears, inject_push_bombing
 
@@ -28,8 +27,8 @@ async def test_push_bombing_through_kafka_clears_the_session_once(sim: Sim, kafk
     assert code == 0, role.tail()
 
     assert [c.user_id for c in clears(sim)] == [victim["id"]]
-    findings = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, FINDINGS) if v]
+    findings = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, Topics("e2e.").findings) if v]
     mine = {f["detection"] for f in findings if f["principal"] == victim["id"]}
     assert {"mfa_push_bombing", "mfa_push_accepted"} <= mine, findings
-    audit = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, ACTIONS) if v]
+    audit = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, Topics("e2e.").actions) if v]
     assert [a["status"] for a in audit if a["action"] == "clear_sessions"] == ["pending", "done"]
