@@ -90,6 +90,7 @@ def test_panther_expectations_for_single_event_rules():
         "Okta.Support.Access": "okta_support_access",
         "Okta.APIKeyCreated": "api_token_created",
         "Okta.AdminRoleAssigned": "admin_privilege_granted",
+        "Okta.Phishing.Attempt.Blocked.FastPass": "fastpass_phishing",
     }
     checked = 0
     for row in _lines("panther_okta_rule_tests.jsonl"):
@@ -106,3 +107,16 @@ def test_panther_expectations_for_single_event_rules():
             assert fired, row["test_name"]
             checked += 1
     assert checked >= 4
+
+
+def test_panther_fastpass_verdicts_agree_both_ways():
+    """Panther's FastPass fixtures: the phishing block fires, the plain wrong-factor failure does not."""
+    verdicts = []
+    for row in _lines("panther_okta_rule_tests.jsonl"):
+        if row["rule_id"] != "Okta.Phishing.Attempt.Blocked.FastPass":
+            continue
+        engine = Engine(build_detections(), TenantContext("acme"))
+        event = parse_event(_with_panther_placeholders(row["event"], 0), "acme")
+        fired = any(f.detection == "fastpass_phishing" for f in engine.process(event, {}))
+        verdicts.append((row["expect_alert"], fired))
+    assert sorted(verdicts) == [(False, False), (True, True)]
