@@ -12,6 +12,7 @@ from detections.testkit import (
     ADMIN_ACTOR,
     admin_event,
     failed_sign_in,
+    fastpass_phishing_block,
     oie_password_failure,
     push_bombing,
     sign_in,
@@ -42,6 +43,8 @@ def _mixed_stream() -> list[Event]:
         )
     )
     raws.append(admin_event("system.api_token.create", T0 + 800))
+    raws += [fastpass_phishing_block(T0 + 900, ip="45.137.21.9"), sign_in(T0 + 960, "moscow", ip="45.137.21.9")]
+    raws += [failed_sign_in(T0 + 1_000 + i, f"sprayed{i % 12}@acme.com", ip=f"100.64.0.{i % 8}") for i in range(24)]
     return [parse_event(raw, "acme") for raw in raws]
 
 

@@ -50,6 +50,7 @@ RULES: dict[str, str] = {
     "Standard.BruteForceByUser": "brute_force",
     "Okta.BruteForceLogins": "brute_force",
     "Okta.User.Account.Locked": "brute_force",
+    "Okta.Phishing.Attempt.Blocked.FastPass": "fastpass_phishing",
 }
 
 # Panther rules with no counterpart (yet): one line each on why.
@@ -61,7 +62,6 @@ UNMAPPED: dict[str, str] = {
     "impersonation grants only",
     "Okta.New.Behavior.Accessing.Admin.Console": "gap: D05 not shipped; Okta behaviors only boost "
     "impossible_travel / anonymizer_signin",
-    "Okta.Phishing.Attempt.Blocked.FastPass": "gap: D28 FastPass declined phishing, no detection yet",
     "Okta.User.MFA.Reset.All": "gap: D36/D37 factor reset → new enrolment; no detection yet (reset alone is "
     "only the first step)",
     "Okta.User.MFA.Reset.Single": "gap: as Okta.User.MFA.Reset.All",

@@ -8,7 +8,9 @@ from detections.admin_privilege_granted import AdminPrivilegeGranted, AdminPrivi
 from detections.anonymizer_signin import AnonymizerSignIn, AnonymizerSignInConfig
 from detections.api_token_created import ApiTokenCreated, ApiTokenCreatedConfig
 from detections.brute_force import BruteForce, BruteForceConfig
+from detections.distributed_spray import DistributedSpray, DistributedSprayConfig
 from detections.engine import Detection
+from detections.fastpass_phishing import FastPassPhishing, FastPassPhishingConfig
 from detections.impossible_travel import ImpossibleTravel, ImpossibleTravelConfig
 from detections.mfa_fatigue import MfaFatigue, MfaFatigueConfig
 from detections.okta_support_access import OktaSupportAccess, OktaSupportAccessConfig
@@ -42,6 +44,8 @@ class DetectionSettings:
     success_after_credential_attack: SuccessAfterCredentialAttackConfig = field(
         default_factory=SuccessAfterCredentialAttackConfig
     )
+    distributed_spray: DistributedSprayConfig = field(default_factory=DistributedSprayConfig)
+    fastpass_phishing: FastPassPhishingConfig = field(default_factory=FastPassPhishingConfig)
 
 
 def build_detections(settings: DetectionSettings | None = None) -> list[Detection]:
@@ -60,4 +64,6 @@ def build_detections(settings: DetectionSettings | None = None) -> list[Detectio
         SessionHijack(settings.session_hijack),
         AnonymizerSignIn(settings.anonymizer_signin),
         SuccessAfterCredentialAttack(settings.success_after_credential_attack),
+        DistributedSpray(settings.distributed_spray),
+        FastPassPhishing(settings.fastpass_phishing),
     ]

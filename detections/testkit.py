@@ -213,6 +213,31 @@ def failed_sign_in(
     )
 
 
+def unknown_user_failure(t: float, login: str, *, ip: str = "203.0.113.9", **kw: Any) -> dict[str, Any]:
+    """A wrong sign-in for a login that matches no user: Okta logs actor id "unknown", the typed login kept."""
+    event = failed_sign_in(t, login, ip=ip, reason="VERIFICATION_ERROR", **kw)
+    event["actor"] = {"id": "unknown", "type": "User", "alternateId": login, "displayName": "unknown"}
+    return event
+
+
+FASTPASS_PHISHING_REASON = "FastPass declined phishing attempt"
+OKTA_VERIFY_UA = "B7F62B65BN.com.okta.mobile/3.13.4 OktaDeviceSDK/0.0.1 macOS/13.3.1 Apple/MacBookPro18,2"
+
+
+def fastpass_phishing_block(t: float, *, ip: str = "45.137.21.9", **kw: Any) -> dict[str, Any]:
+    """FastPass refused a sign-in that came through a page that is not the org's (the AiTM proxy at ``ip``)."""
+    debug = {"factor": "SIGNED_NONCE", **kw.pop("debug", {})}
+    return log_event(
+        "user.authentication.auth_via_mfa",
+        t,
+        result="FAILURE",
+        reason=FASTPASS_PHISHING_REASON,
+        ip=ip,
+        debug=debug,
+        **kw,
+    )
+
+
 def oie_password_failure(t: float, login: str, *, ip: str = "203.0.113.9", **kw: Any) -> dict[str, Any]:
     return password_as_factor_failure(t, user=f"00u{login.split('@')[0]}", login=login, ip=ip, session=None, **kw)
 

@@ -71,6 +71,21 @@ def test_detection_thresholds_are_per_tenant():
     assert config.tenants[0].detections.mfa_fatigue.window_s == 600
 
 
+def test_new_detections_take_per_tenant_thresholds():
+    overrides = {
+        "distributed_spray": {"min_ips": 8, "allowlist_cidrs": ["10.0.0.0/8"]},
+        "fastpass_phishing": {"follow_s": 3600},
+    }
+    detections = parse_config({"tenants": [tenant(detections=overrides)]}).tenants[0].detections
+    assert detections.distributed_spray.min_ips == 8 and detections.distributed_spray.allowlist_cidrs == ("10.0.0.0/8",)
+    assert detections.distributed_spray.min_users == 10
+    assert detections.fastpass_phishing.follow_s == 3600
+    typo = {"distributed_spray": {"min_ip": 3}}
+    assert "unknown setting(s) min_ip" in error_of({"tenants": [tenant(detections=typo)]})
+    gaps = {"distributed_spray": {"hop_s": 7200}}  # windows that leave gaps would never see a whole burst
+    assert "distributed_spray: hop_s must be > 0 and ≤ window_s" in error_of({"tenants": [tenant(detections=gaps)]})
+
+
 def test_lookback_is_capped_at_okta_retention():
     config = parse_config({"tenants": [tenant(poll={"lookback_minutes": 10**7})]})
     assert config.tenants[0].poll.lookback_minutes == 90 * 24 * 60

@@ -1,0 +1,274 @@
+"""Distributed password spray and credential stuffing: many IPs, each quiet, failing across many users.
+
+Why: a botnet or a residential-proxy pool spreads a spray over so many source
+IPs that no single one reaches the per-IP threshold of ``password_spray``; only
+the tenant-wide picture shows it (DETECTIONS.md D15, §4.2 "Distributed spray",
+§6.1 #9). Credential stuffing replays leaked username:password pairs: many
+logins each tried once or twice, a large share of them not even users of the
+tenant (D16; ThreatInsight's "Login failures with high unknown users count").
+One state for the whole tenant (key ``tenant``).
+
+Counted: the same wrong-password failures as ``password_spray`` (incl. Identity
+Engine ``PASSWORD_AS_FACTOR``), one per attempt (transaction + login), so the
+same attempt logged twice or replayed counts once; unknown usernames (actor id
+``unknown`` or missing) are kept under the login that was typed. Allowlisted
+corporate egress is skipped.
+
+Windows are hopping, in event time: 30 min long every 10 min (a burst of up to
+20 min always lies inside one), so the result does not depend on arrival order;
+events up to 15 min behind the high-water mark still count. Per window, before
+counting:
+
+* an IP that tried ≥ 10 users in it is a single-source spray (``password_spray``'s
+  finding), not part of a distributed one: its attempts are left out;
+* a login tried > 5 times in it is depth (``brute_force``), not breadth: left out.
+
+Fires when what remains spans ≥ 5 IPs, ≥ 10 users and ≥ 20 attempts (Elastic's
+multi-source spray: ≥ 5 IPs, ≥ 8 users, ≥ 25 attempts, ≤ 5 per user per 15 min;
+the window is longer here, so the user floor is higher). Variant
+``credential_stuffing`` when ≥ 25 % of the logins are unknown usernames,
+``distributed_spray`` otherwise; once per tenant per hour. No user to act on,
+so no automatic action (severity medium).
+
+Evidence: the pattern +30; ≥ 5 IPs that each tried several users (botnet
+reuse) +15; unknown usernames ≥ 25 % +15; ThreatInsight-suspected or
+anonymizer share of the attempts ≥ 20 % +15 each. Users mistyping their
+password in a large tenant have the same breadth (one user per home IP, one or
+two tries each) and stay at the bare 30 (low tier, digest): raise ``min_users``
+/ ``min_attempts`` for such a tenant if even that is noise. Elastic's other FP,
+an org-wide password rotation, looks the same and scores the same.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from detections import geo
+from detections.common import Suppression, attempt_id, event_subject, is_password_failure, make_finding
+from detections.confidence import Evidence, EvidenceClass, assess
+from detections.event import Event
+from detections.finding import Finding, Severity
+
+TENANT_KEY = "tenant"
+STUFFING = "credential_stuffing"
+
+
+@dataclass(frozen=True, slots=True)
+class DistributedSprayConfig:
+    window_s: float = 1800.0
+    hop_s: float = 600.0  # windows start every hop_s (aligned to the epoch)
+    min_ips: int = 5  # distinct source IPs, each below single_source_users
+    min_users: int = 10
+    min_attempts: int = 20
+    max_attempts_per_user: int = 5  # a login tried more often is brute force, not spray: left out
+    single_source_users: int = 10  # an IP trying this many users is a single-source spray: left out
+    stuffing_unknown_share: float = 0.25  # unknown usernames among the logins → credential stuffing
+    booster_share: float = 0.2  # ThreatInsight / anonymizer share of attempts that adds evidence
+    lateness_s: float = 900.0
+    suppress_s: float = 3600.0
+    allowlist_cidrs: tuple[str, ...] = ()  # corporate egress / VPN concentrators
+    max_entries: int = 2000
+
+    def __post_init__(self) -> None:
+        if not 0 < self.hop_s <= self.window_s:
+            raise ValueError("hop_s must be > 0 and ≤ window_s (windows must overlap or touch)")
+
+
+@dataclass(slots=True)
+class _Attempt:
+    time: float
+    key: str  # attempt id (transaction + login, or uuid)
+    uuid: str
+    user: str  # the attempted login
+    ip: str
+    flags: str  # U unknown username, T ThreatInsight suspected, P anonymizer
+
+
+@dataclass(slots=True)
+class DistributedSprayState:
+    attempts: list[_Attempt] = field(default_factory=list)  # sorted by event time
+    high_water: float = 0.0
+    sup: Suppression = field(default_factory=Suppression)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": [[a.time, a.key, a.uuid, a.user, a.ip, a.flags] for a in self.attempts],
+            "h": self.high_water,
+            "sup": self.sup.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DistributedSprayState:
+        return cls([_Attempt(*row) for row in data["a"]], data["h"], Suppression.from_dict(data["sup"]))
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    start: float
+    run: tuple[_Attempt, ...]  # the counted attempts, by time
+    ips: int
+    users: int
+    skipped_ips: int  # single-source IPs left out
+
+
+def is_unknown_user(event: Event) -> bool:
+    """Okta logs a login that matches no user with actor id ``unknown`` (the typed login stays in alternateId)."""
+    return event.actor_id.lower() in ("", "unknown")
+
+
+class DistributedSpray:
+    id: ClassVar[str] = "distributed_spray"
+    keyed_by_actor: ClassVar[bool] = False
+    mitre: ClassVar[tuple[str, ...]] = ("T1110.003", "T1110.004")
+
+    def __init__(self, config: DistributedSprayConfig | None = None) -> None:
+        self.config = config or DistributedSprayConfig()
+
+    def state_key(self, event: Event) -> str | None:
+        if not event.ip or not is_password_failure(event) or event.actor_login == "system@okta.com":
+            return None
+        if event.actor_type and event.actor_type.lower() != "user":
+            return None
+        if not event_subject(event) or geo.ip_in(event.ip, self.config.allowlist_cidrs):
+            return None
+        return TENANT_KEY
+
+    def new_state(self) -> DistributedSprayState:
+        return DistributedSprayState()
+
+    def load_state(self, data: dict[str, Any]) -> DistributedSprayState:
+        return DistributedSprayState.from_dict(data)
+
+    def detect(self, event: Event, state: DistributedSprayState) -> list[Finding]:
+        cfg = self.config
+        horizon = cfg.window_s + cfg.lateness_s
+        if event.time < state.high_water - horizon:
+            return []  # later than any window we still hold
+        key = attempt_id(event)
+        if any(a.key == key for a in state.attempts):
+            return []  # replay, or the same attempt logged twice (session.start + auth_via_mfa)
+        flags = (
+            ("U" if is_unknown_user(event) else "")
+            + ("T" if event.threat_suspected else "")
+            + ("P" if event.is_proxy else "")
+        )
+        new = _Attempt(event.time, key, event.uuid, event_subject(event), event.ip or "", flags)
+        bisect.insort(state.attempts, new, key=lambda a: a.time)
+        state.high_water = max(state.high_water, event.time)
+        cutoff = state.high_water - horizon
+        state.attempts = [a for a in state.attempts if a.time >= cutoff][-cfg.max_entries :]
+
+        best: _Window | None = None
+        for start in self._window_starts(new.time):
+            window = self._count(state, start)
+            if window is None or (best is not None and window.users <= best.users):
+                continue
+            best = window
+        if best is None or state.sup.suppressed("spray", best.start, cfg.suppress_s):
+            return []
+        state.sup.fire("spray", best.start)
+        return [self._finding(event, best)]
+
+    def _window_starts(self, t: float) -> list[float]:
+        """Starts of the aligned hopping windows [start, start + window_s) that hold time ``t``, earliest first."""
+        cfg = self.config
+        last = math.floor(t / cfg.hop_s) * cfg.hop_s
+        n = max(1, math.ceil(cfg.window_s / cfg.hop_s))
+        return [s for s in (last - i * cfg.hop_s for i in range(n - 1, -1, -1)) if s + cfg.window_s > t]
+
+    def _count(self, state: DistributedSprayState, start: float) -> _Window | None:
+        """The window's breadth once single-source IPs and brute-forced logins are left out; None below thresholds."""
+        cfg = self.config
+        lo = bisect.bisect_left(state.attempts, start, key=lambda a: a.time)
+        hi = bisect.bisect_left(state.attempts, start + cfg.window_s, key=lambda a: a.time)
+        run = state.attempts[lo:hi]
+        if len(run) < cfg.min_attempts:
+            return None
+        heavy = {ip for ip, users in _users_per_ip(run).items() if len(users) >= cfg.single_source_users}
+        run = [a for a in run if a.ip not in heavy]
+        per_user = Counter(a.user for a in run)
+        run = [a for a in run if per_user[a.user] <= cfg.max_attempts_per_user]
+        ips = len({a.ip for a in run})
+        users = len({a.user for a in run})
+        if ips < cfg.min_ips or users < cfg.min_users or len(run) < cfg.min_attempts:
+            return None
+        return _Window(start, tuple(run), ips, users, len(heavy))
+
+    def _finding(self, event: Event, w: _Window) -> Finding:
+        cfg = self.config
+        run = w.run
+        uuids = tuple(a.uuid for a in run)
+        per_user = Counter(a.user for a in run)
+        unknown = {a.user for a in run if "U" in a.flags}
+        unknown_share = len(unknown) / w.users
+        low = sum(1 for n in per_user.values() if n <= 2) / w.users
+        multi_user_ips = sum(1 for users in _users_per_ip(run).values() if len(users) > 1)
+        stuffing = unknown_share >= cfg.stuffing_unknown_share
+        span = (run[-1].time - run[0].time) / 60
+        shape = (
+            f"{w.users} users, {len(run)} failed passwords from {w.ips} IPs in {span:.0f} min"
+            f" (each IP < {cfg.single_source_users} users; {multi_user_ips} IPs tried several;"
+            f" {low:.0%} of logins tried ≤ 2 times"
+        )
+        shape += f"; {unknown_share:.0%} unknown usernames)" if unknown else ")"
+        if w.skipped_ips:
+            shape += f"; {w.skipped_ips} single-source IP(s) left to password_spray"
+        evidence = [Evidence(EvidenceClass.ATTACK_PATTERN, shape, 30, uuids)]
+        if multi_user_ips >= cfg.min_ips:
+            evidence.append(
+                Evidence(
+                    EvidenceClass.ATTACK_PATTERN,
+                    f"{multi_user_ips} IPs each tried several users (a typo comes from one user's own IP)",
+                    15,
+                    uuids,
+                )
+            )
+        if stuffing:
+            unknown_uuids = tuple(a.uuid for a in run if "U" in a.flags)
+            evidence.append(
+                Evidence(
+                    EvidenceClass.ATTACK_PATTERN,
+                    f"{len(unknown)} of {w.users} logins ({unknown_share:.0%}) are not users of the tenant",
+                    15,
+                    unknown_uuids,
+                )
+            )
+        for flag, label in (("T", "ThreatInsight suspected"), ("P", "came through an anonymizer")):
+            hits = tuple(a.uuid for a in run if flag in a.flags)
+            if hits and len(hits) / len(run) >= cfg.booster_share:
+                evidence.append(
+                    Evidence(
+                        EvidenceClass.INFRASTRUCTURE,
+                        f"{len(hits)} of {len(run)} attempts ({len(hits) / len(run):.0%}) {label}",
+                        15,
+                        hits,
+                    )
+                )
+        what = "Credential stuffing" if stuffing else "Distributed password spray"
+        return make_finding(
+            event,
+            detection=STUFFING if stuffing else self.id,
+            title=f"{what} from many IPs",
+            severity=Severity.MEDIUM,
+            assessment=assess(evidence),
+            anchor=(f"{w.start:.0f}",),
+            event_uuids=uuids,
+            mitre=("T1110.004",) if stuffing else ("T1110.003",),
+            time=run[-1].time,
+            summary=f"{w.users} users ({unknown_share:.0%} unknown) failed {len(run)} passwords from {w.ips} IPs"
+            f" in {span:.0f} min",
+            principal="",
+            principal_login="",
+        )
+
+
+def _users_per_ip(run: Sequence[_Attempt]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for a in run:
+        out.setdefault(a.ip, set()).add(a.user)
+    return out
