@@ -11,9 +11,11 @@ from detections.brute_force import BruteForce, BruteForceConfig
 from detections.engine import Detection
 from detections.impossible_travel import ImpossibleTravel, ImpossibleTravelConfig
 from detections.mfa_fatigue import MfaFatigue, MfaFatigueConfig
+from detections.mfa_reset_takeover import MfaResetTakeover, MfaResetTakeoverConfig
 from detections.okta_support_access import OktaSupportAccess, OktaSupportAccessConfig
 from detections.okta_threat_signals import OktaThreatSignals, OktaThreatSignalsConfig
 from detections.password_spray import PasswordSpray, PasswordSprayConfig
+from detections.push_requester_mismatch import PushRequesterMismatch, PushRequesterMismatchConfig
 from detections.session_hijack import SessionHijack, SessionHijackConfig
 from detections.success_after_credential_attack import (
     SuccessAfterCredentialAttack,
@@ -42,6 +44,8 @@ class DetectionSettings:
     success_after_credential_attack: SuccessAfterCredentialAttackConfig = field(
         default_factory=SuccessAfterCredentialAttackConfig
     )
+    mfa_reset_takeover: MfaResetTakeoverConfig = field(default_factory=MfaResetTakeoverConfig)
+    push_requester_mismatch: PushRequesterMismatchConfig = field(default_factory=PushRequesterMismatchConfig)
 
 
 def build_detections(settings: DetectionSettings | None = None) -> list[Detection]:
@@ -60,4 +64,7 @@ def build_detections(settings: DetectionSettings | None = None) -> list[Detectio
         SessionHijack(settings.session_hijack),
         AnonymizerSignIn(settings.anonymizer_signin),
         SuccessAfterCredentialAttack(settings.success_after_credential_attack),
+        MfaResetTakeover(settings.mfa_reset_takeover),
+        # defers to mfa_fatigue's accepted variant, so it reads that detection's thresholds
+        PushRequesterMismatch(settings.push_requester_mismatch, settings.mfa_fatigue),
     ]
