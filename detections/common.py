@@ -95,6 +95,21 @@ def is_mobile_carrier(as_org: str | None) -> bool:
     return any(marker in low for marker in _MOBILE_CARRIER_MARKERS)
 
 
+def requester_signals(event: Event) -> str:
+    """What a push prompt's requester (the sign-in) looks like, as letters: G new geo-location/country,
+    D new device (Okta behaviors, POSITIVE only), P anonymizer, T ThreatInsight suspected."""
+    letters = ""
+    if event.behavior_positive("New Geo-Location") or event.behavior_positive("New Country"):
+        letters += "G"
+    if event.behavior_positive("New Device"):
+        letters += "D"
+    if event.is_proxy:
+        letters += "P"
+    if event.threat_suspected:
+        letters += "T"
+    return letters
+
+
 def is_scripted_user_agent(ua: str | None) -> bool:
     if not ua:
         return False

@@ -11,10 +11,14 @@ from detections.registry import build_detections
 from detections.testkit import (
     ADMIN_ACTOR,
     admin_event,
+    factor_activate,
+    factor_reset,
     failed_sign_in,
     fastpass_phishing_block,
     oie_password_failure,
+    push_answer,
     push_bombing,
+    push_prompt,
     sign_in,
     suspicious_activity_report,
     threat_detected,
@@ -45,6 +49,16 @@ def _mixed_stream() -> list[Event]:
     raws.append(admin_event("system.api_token.create", T0 + 800))
     raws += [fastpass_phishing_block(T0 + 900, ip="45.137.21.9"), sign_in(T0 + 960, "moscow", ip="45.137.21.9")]
     raws += [failed_sign_in(T0 + 1_000 + i, f"sprayed{i % 12}@acme.com", ip=f"100.64.0.{i % 8}") for i in range(24)]
+    # help-desk takeover of carol: the reset's actor is the admin, the rest are carol's own events
+    carol = {"user": "00ucarol", "login": "carol@acme.com"}
+    carol_actor = {"id": "00ucarol", "type": "User", "alternateId": "carol@acme.com"}
+    raws += [sign_in(T0 - (i + 1) * 86_400, "nyc", actor=carol_actor) for i in range(4)]
+    raws += [
+        factor_reset(T0 + 900, **carol),
+        factor_activate(T0 + 1_200, "lagos", **carol),
+        sign_in(T0 + 1_300, "lagos", actor=carol_actor, dt_hash="dt-attacker"),
+    ]
+    raws += [push_prompt(T0 + 1_400, "moscow", actor=carol_actor), push_answer(T0 + 1_405, "nyc", actor=carol_actor)]
     return [parse_event(raw, "acme") for raw in raws]
 
 
@@ -56,6 +70,7 @@ def test_routes_name_only_detections_not_keyed_by_actor() -> None:
     engine = Engine(build_detections(), TenantContext("acme"))
     routed = {d for event in _mixed_stream() for ids in engine.routes(event).values() for d in ids}
     assert routed, "the stream must exercise re-keyed detections"
+    assert "mfa_reset_takeover" in routed
     assert not routed & engine.actor_keyed
 
 
@@ -74,6 +89,7 @@ def test_split_engine_finds_what_the_whole_engine_finds() -> None:
             found += split.process(event, keyed_states.setdefault(key, {}), only=ids)
 
     assert len({f.detection for f in expected}) >= 5, _ids(expected)
+    assert {"mfa_reset_takeover", "push_requester_mismatch"} <= {f.detection for f in expected}, _ids(expected)
     assert _ids(found) == _ids(expected)
 
 

@@ -20,6 +20,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from detections.common import requester_signals
 from detections.confidence import Action, Evidence, EvidenceClass, assess
 from detections.event import Event, PushResponse
 from detections.finding import Finding, Severity
@@ -93,7 +94,7 @@ class MfaFatigue:
             return []  # a replayed event
         assert event.push is not None
         authn = event.debug.get("authnrequestid")
-        entry = _Entry(event.time, event.push.value, event.uuid, event.ip, _signals(event), authn or None)
+        entry = _Entry(event.time, event.push.value, event.uuid, event.ip, requester_signals(event), authn or None)
         if entry.kind == PushResponse.SENT and self._is_fanout(state, entry):
             return []
         bisect.insort(state.entries, entry, key=lambda e: e.time)
@@ -253,19 +254,6 @@ class MfaFatigue:
             time=max(e.time for e in entries),
             summary=summary,
         )
-
-
-def _signals(event: Event) -> str:
-    letters = ""
-    if event.behavior_positive("New Geo-Location") or event.behavior_positive("New Country"):
-        letters += "G"
-    if event.behavior_positive("New Device"):
-        letters += "D"
-    if event.is_proxy:
-        letters += "P"
-    if event.threat_suspected:
-        letters += "T"
-    return letters
 
 
 _SIGNAL_EVIDENCE = {

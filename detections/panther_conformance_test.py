@@ -62,8 +62,8 @@ UNMAPPED: dict[str, str] = {
     "impersonation grants only",
     "Okta.New.Behavior.Accessing.Admin.Console": "gap: D05 not shipped; Okta behaviors only boost "
     "impossible_travel / anonymizer_signin",
-    "Okta.User.MFA.Reset.All": "gap: D36/D37 factor reset → new enrolment; no detection yet (reset alone is "
-    "only the first step)",
+    "Okta.User.MFA.Reset.All": "by design: a reset alone is routine help-desk work; mfa_reset_takeover fires "
+    "on reset → new enrolment → sign-in from a new device/network (D36/D37)",
     "Okta.User.MFA.Reset.Single": "gap: as Okta.User.MFA.Reset.All",
     "Okta.User.MFA.Factor.Suspend": "gap: as Okta.User.MFA.Reset.All",
     "Standard.MFADisabled": "gap: as Okta.User.MFA.Reset.All",

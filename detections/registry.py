@@ -13,9 +13,11 @@ from detections.engine import Detection
 from detections.fastpass_phishing import FastPassPhishing, FastPassPhishingConfig
 from detections.impossible_travel import ImpossibleTravel, ImpossibleTravelConfig
 from detections.mfa_fatigue import MfaFatigue, MfaFatigueConfig
+from detections.mfa_reset_takeover import MfaResetTakeover, MfaResetTakeoverConfig
 from detections.okta_support_access import OktaSupportAccess, OktaSupportAccessConfig
 from detections.okta_threat_signals import OktaThreatSignals, OktaThreatSignalsConfig
 from detections.password_spray import PasswordSpray, PasswordSprayConfig
+from detections.push_requester_mismatch import PushRequesterMismatch, PushRequesterMismatchConfig
 from detections.session_hijack import SessionHijack, SessionHijackConfig
 from detections.success_after_credential_attack import (
     SuccessAfterCredentialAttack,
@@ -46,6 +48,8 @@ class DetectionSettings:
     )
     distributed_spray: DistributedSprayConfig = field(default_factory=DistributedSprayConfig)
     fastpass_phishing: FastPassPhishingConfig = field(default_factory=FastPassPhishingConfig)
+    mfa_reset_takeover: MfaResetTakeoverConfig = field(default_factory=MfaResetTakeoverConfig)
+    push_requester_mismatch: PushRequesterMismatchConfig = field(default_factory=PushRequesterMismatchConfig)
 
 
 def build_detections(settings: DetectionSettings | None = None) -> list[Detection]:
@@ -66,4 +70,7 @@ def build_detections(settings: DetectionSettings | None = None) -> list[Detectio
         SuccessAfterCredentialAttack(settings.success_after_credential_attack),
         DistributedSpray(settings.distributed_spray),
         FastPassPhishing(settings.fastpass_phishing),
+        MfaResetTakeover(settings.mfa_reset_takeover),
+        # defers to mfa_fatigue's accepted variant, so it reads that detection's thresholds
+        PushRequesterMismatch(settings.push_requester_mismatch, settings.mfa_fatigue),
     ]

@@ -345,3 +345,87 @@ def push_bombing(
         answer = oie_push_accept if accept and i == denials else oie_push_deny
         raws.append(answer(t + 0.4, **VICTIM_PHONE, **who))
     return raws
+
+
+# -- factor lifecycle: resets (the user is the target) and enrolments ----------------------------------------------
+
+ALICE = user_target()  # the user as an actor: self-service resets and enrolments
+
+
+def factor_reset(
+    t: float,
+    place: str = "chicago",
+    *,
+    event_type: str = "user.mfa.factor.reset_all",
+    by: dict[str, Any] = ADMIN_ACTOR,
+    user: str = "00u1alice",
+    login: str = "alice@acme.com",
+    dt_hash: str | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
+    """An MFA reset (``reset_all``) or unenrolment (``deactivate``): the admin — or the user — acts on the user."""
+    event = sign_in(t, place, event_type=event_type, actor=dict(by), dt_hash=dt_hash, **kw)
+    event["target"] = [user_target(user, login)]
+    return event
+
+
+def factor_activate(
+    t: float,
+    place: str = "nyc",
+    *,
+    user: str = "00u1alice",
+    login: str = "alice@acme.com",
+    authenticator: str = "Okta Verify",
+    **kw: Any,
+) -> dict[str, Any]:
+    """A factor enrolment: the user enrols, the targets are the user and the new AuthenticatorEnrollment."""
+    event = sign_in(t, place, event_type="user.mfa.factor.activate", actor=user_target(user, login), **kw)
+    event["target"] = [
+        user_target(user, login),
+        {"id": "pfdNEW", "type": "AuthenticatorEnrollment", "alternateId": "unknown", "displayName": authenticator},
+    ]
+    return event
+
+
+# -- a push prompt and its answer, each with its own network ------------------------------------------------------
+
+OKTA_VERIFY_IOS = "OktaVerify/9.20.0 iOS/17.4 Apple/iPhone15,2"
+ATTACKER_BEHAVIORS = "{New Geo-Location=POSITIVE, New Device=POSITIVE, New IP=POSITIVE}"
+
+
+def push_prompt(
+    t: float,
+    place: str = "moscow",
+    *,
+    behaviors: str | None = ATTACKER_BEHAVIORS,
+    authn: str | None = "authn-1",
+    **kw: Any,
+) -> dict[str, Any]:
+    """``system.push.send_factor_verify_push``: logged with the client of the sign-in that requested it."""
+    debug = {"authnRequestId": authn} if authn else {}
+    return sign_in(t, place, event_type="system.push.send_factor_verify_push", behaviors=behaviors, debug=debug, **kw)
+
+
+def push_answer(
+    t: float, place: str = "nyc", *, accept: bool = True, authn: str | None = "authn-1", **kw: Any
+) -> dict[str, Any]:
+    """The OIE answer (``auth_via_mfa``, Okta Verify push): logged with the client of the phone that answered."""
+    debug = {
+        "factor": "OKTA_VERIFY_PUSH",
+        "pushOnlyResponseType": "OV_RESPONSE_APPROVE" if accept else "OV_RESPONSE_DENY",
+    }
+    if authn:
+        debug["authnRequestId"] = authn
+    return sign_in(
+        t,
+        place,
+        event_type="user.authentication.auth_via_mfa",
+        result="SUCCESS" if accept else "FAILURE",
+        reason=None if accept else "INVALID_CREDENTIALS",
+        debug=debug,
+        ua=OKTA_VERIFY_IOS,
+        os="iOS",
+        browser="UNKNOWN",
+        dt_hash=None,
+        **kw,
+    )

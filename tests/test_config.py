@@ -86,6 +86,20 @@ def test_new_detections_take_per_tenant_thresholds():
     assert "distributed_spray: hop_s must be > 0 and ≤ window_s" in error_of({"tenants": [tenant(detections=gaps)]})
 
 
+def test_detection_allowlists_and_windows_parse_for_every_detection():
+    detections = {
+        "mfa_reset_takeover": {"window_s": 7200, "allowlist_asns": [7018], "allowlist_cidrs": ["10.0.0.0/8"]},
+        "push_requester_mismatch": {"min_repeats": 3, "allowlist_asns": [64512]},
+    }
+    parsed = parse_config({"tenants": [tenant(detections=detections)]}).tenants[0].detections
+    assert parsed.mfa_reset_takeover.window_s == 7200 and parsed.mfa_reset_takeover.allowlist_asns == {7018}
+    assert parsed.mfa_reset_takeover.allowlist_cidrs == ("10.0.0.0/8",)
+    assert parsed.push_requester_mismatch.min_repeats == 3 and parsed.push_requester_mismatch.pair_window_s == 300
+    assert "unknown setting(s) window" in error_of(
+        {"tenants": [tenant(detections={"mfa_reset_takeover": {"window": 1}})]}
+    )
+
+
 def test_lookback_is_capped_at_okta_retention():
     config = parse_config({"tenants": [tenant(poll={"lookback_minutes": 10**7})]})
     assert config.tenants[0].poll.lookback_minutes == 90 * 24 * 60

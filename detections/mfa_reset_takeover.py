@@ -1,0 +1,428 @@
+"""MFA reset → new factor enrolment → sign-in from somewhere new: the help-desk takeover path.
+
+Why: Scattered Spider-style attackers call the help desk as the victim, get the
+MFA factors reset, enrol their own factor and sign in. Each step is a routine
+help-desk event on its own; the chain, ending in a sign-in from a device or
+network the user has never used, is the takeover (DETECTIONS.md D36, D37,
+§6.1 #14).
+
+How (per *target* user):
+
+* reset = ``user.mfa.factor.reset_all`` / ``user.mfa.factor.deactivate``
+  SUCCESS; the actor is the admin, help desk, a service app or the user, the
+  target is the user;
+* within ``window_s`` (1 h) after it: a ``user.mfa.factor.activate`` SUCCESS
+  for the user, **and** a ``user.session.start``/``user.authentication.sso``
+  SUCCESS of the user from a new device (dtHash unseen, or Okta ``New
+  Device`` POSITIVE) or a new network (ASN/country unseen, or Okta ``New
+  Country``/``New Geo-Location`` POSITIVE). Enrolment and sign-in may come in
+  either order (Classic starts the session before the enrolment);
+* "unseen" means absent from a short baseline of the user's sign-ins
+  (device, ASN, country; 30 days, ≤ 32 signatures) *before the reset*, so the
+  attacker's own post-reset sign-ins never vouch for themselves, and a late
+  event is judged as an in-order one. Our baseline only counts once it holds
+  ≥ ``cold_start_signins`` sign-ins; before that only Okta's behaviors do.
+
+The reset is keyed by its target and the enrolment/sign-in by their user, so
+one state key sees events of different actors: ``keyed_by_actor = False``.
+
+Evidence (§6.2): reset then enrolment +30 (a), sign-in after it +35 (c), new
+network/country +15 and new device +10 (b), anonymizer or ThreatInsight +15
+each (d): the canonical case scores 90 with three classes. Dampeners: reset by
+the user themself from a known device/network −40 (a user replacing a phone),
+a new network that is a mobile carrier in a known country −20 (a new phone),
+allowlisted corporate egress −40, thin baseline −15 and capped below
+high-confidence. Offered: clear sessions + reset factors (the attacker's factor
+goes too), only at high confidence. One finding per user per hour (event time),
+except that a later chain that earns the actions still fires once; the dedup key
+is the user and the reset's hour, as the uuids completing a chain depend on
+arrival order (several deactivations, several sign-ins).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import astuple, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from detections import geo
+from detections.common import Suppression, is_mobile_carrier, is_successful_sign_in, make_finding
+from detections.confidence import Action, Assessment, Dampener, Evidence, EvidenceClass, assess
+from detections.event import Event
+from detections.finding import Finding, Severity
+
+HOUR = 3600.0
+DAY = 86400.0
+RESET_TYPES = frozenset({"user.mfa.factor.reset_all", "user.mfa.factor.deactivate"})
+ENROL_TYPE = "user.mfa.factor.activate"
+
+
+@dataclass(frozen=True, slots=True)
+class MfaResetTakeoverConfig:
+    window_s: float = HOUR  # enrolment and sign-in at most this long after the reset
+    lateness_s: float = 900.0  # how late an event may arrive and still complete a chain
+    history_s: float = 30 * DAY  # baseline: the user's sign-in devices/networks seen this long ...
+    max_profile: int = 32  # ... at most this many (device, ASN, country) signatures
+    cold_start_signins: int = 3  # fewer sign-ins before the reset: our baseline does not count
+    cold_start_dampening: int = 15
+    cold_start_cap: int = 84  # below the high-confidence tier: no automatic action
+    self_reset_dampening: int = 40  # the user reset their own factor from a known device/network
+    mobile_carrier_dampening: int = 20
+    allowlist_cidrs: tuple[str, ...] = ()  # corporate VPN / SWG egress
+    allowlist_asns: frozenset[int] = frozenset()
+    allowlist_dampening: int = 40
+    min_confidence: int = 25  # dampened below this → nothing is emitted
+    suppress_s: float = HOUR
+    max_entries: int = 64  # per list: resets, enrolments, recent sign-ins
+
+
+@dataclass(slots=True)
+class _Reset:
+    time: float
+    uuid: str
+    kind: str  # "reset_all" or "deactivate"
+    by: str  # actor login (or id) for the summary
+    by_human: bool
+    by_self: bool
+    ip: str | None
+    asn: int | None
+    dt: str | None
+    okta_known: bool  # Okta New Device and New IP both NEGATIVE on the reset
+
+
+@dataclass(slots=True)
+class _Enrol:
+    time: float
+    uuid: str
+    authenticator: str
+
+
+@dataclass(slots=True)
+class _SignIn:
+    time: float
+    uuid: str
+    login: str
+    ip: str | None
+    asn: int | None
+    as_org: str | None
+    country: str | None
+    dt: str | None
+    okta_new_device: bool
+    okta_new_geo: bool
+    proxy: bool
+    threat: bool
+
+
+@dataclass(slots=True)
+class _Seen:
+    """One baseline signature: the user signed in from this device/ASN/country between first and last."""
+
+    dt: str | None
+    asn: int | None
+    country: str | None
+    first: float
+    last: float
+    count: int
+
+
+@dataclass(slots=True)
+class TakeoverState:
+    resets: list[_Reset] = field(default_factory=list)  # each list sorted by event time
+    enrols: list[_Enrol] = field(default_factory=list)
+    sign_ins: list[_SignIn] = field(default_factory=list)
+    profile: list[_Seen] = field(default_factory=list)
+    high_water: float = 0.0
+    sup: Suppression = field(default_factory=Suppression)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "r": [list(astuple(x)) for x in self.resets],
+            "e": [list(astuple(x)) for x in self.enrols],
+            "s": [list(astuple(x)) for x in self.sign_ins],
+            "p": [list(astuple(x)) for x in self.profile],
+            "h": self.high_water,
+            "sup": self.sup.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TakeoverState:
+        return cls(
+            [_Reset(*row) for row in data["r"]],
+            [_Enrol(*row) for row in data["e"]],
+            [_SignIn(*row) for row in data["s"]],
+            [_Seen(*row) for row in data["p"]],
+            data["h"],
+            Suppression.from_dict(data["sup"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Baseline:
+    """What the user's history said just before a reset."""
+
+    established: bool
+    devices: frozenset[str]
+    asns: frozenset[int]
+    countries: frozenset[str]
+
+
+class MfaResetTakeover:
+    id: ClassVar[str] = "mfa_reset_takeover"
+    keyed_by_actor: ClassVar[bool] = False
+    mitre: ClassVar[tuple[str, ...]] = ("T1556.006", "T1098.005", "T1656", "T1078.004")
+
+    def __init__(self, config: MfaResetTakeoverConfig | None = None) -> None:
+        self.config = config or MfaResetTakeoverConfig()
+
+    def state_key(self, event: Event) -> str | None:
+        if event.outcome != "SUCCESS":
+            return None
+        if event.event_type in RESET_TYPES:
+            return _target_user(event)
+        if event.event_type == ENROL_TYPE:
+            return _target_user(event) or (event.actor_id if event.is_human else None)
+        if is_successful_sign_in(event) and event.is_human:
+            return event.actor_id or None
+        return None
+
+    def new_state(self) -> TakeoverState:
+        return TakeoverState()
+
+    def load_state(self, data: dict[str, Any]) -> TakeoverState:
+        return TakeoverState.from_dict(data)
+
+    def detect(self, event: Event, state: TakeoverState) -> list[Finding]:
+        cfg = self.config
+        if state.sup.replayed(event.uuid) or _held(state, event.uuid):
+            return []
+        if is_successful_sign_in(event):
+            self._learn(state, event)
+        if event.time < state.high_water - cfg.window_s - cfg.lateness_s:
+            return []  # later than any chain we still hold (the baseline above still learnt from it)
+        self._store(state, event)
+        state.high_water = max(state.high_water, event.time)
+        self._prune(state)
+        if event.event_type in RESET_TYPES:
+            resets = [r for r in state.resets if r.uuid == event.uuid]
+        else:
+            resets = [r for r in state.resets if r.time <= event.time <= r.time + cfg.window_s]
+        for reset in resets:
+            finding = self._evaluate(event, state, reset)
+            if finding is not None:
+                return [finding]
+        return []
+
+    # -- state --
+
+    def _store(self, state: TakeoverState, event: Event) -> None:
+        if event.event_type in RESET_TYPES:
+            target = event.target("User") or {}
+            target_login = str(target.get("alternateId") or "").lower()
+            by_self = event.actor_id == target.get("id") or (
+                bool(event.actor_login) and event.actor_login.lower() == target_login
+            )
+            reset = _Reset(
+                event.time,
+                event.uuid,
+                event.event_type.rsplit(".", 1)[-1],
+                event.actor_login or event.actor_id,
+                event.is_human,
+                by_self,
+                event.ip,
+                event.asn,
+                event.dt_hash,
+                event.behaviors.get("New Device") == "NEGATIVE" and event.behaviors.get("New IP") == "NEGATIVE",
+            )
+            bisect.insort(state.resets, reset, key=lambda x: x.time)
+        elif event.event_type == ENROL_TYPE:
+            enrolled = event.target("AuthenticatorEnrollment") or {}
+            name = str(enrolled.get("displayName") or event.factor or "a factor")
+            bisect.insort(state.enrols, _Enrol(event.time, event.uuid, name), key=lambda x: x.time)
+        else:
+            sign_in = _SignIn(
+                event.time,
+                event.uuid,
+                event.actor_login,
+                event.ip,
+                event.asn,
+                event.as_org,
+                event.geo.country,
+                event.dt_hash,
+                event.behavior_positive("New Device"),
+                event.behavior_positive("New Country") or event.behavior_positive("New Geo-Location"),
+                event.is_proxy,
+                event.threat_suspected,
+            )
+            bisect.insort(state.sign_ins, sign_in, key=lambda x: x.time)
+
+    def _prune(self, state: TakeoverState) -> None:
+        cfg = self.config
+        cutoff = state.high_water - cfg.window_s - cfg.lateness_s
+        state.resets = [x for x in state.resets if x.time >= cutoff][-cfg.max_entries :]
+        state.enrols = [x for x in state.enrols if x.time >= cutoff][-cfg.max_entries :]
+        state.sign_ins = [x for x in state.sign_ins if x.time >= cutoff][-cfg.max_entries :]
+
+    def _learn(self, state: TakeoverState, event: Event) -> None:
+        """Add a successful sign-in to the user's baseline of devices and networks (any arrival order)."""
+        cfg = self.config
+        newest = max(state.high_water, event.time)
+        if event.time < newest - cfg.history_s:
+            return
+        sig = (event.dt_hash, event.asn, event.geo.country)
+        seen = next((p for p in state.profile if (p.dt, p.asn, p.country) == sig), None)
+        if seen is None:
+            state.profile.append(_Seen(*sig, event.time, event.time, 1))
+        else:
+            seen.first, seen.last, seen.count = min(seen.first, event.time), max(seen.last, event.time), seen.count + 1
+        kept = [p for p in state.profile if p.last >= newest - cfg.history_s]
+        kept.sort(key=lambda p: p.last)
+        state.profile = kept[-cfg.max_profile :]
+
+    def _baseline(self, state: TakeoverState, before: float) -> _Baseline:
+        cfg = self.config
+        known = [p for p in state.profile if p.first < before and p.last >= before - cfg.history_s]
+        return _Baseline(
+            sum(p.count for p in known) >= cfg.cold_start_signins,
+            frozenset(p.dt for p in known if p.dt),
+            frozenset(p.asn for p in known if p.asn is not None),
+            frozenset(p.country for p in known if p.country),
+        )
+
+    # -- the chain --
+
+    def _evaluate(self, event: Event, state: TakeoverState, reset: _Reset) -> Finding | None:
+        cfg = self.config
+        end = reset.time + cfg.window_s
+        enrol = next((e for e in state.enrols if reset.time <= e.time <= end), None)
+        if enrol is None:
+            return None
+        base = self._baseline(state, reset.time)
+        best: tuple[int, _SignIn, Assessment] | None = None
+        for sign_in in state.sign_ins:
+            if not reset.time <= sign_in.time <= end:
+                continue
+            assessment = self._assess(reset, enrol, sign_in, base)
+            if assessment is not None and (best is None or assessment.score > best[0]):
+                best = (assessment.score, sign_in, assessment)
+        if best is None:
+            return None
+        _, sign_in, assessment = best
+        if assessment.score < cfg.min_confidence:
+            return None
+        if state.sup.suppressed("takeover", reset.time, cfg.suppress_s) and (
+            not assessment.actions or state.sup.suppressed("takeover+actions", reset.time, cfg.suppress_s)
+        ):
+            return None
+        state.sup.fire("takeover", reset.time)
+        if assessment.actions:
+            state.sup.fire("takeover+actions", reset.time)
+        user = self.state_key(event) or ""
+        who = "the user themself" if reset.by_self else reset.by if reset.by_human else f"{reset.by} (non-human)"
+        return make_finding(
+            event,
+            detection=self.id,
+            title="MFA reset followed by a new factor and a sign-in from a new device/network",
+            severity=Severity.HIGH if assessment.score >= 60 else Severity.MEDIUM,
+            assessment=assessment,
+            anchor=self._anchor(reset, bool(assessment.actions)),
+            event_uuids=(reset.uuid, enrol.uuid, sign_in.uuid),
+            mitre=self.mitre,
+            time=max(reset.time, enrol.time, sign_in.time),
+            summary=f"MFA {reset.kind} for {sign_in.login} by {who}, {enrol.authenticator} enrolled"
+            f" {(enrol.time - reset.time) / 60:.0f} min later, sign-in from {sign_in.ip}"
+            f" (AS{sign_in.asn}, {sign_in.country}) {(sign_in.time - reset.time) / 60:.0f} min after the reset",
+            principal=user,
+            principal_login=sign_in.login,
+        )
+
+    def _anchor(self, reset: _Reset, acts: bool) -> tuple[str, ...]:
+        """The user's suppression bucket of the reset, not an event uuid: unenrolling Okta Verify logs several
+        deactivations and a takeover several sign-ins, so the uuids that complete a chain depend on arrival
+        order, while at most one finding (plus one that earns the actions) fires per bucket."""
+        size = max(self.config.suppress_s, 1.0)
+        start = datetime.fromtimestamp(reset.time // size * size, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (start, "actions") if acts else (start,)
+
+    def _assess(self, reset: _Reset, enrol: _Enrol, s: _SignIn, base: _Baseline) -> Assessment | None:
+        """Score one (reset, enrolment, sign-in) chain; None when the sign-in is not new for the user."""
+        cfg = self.config
+        network = []
+        if s.okta_new_geo:
+            network.append("Okta New Country/New Geo-Location")
+        if base.established and s.country and s.country not in base.countries:
+            network.append(f"country {s.country} unseen before the reset")
+        if base.established and s.asn is not None and s.asn not in base.asns:
+            network.append(f"network AS{s.asn} ({s.as_org}) unseen before the reset")
+        device = []
+        if s.okta_new_device:
+            device.append("Okta New Device")
+        if base.established and s.dt and base.devices and s.dt not in base.devices:
+            device.append("device token (dtHash) unseen before the reset")
+        if not network and not device:
+            return None
+        minutes = (enrol.time - reset.time) / 60
+        evidence = [
+            Evidence(
+                EvidenceClass.ATTACK_PATTERN,
+                f"MFA {reset.kind} by {'the user' if reset.by_self else reset.by}, then {enrol.authenticator}"
+                f" enrolled {minutes:.0f} min later",
+                30,
+                (reset.uuid, enrol.uuid),
+            ),
+            Evidence(
+                EvidenceClass.ACCESS,
+                f"successful sign-in {(s.time - reset.time) / 60:.0f} min after the reset",
+                35,
+                (s.uuid,),
+            ),
+        ]
+        if network:
+            evidence.append(Evidence(EvidenceClass.ANOMALY, f"new network: {'; '.join(network)}", 15, (s.uuid,)))
+        if device:
+            evidence.append(Evidence(EvidenceClass.ANOMALY, f"new device: {'; '.join(device)}", 10, (s.uuid,)))
+        if s.proxy:
+            evidence.append(Evidence(EvidenceClass.INFRASTRUCTURE, "sign-in through an anonymizer/VPN", 15, (s.uuid,)))
+        if s.threat:
+            evidence.append(
+                Evidence(EvidenceClass.INFRASTRUCTURE, "Okta ThreatInsight suspected the sign-in IP", 15, (s.uuid,))
+            )
+        dampeners = []
+        if reset.by_self and (
+            reset.okta_known
+            or (reset.dt is not None and reset.dt in base.devices)
+            or (reset.asn is not None and reset.asn in base.asns)
+        ):
+            dampeners.append(
+                Dampener("the user reset their own factor from a known device/network", cfg.self_reset_dampening)
+            )
+        if network and is_mobile_carrier(s.as_org) and not s.okta_new_geo and s.country in base.countries:
+            dampeners.append(
+                Dampener(
+                    f"new network is a mobile carrier ({s.as_org}) in a known country", cfg.mobile_carrier_dampening
+                )
+            )
+        if geo.ip_in(s.ip, cfg.allowlist_cidrs) or (s.asn is not None and s.asn in cfg.allowlist_asns):
+            dampeners.append(Dampener("sign-in from allowlisted corporate egress", cfg.allowlist_dampening))
+        if not base.established:
+            dampeners.append(
+                Dampener(f"cold start: < {cfg.cold_start_signins} sign-ins before the reset", cfg.cold_start_dampening)
+            )
+        offered = (Action.CLEAR_SESSIONS, Action.RESET_FACTORS)
+        assessment = assess(evidence, dampeners, offered)
+        if not base.established and assessment.score > cfg.cold_start_cap:
+            dampeners.append(
+                Dampener("cold start: capped below high-confidence", assessment.score - cfg.cold_start_cap)
+            )
+            assessment = assess(evidence, dampeners, offered)
+        return assessment
+
+
+def _target_user(event: Event) -> str | None:
+    target = event.target("User")
+    return str(target.get("id") or "") or None if target else None
+
+
+def _held(state: TakeoverState, uuid: str) -> bool:
+    """Replay guard beyond Suppression's recent-uuid list: anything still held in a window."""
+    return any(x.uuid == uuid for xs in (state.resets, state.enrols, state.sign_ins) for x in xs)
