@@ -19,8 +19,10 @@ a human actor):
 * evidence: anonymizer +15, new geo +15, new device +10, ThreatInsight
   ``threatSuspected`` +15;
 * dampeners: Apple Private Relay / a privacy relay or VPN ASN the org accepts
-  −30 (config ``relay_asns``); allowlisted corporate VPN ASNs or tunnel
-  operators are not evaluated at all.
+  −30 (config ``relay_asns``); allowlisted corporate egress (CIDRs, ASNs) or
+  tunnels whose operators the org uses are not evaluated at all (the tenant
+  context's egress is merged into these allowlists);
+* listed service accounts never reach this detection (``human_only``).
 
 Severity medium (high for listed privileged users). No automatic action: the
 finding contributes context and pages at most (§6.1: "none alone"). One
@@ -32,8 +34,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from detections import debugdata
-from detections.common import Suppression, is_successful_sign_in, make_finding
+from detections.common import (
+    Suppression,
+    is_allowlisted_egress,
+    is_successful_sign_in,
+    make_finding,
+    tunnel_operators,
+)
 from detections.confidence import Dampener, Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
@@ -50,8 +57,9 @@ class AnonymizerSignInConfig:
     # Apple iCloud Private Relay egress (Akamai, Cloudflare, Fastly): privacy, not evasion
     relay_asns: frozenset[int] = frozenset({36183, 13335, 54113})
     relay_dampening: int = 30
+    allowlist_cidrs: tuple[str, ...] = ()  # corporate VPN egress: not evaluated
     allowlist_asns: frozenset[int] = frozenset()  # corporate VPN egress: not evaluated
-    allowlist_operators: frozenset[str] = frozenset()  # tunnel operators the org uses, upper case (e.g. "ZSCALER")
+    allowlist_operators: frozenset[str] = frozenset()  # tunnel operators the org uses (e.g. "ZSCALER", "NordVPN")
     privileged_user_ids: frozenset[str] = frozenset()  # severity high for these (admins)
     min_confidence: int = 20  # dampened below this → nothing is emitted
     suppress_s: float = 6 * 3600.0
@@ -72,6 +80,7 @@ class AnonymizerState:
 class AnonymizerSignIn:
     id: ClassVar[str] = "anonymizer_signin"
     keyed_by_actor: ClassVar[bool] = True
+    human_only: ClassVar[bool] = True
     mitre: ClassVar[tuple[str, ...]] = ("T1090", "T1090.003", "T1078.004")
 
     def __init__(self, config: AnonymizerSignInConfig | None = None) -> None:
@@ -92,10 +101,8 @@ class AnonymizerSignIn:
         cfg = self.config
         if state.sup.replayed(event.uuid):
             return []
-        operators = _operators(event)
-        if (event.asn is not None and event.asn in cfg.allowlist_asns) or (
-            operators and all(op.upper() in cfg.allowlist_operators for op in operators)
-        ):
+        operators = tunnel_operators(event)
+        if is_allowlisted_egress(cfg, event.ip, event.asn, operators):
             return []
         new_geo = [b for b in cfg.geo_behaviors if event.behavior_positive(b)]
         new_device = [b for b in cfg.device_behaviors if event.behavior_positive(b)]
@@ -153,11 +160,3 @@ class AnonymizerSignIn:
                 f" ({event.geo.country or 'unknown country'}, AS{event.asn}) with {novelty}",
             )
         ]
-
-
-def _operators(event: Event) -> list[str]:
-    return [
-        str(t.get("operator"))
-        for t in debugdata.parse_json_list(event.debug.get("tunnels"))
-        if isinstance(t, dict) and t.get("operator")
-    ]

@@ -5,6 +5,8 @@ from detections.confidence import Tier
 from detections.engine import Engine, TenantContext
 from detections.event import parse_event
 from detections.finding import Severity
+from detections.registry import DetectionSettings
+from detections.tenant_profile import TenantProfile
 from detections.testkit import sign_in
 
 T0 = 1_700_000_000.0
@@ -104,3 +106,29 @@ def test_replay_and_state_round_trip():
     restored = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}
     assert restored["anonymizer_signin|00u1alice"].to_dict() == states["anonymizer_signin|00u1alice"].to_dict()
     assert engine.process_all((parse_event(r, "acme") for r in raws), restored) == []
+
+
+def tenant(**context) -> AnonymizerSignInConfig:
+    """The config a tenant with this context runs (build_detections merges it in)."""
+    return TenantProfile(**context).apply(DetectionSettings()).anonymizer_signin
+
+
+def test_tenant_vpn_operators_match_okta_spelling_and_merge_with_the_detections_own():
+    nord = [sign_in(T0, "moscow", behaviors=NEW_BOTH, debug=NORD)]  # Okta logs NORD_VPN
+    assert len(run(nord)) == 1
+    assert run(nord, config=tenant(vpn_operators=frozenset({"NordVPN"}))) == []
+    own = DetectionSettings(anonymizer_signin=AnonymizerSignInConfig(allowlist_operators=frozenset({"ZSCALER"})))
+    merged = TenantProfile(vpn_operators=frozenset({"nordvpn"})).apply(own).anonymizer_signin
+    corp = {"tunnels": '[{"anonymous":true,"operator":"ZSCALER","type":"VPN"}]'}
+    assert (
+        run(nord, config=merged) == []
+        and run([sign_in(T0, "moscow", behaviors=NEW_BOTH, debug=corp)], config=merged) == []
+    )
+    assert len(run(nord, config=tenant(vpn_operators=frozenset({"ZSCALER"})))) == 1  # another operator: evaluated
+
+
+def test_tenant_egress_cidrs_and_asns_are_not_evaluated():
+    proxied = [sign_in(T0, "moscow", proxy=True, behaviors=NEW_BOTH)]  # 95.24.1.2, AS8359
+    assert run(proxied, config=tenant(egress_cidrs=("95.24.0.0/16",))) == []
+    assert run(proxied, config=tenant(egress_asns=frozenset({8359}))) == []
+    assert len(run(proxied, config=tenant(egress_cidrs=("95.25.0.0/16",), egress_asns=frozenset({53813})))) == 1

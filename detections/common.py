@@ -10,9 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from detections import debugdata, geo
 from detections.confidence import Assessment
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.tenant_profile import operator_key
 
 SUCCESSFUL_SIGN_INS = frozenset({"user.session.start", "user.authentication.sso"})
 
@@ -115,6 +117,28 @@ def is_scripted_user_agent(ua: str | None) -> bool:
         return False
     low = ua.lower()
     return any(marker in low for marker in _SCRIPTED_UA_MARKERS)
+
+
+def tunnel_operators(event: Event) -> list[str]:
+    """``debugData.tunnels[].operator``: the VPN/proxy services Okta saw in front of the client."""
+    return [
+        str(t.get("operator"))
+        for t in debugdata.parse_json_list(event.debug.get("tunnels"))
+        if isinstance(t, dict) and t.get("operator")
+    ]
+
+
+def is_allowlisted_egress(config: Any, ip: str | None, asn: int | None, operators: Iterable[str] = ()) -> bool:
+    """The network is the tenant's own egress per the detection config's ``allowlist_cidrs`` / ``allowlist_asns``
+    / ``allowlist_operators`` (each optional: a detection declares the kinds it trusts; the tenant profile is
+    merged into them). Operators match only when *every* tunnel in front of the client is one the org uses."""
+    if geo.ip_in(ip, tuple(getattr(config, "allowlist_cidrs", ()))):
+        return True
+    if asn is not None and asn in getattr(config, "allowlist_asns", ()):
+        return True
+    allowed = {operator_key(o) for o in getattr(config, "allowlist_operators", ())}
+    keys = [operator_key(o) for o in operators]
+    return bool(allowed and keys) and all(k in allowed for k in keys)
 
 
 def event_subject(event: Event) -> str:

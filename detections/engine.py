@@ -10,13 +10,14 @@ cache in embedded mode and a Faust table in Kafka mode.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import orjson
 
 from detections.event import Event
 from detections.finding import Finding
+from detections.tenant_profile import TenantProfile
 
 
 class DetectionState(Protocol):
@@ -29,6 +30,8 @@ class Detection(Protocol):
     # actor, so such state lives in the actor's partition; any other detection gets its events re-keyed by
     # state key first (Engine.routes).
     keyed_by_actor: ClassVar[bool]
+    # Optional ``human_only: ClassVar[bool]`` (absent = False): the detection judges a person's behaviour, so the
+    # engine does not feed it the events of the tenant's listed service accounts (TenantProfile.service_accounts).
 
     def state_key(self, event: Event) -> str | None:
         """The state partition this event updates, or None when the event is not relevant."""
@@ -45,11 +48,14 @@ StateStore = MutableMapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class TenantContext:
-    """What the engine must know about the tenant to ignore our own actions."""
+    """What the engine must know about the tenant: its name, our own credentials (derived from the config, to
+    ignore our own actions) and the organisation's profile as the tenant's engineer stated it (config
+    ``context:``; build_detections merges its egress and travellers into the detections' configs)."""
 
     tenant: str
     own_client_ids: frozenset[str] = frozenset()
     own_api_token_ids: frozenset[str] = frozenset()
+    profile: TenantProfile = field(default_factory=TenantProfile)
 
     def is_own_action(self, event: Event) -> bool:
         """Our enforcement calls show up in the System Log; they must never trigger detections."""
@@ -66,6 +72,11 @@ class Engine:
         self.context = context
         self._by_id = {d.id: d for d in self.detections}
         self.actor_keyed = frozenset(d.id for d in self.detections if d.keyed_by_actor)
+        self.human_only = frozenset(d.id for d in self.detections if getattr(d, "human_only", False))
+
+    def _skipped(self, event: Event) -> frozenset[str]:
+        """Detections this event must not reach: the human-only ones for a listed service account."""
+        return self.human_only if self.context.profile.is_service_account(event) else frozenset()
 
     def process(self, event: Event, states: StateStore, only: Collection[str] | None = None) -> list[Finding]:
         """Run every detection (or those named in ``only``) whose state the event touches; ``states`` is
@@ -73,8 +84,9 @@ class Engine:
         if self.context.is_own_action(event):
             return []
         findings: list[Finding] = []
+        skipped = self._skipped(event)
         for detection in self.detections:
-            if only is not None and detection.id not in only:
+            if (only is not None and detection.id not in only) or detection.id in skipped:
                 continue
             key = detection.state_key(event)
             if key is None:
@@ -92,8 +104,9 @@ class Engine:
         if self.context.is_own_action(event):
             return {}
         routes: dict[str, list[str]] = {}
+        skipped = self._skipped(event)
         for detection in self.detections:
-            if not detection.keyed_by_actor:
+            if not detection.keyed_by_actor and detection.id not in skipped:
                 key = detection.state_key(event)
                 if key is not None:
                     routes.setdefault(key, []).append(detection.id)

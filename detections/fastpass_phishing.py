@@ -122,6 +122,7 @@ def _flags(event: Event) -> str:
 class FastPassPhishing:
     id: ClassVar[str] = "fastpass_phishing"
     keyed_by_actor: ClassVar[bool] = True
+    human_only: ClassVar[bool] = True  # a person's sign-in and factors: listed service accounts are skipped
     mitre: ClassVar[tuple[str, ...]] = ("T1566.002", "T1557")
 
     def __init__(self, config: FastPassPhishingConfig | None = None) -> None:

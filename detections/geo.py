@@ -7,6 +7,7 @@ full English name, and ``securityContext.asNumber`` on every WEB event
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 
@@ -49,13 +50,19 @@ def ip_in(ip: str | None, networks: tuple[str, ...]) -> bool:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return False
+    return any(addr in net for net in _parsed(tuple(networks)))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(networks: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """An allowlist is a per-tenant constant checked on every sign-in: parse it once."""
+    parsed = []
     for net in networks:
         try:
-            if addr in ipaddress.ip_network(net, strict=False):
-                return True
+            parsed.append(ipaddress.ip_network(net, strict=False))
         except ValueError:
             continue
-    return False
+    return tuple(parsed)
 
 
 # Land borders (plus a few short-ferry/Schengen-commute pairs) for the countries most often seen, in Okta's spelling.

@@ -10,8 +10,9 @@ a human actor):
 
 * compare against the *trusted* sign-in nearest in event time on each side (the
   previous one, and for a late event also the next one); trusted = not through
-  an anonymizer and not from allowlisted corporate egress, so a VPN hop never
-  poisons the baseline (Panther's rule);
+  an anonymizer and not from allowlisted corporate egress (the tenant's egress
+  CIDRs/ASNs, or only VPN tunnels the organisation uses), so a VPN hop never
+  poisons the baseline (Panther's rule); allowlisted sign-ins are not evaluated;
 * flag when distance ≥ 500 km **and** speed ≥ 1000 km/h (Datadog's pair), Δt
   floored at 1 min; skip same IP, same /24 and same ASN; skip events without
   lat/lon/country ("geo missing": every anchor bails out);
@@ -19,14 +20,17 @@ a human actor):
   ``tunnels[].anonymous``) or an in-flight satellite ASN −30, same or bordering
   country −20, a mobile-carrier side inside one country another −20 (carrier
   egress geolocates far from the handset: the Wi-Fi ↔ LTE jump),
-  an A→B transition already seen for the user −30, cold start (< 10 successful
-  sign-ins or < 14 days observed) −15 and the score capped below high-confidence;
+  an A→B transition already seen for the user −30, a known traveller (tenant
+  context ``known_travellers``) −30, cold start (< 10 successful sign-ins or
+  < 14 days observed) −15 and the score capped below high-confidence;
 * boost: the far side new for the user (country/ASN unseen in 90 days, or Okta
   ``New Country``/``New Geo-Location`` POSITIVE) +15, ``New Device`` +10,
   ThreatInsight ``threatSuspected`` +15.
 
-Travel alone (+40) pages at most; clearing sessions needs a second evidence
-class (§6.1: ThreatInsight, session change, sensitive action).
+Service accounts listed in the tenant context never reach this detection
+(``human_only``: the engine skips them). Travel alone (+40) pages at most;
+clearing sessions needs a second evidence class (§6.1: ThreatInsight, session
+change, sensitive action).
 """
 
 from __future__ import annotations
@@ -36,10 +40,18 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from detections import geo
-from detections.common import Suppression, is_mobile_carrier, is_successful_sign_in, make_finding
+from detections.common import (
+    Suppression,
+    is_allowlisted_egress,
+    is_mobile_carrier,
+    is_successful_sign_in,
+    make_finding,
+    tunnel_operators,
+)
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, Tier, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.tenant_profile import is_listed
 
 DAY = 86400.0
 
@@ -61,6 +73,9 @@ class ImpossibleTravelConfig:
     min_confidence: int = 25  # dampened below this → nothing is emitted
     allowlist_cidrs: tuple[str, ...] = ()  # corporate VPN / SWG egress: neither evaluated nor a baseline
     allowlist_asns: frozenset[int] = frozenset()
+    allowlist_operators: frozenset[str] = frozenset()  # VPN tunnels the org uses (debugData.tunnels operator)
+    known_travellers: frozenset[str] = frozenset()  # user ids or logins whose travel is expected
+    known_traveller_dampening: int = 30
     suppress_s: float = 3600.0  # one finding per user per hour
     history_s: float = 30 * DAY  # trusted locations kept this long ...
     max_locations: int = 32  # ... at most this many
@@ -140,10 +155,12 @@ class TravelHistory:
 class ImpossibleTravel:
     id: ClassVar[str] = "impossible_travel"
     keyed_by_actor: ClassVar[bool] = True
+    human_only: ClassVar[bool] = True
     mitre: ClassVar[tuple[str, ...]] = ("T1078", "T1078.004")
 
     def __init__(self, config: ImpossibleTravelConfig | None = None) -> None:
         self.config = config or ImpossibleTravelConfig()
+        self._travellers = frozenset(u.lower() for u in self.config.known_travellers)
 
     def state_key(self, event: Event) -> str | None:
         if not is_successful_sign_in(event) or not event.is_human or not event.actor_id:
@@ -198,8 +215,7 @@ class ImpossibleTravel:
     # -- pieces --
 
     def _allowlisted(self, event: Event) -> bool:
-        cfg = self.config
-        return geo.ip_in(event.ip, cfg.allowlist_cidrs) or (event.asn is not None and event.asn in cfg.allowlist_asns)
+        return is_allowlisted_egress(self.config, event.ip, event.asn, tunnel_operators(event))
 
     @staticmethod
     def _neighbours(state: TravelHistory, here: _Loc) -> list[_Loc]:
@@ -289,6 +305,14 @@ class ImpossibleTravel:
             dampeners.append(
                 Dampener(f"transition {transition} seen before for this user", cfg.known_transition_dampening)
             )
+        traveller = is_listed(event, self._travellers)
+        if traveller:
+            dampeners.append(
+                Dampener(
+                    f"known traveller: travel is expected for {event.actor_login or event.actor_id}",
+                    cfg.known_traveller_dampening,
+                )
+            )
         if not baseline:
             dampeners.append(
                 Dampener(
@@ -310,7 +334,7 @@ class ImpossibleTravel:
         state.sup.fire("travel", b.time)
         if assessment.tier is Tier.LOW:
             severity = Severity.LOW
-        elif b.novel:
+        elif b.novel and not traveller:  # a new country is what a known traveller's travel looks like
             severity = Severity.HIGH
         else:
             severity = Severity.MEDIUM

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from detections import geo
@@ -8,6 +10,8 @@ from detections.engine import Engine, TenantContext
 from detections.event import parse_event
 from detections.finding import Severity
 from detections.impossible_travel import ImpossibleTravel, ImpossibleTravelConfig
+from detections.registry import DetectionSettings
+from detections.tenant_profile import TenantProfile
 from detections.testkit import sign_in
 
 T0 = 1_700_000_000.0
@@ -181,3 +185,66 @@ def test_our_own_enforcement_client_is_ignored():
     context = TenantContext("acme", own_client_ids=frozenset({"0oaITDR"}))
     raws = [*baseline(), sign_in(T0, "nyc"), sign_in(T0 + HOUR, "london", client_id="0oaITDR")]
     assert run(raws, context=context) == []
+
+
+# -- tenant context ------------------------------------------------------------------------------------------------
+
+LAGOS_WITH_THREAT = {"threat": True, "behaviors": "{New Device=POSITIVE, New Country=POSITIVE}"}
+
+
+@pytest.mark.parametrize("listed", ["ALICE@acme.com", "00u1alice"])  # login (any case) or Okta id
+def test_known_traveller_is_dampened_visibly_and_no_longer_pages(listed):
+    raws = [*baseline(), sign_in(T0, "nyc"), sign_in(T0 + HOUR, "lagos", **LAGOS_WITH_THREAT)]
+    (plain,) = run(raws)
+    assert plain.confidence == 80 and plain.assessment.tier is Tier.HIGH  # pages
+    assert plain.severity is Severity.HIGH
+    config = ImpossibleTravelConfig(known_travellers=frozenset({listed}))
+    (dampened,) = run(raws, config=config)
+    assert dampened.confidence == 50  # 80 − 30: the same evidence, one more dampener
+    assert [e.label for e in dampened.assessment.evidence] == [e.label for e in plain.assessment.evidence]
+    (known,) = dampened.assessment.dampeners
+    assert known.points == 30 and "known traveller" in known.label and "alice@acme.com" in known.label
+    assert {"label": known.label, "points": -30} in dampened.to_dict()["dampeners"]
+    assert dampened.assessment.tier is Tier.MEDIUM  # alert only: below the page tier (§6.2 gates)
+    assert dampened.assessment.actions == () and dampened.severity is Severity.MEDIUM
+
+
+def test_known_traveller_to_a_new_country_is_still_recorded_for_the_digest():
+    config = ImpossibleTravelConfig(known_travellers=frozenset({"alice@acme.com"}))
+    (finding,) = run([*baseline(), sign_in(T0, "nyc"), sign_in(T0 + HOUR, "london")], config=config)
+    assert finding.confidence == 25 and finding.assessment.tier is Tier.LOW  # 40 + new country 15 − 30
+    assert finding.severity is Severity.LOW
+
+
+def test_other_users_are_not_known_travellers():
+    config = ImpossibleTravelConfig(known_travellers=frozenset({"ceo@acme.com", "00uCEO"}))
+    (finding,) = run([*baseline(), sign_in(T0, "nyc"), sign_in(T0 + HOUR, "lagos", **LAGOS_WITH_THREAT)], config=config)
+    assert finding.confidence == 80 and not finding.assessment.dampeners
+
+
+def tenant(**context) -> ImpossibleTravelConfig:
+    """The impossible-travel config a tenant with this context runs (build_detections merges it in)."""
+    return TenantProfile(**context).apply(DetectionSettings()).impossible_travel
+
+
+ZSCALER = {"tunnels": '[{"anonymous":false,"operator":"ZSCALER","type":"VPN"}]'}
+
+
+def test_corporate_vpn_tunnel_is_not_evaluated_when_the_tenant_names_its_operator():
+    """Zscaler's egress geolocates where Zscaler is, not where the user is; the tunnel is not anonymous."""
+    raws = [*baseline(), sign_in(T0, "nyc"), sign_in(T0 + HOUR, "london", debug=ZSCALER)]
+    assert len(run(raws)) == 1
+    assert run(raws, config=tenant(vpn_operators=frozenset({"Zscaler"}))) == []
+    both = {"tunnels": '[{"anonymous":false,"operator":"ZSCALER"},{"anonymous":true,"operator":"NORD_VPN"}]'}
+    chained = [*baseline(), sign_in(T0, "nyc"), sign_in(T0 + HOUR, "london", debug=both)]
+    assert len(run(chained, config=tenant(vpn_operators=frozenset({"ZSCALER"})))) == 1  # every tunnel must be ours
+
+
+def test_tenant_egress_cidrs_and_asns_merge_with_the_detections_own():
+    raws = [*baseline(), sign_in(T0, "nyc"), sign_in(T0 + HOUR, "london")]
+    own = ImpossibleTravelConfig(allowlist_cidrs=("10.0.0.0/8",))
+    merged = TenantProfile(egress_cidrs=("81.2.69.0/24",)).apply(replace(DetectionSettings(), impossible_travel=own))
+    assert merged.impossible_travel.allowlist_cidrs == ("10.0.0.0/8", "81.2.69.0/24")
+    assert run(raws, config=merged.impossible_travel) == []
+    assert run(raws, config=tenant(egress_asns=frozenset({2856}))) == []  # British Telecom as "our" SWG
+    assert len(run(raws, config=tenant(egress_cidrs=("81.2.70.0/24",), egress_asns=frozenset({53813})))) == 1

@@ -70,6 +70,7 @@ class PushHistory:
 class MfaFatigue:
     id: ClassVar[str] = "mfa_fatigue"
     keyed_by_actor: ClassVar[bool] = True
+    human_only: ClassVar[bool] = True  # the tenant's listed service accounts are skipped by the engine
 
     def __init__(self, config: MfaFatigueConfig | None = None) -> None:
         self.config = config or MfaFatigueConfig()

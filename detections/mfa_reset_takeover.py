@@ -170,6 +170,7 @@ class _Baseline:
 class MfaResetTakeover:
     id: ClassVar[str] = "mfa_reset_takeover"
     keyed_by_actor: ClassVar[bool] = False
+    human_only: ClassVar[bool] = True  # a person's sign-in and factors: listed service accounts are skipped
     mitre: ClassVar[tuple[str, ...]] = ("T1556.006", "T1098.005", "T1656", "T1078.004")
 
     def __init__(self, config: MfaResetTakeoverConfig | None = None) -> None:

@@ -13,8 +13,11 @@ that logs the same attempt twice counts once.
 
 Fires when ≥ 10 distinct users and ≥ 10 attempts fail from one IP within 1 h
 (event time, ≤ 15 min lateness tolerated), once per IP per hour. Allowlisted
-corporate egress is skipped (the anchors' main FP). No user to act on, so no
-automatic action: blocking the IP in a network zone is a human decision.
+corporate egress is skipped (the anchors' main FP): CIDRs only, the tenant
+context's ``egress_cidrs`` merged in; an ASN or a VPN operator is shared with
+attackers, too coarse to silence a spray. Service accounts count as targets.
+No user to act on, so no automatic action: blocking the IP in a network zone
+is a human decision.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ from detections.engine import Engine, TenantContext
 from detections.event import parse_event
 from detections.finding import Severity
 from detections.password_spray import PasswordSpray, PasswordSprayConfig
+from detections.registry import DetectionSettings
+from detections.tenant_profile import TenantProfile
 from detections.testkit import failed_sign_in, oie_password_failure, oie_push_deny
 
 T0 = 1_700_000_000.0
@@ -77,3 +79,11 @@ def test_out_of_order_replay_suppression_and_round_trip():
     assert engine.process_all((parse_event(r, "acme") for r in raws[:9]), restored) == []  # replay adds nothing
     (finding,) = engine.process_all((parse_event(r, "acme") for r in raws[9:]), restored)
     assert finding.dedup_key == in_order[0].dedup_key
+
+
+def test_tenant_egress_cidrs_are_skipped_but_a_shared_asn_or_vpn_is_not():
+    def tenant(**context) -> PasswordSprayConfig:
+        return TenantProfile(**context).apply(DetectionSettings()).password_spray
+
+    assert run(spray(20), config=tenant(egress_cidrs=("203.0.113.0/24",))) == []
+    assert len(run(spray(20), config=tenant(egress_asns=frozenset({7922}), vpn_operators=frozenset({"NORD_VPN"})))) == 1

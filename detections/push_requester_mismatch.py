@@ -127,6 +127,7 @@ class _Pair:
 class PushRequesterMismatch:
     id: ClassVar[str] = "push_requester_mismatch"
     keyed_by_actor: ClassVar[bool] = True
+    human_only: ClassVar[bool] = True  # a person's sign-in and factors: listed service accounts are skipped
     mitre: ClassVar[tuple[str, ...]] = ("T1621", "T1078.004")
 
     def __init__(

@@ -23,6 +23,7 @@ from detections.success_after_credential_attack import (
     SuccessAfterCredentialAttack,
     SuccessAfterCredentialAttackConfig,
 )
+from detections.tenant_profile import TenantProfile
 from detections.tenant_tampering import TenantTampering, TenantTamperingConfig
 from detections.user_reported_suspicious import UserReportedSuspicious, UserReportedSuspiciousConfig
 
@@ -52,8 +53,11 @@ class DetectionSettings:
     push_requester_mismatch: PushRequesterMismatchConfig = field(default_factory=PushRequesterMismatchConfig)
 
 
-def build_detections(settings: DetectionSettings | None = None) -> list[Detection]:
-    settings = settings or DetectionSettings()
+def build_detections(
+    settings: DetectionSettings | None = None, profile: TenantProfile | None = None
+) -> list[Detection]:
+    """The tenant profile (egress, known travellers) is merged into every detection config that has the field."""
+    settings = (profile or TenantProfile()).apply(settings or DetectionSettings())
     return [
         MfaFatigue(settings.mfa_fatigue),
         ImpossibleTravel(settings.impossible_travel),

@@ -21,9 +21,11 @@ How (per session: ``authenticationContext.externalSessionId``, falling back to
   own roaming signal is scored); boosters on the newer side: another country
   +15, anonymizer +15, scripted/headless UA +15, ThreatInsight +15;
 * dampeners: mobile carrier ↔ Wi-Fi inside one country on the same device
-  (same dtHash) −20; allowlisted corporate VPN/SWG ASN on either side −40;
+  (same dtHash) −20; allowlisted corporate VPN/SWG egress (CIDR or ASN, the
+  tenant context's merged in) on either side −40;
 * ignored: Okta's internal Admin Console client (it makes IP/UA appear to
-  change inside a session), non-human actors.
+  change inside a session), non-human actors, the tenant's listed service
+  accounts (``human_only``: the engine skips them).
 
 Offered action: clear sessions (low-regret; needs the high-confidence tier,
 i.e. a corroborator on top of the session change).
@@ -36,7 +38,13 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from detections.common import Suppression, is_mobile_carrier, is_scripted_user_agent, make_finding
+from detections.common import (
+    Suppression,
+    is_allowlisted_egress,
+    is_mobile_carrier,
+    is_scripted_user_agent,
+    make_finding,
+)
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
 from detections.event import OKTA_ADMIN_CONSOLE_CLIENT, Event, PushResponse
 from detections.finding import Finding, Severity
@@ -53,6 +61,7 @@ class SessionHijackConfig:
     scripted_ua_points: int = 15
     threat_points: int = 15
     carrier_wifi_dampening: int = 20
+    allowlist_cidrs: tuple[str, ...] = ()  # corporate VPN / SWG egress
     allowlist_asns: frozenset[int] = frozenset()  # corporate VPN / SWG egress (Zscaler, Netskope ...)
     allowlist_dampening: int = 40
     min_confidence: int = 25  # dampened below this → nothing is emitted
@@ -117,6 +126,7 @@ class SessionState:
 class SessionHijack:
     id: ClassVar[str] = "session_hijack"
     keyed_by_actor: ClassVar[bool] = True
+    human_only: ClassVar[bool] = True
     mitre: ClassVar[tuple[str, ...]] = ("T1539", "T1550.004", "T1557", "T1078.004")
 
     def __init__(self, config: SessionHijackConfig | None = None) -> None:
@@ -242,7 +252,7 @@ class SessionHijack:
             dampeners.append(
                 Dampener("mobile carrier ↔ Wi-Fi inside one country on the same device", cfg.carrier_wifi_dampening)
             )
-        if old.asn in cfg.allowlist_asns or new.asn in cfg.allowlist_asns:
+        if is_allowlisted_egress(cfg, old.ip, old.asn) or is_allowlisted_egress(cfg, new.ip, new.asn):
             dampeners.append(Dampener("allowlisted corporate VPN/SWG network on one side", cfg.allowlist_dampening))
         assessment = assess(evidence, dampeners, (Action.CLEAR_SESSIONS,))
         if assessment.score < cfg.min_confidence or state.sup.suppressed(pair, new.time, cfg.session_ttl_s):

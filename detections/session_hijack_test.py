@@ -4,7 +4,9 @@ from detections.confidence import Action, EvidenceClass, Tier
 from detections.engine import Engine, TenantContext
 from detections.event import OKTA_ADMIN_CONSOLE_CLIENT, parse_event
 from detections.finding import Severity
+from detections.registry import DetectionSettings
 from detections.session_hijack import SessionHijack, SessionHijackConfig
+from detections.tenant_profile import TenantProfile
 from detections.testkit import sign_in
 
 T0 = 1_700_000_000.0
@@ -189,3 +191,25 @@ def test_push_answered_on_the_phone_is_not_a_second_client_of_the_session():
         }
         raw["securityContext"]["asNumber"] = 701
     assert [f for f in run(raws) if f.detection == "session_hijack"] == []
+
+
+def test_tenant_egress_cidr_or_asn_on_either_side_is_dampened():
+    """A session moving between the office VPN egress and home keeps its evidence, with a visible dampener."""
+    (plain,) = run([victim(), replay()])
+    assert plain.confidence == 70  # 20 + 35 + another country 15
+
+    def tenant(**context):
+        return TenantProfile(**context).apply(DetectionSettings()).session_hijack
+
+    for config in (tenant(egress_cidrs=("95.24.0.0/16",)), tenant(egress_cidrs=("73.1.2.0/24",))):
+        (dampened,) = run([victim(), replay()], config=config)
+        assert dampened.confidence == 30 and dampened.assessment.tier is Tier.LOW
+        assert [d.label for d in dampened.assessment.dampeners] == ["allowlisted corporate VPN/SWG network on one side"]
+    (by_asn,) = run([victim(), replay()], config=tenant(egress_asns=frozenset({8359})))
+    assert by_asn.confidence == 30
+    (unrelated,) = run([victim(), replay()], config=tenant(egress_cidrs=("198.51.100.0/24",)))
+    assert unrelated.confidence == 70 and not unrelated.assessment.dampeners
+    # VPN operators are not the tenant's own addresses: an attacker rents the same commercial VPN
+    nord = {"tunnels": '[{"anonymous":true,"operator":"NORD_VPN","type":"VPN"}]'}
+    (via_nord,) = run([victim(), replay(debug=nord)], config=tenant(vpn_operators=frozenset({"NordVPN"})))
+    assert not via_nord.assessment.dampeners

@@ -18,8 +18,10 @@ incl. Identity Engine ``PASSWORD_AS_FACTOR``, one per transaction):
   IP/ASN +20 → 85 with two classes: high-confidence;
 * dampeners: the success came from the user's known device and IP (Okta
   ``New Device`` and ``New IP`` both NEGATIVE: the user mistyping, then getting
-  it right) −30; allowlisted corporate egress −40. Either keeps the finding
-  below the automatic-action tier.
+  it right) −30; allowlisted corporate egress (CIDR or ASN, the tenant
+  context's merged in) −40. Either keeps the finding below the
+  automatic-action tier. The tenant's VPN operators do not dampen: a commercial
+  VPN is shared with attackers. Service accounts are counted like any target.
 
 Event-time windows: failures and successes are kept for the attack window +
 follow-up window + lateness, so failures that arrive after the success still
@@ -34,11 +36,11 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from detections import geo
 from detections.common import (
     Suppression,
     attempt_id,
     event_subject,
+    is_allowlisted_egress,
     is_password_failure,
     is_successful_sign_in,
     make_finding,
@@ -233,9 +235,7 @@ class SuccessAfterCredentialAttack:
                     cfg.known_client_dampening,
                 )
             )
-        if geo.ip_in(success.ip, cfg.allowlist_cidrs) or (
-            success.asn is not None and success.asn in cfg.allowlist_asns
-        ):
+        if is_allowlisted_egress(cfg, success.ip, success.asn):
             dampeners.append(Dampener("allowlisted corporate egress", cfg.allowlist_dampening))
         assessment = assess(evidence, dampeners, (Action.CLEAR_SESSIONS, Action.EXPIRE_PASSWORD))
         return make_finding(

@@ -4,10 +4,12 @@ from detections.confidence import Action, Tier
 from detections.engine import Engine, TenantContext
 from detections.event import parse_event
 from detections.finding import Severity
+from detections.registry import DetectionSettings
 from detections.success_after_credential_attack import (
     SuccessAfterCredentialAttack,
     SuccessAfterCredentialAttackConfig,
 )
+from detections.tenant_profile import TenantProfile
 from detections.testkit import failed_sign_in, oie_password_failure, sign_in
 
 T0 = 1_700_000_000.0
@@ -127,3 +129,21 @@ def test_one_finding_per_user_per_hour_replay_and_state_round_trip():
 def test_failed_sign_ins_and_non_humans_are_not_successes():
     service = {"id": "0oaSVC", "type": "PublicClientApp", "alternateId": LOGIN, "displayName": "svc"}
     assert run([*attack(), success(T0 + 30 * MIN, actor=service)]) == []
+
+
+def tenant(**context) -> SuccessAfterCredentialAttackConfig:
+    return TenantProfile(**context).apply(DetectionSettings()).success_after_credential_attack
+
+
+def test_tenant_egress_dampens_but_its_vpn_operators_do_not():
+    raws = [*attack(), success(T0 + 30 * MIN)]
+    (by_asn,) = run(raws, config=tenant(egress_asns=frozenset({8359})))
+    assert by_asn.confidence == 45 and by_asn.assessment.actions == ()
+    assert "allowlisted corporate egress" in labels(by_asn)
+    (by_cidr,) = run(raws, config=tenant(egress_cidrs=("185.220.101.0/24",)))
+    assert by_cidr.confidence == 45
+    nord = {"tunnels": '[{"anonymous":true,"operator":"NORD_VPN","type":"VPN"}]'}
+    (via_vpn,) = run(
+        [*attack(), success(T0 + 30 * MIN, debug=nord)], config=tenant(vpn_operators=frozenset({"NordVPN"}))
+    )
+    assert via_vpn.confidence == 85 and via_vpn.assessment.actions == (Action.CLEAR_SESSIONS, Action.EXPIRE_PASSWORD)

@@ -8,6 +8,7 @@ file gets copied, committed and pasted into tickets, so it holds only
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import fields
@@ -17,10 +18,13 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -28,6 +32,7 @@ from pydantic import (
 
 from detections.confidence import Action
 from detections.registry import DetectionSettings
+from detections.tenant_profile import TenantProfile
 
 OKTA_MAX_LOOKBACK_MINUTES = 90 * 24 * 60  # System Log retention; older `since` returns nothing
 
@@ -125,6 +130,52 @@ class ResponseSettings(_Strict):
     allow_suspend: bool = False
 
 
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip()))
+    except ValueError:
+        pass
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"not a CIDR: {value!r} (e.g. 198.51.100.0/24)") from None
+    raise ValueError(f"not a CIDR: {value!r} has host bits set (the network is {network})")
+
+
+def _asn(value: Any) -> Any:
+    """Accept 53813 and "AS53813"."""
+    if isinstance(value, str) and value.strip().upper().startswith("AS"):
+        return value.strip()[2:]
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Asn = Annotated[int, BeforeValidator(_asn), Field(ge=1, le=2**32 - 1)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class ContextSettings(_Strict):
+    """What the organisation looks like, stated once for every detection (DETECTIONS.md §2, §6.2 dampeners).
+
+    Merged with the per-detection allowlists under ``detections:``; protected users/groups live under
+    ``response:`` (they restrict enforcement, not detection)."""
+
+    egress_cidrs: list[Cidr] = Field(default_factory=list)  # corporate VPN / secure web gateway egress
+    egress_asns: list[Asn] = Field(default_factory=list)  # e.g. Zscaler 53813
+    vpn_operators: list[Name] = Field(default_factory=list)  # Okta debugData.tunnels operators the company uses
+    known_travellers: list[Name] = Field(default_factory=list)  # user ids or logins: impossible travel dampened
+    service_accounts: list[Name] = Field(default_factory=list)  # user ids or logins: no human-only detections
+
+    def profile(self) -> TenantProfile:
+        return TenantProfile(
+            egress_cidrs=tuple(self.egress_cidrs),
+            egress_asns=frozenset(self.egress_asns),
+            vpn_operators=frozenset(self.vpn_operators),
+            known_travellers=frozenset(self.known_travellers),
+            service_accounts=frozenset(self.service_accounts),
+        )
+
+
 def _known_detection_settings(value: Any) -> Any:
     """Catch typos: pydantic ignores unknown keys of a dataclass, and a silently ignored threshold is a bug."""
     if not isinstance(value, dict):
@@ -141,6 +192,13 @@ def _known_detection_settings(value: Any) -> Any:
                 raise ValueError(
                     f"{name}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
                 )
+            cidrs = overrides.get("allowlist_cidrs")
+            for i, cidr in enumerate(cidrs if isinstance(cidrs, list | tuple) else ()):
+                try:
+                    if isinstance(cidr, str):  # other types: pydantic names them below
+                        _cidr(cidr)
+                except ValueError as exc:
+                    raise ValueError(f"{name}.allowlist_cidrs[{i}]: {exc}") from None
     return value
 
 
@@ -154,6 +212,7 @@ class TenantConfig(_Strict):
     enforce: Credentials | None = None  # separate least-privilege credentials; None: alert only
     poll: PollSettings = Field(default_factory=PollSettings)
     response: ResponseSettings = Field(default_factory=ResponseSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)  # the organisation, for every detection
     detections: DetectionSettings = Field(default_factory=DetectionSettings)  # per-detection thresholds
 
     @field_validator("detections", mode="before")

@@ -31,7 +31,7 @@ from detector.respond.actions import ActionWorker
 from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
 from detector.stream.faust_app import build_app
 from detector.stream.kafka_bus import KafkaSink, TopicPlan, Topics, ensure_topics, idempotent_producer, read_topic
-from detector.tenants import OktaClients, build_engine, poller_settings, responder
+from detector.tenants import OktaClients, engine_for, poller_settings, responder
 
 log = structlog.get_logger(__name__)
 
@@ -155,7 +155,7 @@ async def _rewind(consumer: AIOKafkaConsumer) -> None:
 
 
 def worker_app(config: Config, kafka: KafkaSettings, metrics: Metrics, web_port: int | None = None) -> faust.App:
-    engines = {tenant.name: build_engine(tenant) for tenant in config.tenants}
+    engines = {tenant.name: engine_for(tenant) for tenant in config.tenants}
     datadir = config.data_dir / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
     return build_app(kafka, engines, metrics, datadir=datadir, web_port=web_port or kafka.web_port)

@@ -26,7 +26,7 @@ from detector.respond.ledger import ActionRecord, SqliteLedger
 from detector.stream.bus import FINDINGS
 from detector.stream.detect_stage import DetectionStage
 from detector.stream.embedded import EmbeddedBus, Stored
-from detector.tenants import OktaClients, build_engine, poller_settings, responder
+from detector.tenants import OktaClients, engine_for, poller_settings, responder
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +62,7 @@ class EmbeddedPipeline:
             self.pollers[tenant.name] = TenantPoller(
                 tenant.name, clients.reader(tenant), self.bus, self.metrics, poller_settings(tenant)
             )
-            engines[tenant.name] = build_engine(tenant)
+            engines[tenant.name] = engine_for(tenant)
             responders[tenant.name] = responder(tenant, clients)
 
         stage = DetectionStage(self.bus, engines, self.metrics)

@@ -78,7 +78,8 @@ def replay(
                 malformed.append(Malformed(str(path), position, is_index, str(exc)))
     if sort:
         events.sort(key=lambda e: e.time)  # stable: ties keep file order
-    engine = Engine(build_detections(settings or DetectionSettings()), context or TenantContext(tenant))
+    context = context or TenantContext(tenant)
+    engine = Engine(build_detections(settings or DetectionSettings(), context.profile), context)
     states: dict[str, Any] = {}
     findings: list[Finding] = []
     total = len(events)
@@ -204,9 +205,9 @@ def _settings(args: argparse.Namespace) -> tuple[str, DetectionSettings, TenantC
     chosen = next((t for t in config.tenants if args.tenant in (None, t.name)), None)
     if chosen is None:
         raise ReplayError(f"no tenant {args.tenant!r} in {args.config} (have: {', '.join(names)})")
-    from detector.tenants import own_identities  # ignore our own enforcement, as the daemon does
+    from detector.tenants import tenant_context  # as the daemon builds it: the tenant's context, our own ids
 
-    return chosen.name, chosen.detections, own_identities(chosen)
+    return chosen.name, chosen.detections, tenant_context(chosen)
 
 
 def _write_findings(findings: list[Finding], output: str, out: Path | None) -> None:

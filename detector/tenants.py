@@ -28,15 +28,16 @@ def make_auth(credentials: Credentials, org_url: str) -> Auth:
     )
 
 
-def own_identities(tenant: TenantConfig) -> TenantContext:
-    """Our credentials' ids, so the System Log events our own actions cause are ignored."""
+def tenant_context(tenant: TenantConfig) -> TenantContext:
+    """Our credentials' ids, so the System Log events our own actions cause are ignored, and the tenant's
+    stated context (egress, travellers, service accounts)."""
     clients, tokens = set(), set()
     for creds in (tenant.read, tenant.enforce):
         if isinstance(creds, OAuthCredentials):
             clients.add(creds.client_id)
         elif isinstance(creds, SswsCredentials) and creds.token_id:
             tokens.add(creds.token_id)
-    return TenantContext(tenant.name, frozenset(clients), frozenset(tokens))
+    return TenantContext(tenant.name, frozenset(clients), frozenset(tokens), tenant.context.profile())
 
 
 def policy_of(tenant: TenantConfig) -> ActionPolicy:
@@ -51,8 +52,10 @@ def policy_of(tenant: TenantConfig) -> ActionPolicy:
     )
 
 
-def build_engine(tenant: TenantConfig) -> Engine:
-    return Engine(build_detections(tenant.detections), own_identities(tenant))
+def engine_for(tenant: TenantConfig) -> Engine:
+    """The tenant's detections with its thresholds and context (``detector replay --config`` builds the same)."""
+    context = tenant_context(tenant)
+    return Engine(build_detections(tenant.detections, context.profile), context)
 
 
 def poller_settings(tenant: TenantConfig) -> PollerSettings:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from detections.tenant_profile import TenantProfile
 from detector.config import ConfigError, load_config, parse_config, secret_values
+from detector.tenants import engine_for
 
 
 def tenant(**overrides):
@@ -55,6 +57,38 @@ def test_a_minimal_config_gets_safe_defaults():
         ),
         ({"tenants": [tenant(detections={"mfa_fatigue": {"min_denial": 3}})]}, "unknown setting(s) min_denial"),
         ({"tenants": [tenant(detections={"mfa_fatigu": {}})]}, "unknown detection 'mfa_fatigu'"),
+        (
+            {"tenants": [tenant(context={"egress_cidrs": ["198.51.100.0/24", "corp-vpn"]})]},
+            "tenants[0].context.egress_cidrs[1]: not a CIDR: 'corp-vpn'",
+        ),
+        (
+            {"tenants": [tenant(context={"egress_cidrs": ["198.51.100.7/24"]})]},
+            "tenants[0].context.egress_cidrs[0]: not a CIDR: '198.51.100.7/24' has host bits set (the network is",
+        ),
+        (
+            {"tenants": [tenant(context={"egress_asns": [53813, "zscaler"]})]},
+            "tenants[0].context.egress_asns[1]: Input",
+        ),
+        (
+            {"tenants": [tenant(context={"egress_asns": [0]})]},
+            "tenants[0].context.egress_asns[0]: Input should be greater",
+        ),
+        (
+            {"tenants": [tenant(context={"vpn_operators": ["  "]})]},
+            "tenants[0].context.vpn_operators[0]: String should",
+        ),
+        (
+            {"tenants": [tenant(context={"service_accounts": "svc@acme.com"})]},
+            "tenants[0].context.service_accounts: Input",
+        ),
+        (
+            {"tenants": [tenant(context={"known_traveler": ["ceo@acme.com"]})]},
+            "tenants[0].context.known_traveler: Extra",
+        ),
+        (
+            {"tenants": [tenant(detections={"impossible_travel": {"allowlist_cidrs": ["10.0.0.0/8", "10.0.0.0/33"]}})]},
+            "tenants[0].detections: impossible_travel.allowlist_cidrs[1]: not a CIDR: '10.0.0.0/33'",
+        ),
     ],
 )
 def test_errors_name_the_field_and_the_reason(data, expected):
@@ -100,6 +134,42 @@ def test_detection_allowlists_and_windows_parse_for_every_detection():
     )
 
 
+def test_tenant_context_is_stated_once_and_becomes_the_detections_profile():
+    context = {
+        "egress_cidrs": ["198.51.100.0/24", "2001:db8::/32", "203.0.113.9"],
+        "egress_asns": [53813, "AS62044"],
+        "vpn_operators": ["ZSCALER", "NordVPN"],
+        "known_travellers": ["CEO@acme.com", "00uCEO"],
+        "service_accounts": ["svc-backup@acme.com"],
+    }
+    profile = parse_config({"tenants": [tenant(context=context)]}).tenants[0].context.profile()
+    assert profile == TenantProfile(
+        egress_cidrs=("198.51.100.0/24", "2001:db8::/32", "203.0.113.9/32"),
+        egress_asns=frozenset({53813, 62044}),
+        vpn_operators=frozenset({"ZSCALER", "NORDVPN"}),
+        known_travellers=frozenset({"ceo@acme.com", "00uceo"}),
+        service_accounts=frozenset({"svc-backup@acme.com"}),
+    )
+    assert parse_config({"tenants": [tenant()]}).tenants[0].context.profile() == TenantProfile()
+
+
+def test_the_daemon_engine_merges_the_context_with_per_detection_allowlists():
+    t = parse_config(
+        {
+            "tenants": [
+                tenant(
+                    context={"egress_cidrs": ["198.51.100.0/24"], "service_accounts": ["svc@acme.com"]},
+                    detections={"password_spray": {"allowlist_cidrs": ["10.0.0.0/8"]}},
+                )
+            ]
+        }
+    ).tenants[0]
+    engine = engine_for(t)
+    spray = next(d for d in engine.detections if d.id == "password_spray")
+    assert spray.config.allowlist_cidrs == ("10.0.0.0/8", "198.51.100.0/24")
+    assert engine.context.profile.service_accounts == {"svc@acme.com"}
+
+
 def test_lookback_is_capped_at_okta_retention():
     config = parse_config({"tenants": [tenant(poll={"lookback_minutes": 10**7})]})
     assert config.tenants[0].poll.lookback_minutes == 90 * 24 * 60
@@ -135,3 +205,10 @@ def test_check_config_command(tmp_path: Path):
     with pytest.raises(ConfigError, match="not valid YAML"):
         (tmp_path / "broken.yaml").write_text("tenants: [")
         load_config(tmp_path / "broken.yaml")
+
+
+def test_the_readme_example_is_a_valid_config():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    t = parse_config(yaml.safe_load(example)).tenants[0]
+    assert t.context.profile().service_accounts and t.detections.password_spray.allowlist_cidrs

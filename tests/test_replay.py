@@ -144,6 +144,36 @@ def test_config_supplies_the_tenants_thresholds(tmp_path):
     assert main([*base, "--tenant", "nope"]) == 2
 
 
+def test_config_supplies_the_tenants_context(tmp_path):
+    """`context:` reaches the detections: a known traveller is dampened, a service account gets no MFA finding."""
+    day = 86400.0
+    raws = [sign_in(T0 - day - i * 2 * day, "nyc") for i in range(12)]  # alice's baseline
+    raws += [sign_in(T0, "nyc"), sign_in(T0 + 3600, "lagos", behaviors="{New Device=POSITIVE, New Country=POSITIVE}")]
+    raws += bombing(T0, 6, accept=True, user="00usvc", login="svc-sync@acme.com")
+    path = write_jsonl(tmp_path / "t.jsonl", raws)
+    read = {"kind": "ssws", "token": {"env": "UNSET_IN_TESTS"}}
+    context = {"known_travellers": ["alice@acme.com"], "service_accounts": ["svc-sync@acme.com"]}
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"tenants": [
+        {"name": "plain", "org_url": "https://plain.okta.com", "read": read},
+        {"name": "acme", "org_url": "https://acme.okta.com", "read": read, "context": context},
+    ]}))  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    base = ["replay", str(path), "--output", "jsonl", "--out", str(out), "--config", str(config)]
+
+    assert main([*base, "--tenant", "plain"]) == 0
+    plain = {f["detection"]: f for f in map(json.loads, out.read_text().splitlines())}
+    assert set(plain) == {"impossible_travel", "mfa_push_bombing", "mfa_push_accepted"}
+    assert plain["impossible_travel"]["tier"] == "high" and plain["impossible_travel"]["dampeners"] == []
+
+    assert main([*base, "--tenant", "acme"]) == 0
+    (travel,) = map(json.loads, out.read_text().splitlines())
+    assert travel["detection"] == "impossible_travel"
+    assert travel["confidence"] == plain["impossible_travel"]["confidence"] - 30 == 35
+    assert travel["tier"] == "medium" and travel["actions"] == []
+    assert any("known traveller" in d["label"] and d["points"] == -30 for d in travel["dampeners"])
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "detector.cli", "replay", *args], cwd=ROOT, capture_output=True, text=True, timeout=60

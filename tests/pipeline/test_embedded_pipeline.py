@@ -93,6 +93,20 @@ async def test_dry_run_and_protected_users_never_call_okta(sim: Sim, tmp_path: P
     assert by_user["ceo@acme.com"].detail == "protected user"
 
 
+async def test_service_accounts_in_the_tenant_context_get_no_mfa_findings(sim: Sim, tmp_path: Path, monkeypatch):
+    svc = sim.org.add_user(login="svc-backup@acme.com", first_name="Svc", last_name="Backup")
+    victim = sim.org.add_user(login="victim@acme.com", first_name="Vic", last_name="Tim")
+    inject_push_bombing(sim, svc, time.time() - 200)
+    inject_push_bombing(sim, victim, time.time() - 100)
+    config = daemon_config(sim, tmp_path, monkeypatch, context={"service_accounts": ["SVC-Backup@acme.com"]})
+    seen: list[dict] = []
+    pipeline = EmbeddedPipeline(config, on_finding=seen.append)
+    await run_until(pipeline, lambda: clears(sim))
+
+    assert {f["principal_login"] for f in seen} == {"victim@acme.com"}
+    assert [c.user_id for c in clears(sim)] == [victim["id"]]
+
+
 @pytest.mark.parametrize("kind", ["bad_json", "status"])
 async def test_okta_errors_while_tailing_lose_nothing(sim: Sim, tmp_path: Path, monkeypatch, kind: str):
     victim = sim.org.add_user(login="victim@acme.com", first_name="Vic", last_name="Tim")
