@@ -1,4 +1,4 @@
-"""Admin privilege granted (or a super-admin revoked).
+"""Admin privilege granted (or a super-admin revoked), escalated when the granter looks compromised.
 
 Why: an attacker who controls an account makes it (or a group it is in) an
 administrator to persist and to lock responders out; the 2023 cross-tenant
@@ -11,18 +11,48 @@ member gets the role; critical for super admin), ``iam.resourceset.bindings.add`
 (custom role binding, medium) and ``user.account.privilege.revoke`` of a
 Super/Organization administrator (medium: responder lock-out, Okta's catalog).
 Never auto-enforced (legitimate admin work is common; a human decides).
+
+Escalation (§6.1 #15, the part a per-actor state can see): any of these changes is
+**critical** when, in the 24 h before it, the *granter* (the event's actor) had
+
+* a successful sign-in that ThreatInsight suspected (``threatSuspected``; our
+  ``threatinsight_on_success`` is high on it),
+* a successful sign-in with Okta ``New Geo-Location``/``New Country`` **and**
+  ``New Device`` POSITIVE (Panther rates new behaviors on an admin high, D05), or
+* reported suspicious activity on their own account (D27, high);
+
+or the change request itself carries ``threatSuspected``. Okta risk HIGH is named in
+the evidence when it rides on such a sign-in but never escalates alone (§0: Okta
+rates every new user HIGH). Each reason is an evidence item with its event.
+
+State is per granter (the actor), so ``keyed_by_actor``: every event touching a key
+has that actor, and the Kafka partition of ``okta.events`` already holds it. Per-actor
+state cannot see signals whose actor is someone else: ITP ``user.risk.detect`` (actor
+Okta, the user is the target), findings of other detections (session hijack, impossible
+travel), or "the granter was made admin minutes ago" (that grant's actor is another
+admin). Those need a findings-correlation stage keyed by user (see the branch note).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from detections.config_change import Change, ConfigChangeDetection, first_target, target_ref
+from detections.common import Suppression, is_successful_sign_in
+from detections.confidence import Evidence, EvidenceClass
+from detections.config_change import Change, ChangeState, ConfigChangeDetection, first_target, target_ref
 from detections.event import Event
-from detections.finding import Severity
+from detections.finding import Finding, Severity
 
 MITRE = ("T1098.003",)
+REPORT = "user.account.report_suspicious_activity_by_enduser"
+
+# signal kind: (evidence class, points) - §6.2 points of the same evidence
+SIGNAL_EVIDENCE: dict[str, tuple[EvidenceClass, int]] = {
+    "threat": (EvidenceClass.INFRASTRUCTURE, 15),
+    "new_geo_device": (EvidenceClass.ANOMALY, 25),
+    "report": (EvidenceClass.USER_REPORT, 60),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +64,93 @@ class AdminPrivilegeGrantedConfig:
         "org admin",
         "org administrator",
     )
-    suppress_s: float = 300.0  # per target and role set
+    suppress_s: float = 300.0  # per granter, target and role set
+    escalate_window_s: float = 24 * 3600.0  # granter signals this recent make the change critical
+    max_signals: int = 16  # per granter, newest kept
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """Something about an admin, seen in an event whose actor they are."""
+
+    time: float
+    kind: str  # a SIGNAL_EVIDENCE key
+    label: str
+    uuid: str
+
+    def to_list(self) -> list[Any]:
+        return [self.time, self.kind, self.label, self.uuid]
+
+
+@dataclass(slots=True)
+class GranterState(ChangeState):
+    """The granter's changes (replay guard, suppression) and their recent risk signals."""
+
+    signals: list[Signal] = field(default_factory=list)
+
+    def remember(self, signal: Signal, horizon: float, cap: int) -> None:
+        """Keep signals newer than ``horizon`` (event time), newest ``cap`` of them, in time order."""
+        kept = [s for s in self.signals if s.time >= horizon and s.uuid != signal.uuid]
+        kept.append(signal)
+        kept.sort(key=lambda s: s.time)
+        self.signals = kept[-cap:]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sup": self.sup.to_dict(), "sig": [s.to_list() for s in self.signals]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GranterState:
+        # "sig" absent: a state written before escalation existed
+        return cls(Suppression.from_dict(data["sup"]), [Signal(*s) for s in data.get("sig", [])])
 
 
 class AdminPrivilegeGranted(ConfigChangeDetection):
     id: ClassVar[str] = "admin_privilege_granted"
+    keyed_by_actor: ClassVar[bool] = True
 
     def __init__(self, config: AdminPrivilegeGrantedConfig | None = None) -> None:
         self.config = config or AdminPrivilegeGrantedConfig()
+
+    def state_key(self, event: Event) -> str | None:
+        if sign_in_signal(event) is not None:
+            return event.actor_id
+        if event.outcome == "FAILURE" or self.classify(event) is None:
+            return None
+        return event.actor_id or "-"  # "-": the okta.events key of an actor-less event
+
+    def new_state(self) -> GranterState:
+        return GranterState()
+
+    def load_state(self, data: dict[str, Any]) -> GranterState:
+        return GranterState.from_dict(data)
+
+    def detect(self, event: Event, state: GranterState) -> list[Finding]:
+        signal = sign_in_signal(event)
+        if signal is not None:
+            state.remember(signal, event.time - self.config.escalate_window_s, self.config.max_signals)
+            return []
+        change = self.classify(event)
+        if change is None or not self.admit(event, state.sup, f"{change.scope}|{change.variant}"):
+            return []
+        reasons = self._reasons(event, state)
+        if not reasons:
+            return [self.finding(event, change)]
+        evidence = [
+            Evidence(SIGNAL_EVIDENCE[s.kind][0], s.label, SIGNAL_EVIDENCE[s.kind][1], (s.uuid,)) for s in reasons
+        ]
+        return [self.finding(event, change, evidence, Severity.CRITICAL)]
+
+    def _reasons(self, event: Event, state: GranterState) -> list[Signal]:
+        """The granter's signals in the window before this change, newest per kind; plus the request's own."""
+        since = event.time - self.config.escalate_window_s
+        newest: dict[str, Signal] = {}
+        for s in state.signals:
+            if since <= s.time <= event.time:
+                newest[s.kind] = s
+        if event.threat_suspected:
+            label = f"ThreatInsight suspected the IP of this request ({event.ip})"
+            newest["threat"] = Signal(event.time, "threat", label, event.uuid)
+        return [newest[k] for k in SIGNAL_EVIDENCE if k in newest]
 
     def _high(self, roles: str) -> bool:
         low = roles.lower()
@@ -107,3 +216,25 @@ class AdminPrivilegeGranted(ConfigChangeDetection):
                 login,
             )
         return None
+
+
+def sign_in_signal(event: Event) -> Signal | None:
+    """A risk signal about the event's (human) actor, or None: successful sign-ins and self-reports only."""
+    if not event.is_human or not event.actor_id:
+        return None
+    if event.event_type == REPORT:
+        what = event.debug.get("suspiciousactivityeventtype") or "an event"
+        label = f"granter reported suspicious activity ({what}) on their account"
+        return Signal(event.time, "report", label, event.uuid)
+    if not is_successful_sign_in(event):
+        return None
+    risk = " and Okta risk HIGH" if event.risk_level == "HIGH" else ""
+    if event.threat_suspected:
+        label = f"granter signed in from {event.ip}, which ThreatInsight suspected{risk}"
+        return Signal(event.time, "threat", label, event.uuid)
+    new_geo = event.behavior_positive("New Geo-Location") or event.behavior_positive("New Country")
+    if new_geo and event.behavior_positive("New Device"):
+        where = ", ".join(x for x in (event.geo.city, event.geo.country) if x) or event.ip or "?"
+        label = f"granter signed in from a new device and a new location ({where}){risk}"
+        return Signal(event.time, "new_geo_device", label, event.uuid)
+    return None

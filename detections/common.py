@@ -51,6 +51,29 @@ def is_successful_sign_in(event: Event) -> bool:
     return event.event_type in SUCCESSFUL_SIGN_INS and event.outcome == "SUCCESS"
 
 
+# Okta Support acting through the vendor's own back end (DETECTIONS.md D38): the system actor, no
+# request transaction, no client user agent and no client geo (Panther Okta.Support.Reset).
+OKTA_SUPPORT_RESETS = frozenset(
+    {
+        "user.account.reset_password",
+        "user.mfa.factor.update",
+        "system.mfa.factor.deactivate",
+        "user.mfa.attempt_bypass",
+    }
+)
+
+
+def is_okta_support_reset(event: Event) -> bool:
+    """A password / MFA reset done by Okta Support rather than by an admin of the tenant."""
+    return (
+        event.event_type in OKTA_SUPPORT_RESETS
+        and event.actor_login.lower() == "system@okta.com"
+        and event.transaction_id == "unknown"
+        and not event.user_agent
+        and not event.geo.country
+    )
+
+
 def is_password_failure(event: Event) -> bool:
     """A wrong password (or a locked-out attempt), in Classic or Identity Engine spelling.
 

@@ -10,6 +10,7 @@ per-object suppression window absorbs bulk edits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -71,29 +72,39 @@ class ConfigChangeDetection:
 
     def detect(self, event: Event, state: ChangeState) -> list[Finding]:
         change = self.classify(event)
-        if change is None or state.sup.replayed(event.uuid):
+        if change is None or not self.admit(event, state.sup, change.variant):
             return []
-        if state.sup.suppressed(change.variant, event.time, self.config.suppress_s):
-            return []
-        state.sup.fire(change.variant, event.time)
+        return [self.finding(event, change)]
+
+    def admit(self, event: Event, sup: Suppression, variant: str) -> bool:
+        """Replay guard, then the per-object suppression window; records the firing when admitted."""
+        if sup.replayed(event.uuid) or sup.suppressed(variant, event.time, self.config.suppress_s):
+            return False
+        sup.fire(variant, event.time)
+        return True
+
+    def finding(
+        self, event: Event, change: Change, extra: Sequence[Evidence] = (), severity: Severity | None = None
+    ) -> Finding:
+        """The finding for one change: the change itself as evidence, plus ``extra`` items (escalations)."""
+        severity = severity or change.severity
         by = event.actor_login or event.actor_id or "unknown actor"
-        evidence = Evidence(EvidenceClass.FOLLOW_ON, change.label, SEVERITY_POINTS[change.severity], (event.uuid,))
-        return [
-            make_finding(
-                event,
-                detection=self.id,
-                title=change.title,
-                severity=change.severity,
-                assessment=assess([evidence]),  # nothing offered: never auto-enforced
-                anchor=(change.scope, event.uuid),
-                event_uuids=(event.uuid,),
-                mitre=change.mitre,
-                time=event.time,
-                summary=f"{change.label} (by {by} from {event.ip or 'no IP'})",
-                principal=change.principal,
-                principal_login=change.principal_login,
-            )
-        ]
+        evidence = Evidence(EvidenceClass.FOLLOW_ON, change.label, SEVERITY_POINTS[severity], (event.uuid,))
+        uuids = dict.fromkeys([event.uuid, *(u for e in extra for u in e.event_uuids)])
+        return make_finding(
+            event,
+            detection=self.id,
+            title=change.title,
+            severity=severity,
+            assessment=assess([evidence, *extra]),  # nothing offered: never auto-enforced
+            anchor=(change.scope, event.uuid),
+            event_uuids=tuple(uuids),
+            mitre=change.mitre,
+            time=event.time,
+            summary=f"{change.label} (by {by} from {event.ip or 'no IP'})",
+            principal=change.principal,
+            principal_login=change.principal_login,
+        )
 
 
 def target_ref(target: dict[str, Any] | None) -> tuple[str, str]:

@@ -39,7 +39,12 @@ RULES: dict[str, str] = {
     "Okta.Group.Admin.Role.Assigned": "admin_privilege_granted",
     "Okta.APIKeyCreated": "api_token_created",
     "Okta.Identity.Provider.Created.Modified": "tenant_tampering",
+    "Okta.Org2org.Creation.Modification": "tenant_tampering",
+    "Okta.Global.MFA.Disabled": "tenant_tampering",
     "Okta.Support.Access": "okta_support_access",
+    # Panther's code reads a top-level ``userAgent.rawUserAgent`` (never present in a LogEvent), so its "no user
+    # agent" clause is always true; ours reads ``client.userAgent.rawUserAgent``. Both fixtures agree either way.
+    "Okta.Support.Reset": "okta_support_access",
     "Okta.User.Reported.Suspicious.Activity": "user_reported_suspicious",
     "Okta.ThreatInsight.Security.Threat.Detected": "okta_threat_signals",
     "Okta.Anonymizing.VPN.Login": "anonymizer_signin",
@@ -55,11 +60,6 @@ RULES: dict[str, str] = {
 
 # Panther rules with no counterpart (yet): one line each on why.
 UNMAPPED: dict[str, str] = {
-    "Okta.Global.MFA.Disabled": "gap: D43 org-wide authenticator deactivation; tenant_tampering has no "
-    "system.mfa.factor.deactivate rule",
-    "Okta.Org2org.Creation.Modification": "gap: D42 Org2Org app create/update; tenant_tampering covers IdPs only",
-    "Okta.Support.Reset": "gap: D38 resets by Okta Support (system@okta.com); okta_support_access covers "
-    "impersonation grants only",
     "Okta.New.Behavior.Accessing.Admin.Console": "gap: D05 not shipped; Okta behaviors only boost "
     "impossible_travel / anonymizer_signin",
     "Okta.User.MFA.Reset.All": "by design: a reset alone is routine help-desk work; mfa_reset_takeover fires "
