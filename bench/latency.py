@@ -38,7 +38,8 @@ class AcceptClock:
         return self.org.open_session(user_id, session_id)
 
 
-def _config(url: str, data_dir: Path, read_id: str, enforce_id: str, interval_s: float) -> Any:
+def config_dict(url: str, data_dir: Path, read_id: str, enforce_id: str, interval_s: float) -> dict[str, Any]:
+    """One simulator tenant, dry-run; tokens in ITDR_BENCH_READ_TOKEN / ITDR_BENCH_ENFORCE_TOKEN."""
     os.environ["ITDR_BENCH_READ_TOKEN"] = READ_TOKEN
     os.environ["ITDR_BENCH_ENFORCE_TOKEN"] = ENFORCE_TOKEN
     tenant = {
@@ -49,10 +50,10 @@ def _config(url: str, data_dir: Path, read_id: str, enforce_id: str, interval_s:
         "poll": {"interval_s": interval_s, "lookback_minutes": 60},
         "response": {"dry_run": True},
     }
-    return parse_config({"data_dir": str(data_dir), "tenants": [tenant]})
+    return {"data_dir": str(data_dir), "tenants": [tenant]}
 
 
-def _pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -79,7 +80,7 @@ async def run(
 
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         async with SimServer(org) as server:
-            config = _config(server.url, Path(tmp), read_id, enforce_id, poll_interval_s)
+            config = parse_config(config_dict(server.url, Path(tmp), read_id, enforce_id, poll_interval_s))
             pipeline = EmbeddedPipeline(config, on_finding=on_finding)
             stop = asyncio.Event()
             daemon = asyncio.create_task(pipeline.run(stop))
@@ -105,8 +106,8 @@ async def run(
         note += f", {missed} MISSED"
     nan = float("nan")
     figs = [
-        Figure("3 latency", "p50 accept → finding", _pct(lat, 0.5) if lat else nan, "s", note),
-        Figure("3 latency", "p99 accept → finding", _pct(lat, 0.99) if lat else nan, "s", "includes the poll wait"),
+        Figure("3 latency", "p50 accept → finding", pct(lat, 0.5) if lat else nan, "s", note),
+        Figure("3 latency", "p99 accept → finding", pct(lat, 0.99) if lat else nan, "s", "includes the poll wait"),
         Figure("3 latency", "max accept → finding", max(lat, default=float("nan")), "s"),
     ]
     if lat:

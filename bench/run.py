@@ -20,7 +20,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import engine, latency, memory, tailer
+from bench import engine, kafka, latency, memory, tailer
 from bench.common import (
     Figure,
     Stopwatch,
@@ -42,7 +42,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--poll-interval", type=float, default=1.0, help="tailer poll interval in figure 3 (s)")
     p.add_argument("--users", type=int, help="population for figure 4 (default 100000, quick 2000)")
     p.add_argument("--signins", type=int, default=1, help="sign-ins per user in figure 4, one a day (default 1)")
-    p.add_argument("--only", choices=["1", "2", "3", "4"], action="append", help="run only these figures")
+    p.add_argument("--kafka-events", type=int, help="events through Kafka in figure 5 (default 50000, quick 5000)")
+    p.add_argument("--only", choices=["1", "2", "3", "4", "5"], action="append", help="run only these figures")
     return p.parse_args(argv)
 
 
@@ -69,7 +70,7 @@ def report(console: Console, figures: list[Figure], facts: dict[str, str]) -> No
 async def main(argv: list[str] | None = None) -> list[Figure]:
     args = _args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    only = set(args.only or ["1", "2", "3", "4"])
+    only = set(args.only or ["1", "2", "3", "4", "5"])
     n_events = args.events or (5_000 if args.quick else 100_000)
     n_attacks = args.attacks or (5 if args.quick else 30)
     facts = machine_facts()
@@ -77,7 +78,7 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
     console.print("machine: " + ", ".join(f"{k}={v}" for k, v in facts.items()))
     figures: list[Figure] = []
 
-    if only & {"1", "2"}:
+    if only & {"1", "2", "5"}:
         watch = Stopwatch()
         pop = population(2_000)
         n_bomb = max(5, n_events // 500)
@@ -88,12 +89,17 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
             console.print("figure 1: tailer …")
             figures += await tailer.run(events)
             console.print(f"  done at {watch.elapsed:.1f} s")
+        span = (datetime.fromisoformat(events[-1]["published"].replace("Z", "+00:00")) - start).total_seconds()
+        mixed = merge(events, push_bombing(pop, start, jittered(n_bomb, span / n_bomb)).emissions)
         if "2" in only:
-            span = (datetime.fromisoformat(events[-1]["published"].replace("Z", "+00:00")) - start).total_seconds()
-            attacks = push_bombing(pop, start, jittered(n_bomb, span / n_bomb))
             console.print(f"figure 2: engine ({n_bomb} attacks over {span:.0f} s of traffic) …")
             users = {k.lower(): p.id for p in pop.people for k in (p.id, p.login)}
-            figures += engine.run(merge(events, attacks.emissions), n_bomb, users)
+            figures += engine.run(mixed, n_bomb, users)
+            console.print(f"  done at {watch.elapsed:.1f} s")
+        if "5" in only:
+            n_kafka = args.kafka_events or (5_000 if args.quick else 50_000)
+            console.print(f"figure 5: Kafka mode ({n_kafka} events, then {n_attacks} attacks for latency) …")
+            figures += await kafka.run(mixed[:n_kafka], n_attacks, args.poll_interval)
             console.print(f"  done at {watch.elapsed:.1f} s")
     if "3" in only:
         console.print(f"figure 3: latency ({n_attacks} attacks, poll interval {args.poll_interval} s) …")

@@ -11,7 +11,7 @@ Two agents, because state must live where its events arrive:
 Tables hold encoded detection state per ``tenant|detection|key``; Faust writes every change to a
 compacted changelog and rebuilds the table from it when a worker restarts or a partition moves.
 
-At-least-once, in this order per event: findings and forwards are sent and acknowledged first, then the
+At-least-once, in this order per batch of records: findings and forwards are sent and acknowledged first, then the
 changed state is written to the table. A crash before the state write replays the event against the old
 state and sends the same findings again (same dedup keys: the action ledger and alert sinks drop them);
 a crash after it replays the event into state that already holds it, and each detection's replay guard
@@ -22,17 +22,21 @@ stalls its partitions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Mapping
+import weakref
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
+import faust.streams as faust_streams
 import orjson
 import structlog
+from faust.types import EventT
 
 from detections.engine import Engine
-from detections.event import Event, MalformedEvent, parse_event
+from detections.event import MalformedEvent, parse_event
 from detections.finding import Finding
 from detector.config import KafkaSettings
 from detector.ops.metrics import Metrics
@@ -40,6 +44,8 @@ from detector.stream.kafka_bus import Topics
 
 log = structlog.get_logger(__name__)
 
+BATCH = 500  # records per round trip to the broker
+BATCH_WAIT_S = 0.05  # how long a partial batch waits for more: bounds the latency it adds
 ACTOR_STATES = "actor-states"
 KEYED_STATES = "keyed-states"
 
@@ -50,11 +56,24 @@ def _raw() -> faust.Schema:
     return faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
+@contextlib.contextmanager
+def _as_current(record: EventT) -> Iterator[None]:
+    """Make ``record`` Faust's current event: a table write goes to the changelog partition (and store
+    partition) of the current event, and in a batch that must be the event that changed the key, not the
+    last one buffered. (Faust keeps it in a context variable; there is no public setter.)"""
+    token = faust_streams._current_event.set(weakref.ref(record))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
+
+
 class TableStates(dict[str, Any]):
-    """The engine's state store over a Faust table for one tenant.
+    """The engine's state store over a Faust table for one tenant, for one batch.
 
     Reads decode from the table; writes stay here until ``flush``, so the table (and its changelog) never
-    holds state whose findings Kafka has not acknowledged.
+    holds state whose findings Kafka has not acknowledged. Each written key remembers the record that
+    changed it (``source``), whose partition is where it belongs.
     """
 
     def __init__(self, table: Any, engine: Engine, tenant: str) -> None:
@@ -62,6 +81,8 @@ class TableStates(dict[str, Any]):
         self.table = table
         self.engine = engine
         self.prefix = f"{tenant}|"
+        self.source: EventT | None = None
+        self._sources: dict[str, EventT | None] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
         if dict.__contains__(self, key):
@@ -69,14 +90,26 @@ class TableStates(dict[str, Any]):
         raw = self.table.get((self.prefix + key).encode())
         return default if raw is None else self.engine.decode_state(key, raw)
 
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._sources[key] = self.source
+
     def flush(self) -> None:
         for key, state in self.items():
-            self.table[(self.prefix + key).encode()] = self.engine.encode_state(state)
+            source = self._sources[key]
+            assert source is not None
+            with _as_current(source):
+                self.table[(self.prefix + key).encode()] = self.engine.encode_state(state)
         self.clear()
+        self._sources.clear()
 
 
 class DetectionAgents:
-    """What the two agents do with one record; Faust only delivers records and persists tables."""
+    """What the two agents do with a batch of records; Faust only delivers records and persists tables.
+
+    A batch (up to BATCH records) is one round trip: every finding, forward and dead letter of the batch
+    is sent, all are acknowledged together, then the batch's state changes are written.
+    """
 
     def __init__(
         self, app: faust.App, engines: Mapping[str, Engine], metrics: Metrics, topics: Topics, partitions: int
@@ -91,53 +124,57 @@ class DetectionAgents:
         self.actor_states = app.Table(ACTOR_STATES, help="detection state keyed by actor", **table)
         self.keyed_states = app.Table(KEYED_STATES, help="detection state re-keyed by IP, login, tenant", **table)
 
-    async def by_actor(self, key: bytes | None, value: bytes) -> None:
-        tenant = (key or b"").decode(errors="replace").split(":", 1)[0]
-        engine = self.engines.get(tenant)
-        if engine is None:
-            await self._deadletter(tenant, "unknown tenant", value)
-            return
-        event = await self._parse(tenant, value)
-        if event is None:
-            return
-        self.metrics.events_processed.labels(tenant).inc()
-        states = TableStates(self.actor_states, engine, tenant)
-        findings = engine.process(event, states, only=engine.actor_keyed)
-        forwards = [
-            self.rekeyed.send(
-                key=f"{tenant}|{state_key}".encode(),
-                value=orjson.dumps({"t": tenant, "d": ids, "e": orjson.Fragment(value)}),
-            )
-            for state_key, ids in engine.routes(event).items()
-        ]
-        await self._acknowledged([*self._send_findings(findings), *forwards])
-        states.flush()
+    async def by_actor(self, batch: Sequence[EventT]) -> None:
+        states: dict[str, TableStates] = {}
+        sends: list[Awaitable[Any]] = []
+        for record in batch:
+            value: bytes = record.value
+            tenant = (record.key or b"").decode(errors="replace").split(":", 1)[0]
+            engine = self.engines.get(tenant)
+            if engine is None:
+                sends.append(self._deadletter(tenant, "unknown tenant", value))
+                continue
+            try:
+                event = parse_event(orjson.loads(value), tenant)
+            except (orjson.JSONDecodeError, MalformedEvent) as exc:
+                sends.append(self._deadletter(tenant, f"malformed event: {exc}", value))
+                continue
+            self.metrics.events_processed.labels(tenant).inc()
+            table = states.setdefault(tenant, TableStates(self.actor_states, engine, tenant))
+            table.source = record
+            with _as_current(record):
+                sends += self._send_findings(engine.process(event, table, only=engine.actor_keyed))
+            for state_key, ids in engine.routes(event).items():
+                envelope = orjson.dumps({"t": tenant, "d": ids, "e": orjson.Fragment(value)})
+                sends.append(self.rekeyed.send(key=f"{tenant}|{state_key}".encode(), value=envelope))
+        await self._acknowledged(sends)
+        for table in states.values():
+            table.flush()
 
-    async def by_key(self, value: bytes) -> None:
-        envelope = orjson.loads(value)  # written by by_actor: well-formed by construction
-        tenant, ids = envelope["t"], envelope["d"]
-        engine = self.engines.get(tenant)
-        if engine is None:
-            await self._deadletter(tenant, "unknown tenant", orjson.dumps(envelope["e"]))
-            return
-        event = parse_event(envelope["e"], tenant)  # parsed once already in by_actor
-        states = TableStates(self.keyed_states, engine, tenant)
-        findings = engine.process(event, states, only=ids)
-        await self._acknowledged(self._send_findings(findings))
-        states.flush()
+    async def by_key(self, batch: Sequence[EventT]) -> None:
+        states: dict[str, TableStates] = {}
+        sends: list[Awaitable[Any]] = []
+        for record in batch:
+            envelope = orjson.loads(record.value)  # written by by_actor: well-formed by construction
+            tenant, ids = envelope["t"], envelope["d"]
+            engine = self.engines.get(tenant)
+            if engine is None:
+                sends.append(self._deadletter(tenant, "unknown tenant", orjson.dumps(envelope["e"])))
+                continue
+            event = parse_event(envelope["e"], tenant)  # parsed once already in by_actor
+            table = states.setdefault(tenant, TableStates(self.keyed_states, engine, tenant))
+            table.source = record
+            with _as_current(record):
+                sends += self._send_findings(engine.process(event, table, only=ids))
+        await self._acknowledged(sends)
+        for table in states.values():
+            table.flush()
 
-    async def _parse(self, tenant: str, value: bytes) -> Event | None:
-        try:
-            return parse_event(orjson.loads(value), tenant)
-        except (orjson.JSONDecodeError, MalformedEvent) as exc:
-            await self._deadletter(tenant, f"malformed event: {exc}", value)
-            return None
-
-    async def _deadletter(self, tenant: str, reason: str, value: bytes) -> None:
+    def _deadletter(self, tenant: str, reason: str, value: bytes) -> Awaitable[Any]:
         log.warning("event.deadletter", tenant=tenant, reason=reason)
         self.metrics.deadletters.labels(tenant).inc()
         headers = {"tenant": tenant.encode(), "reason": reason.encode()}
-        await self._acknowledged([self.deadletter.send(key=tenant.encode(), value=value, headers=headers)])
+        return self.deadletter.send(key=tenant.encode(), value=value, headers=headers)
 
     def _send_findings(self, findings: list[Finding]) -> list[Awaitable[Any]]:
         now = time.time()
@@ -173,6 +210,7 @@ def build_app(
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
         stream_recovery_delay=0.5,
+        producer_linger=0.005,  # a batch's sends leave as a few produce requests, not one per record
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=1,
         web_host="127.0.0.1",
@@ -185,12 +223,12 @@ def build_app(
     agents = DetectionAgents(app, engines, metrics, Topics(kafka.topic_prefix), kafka.partitions)
 
     async def detect_by_actor(stream: faust.StreamT) -> None:
-        async for record in stream.events():
-            await agents.by_actor(record.key, record.value)
+        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+            await agents.by_actor(batch)
 
     async def detect_by_key(stream: faust.StreamT) -> None:
-        async for record in stream.events():
-            await agents.by_key(record.value)
+        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+            await agents.by_key(batch)
 
     app.agent(agents.events, name="detect-by-actor")(detect_by_actor)
     app.agent(agents.rekeyed, name="detect-by-key")(detect_by_key)

@@ -1,0 +1,243 @@
+"""Figure 5: Kafka mode on a real local broker.
+
+(a) the transport floor: a raw aiokafka consume loop over the events topic;
+(b) a Faust detection worker (`detector worker`, a real process) draining the same events;
+(c) the whole path, simulator → `detector poller` → Kafka → `detector worker` → findings;
+(d) end-to-end latency: push accept stored in the simulator → session clear received by the simulator,
+    through `detector run --kafka` (every role in one process).
+
+Throughput figures count from the first committed offset to the last (Faust commits every ~2.8 s), so
+process start-up and group joins are left out and the result is rounded to a commit interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.common import Figure, bystanders, jittered, population, push_bombing
+from bench.latency import ENFORCE_TOKEN, READ_TOKEN, AcceptClock, config_dict, pct
+from deploy.kafka.broker import Broker, fetch_jars, free_port, run_broker
+from detector.sim import RateLimits, SimOrg, SimServer
+from detector.sim.traffic import TrafficConfig, TrafficGenerator, play
+from detector.stream.bus import EventRecord
+from detector.stream.kafka_bus import TopicPlan, Topics, ensure_topics, idempotent_producer
+
+PARTITIONS = 3
+WORKDIR = Path(__file__).resolve().parent.parent / "var" / "bench-kafka"
+SECTION = "5 kafka"
+
+
+async def _produce(bootstrap: str, topics: Topics, events: list[dict[str, Any]]) -> float:
+    """Put the events on ``topics.events`` keyed as the poller keys them; return events/s."""
+    producer = idempotent_producer(bootstrap)
+    await producer.start()
+    try:
+        t0 = time.perf_counter()
+        sent = []
+        for event in events:
+            raw = orjson.dumps(event)
+            record = EventRecord.from_raw("acme", event, raw)
+            sent.append(await producer.send(topics.events, raw, key=record.key.encode()))
+        await asyncio.gather(*sent)
+        return len(events) / (time.perf_counter() - t0)
+    finally:
+        await producer.stop()
+
+
+async def _raw_consume(bootstrap: str, topic: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=2000)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        got, t0 = 0, time.perf_counter()
+        while got < n:
+            for batch in (await consumer.getmany(timeout_ms=1000)).values():
+                got += len(batch)
+        return got / (time.perf_counter() - t0)
+    finally:
+        await consumer.stop()
+
+
+async def _committed(bootstrap: str, group: str, topic: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+        return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+    except Exception:  # no group coordinator / no offsets yet
+        return 0
+    finally:
+        await admin.close()
+
+
+async def _drain_rate(bootstrap: str, group: str, topic: str, n: int, timeout: float) -> tuple[float, int]:
+    """Events/s between the first and the last commit of ``group`` on ``topic`` up to ``n``; and events seen."""
+    first: tuple[float, int] | None = None
+    deadline = time.monotonic() + timeout
+    done = 0
+    while time.monotonic() < deadline:
+        done = await _committed(bootstrap, group, topic)
+        now = time.perf_counter()
+        if done and first is None:
+            first = (now, done)
+        if done >= n:
+            break
+        await asyncio.sleep(0.2)
+    if first is None or done <= first[1]:
+        return float("nan"), done
+    return (done - first[1]) / (time.perf_counter() - first[0]), done
+
+
+def _write_config(
+    folder: Path, url: str, read_id: str, enforce_id: str, bootstrap: str, prefix: str, **over: Any
+) -> Path:
+    cfg = config_dict(url, folder / "data", read_id, enforce_id, over.pop("interval_s", 0.05))
+    cfg["kafka"] = {"bootstrap": bootstrap, "partitions": PARTITIONS, "app_id": prefix, "topic_prefix": f"{prefix}."}
+    cfg["log_level"] = "warning"
+    cfg["tenants"][0].update(over)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "itdr.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+async def _spawn(role: str, config: Path, log: Path, *extra: str) -> asyncio.subprocess.Process:
+    env = {**os.environ, "ITDR_BENCH_READ_TOKEN": READ_TOKEN, "ITDR_BENCH_ENFORCE_TOKEN": ENFORCE_TOKEN}
+    args = [sys.executable, "-m", "detector.cli", role, "--config", str(config), *extra]
+    if role == "worker":
+        args += ["--web-port", str(free_port())]
+    with log.open("ab") as out:
+        return await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out, env=env)
+
+
+async def _with_roles(roles: list[Awaitable[asyncio.subprocess.Process]], body: Callable[[], Awaitable[Any]]) -> Any:
+    procs = [await r for r in roles]
+    try:
+        return await body()
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+
+
+def _org() -> tuple[SimOrg, str, str]:
+    org = SimOrg(name="acme", seed=5, rate_limits=RateLimits(logs=1_000_000))
+    return org, org.add_api_token(READ_TOKEN, name="itdr-reader"), org.add_api_token(ENFORCE_TOKEN, name="enforcer")
+
+
+async def _throughput(broker: Broker, events: list[dict[str, Any]], tmp: Path) -> list[Figure]:
+    bootstrap, n = broker.bootstrap, len(events)
+    figures = []
+    topics = Topics("bench-worker.")
+    await ensure_topics(bootstrap, TopicPlan(topics, PARTITIONS))
+    produced = await _produce(bootstrap, topics, events)
+    floor = await _raw_consume(bootstrap, topics.events, n)
+    figures += [
+        Figure(SECTION, "idempotent produce (acks=all)", produced, "ev/s", f"{n} events, {PARTITIONS} partitions"),
+        Figure(SECTION, "raw aiokafka consume (floor)", floor, "ev/s", "no parsing, no commits"),
+    ]
+
+    org, read_id, enforce_id = _org()
+    async with SimServer(org) as server:
+        config = _write_config(tmp / "worker", server.url, read_id, enforce_id, bootstrap, "bench-worker")
+        worker = _spawn("worker", config, tmp / "worker.log")
+        rate, done = await _with_roles(
+            [worker], lambda: _drain_rate(bootstrap, "bench-worker", topics.events, n, timeout=600)
+        )
+        figures.append(
+            Figure(
+                SECTION, "Faust worker (detections + tables)", rate, "ev/s", f"{rate / floor:.2f}x floor; {done}/{n}"
+            )
+        )
+
+        for event in events:
+            org.append(event)
+        config = _write_config(tmp / "full", server.url, read_id, enforce_id, bootstrap, "bench-full")
+        roles = [_spawn("poller", config, tmp / "poller.log"), _spawn("worker", config, tmp / "full-worker.log")]
+        full = Topics("bench-full.")
+        rate, done = await _with_roles(roles, lambda: _drain_rate(bootstrap, "bench-full", full.events, n, 600))
+        figures.append(
+            Figure(SECTION, "simulator → poller → Kafka → Faust", rate, "ev/s", f"{done}/{n} events through detections")
+        )
+    return figures
+
+
+async def _latency(broker: Broker, attacks: int, poll_interval_s: float, tmp: Path) -> list[Figure]:
+    pop = population(500)
+    org, read_id, enforce_id = _org()
+    pop.register(org)
+    clock = AcceptClock(org)
+    async with SimServer(org) as server:
+        response = {"dry_run": False, "max_actions_per_hour": 10_000}
+        config = _write_config(
+            tmp / "latency", server.url, read_id, enforce_id, broker.bootstrap, "bench-latency",
+            interval_s=poll_interval_s, response=response,
+        )  # fmt: skip
+        stop = asyncio.Event()
+
+        async def body() -> list[float]:
+            traffic = TrafficGenerator(bystanders(pop, attacks), random.Random(3), TrafficConfig(rate=50.0))
+            bg = asyncio.create_task(traffic.run(org, stop=stop))
+            try:
+                await asyncio.sleep(15)  # roles started, group joined, first polls made
+                start = datetime.now(UTC) + timedelta(seconds=0.1)
+                compiled = push_bombing(pop, start, jittered(attacks, 1.0), 1.0)
+                await play(iter(compiled.emissions), clock)
+                victims = {p.id for p in pop.people[:attacks]}
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    cleared = {c.user_id: c.at for c in org.calls if c.action == "clear_sessions"}
+                    if victims <= cleared.keys():
+                        break
+                    await asyncio.sleep(0.1)
+                cleared = {c.user_id: c.at for c in org.calls if c.action == "clear_sessions"}
+                return [cleared[v] - clock.appended[v] for v in victims if v in cleared and v in clock.appended]
+            finally:
+                stop.set()
+                await bg
+
+        run = _spawn("run", config, tmp / "run.log")
+        lat = await _with_roles([run], body)
+    note = f"{len(lat)}/{attacks} attacks, poll interval {poll_interval_s} s, `detector run --kafka`"
+    nan = float("nan")
+    return [
+        Figure(SECTION, "p50 accept stored → session clear", pct(lat, 0.5) if lat else nan, "s", note),
+        Figure(SECTION, "p99 accept stored → session clear", pct(lat, 0.99) if lat else nan, "s"),
+    ]
+
+
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+async def run(events: list[dict[str, Any]], attacks: int, poll_interval_s: float) -> list[Figure]:
+    """The roles' logs stay in var/bench-kafka/ (replaced on each run) for when a figure looks wrong."""
+    tmp = _fresh(WORKDIR)
+    broker = await asyncio.to_thread(run_broker, tmp / "broker", libs_dir=fetch_jars())
+    try:
+        return [*await _throughput(broker, events, tmp), *await _latency(broker, attacks, poll_interval_s, tmp)]
+    finally:
+        await asyncio.to_thread(broker.stop)
