@@ -11,17 +11,20 @@ from pathlib import Path
 
 from rich.console import Console
 
-from detector.config import Config, ConfigError, load_config, secret_values
+from detector.config import Config, ConfigError, MetricsSettings, load_config, secret_values
 from detector.logsetup import configure_logging
+from detector.ops.metrics import Metrics
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and flag (also used by tests that check the commands in deploy/)."""
     parser = argparse.ArgumentParser(prog="detector", description="Streaming ITDR for Okta")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the daemon: embedded (one process, SQLite) unless Kafka is set")
     run.add_argument("--config", "-c", type=Path, required=True)
     run.add_argument("--kafka", metavar="BOOTSTRAP", help="Kafka mode, every role in this process")
+    _metrics_port_argument(run)
     for role, text in (
         ("poller", "Kafka mode: only the System Log pollers"),
         ("worker", "Kafka mode: only a detection worker (Faust)"),
@@ -32,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--kafka", metavar="BOOTSTRAP", help="host:port[,host:port] (default: kafka.bootstrap)")
         if role == "worker":
             sub.add_argument("--web-port", type=int, help="Faust's web server port on 127.0.0.1")
+        _metrics_port_argument(sub)
 
     check = commands.add_parser("check-config", help="validate a config file and resolve its secret references")
     check.add_argument("config", type=Path)
@@ -50,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     from detector.replay import add_arguments as add_replay_arguments
 
     add_replay_arguments(replay)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "replay":
         from detector.replay import run as run_replay
 
@@ -69,6 +76,27 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging("info")
     return asyncio.run(run_sim(args))
+
+
+def _metrics_port_argument(parser: argparse.ArgumentParser) -> None:
+    def port(value: str) -> int:
+        if not value.isdigit() or not 1 <= int(value) <= 65535:
+            raise argparse.ArgumentTypeError(f"not a TCP port: {value!r}")
+        return int(value)
+
+    parser.add_argument(
+        "--metrics-port",
+        type=port,
+        metavar="N",
+        help="serve /metrics and /healthz on this port (overrides metrics.port; one port per process)",
+    )
+
+
+def _metrics_settings(config: Config, port: int | None) -> MetricsSettings | None:
+    """The config's ``metrics:`` section with ``--metrics-port`` applied; the flag alone enables it on loopback."""
+    if port is None:
+        return config.metrics
+    return (config.metrics or MetricsSettings()).model_copy(update={"port": port})
 
 
 def _check_config(path: Path) -> int:
@@ -101,17 +129,19 @@ def _run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 2
+    http = _metrics_settings(config, args.metrics_port)
     if args.command == "run" and not args.kafka and config.kafka is None:
         from detector.pipeline import EmbeddedPipeline
 
-        return _serve(EmbeddedPipeline(config).run)
-    return _run_kafka(args, config)
+        pipeline = EmbeddedPipeline(config)
+        return _serve(pipeline.run, pipeline.metrics, "embedded", http)
+    return _run_kafka(args, config, http)
 
 
-def _run_kafka(args: argparse.Namespace, config: Config) -> int:
+def _run_kafka(args: argparse.Namespace, config: Config, http: MetricsSettings | None) -> int:
     from detector import kafka_roles
     from detector.config import KafkaSettings
-    from detector.ops.metrics import Metrics
+    from detector.ops.http import OpsHttpServer
 
     if args.kafka:
         base = config.kafka.model_dump() if config.kafka else {}
@@ -130,21 +160,31 @@ def _run_kafka(args: argparse.Namespace, config: Config) -> int:
         return kafka_roles.run_actions(config, kafka, metrics, stop)
 
     if args.command in ("poller", "actions"):
-        return _serve(pollers if args.command == "poller" else actions)
+        return _serve(pollers if args.command == "poller" else actions, metrics, args.command, http)
     app = kafka_roles.worker_app(config, kafka, metrics, getattr(args, "web_port", None))
-    kafka_roles.run_worker(app, kafka, [pollers, actions] if args.command == "run" else [])
+    server = OpsHttpServer(metrics.registry, "worker" if args.command == "worker" else "all", http) if http else None
+    kafka_roles.run_worker(app, kafka, [pollers, actions] if args.command == "run" else [], server)
     return 0
 
 
-def _serve(role: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+def _serve(
+    role: Callable[[asyncio.Event], Awaitable[None]], metrics: Metrics, name: str, http: MetricsSettings | None
+) -> int:
+    from detector.ops.http import OpsHttpError, serving
+
     async def serve() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await role(stop)
+        async with serving(metrics.registry, name, http):
+            await role(stop)
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except OpsHttpError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 

@@ -253,11 +253,31 @@ class KafkaSettings(_Strict):
     audit_retention_days: int = Field(400, ge=1)  # itdr.actions is the audit trail
 
 
+class MetricsSettings(_Strict):
+    """The process's ``/metrics`` and ``/healthz`` HTTP server (detector.ops.http).
+
+    Off unless this section (or ``--metrics-port``) is given: several roles share a host, and a fixed default
+    port would make the second one fail to start. Loopback unless ``bind`` says otherwise: ``0.0.0.0`` (or
+    ``::``) is for containers, where Prometheus scrapes from another network namespace."""
+
+    bind: str = "127.0.0.1"
+    port: int = Field(9108, ge=1, le=65535)
+
+    @field_validator("bind")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError:
+            raise ValueError(f"not an IP address: {value!r} (127.0.0.1 by default; 0.0.0.0 in a container)") from None
+
+
 class Config(_Strict):
     data_dir: Path = Path("var")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     findings_jsonl: Path | None = None  # default: <data_dir>/findings.jsonl
     kafka: KafkaSettings | None = None  # None: embedded mode (one process, SQLite)
+    metrics: MetricsSettings | None = None  # None: no /metrics server (unless --metrics-port)
     tenants: list[TenantConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

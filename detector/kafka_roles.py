@@ -17,15 +17,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import faust
+import mode
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from detector.config import Config, KafkaSettings
 from detector.ingest.poller import TenantPoller
+from detector.ops.http import OpsHttpServer
 from detector.ops.metrics import Metrics
 from detector.respond.actions import ActionWorker
 from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
@@ -37,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 Role = Callable[[asyncio.Event], Awaitable[None]]
 RETRY_S = 2.0
+LAG_INTERVAL_S = 15.0  # Prometheus' default scrape interval
 
 
 def topic_plan(kafka: KafkaSettings) -> TopicPlan:
@@ -97,14 +102,16 @@ async def run_actions(
                 await ledger.merge(record_from_dict(orjson.loads(value)))
         log.info("actions.ledger_rebuilt", records=len(rows))
 
+    group = f"{kafka.app_id}-actions"
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap,
-        group_id=f"{kafka.app_id}-actions",
+        group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=100,
     )
     consumer.subscribe([topics.findings], listener=_RebuildLedger(rebuild))
+    lag = asyncio.create_task(report_consumer_lag(kafka.bootstrap, group, [topics.findings], metrics))
     try:
         await consumer.start()
         async with OktaClients() as clients:
@@ -118,10 +125,12 @@ async def run_actions(
                         await asyncio.wait_for(stop.wait(), RETRY_S)
                     await _rewind(consumer)
     finally:
+        lag.cancel()
         with contextlib.suppress(KafkaError):
             await consumer.stop()
         await producer.stop()
         await ledger.close()
+        await asyncio.gather(lag, return_exceptions=True)
 
 
 async def _act_on_batch(
@@ -158,10 +167,32 @@ def worker_app(config: Config, kafka: KafkaSettings, metrics: Metrics, web_port:
     engines = {tenant.name: engine_for(tenant) for tenant in config.tenants}
     datadir = config.data_dir / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
-    return build_app(kafka, engines, metrics, datadir=datadir, web_port=web_port or kafka.web_port)
+    app = build_app(kafka, engines, metrics, datadir=datadir, web_port=web_port or kafka.web_port)
+    topics = Topics(kafka.topic_prefix)
+    app.task(lambda: report_consumer_lag(kafka.bootstrap, kafka.app_id, [topics.events, topics.rekeyed], metrics))
+    return app
 
 
-def run_worker(app: faust.App, kafka: KafkaSettings, extra_roles: Sequence[Role] = ()) -> None:
+class OpsHttpService(mode.Service):  # type: ignore[misc]
+    """/metrics and /healthz inside the Faust worker's loop. Given to ``faust.Worker`` beside the app, it
+    starts before the app (so scrapes answer during table recovery) and stops with it."""
+
+    logger = logging.getLogger("mode.ops_http")  # quiet like mode's own services (see run_worker)
+
+    def __init__(self, server: OpsHttpServer, **kwargs: Any) -> None:
+        self.server = server
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        await self.server.start()
+
+    async def on_stop(self) -> None:
+        await self.server.stop()
+
+
+def run_worker(
+    app: faust.App, kafka: KafkaSettings, extra_roles: Sequence[Role] = (), http: OpsHttpServer | None = None
+) -> None:
     """Run the Faust worker (and, for ``run --kafka``, the other roles beside it) until SIGTERM/SIGINT."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -171,7 +202,8 @@ def run_worker(app: faust.App, kafka: KafkaSettings, extra_roles: Sequence[Role]
         app.task(_as_task(role, stop))
     for chatty in ("faust", "mode", "aiokafka"):  # their INFO lines narrate every service start and stop
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
-    worker = faust.Worker(app, loop=loop, override_logging=False, redirect_stdouts=False, quiet=True)
+    services = [OpsHttpService(http, loop=loop)] if http else []
+    worker = faust.Worker(app, *services, loop=loop, override_logging=False, redirect_stdouts=False, quiet=True)
     worker.execute_from_commandline()  # raises SystemExit with the worker's exit code
 
 
@@ -186,3 +218,36 @@ def _as_task(role: Role, stop: asyncio.Event) -> Callable[[], Awaitable[None]]:
             raise
 
     return task
+
+
+async def report_consumer_lag(
+    bootstrap: str, group: str, topics: Sequence[str], metrics: Metrics, interval: float = LAG_INTERVAL_S
+) -> None:
+    """Every ``interval``: per topic, the records ``group`` has not committed (``itdr_consumer_lag``).
+
+    Read from the broker (committed offsets against end offsets), so it counts what every member of the
+    group left behind, a stalled or dead one included; each member reports the same value. Neither Faust
+    nor aiokafka exports this, and a lag exporter would be one more container to run."""
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        offsets = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        try:
+            await admin.start()
+            await offsets.start()
+            while True:
+                committed = await admin.list_consumer_group_offsets(group)
+                for described in await admin.describe_topics(list(topics)):
+                    tps = [TopicPartition(described["topic"], p["partition"]) for p in described["partitions"]]
+                    ends = await offsets.end_offsets(tps)
+                    starts = await offsets.beginning_offsets(tps)
+                    lag = sum(ends[tp] - max(committed[tp].offset if tp in committed else 0, starts[tp]) for tp in tps)
+                    metrics.consumer_lag.labels(group, described["topic"]).set(lag)
+                await asyncio.sleep(interval)
+        except KafkaError as exc:
+            log.warning("kafka.lag_unavailable", group=group, error=repr(exc))
+        finally:
+            with contextlib.suppress(KafkaError):
+                await offsets.stop()
+            with contextlib.suppress(KafkaError):
+                await admin.close()
+        await asyncio.sleep(interval)

@@ -38,6 +38,12 @@ class Metrics:
             ["tenant", "action", "outcome"],
             registry=r,
         )
+        self.consumer_lag = Gauge(
+            "itdr_consumer_lag",
+            "Kafka mode: records of a topic that a consumer group has not committed yet",
+            ["group", "topic"],
+            registry=r,
+        )
         self.detection_latency = Histogram(
             "itdr_detection_latency_seconds",
             "Event `published` to finding stored",
