@@ -120,7 +120,7 @@ def _write_config(
 async def _spawn(role: str, config: Path, log: Path, *extra: str) -> asyncio.subprocess.Process:
     env = {**os.environ, "ITDR_BENCH_READ_TOKEN": READ_TOKEN, "ITDR_BENCH_ENFORCE_TOKEN": ENFORCE_TOKEN}
     args = [sys.executable, "-m", "detector.cli", role, "--config", str(config), *extra]
-    if role == "worker":
+    if role in ("worker", "run"):
         args += ["--web-port", str(free_port())]
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out, env=env)

@@ -9,9 +9,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 
-from detector.config import Config, ConfigError, MetricsSettings, load_config, secret_values
+from detector.config import Config, ConfigError, MetricsSettings, format_errors, load_config, secret_values
 from detector.logsetup import configure_logging
 from detector.ops.metrics import Metrics
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the daemon: embedded (one process, SQLite) unless Kafka is set")
     run.add_argument("--config", "-c", type=Path, required=True)
     run.add_argument("--kafka", metavar="BOOTSTRAP", help="Kafka mode, every role in this process")
+    run.add_argument("--web-port", type=int, help="Kafka mode: Faust's web server port on 127.0.0.1")
     _metrics_port_argument(run)
     for role, text in (
         ("poller", "Kafka mode: only the System Log pollers"),
@@ -145,7 +147,11 @@ def _run_kafka(args: argparse.Namespace, config: Config, http: MetricsSettings |
 
     if args.kafka:
         base = config.kafka.model_dump() if config.kafka else {}
-        kafka = KafkaSettings.model_validate({**base, "bootstrap": args.kafka})
+        try:
+            kafka = KafkaSettings.model_validate({**base, "bootstrap": args.kafka})
+        except ValidationError as exc:
+            print(f"--kafka {args.kafka!r}: {format_errors(exc)}", file=sys.stderr)
+            return 2
     elif config.kafka:
         kafka = config.kafka
     else:
@@ -161,7 +167,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, http: MetricsSettings |
 
     if args.command in ("poller", "actions"):
         return _serve(pollers if args.command == "poller" else actions, metrics, args.command, http)
-    app = kafka_roles.worker_app(config, kafka, metrics, getattr(args, "web_port", None))
+    app = kafka_roles.worker_app(config, kafka, metrics, args.web_port)
     server = OpsHttpServer(metrics.registry, "worker" if args.command == "worker" else "all", http) if http else None
     kafka_roles.run_worker(app, kafka, [pollers, actions] if args.command == "run" else [], server)
     return 0

@@ -41,7 +41,7 @@ class Role:
         env = {**os.environ, "ITDR_TEST_READ_TOKEN": READ_TOKEN, "ITDR_TEST_ENFORCE_TOKEN": ENFORCE_TOKEN}
         args = [sys.executable, "-m", "detector.cli", self.command, "--config", str(self.config), *self.extra]
         if self.command in ("worker", "run"):
-            args += ["--web-port", str(free_port())] if self.command == "worker" else []
+            args += ["--web-port", str(free_port())]
         with self.log.open("ab") as out:
             self.process = await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out, env=env)
         return self
