@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import orjson
+import yaml
 from aiokafka.partitioner import DefaultPartitioner
 
 from deploy.kafka.broker import Broker, wait_ready
@@ -143,4 +144,36 @@ async def test_broker_stopped_and_restarted_mid_stream_loses_nothing(sim: Sim, k
             "mfa_push_bombing",
             "mfa_push_accepted",
         }
+    assert sorted(c.user_id for c in clears(sim)) == sorted(v["id"] for v in victims)
+
+
+async def test_rocksdb_store_keeps_state_across_a_sigkilled_worker(sim: Sim, kafka_bootstrap: str, tmp_path: Path):
+    victims = victims_on_every_partition(sim, per_partition=1)
+    config = write_config(sim, tmp_path, kafka_bootstrap, app_id="rocks")
+    data = yaml.safe_load(config.read_text())
+    data["kafka"]["store"] = "rocksdb://"
+    config.write_text(yaml.safe_dump(data))
+    poller = Role("poller", config, tmp_path / "poller.log")
+    actions = Role("actions", config, tmp_path / "actions.log")
+    worker = Role("worker", config, tmp_path / "worker.log")
+    everyone = [poller, actions, worker]
+    for role in everyone:
+        await role.start()
+    try:
+        t0 = time.time() - 300
+        for v in victims:
+            sim.org.append(push_sent(t0, **who(v)))
+            for k in range(4):
+                sim.org.append(oie_push_deny(t0 + 1 + k * 5, **who(v)))
+        await settle(kafka_bootstrap, "rocks", everyone)
+        await worker.kill()
+        assert any((tmp_path / "data" / "faust").rglob("*.sst")) or any((tmp_path / "data" / "faust").rglob("CURRENT"))
+        await worker.start()
+        for v in victims:
+            sim.org.append(oie_push_deny(t0 + 30, **who(v)))
+            sim.org.append(oie_push_accept(t0 + 40, **who(v)))
+        await wait_for(lambda: len(clears(sim)) >= len(victims), 90, everyone, "a session clear per victim")
+    finally:
+        for role in everyone:
+            await role.stop()
     assert sorted(c.user_id for c in clears(sim)) == sorted(v["id"] for v in victims)
