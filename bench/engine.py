@@ -84,7 +84,7 @@ def run(stream: list[dict[str, Any]], attacks: int, users: dict[str, str], repea
             "memory per tracked user",
             held / max(tracked, 1),
             "B",
-            "all state (per-session/IP too) / users; objects reachable from the states, each once",
+            "all state (per-IP too) / users; objects reachable from the states, each once",
         ),
         Figure("2 engine", "memory per state key", held / max(n_states, 1), "B"),
     ]

@@ -9,7 +9,7 @@ at a time, serialized with orjson (as the daemon reads records) and fed to one E
 state stays in memory, never the event stream.
 
 "Tracked user" = a user with at least one state key of their own (keyed by user id, login or
-"user:<id>"). Per-session (session_hijack) and per-IP state belongs to no user key, but its bytes
+"user:<id>"). Per-IP state belongs to no user key, but its bytes
 are charged to the tracked users, so "bytes per tracked user" is *all* state / tracked users.
 Bytes are counted by walking every object reachable from the state dict (store dict, key strings,
 state objects, their strings and floats), each object once (`common.deep_sizeof`).
@@ -104,7 +104,7 @@ def run(n_users: int = 100_000, signins: int = 1) -> list[Figure]:
         Figure("4 memory", "users with state (tracked)", tracked, "users", mix),
         Figure("4 memory", "state keys", len(states), "keys", f"{len(states) / per:.2f} per tracked user"),
         Figure("4 memory", "state bytes, all detections", total, "B", "store dict + keys + state, each object once"),
-        Figure("4 memory", "bytes per tracked user", total / per, "B", "all state (per-session/IP too) / users"),
+        Figure("4 memory", "bytes per tracked user", total / per, "B", "all state (per-IP too) / users"),
     ]
     for det, size in sorted(alone.items(), key=lambda kv: -kv[1]):
         figures.append(

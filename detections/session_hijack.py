@@ -10,7 +10,8 @@ How (per session: ``authenticationContext.externalSessionId``, falling back to
 ``rootSessionId``; any event of a human actor carrying an ASN):
 
 * every distinct client sighting (ASN, IP, country, UA family, dtHash) is kept,
-  earliest first, for the session lifetime (1 day);
+  earliest first, for the session lifetime (1 day), at most ``max_sightings``
+  per session;
 * a sighting on ASN B fires against an earlier-or-later sighting on ASN A of
   the same session when the UA family (OS/browser, or the raw UA by difflib
   ratio < 0.95 when Okta did not parse it) **or** the dtHash differs. A country
@@ -26,6 +27,15 @@ How (per session: ``authenticationContext.externalSessionId``, falling back to
 * ignored: Okta's internal Admin Console client (it makes IP/UA appear to
   change inside a session), non-human actors, the tenant's listed service
   accounts (``human_only``: the engine skips them).
+
+State is keyed by the **user** (actor id), not by the session: the state stores
+(embedded SQLite, Kafka/Faust tables) never delete a key, and a key per session
+would add one key per sign-in forever. Per user there is one key, holding a
+bounded map of that user's live sessions: a session whose last sighting is
+older than the session lifetime before the user's newest event (event time)
+is evicted, and beyond ``max_sessions`` the least recently seen session goes.
+Pair suppression lives in its session (it ends with it); the replay guard
+(recent uuids) is per user.
 
 Offered action: clear sessions (low-regret; needs the high-confidence tier,
 i.e. a corroborator on top of the session change).
@@ -65,7 +75,8 @@ class SessionHijackConfig:
     allowlist_asns: frozenset[int] = frozenset()  # corporate VPN / SWG egress (Zscaler, Netskope ...)
     allowlist_dampening: int = 40
     min_confidence: int = 25  # dampened below this → nothing is emitted
-    max_sightings: int = 32
+    max_sightings: int = 32  # per session
+    max_sessions: int = 16  # live sessions kept per user; beyond, the least recently seen is evicted
     ignored_client_ids: frozenset[str] = frozenset({OKTA_ADMIN_CONSOLE_CLIENT})
 
 
@@ -110,17 +121,38 @@ class _Sighting:
 
 
 @dataclass(slots=True)
-class SessionState:
+class _Session:
     sightings: list[_Sighting] = field(default_factory=list)  # sorted by event time, one per signature
-    high_water: float = 0.0
-    sup: Suppression = field(default_factory=Suppression)
+    high_water: float = 0.0  # the session's newest sighting (event time)
+    fired: dict[str, float] = field(default_factory=dict)  # ASN pair -> event time it fired at
 
     def to_dict(self) -> dict[str, Any]:
-        return {"s": [x.row() for x in self.sightings], "h": self.high_water, "sup": self.sup.to_dict()}
+        return {"s": [x.row() for x in self.sightings], "h": self.high_water, "f": dict(self.fired)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _Session:
+        return cls([_Sighting(*row) for row in data["s"]], data["h"], dict(data["f"]))
+
+
+@dataclass(slots=True)
+class SessionState:
+    """One user's live sessions (session id -> _Session) and the user's replay guard."""
+
+    sessions: dict[str, _Session] = field(default_factory=dict)
+    high_water: float = 0.0  # the user's newest processed event (event time)
+    sup: Suppression = field(default_factory=Suppression)  # replay guard only (pairs: _Session.fired)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "x": {sid: x.to_dict() for sid, x in self.sessions.items()},
+            "h": self.high_water,
+            "sup": self.sup.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionState:
-        return cls([_Sighting(*row) for row in data["s"]], data["h"], Suppression.from_dict(data["sup"]))
+        sessions = {sid: _Session.from_dict(x) for sid, x in data["x"].items()}
+        return cls(sessions, data["h"], Suppression.from_dict(data["sup"]))
 
 
 class SessionHijack:
@@ -143,7 +175,9 @@ class SessionHijack:
             return None
         if event.push not in (None, PushResponse.SENT):
             return None  # answered on the user's phone: another network by design, not the session's browser
-        return self.session_of(event)
+        if self.session_of(event) is None:
+            return None
+        return event.actor_id  # one key per user (bounded), the sessions live inside it
 
     def new_state(self) -> SessionState:
         return SessionState()
@@ -153,8 +187,17 @@ class SessionHijack:
 
     def detect(self, event: Event, state: SessionState) -> list[Finding]:
         cfg = self.config
-        if event.asn is None or event.time < state.high_water - cfg.session_ttl_s or state.sup.replayed(event.uuid):
+        sid = self.session_of(event)
+        if event.asn is None or sid is None:
             return []
+        session = state.sessions.get(sid)
+        # older than the session's lifetime before its newest sighting (or, for a session not kept, before the
+        # user's newest event: it would be evicted at once, with nothing to pair with)
+        horizon = (session.high_water if session is not None else state.high_water) - cfg.session_ttl_s
+        if event.time < horizon or state.sup.replayed(event.uuid):
+            return []
+        if session is None:
+            session = state.sessions[sid] = _Session()
         here = _Sighting(
             event.time,
             event.uuid,
@@ -170,14 +213,15 @@ class SessionHijack:
             event.threat_suspected,
         )
         findings = []
-        for asn in sorted({x.asn for x in state.sightings if x.asn != here.asn}):
-            other = next((x for x in state.sightings if x.asn == asn and self._client_changed(x, here)), None)
+        for asn in sorted({x.asn for x in session.sightings if x.asn != here.asn}):
+            other = next((x for x in session.sightings if x.asn == asn and self._client_changed(x, here)), None)
             if other is None:
                 continue
-            finding = self._evaluate(event, state, other, here)
+            finding = self._evaluate(event, session, other, here)
             if finding is not None:
                 findings.append(finding)
-        self._remember(state, here)
+        self._remember(session, here)
+        self._evict(state, event.time)
         return findings
 
     # -- pieces --
@@ -192,7 +236,7 @@ class SessionHijack:
             return difflib.SequenceMatcher(None, a.ua, b.ua).ratio() < self.config.ua_similarity
         return False
 
-    def _evaluate(self, event: Event, state: SessionState, x: _Sighting, y: _Sighting) -> Finding | None:
+    def _evaluate(self, event: Event, state: _Session, x: _Sighting, y: _Sighting) -> Finding | None:
         cfg = self.config
         old, new = (x, y) if (x.time, x.uuid) <= (y.time, y.uuid) else (y, x)
         pair = f"AS{min(old.asn, new.asn)}-AS{max(old.asn, new.asn)}"
@@ -255,9 +299,10 @@ class SessionHijack:
         if is_allowlisted_egress(cfg, old.ip, old.asn) or is_allowlisted_egress(cfg, new.ip, new.asn):
             dampeners.append(Dampener("allowlisted corporate VPN/SWG network on one side", cfg.allowlist_dampening))
         assessment = assess(evidence, dampeners, (Action.CLEAR_SESSIONS,))
-        if assessment.score < cfg.min_confidence or state.sup.suppressed(pair, new.time, cfg.session_ttl_s):
+        last = state.fired.get(pair)  # event-time based, both directions (as Suppression.suppressed)
+        if assessment.score < cfg.min_confidence or (last is not None and abs(new.time - last) < cfg.session_ttl_s):
             return None
-        state.sup.fire(pair, new.time)
+        state.fired[pair] = new.time
         return make_finding(
             event,
             detection=self.id,
@@ -272,7 +317,7 @@ class SessionHijack:
             f" {old.family() or old.ua}) and {new.ip} (AS{new.asn}, {new.country}, {new.family() or new.ua})",
         )
 
-    def _remember(self, state: SessionState, here: _Sighting) -> None:
+    def _remember(self, state: _Session, here: _Sighting) -> None:
         cfg = self.config
         sig = here.signature()
         same = next((x for x in state.sightings if x.signature() == sig), None)
@@ -288,3 +333,15 @@ class SessionHijack:
         if len(kept) > cfg.max_sightings:  # keep the session's first sighting plus the newest ones
             kept = [kept[0], *kept[-(cfg.max_sightings - 1) :]]
         state.sightings = kept
+
+    def _evict(self, state: SessionState, time: float) -> None:
+        """Drop the user's sessions last seen more than a session lifetime before the user's newest event, then
+        the least recently seen beyond ``max_sessions``."""
+        cfg = self.config
+        state.high_water = max(state.high_water, time)
+        horizon = state.high_water - cfg.session_ttl_s
+        for sid in [sid for sid, x in state.sessions.items() if x.high_water < horizon]:
+            del state.sessions[sid]
+        if len(state.sessions) > cfg.max_sessions:
+            newest = sorted(state.sessions.items(), key=lambda kv: (kv[1].high_water, kv[0]))[-cfg.max_sessions :]
+            state.sessions = dict(newest)

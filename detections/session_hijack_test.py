@@ -164,7 +164,7 @@ def test_replay_and_state_round_trip():
     first = engine.process_all((parse_event(r, "acme") for r in raws), states)
     assert len(first) == 1
     restored = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}
-    assert restored["session_hijack|idxSESSION1"].to_dict() == states["session_hijack|idxSESSION1"].to_dict()
+    assert restored["session_hijack|00u1alice"].to_dict() == states["session_hijack|00u1alice"].to_dict()
     assert engine.process_all((parse_event(r, "acme") for r in raws), restored) == []
 
 
@@ -213,3 +213,75 @@ def test_tenant_egress_cidr_or_asn_on_either_side_is_dampened():
     nord = {"tunnels": '[{"anonymous":true,"operator":"NORD_VPN","type":"VPN"}]'}
     (via_nord,) = run([victim(), replay(debug=nord)], config=tenant(vpn_operators=frozenset({"NordVPN"})))
     assert not via_nord.assessment.dampeners
+
+
+def _sessions(states):
+    (state,) = states.values()
+    return state.sessions
+
+
+def test_state_is_one_key_per_user_with_a_bounded_map_of_live_sessions():
+    """A new session every hour for three days: one state key, sessions evicted by lifetime and by count."""
+    raws = [victim(T0 + i * HOUR, session=f"idx{i:03d}") for i in range(72)]
+    states: dict = {}
+    assert run(raws, states, config=SessionHijackConfig(max_sessions=100)) == []
+    assert list(states) == ["session_hijack|00u1alice"]
+    # last seen more than a day (event time) before the user's newest event: gone
+    assert sorted(_sessions(states)) == [f"idx{i:03d}" for i in range(47, 72)]
+    states = {}
+    assert run(raws, states) == []  # default cap: the 16 most recently seen
+    assert sorted(_sessions(states)) == [f"idx{i:03d}" for i in range(56, 72)]
+    states = {}
+    run(raws[:3], states, config=SessionHijackConfig(max_sessions=2))
+    run([victim(T0 + 3 * HOUR, session="idx000")], states, config=SessionHijackConfig(max_sessions=2))
+    assert sorted(_sessions(states)) == ["idx000", "idx002"]  # idx001 is now the least recently seen
+
+
+def test_many_sightings_in_one_session_stay_capped():
+    raws = [victim(T0 + i * 60, ip=f"73.1.2.{i}") for i in range(100)]
+    states: dict = {}
+    run(raws, states, config=SessionHijackConfig(max_sightings=8))
+    (session,) = _sessions(states).values()
+    assert len(session.sightings) == 8
+    assert session.sightings[0].ip == "73.1.2.0"  # the session's first sighting is kept, then the newest
+
+
+def test_hijack_in_an_old_but_live_session_is_still_caught():
+    """The victim's morning session stays in use while 40 other sessions come and go; its cookie replayed late
+    in the day still pairs with the morning sighting."""
+    raws = [victim(T0, session="idxMORNING")]
+    for i in range(40):
+        raws.append(victim(T0 + (i + 1) * 1200, session=f"idxOTHER{i}"))
+        if i % 10 == 9:
+            raws.append(victim(T0 + (i + 1) * 1200 + 60, session="idxMORNING", ip="73.1.2.99"))
+    raws.append(replay(T0 + 20 * HOUR, session="idxMORNING", proxy=True))
+    states: dict = {}
+    (finding,) = run(raws, states)
+    assert finding.dedup_key == "acme:session_hijack:00u1alice:idxMORNING+AS7922-AS8359"
+    assert finding.event_uuids == (raws[0]["uuid"], raws[-1]["uuid"])
+    assert finding.confidence == 85
+    assert len(_sessions(states)) == 16 and "idxMORNING" in _sessions(states)
+
+
+def test_state_serialized_mid_stream_continues_like_an_uninterrupted_run():
+    raws = [victim(), victim(T0 + 60, session="idxB"), replay(session="idxB"), victim(T0 + 1.5 * HOUR, ip="73.1.2.9")]
+    raws += [victim(T0 + 2 * HOUR, session="idxC"), replay(T0 + 3 * HOUR, proxy=True)]  # idxC evicts idxB
+    raws += [replay(T0 + 3 * HOUR + 60, "lagos", session="idxC"), replay(T0 + 4 * HOUR, proxy=True)]
+    engine = Engine([SessionHijack(SessionHijackConfig(max_sessions=2))], TenantContext("acme"))
+    straight: dict = {}
+    expected = engine.process_all((parse_event(r, "acme") for r in raws), straight)
+    assert [f.dedup_key.split(":")[-1] for f in expected] == [
+        "idxB+AS7922-AS8359",
+        "idxSESSION1+AS7922-AS8359",
+        "idxC+AS7922-AS37148",
+    ]
+    assert sorted(_sessions(straight)) == ["idxC", "idxSESSION1"]
+    for cut in range(1, len(raws)):
+        states: dict = {}
+        got = engine.process_all((parse_event(r, "acme") for r in raws[:cut]), states)
+        states = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}
+        got += engine.process_all((parse_event(r, "acme") for r in raws[cut:]), states)
+        assert [f.to_dict() for f in got] == [f.to_dict() for f in expected], cut
+        assert {k: v.to_dict() for k, v in states.items()} == {k: v.to_dict() for k, v in straight.items()}
+        # the restored state keeps the replay guard: the whole stream again adds nothing
+        assert engine.process_all((parse_event(r, "acme") for r in raws), states) == []
