@@ -6,12 +6,15 @@ import time
 from pathlib import Path
 
 import orjson
+from aiokafka.partitioner import DefaultPartitioner
 
+from detections.testkit import failed_sign_in
 from detector.stream.kafka_bus import Topics, read_topic
 from tests.pipeline.conftest import Sim
 from tests.pipeline.test_embedded_pipeline import clears, inject_push_bombing
 
 from .roles import Role, wait_for, write_config
+from .support import read_partitions
 
 
 async def test_push_bombing_through_kafka_clears_the_session_once(sim: Sim, kafka_bootstrap: str, tmp_path: Path):
@@ -32,3 +35,28 @@ async def test_push_bombing_through_kafka_clears_the_session_once(sim: Sim, kafk
     assert {"mfa_push_bombing", "mfa_push_accepted"} <= mine, findings
     audit = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, Topics("e2e.").actions) if v]
     assert [a["status"] for a in audit if a["action"] == "clear_sessions"] == ["pending", "done"]
+
+
+async def test_state_lands_in_the_changelog_partition_of_its_events(sim: Sim, kafka_bootstrap: str, tmp_path: Path):
+    """A batch spans partitions: each state key must still be written where its events live, or a worker
+    taking over that partition would recover without it."""
+    users = [sim.org.add_user(login=f"u{i}@acme.com", first_name="U", last_name=str(i)) for i in range(8)]
+    for i, user in enumerate(users):  # 8: under the default circuit breaker of 10 actions an hour
+        inject_push_bombing(sim, user, time.time() - 300 + i)
+        for k in range(3):  # per-login and per-IP state: the re-keyed table
+            sim.org.append(failed_sign_in(time.time() - 200 + k, f"u{i}@acme.com", ip=f"203.0.113.{k}"))
+    config = write_config(sim, tmp_path, kafka_bootstrap, app_id="placement")
+    role = await Role("run", config, tmp_path / "run.log", "--kafka", kafka_bootstrap).start()
+    try:
+        await wait_for(lambda: len(clears(sim)) >= len(users), 90, [role], "a session clear per user")
+    finally:
+        await role.stop()
+
+    partitioner, parts = DefaultPartitioner(), list(range(3))
+    for table, route_key in (("actor-states", "{tenant}:{key}"), ("keyed-states", "{tenant}|{key}")):
+        records = await read_partitions(kafka_bootstrap, f"placement-{table}-changelog")
+        assert records, table
+        for partition, key in records:
+            tenant, _detection, state_key = key.decode().split("|", 2)
+            expected = partitioner(route_key.format(tenant=tenant, key=state_key).encode(), parts, parts)
+            assert partition == expected, (table, key, partition, expected)
