@@ -25,7 +25,8 @@ import asyncio
 import contextlib
 import time
 import weakref
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ import structlog
 from faust.types import EventT
 
 from detections.engine import Engine
-from detections.event import MalformedEvent, parse_event
+from detections.event import Event, MalformedEvent, parse_event
 from detections.finding import Finding
 from detector.config import KafkaSettings
 from detector.ops.metrics import Metrics
@@ -104,6 +105,16 @@ class TableStates(dict[str, Any]):
         self._sources.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """One record to run: which tenant's engine, the event, and which detections."""
+
+    tenant: str
+    engine: Engine
+    event: Event
+    only: Collection[str]
+
+
 class DetectionAgents:
     """What the two agents do with a batch of records; Faust only delivers records and persists tables.
 
@@ -125,50 +136,56 @@ class DetectionAgents:
         self.keyed_states = app.Table(KEYED_STATES, help="detection state re-keyed by IP, login, tenant", **table)
 
     async def by_actor(self, batch: Sequence[EventT]) -> None:
-        states: dict[str, TableStates] = {}
-        sends: list[Awaitable[Any]] = []
-        for record in batch:
-            value: bytes = record.value
-            tenant = (record.key or b"").decode(errors="replace").split(":", 1)[0]
-            engine = self.engines.get(tenant)
-            if engine is None:
-                sends.append(self._deadletter(tenant, "unknown tenant", value))
-                continue
-            try:
-                event = parse_event(orjson.loads(value), tenant)
-            except (orjson.JSONDecodeError, MalformedEvent) as exc:
-                sends.append(self._deadletter(tenant, f"malformed event: {exc}", value))
-                continue
-            self.metrics.events_processed.labels(tenant).inc()
-            table = states.setdefault(tenant, TableStates(self.actor_states, engine, tenant))
-            table.source = record
-            with _as_current(record):
-                sends += self._send_findings(engine.process(event, table, only=engine.actor_keyed))
-            for state_key, ids in engine.routes(event).items():
-                envelope = orjson.dumps({"t": tenant, "d": ids, "e": orjson.Fragment(value)})
-                sends.append(self.rekeyed.send(key=f"{tenant}|{state_key}".encode(), value=envelope))
-        await self._acknowledged(sends)
-        for table in states.values():
-            table.flush()
+        await self._run_batch(batch, self.actor_states, self._unpack_event)
 
     async def by_key(self, batch: Sequence[EventT]) -> None:
+        await self._run_batch(batch, self.keyed_states, self._unpack_rekeyed)
+
+    async def _run_batch(
+        self, batch: Sequence[EventT], table: Any, unpack: Callable[[EventT, list[Awaitable[Any]]], _Work | None]
+    ) -> None:
         states: dict[str, TableStates] = {}
         sends: list[Awaitable[Any]] = []
         for record in batch:
-            envelope = orjson.loads(record.value)  # written by by_actor: well-formed by construction
-            tenant, ids = envelope["t"], envelope["d"]
-            engine = self.engines.get(tenant)
-            if engine is None:
-                sends.append(self._deadletter(tenant, "unknown tenant", orjson.dumps(envelope["e"])))
+            work = unpack(record, sends)
+            if work is None:
                 continue
-            event = parse_event(envelope["e"], tenant)  # parsed once already in by_actor
-            table = states.setdefault(tenant, TableStates(self.keyed_states, engine, tenant))
-            table.source = record
+            store = states.setdefault(work.tenant, TableStates(table, work.engine, work.tenant))
+            store.source = record
             with _as_current(record):
-                sends += self._send_findings(engine.process(event, table, only=ids))
+                sends += self._send_findings(work.engine.process(work.event, store, only=work.only))
         await self._acknowledged(sends)
-        for table in states.values():
-            table.flush()
+        for store in states.values():
+            store.flush()
+
+    def _unpack_event(self, record: EventT, sends: list[Awaitable[Any]]) -> _Work | None:
+        """An okta.events record: dead-letter it, or run the actor-keyed detections and forward it to the
+        state keys of the others."""
+        value: bytes = record.value
+        tenant = (record.key or b"").decode(errors="replace").split(":", 1)[0]
+        engine = self.engines.get(tenant)
+        if engine is None:
+            sends.append(self._deadletter(tenant, "unknown tenant", value))
+            return None
+        try:
+            event = parse_event(orjson.loads(value), tenant)
+        except (orjson.JSONDecodeError, MalformedEvent) as exc:
+            sends.append(self._deadletter(tenant, f"malformed event: {exc}", value))
+            return None
+        self.metrics.events_processed.labels(tenant).inc()
+        for state_key, ids in engine.routes(event).items():
+            envelope = orjson.dumps({"t": tenant, "d": ids, "e": orjson.Fragment(value)})
+            sends.append(self.rekeyed.send(key=f"{tenant}|{state_key}".encode(), value=envelope))
+        return _Work(tenant, engine, event, engine.actor_keyed)
+
+    def _unpack_rekeyed(self, record: EventT, sends: list[Awaitable[Any]]) -> _Work | None:
+        envelope = orjson.loads(record.value)  # written by _unpack_event: well-formed by construction
+        tenant, ids = envelope["t"], envelope["d"]
+        engine = self.engines.get(tenant)
+        if engine is None:
+            sends.append(self._deadletter(tenant, "unknown tenant", orjson.dumps(envelope["e"])))
+            return None
+        return _Work(tenant, engine, parse_event(envelope["e"], tenant), frozenset(ids))
 
     def _deadletter(self, tenant: str, reason: str, value: bytes) -> Awaitable[Any]:
         log.warning("event.deadletter", tenant=tenant, reason=reason)

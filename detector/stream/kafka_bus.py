@@ -28,6 +28,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord
 
 from detector.stream.bus import ACTIONS, DEADLETTER, EVENTS, FINDINGS, BusUnavailable, Cursor, EventRecord
 
@@ -140,6 +141,11 @@ def idempotent_producer(bootstrap: str, **kwargs: object) -> AIOKafkaProducer:
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """(key, value) of every record of ``topic`` from the beginning to its end offsets now."""
+    return [(r.key, r.value) for r in await read_records(bootstrap, topic)]
+
+
+async def read_records(bootstrap: str, topic: str) -> list[ConsumerRecord]:
     """Every record of ``topic`` from the beginning to its end offsets now (no consumer group)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -151,11 +157,11 @@ async def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, byt
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
-        out: list[tuple[bytes | None, bytes | None]] = []
+        out: list[ConsumerRecord] = []
         remaining = {tp for tp in partitions if end[tp] > 0}
         while remaining:
             for tp, batch in (await consumer.getmany(*remaining, timeout_ms=1000)).items():
-                out.extend((r.key, r.value) for r in batch)
+                out.extend(batch)
                 if batch and batch[-1].offset + 1 >= end[tp]:
                     remaining.discard(tp)
             for tp in list(remaining):

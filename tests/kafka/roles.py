@@ -17,12 +17,27 @@ from deploy.kafka.broker import free_port
 from tests.pipeline.conftest import ENFORCE_TOKEN, READ_TOKEN, Sim, config_dict
 
 
-def write_config(sim: Sim, folder: Path, bootstrap: str, *, app_id: str, partitions: int = 3, **tenant: Any) -> Path:
+def write_config(
+    sim: Sim,
+    folder: Path,
+    bootstrap: str,
+    *,
+    app_id: str,
+    partitions: int = 3,
+    kafka: dict[str, Any] | None = None,
+    **tenant: Any,
+) -> Path:
     """A config whose Kafka names are unique to one test (``app_id``): tests share the session's broker.
     Polls every 0.25 s: faster would spend the simulator's logs budget and leave the poller waiting."""
     tenant.setdefault("poll", {"interval_s": 0.25, "lookback_minutes": 60})
     cfg = config_dict(sim, folder / "data", **tenant)
-    cfg["kafka"] = {"bootstrap": bootstrap, "partitions": partitions, "app_id": app_id, "topic_prefix": f"{app_id}."}
+    cfg["kafka"] = {
+        "bootstrap": bootstrap,
+        "partitions": partitions,
+        "app_id": app_id,
+        "topic_prefix": f"{app_id}.",
+        **(kafka or {}),
+    }
     cfg["log_level"] = "info"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "itdr.yaml"

@@ -87,27 +87,3 @@ async def group_members(bootstrap: str, group: str) -> int:
         return len(members) if state == "Stable" else 0
     finally:
         await admin.close()
-
-
-async def read_partitions(bootstrap: str, topic: str) -> list[tuple[int, bytes]]:
-    """(partition, key) of every record of ``topic`` now: where each record was written."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    parts = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        out: list[tuple[int, bytes]] = []
-        while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
-            for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
-                out += [(tp.partition, r.key) for r in batch if r.key is not None]
-        return out
-    finally:
-        await consumer.stop()

@@ -8,14 +8,13 @@ import time
 from pathlib import Path
 
 import orjson
-import yaml
 from aiokafka.partitioner import DefaultPartitioner
 
 from deploy.kafka.broker import Broker, wait_ready
 from detections.testkit import log_event, oie_push_accept, oie_push_deny, push_sent
 from detector.stream.kafka_bus import Topics, read_topic
 from tests.pipeline.conftest import Sim
-from tests.pipeline.test_embedded_pipeline import ATTACKER, clears
+from tests.pipeline.test_embedded_pipeline import ATTACKER, clears, inject_push_bombing
 
 from .roles import Role, wait_for, write_config
 from .support import group_lag, group_members
@@ -37,6 +36,25 @@ def victims_on_every_partition(sim: Sim, per_partition: int = 2) -> list[dict]:
 
 def who(user: dict) -> dict:
     return {"user": user["id"], "login": user["profile"]["login"], **ATTACKER}
+
+
+def four_denials(sim: Sim, victims: list[dict], t0: float) -> dict[str, list[str]]:
+    """The first part of each attack: a prompt and four denials, one short of a bombing finding. Returns the
+    denials' uuids per victim."""
+    denied: dict[str, list[str]] = {}
+    for v in victims:
+        raws = [push_sent(t0, **who(v))] + [oie_push_deny(t0 + 1 + k * 5, **who(v)) for k in range(4)]
+        for raw in raws:
+            sim.org.append(raw)
+        denied[v["id"]] = [r["uuid"] for r in raws[1:]]
+    return denied
+
+
+def denial_and_accept(sim: Sim, victims: list[dict], t0: float) -> None:
+    """The rest: both findings need the denials of ``four_denials`` as well."""
+    for v in victims:
+        sim.org.append(oie_push_deny(t0 + 30, **who(v)))
+        sim.org.append(oie_push_accept(t0 + 40, **who(v)))
 
 
 async def settle(bootstrap: str, group: str, roles: list[Role], timeout: float = 60) -> None:
@@ -63,24 +81,15 @@ async def test_a_killed_worker_hands_its_partitions_and_state_to_the_other(
             await wait_for(lambda: time.monotonic() < deadline, 1, everyone, "two workers in the group")
             await asyncio.sleep(0.5)
 
-        # Before the kill: four denials each, one short of a bombing finding, and no accept yet.
         t0 = time.time() - 300
-        before: dict[str, list[str]] = {}
-        for v in victims:
-            raws = [push_sent(t0, **who(v))] + [oie_push_deny(t0 + 1 + k * 5, **who(v)) for k in range(4)]
-            for raw in raws:
-                sim.org.append(raw)
-            before[v["id"]] = [r["uuid"] for r in raws[1:]]
+        before = four_denials(sim, victims, t0)
         await settle(kafka_bootstrap, "failover", everyone)
         assert clears(sim) == []
 
         await workers[0].kill()
         everyone.remove(workers[0])
 
-        # After: one more denial and the accept. Both findings need the denials seen before the kill.
-        for v in victims:
-            sim.org.append(oie_push_deny(t0 + 30, **who(v)))
-            sim.org.append(oie_push_accept(t0 + 40, **who(v)))
+        denial_and_accept(sim, victims, t0)
         await wait_for(lambda: len(clears(sim)) >= len(victims), 90, everyone, "a session clear per victim")
     finally:
         for role in everyone:
@@ -112,18 +121,11 @@ async def test_broker_stopped_and_restarted_mid_stream_loses_nothing(sim: Sim, k
                 )
             await asyncio.sleep(0.05)
 
-    def attack(victim: dict) -> None:
-        t0 = time.time() - 60
-        sim.org.append(push_sent(t0, **who(victim)))
-        for k in range(6):
-            sim.org.append(oie_push_deny(t0 + 1 + k * 5, **who(victim)))
-        sim.org.append(oie_push_accept(t0 + 40, **who(victim)))
-
     try:
-        attack(victims[0])
+        inject_push_bombing(sim, victims[0], time.time() - 60)
         await traffic(6)
         await asyncio.to_thread(kafka_broker.stop, remove=False)
-        attack(victims[1])  # stored in Okta while Kafka is down
+        inject_push_bombing(sim, victims[1], time.time() - 60)  # stored in Okta while Kafka is down
         await traffic(8)
         kafka_broker.start_again()  # not in a thread: the broker dies with the thread that started it
         await wait_ready(bootstrap, 90, broker=kafka_broker)
@@ -149,10 +151,7 @@ async def test_broker_stopped_and_restarted_mid_stream_loses_nothing(sim: Sim, k
 
 async def test_rocksdb_store_keeps_state_across_a_sigkilled_worker(sim: Sim, kafka_bootstrap: str, tmp_path: Path):
     victims = victims_on_every_partition(sim, per_partition=1)
-    config = write_config(sim, tmp_path, kafka_bootstrap, app_id="rocks")
-    data = yaml.safe_load(config.read_text())
-    data["kafka"]["store"] = "rocksdb://"
-    config.write_text(yaml.safe_dump(data))
+    config = write_config(sim, tmp_path, kafka_bootstrap, app_id="rocks", kafka={"store": "rocksdb://"})
     poller = Role("poller", config, tmp_path / "poller.log")
     actions = Role("actions", config, tmp_path / "actions.log")
     worker = Role("worker", config, tmp_path / "worker.log")
@@ -161,17 +160,12 @@ async def test_rocksdb_store_keeps_state_across_a_sigkilled_worker(sim: Sim, kaf
         await role.start()
     try:
         t0 = time.time() - 300
-        for v in victims:
-            sim.org.append(push_sent(t0, **who(v)))
-            for k in range(4):
-                sim.org.append(oie_push_deny(t0 + 1 + k * 5, **who(v)))
+        four_denials(sim, victims, t0)
         await settle(kafka_bootstrap, "rocks", everyone)
         await worker.kill()
         assert any((tmp_path / "data" / "faust").rglob("*.sst")) or any((tmp_path / "data" / "faust").rglob("CURRENT"))
         await worker.start()
-        for v in victims:
-            sim.org.append(oie_push_deny(t0 + 30, **who(v)))
-            sim.org.append(oie_push_accept(t0 + 40, **who(v)))
+        denial_and_accept(sim, victims, t0)
         await wait_for(lambda: len(clears(sim)) >= len(victims), 90, everyone, "a session clear per victim")
     finally:
         for role in everyone:

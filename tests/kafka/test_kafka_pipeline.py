@@ -9,12 +9,11 @@ import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
 from detections.testkit import failed_sign_in
-from detector.stream.kafka_bus import Topics, read_topic
+from detector.stream.kafka_bus import Topics, read_records, read_topic
 from tests.pipeline.conftest import Sim
 from tests.pipeline.test_embedded_pipeline import clears, inject_push_bombing
 
 from .roles import Role, wait_for, write_config
-from .support import read_partitions
 
 
 async def test_push_bombing_through_kafka_clears_the_session_once(sim: Sim, kafka_bootstrap: str, tmp_path: Path):
@@ -54,9 +53,9 @@ async def test_state_lands_in_the_changelog_partition_of_its_events(sim: Sim, ka
 
     partitioner, parts = DefaultPartitioner(), list(range(3))
     for table, route_key in (("actor-states", "{tenant}:{key}"), ("keyed-states", "{tenant}|{key}")):
-        records = await read_partitions(kafka_bootstrap, f"placement-{table}-changelog")
+        records = await read_records(kafka_bootstrap, f"placement-{table}-changelog")
         assert records, table
-        for partition, key in records:
-            tenant, _detection, state_key = key.decode().split("|", 2)
+        for record in records:
+            tenant, _detection, state_key = record.key.decode().split("|", 2)
             expected = partitioner(route_key.format(tenant=tenant, key=state_key).encode(), parts, parts)
-            assert partition == expected, (table, key, partition, expected)
+            assert record.partition == expected, (table, record.key, record.partition, expected)
