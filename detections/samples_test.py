@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 import pytest
 
@@ -11,8 +9,9 @@ from detections.engine import Engine, TenantContext
 from detections.event import MalformedEvent, parse_event
 from detections.registry import build_detections
 from detections.testkit import panther_fixture
+from tests.conftest import shared_dir
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "okta-samples"
+SAMPLES = shared_dir() / "okta-samples"
 
 
 # Okta's own docs example carries the impossible date 2017-09-31: rejecting it (dead letter) is correct.
