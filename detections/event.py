@@ -11,6 +11,8 @@ detection reads meanings (``push == PushResponse.DENY``) instead of field paths.
 from __future__ import annotations
 
 import enum
+import math
+import time as _clock
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +20,15 @@ from typing import Any
 from detections import debugdata
 
 OKTA_ADMIN_CONSOLE_CLIENT = "okta.b58d5b75-07d4-5f25-bf59-368a1261a405"
+
+# The edge: every value of an event is chosen, through the sign-in, by whoever signs in. Out of range or wrongly
+# typed values are refused (identity of the event) or neutralised with a reason (everything else), so detections
+# only ever see values they can compute with.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()  # older than Okta's System Log: not a real `published`
+MAX_FUTURE_S = 86400.0  # clock skew tolerated ahead of ours: a far-future time would blind every window
+MAX_ID = 256  # uuid, eventType
+MAX_TEXT = 2048  # any other string (logins, user agents, cities ...): longer is truncated
+MAX_ASN = 2**32 - 1
 
 
 class MalformedEvent(ValueError):
@@ -75,6 +86,7 @@ class Event:
     debug: dict[str, Any]
     targets: tuple[dict[str, Any], ...]
     raw: dict[str, Any] = field(repr=False, compare=False)
+    invalid: tuple[str, ...] = ()  # values neutralised at the edge, each with its reason
 
     @property
     def is_password_as_factor(self) -> bool:
@@ -118,17 +130,26 @@ class Event:
         return _obj(_get(_obj(_get(self.raw, "client")), "userAgent"))
 
 
-def parse_event(raw: Any, tenant: str) -> Event:
-    """Normalize one LogEvent dict; raise MalformedEvent with a reason when unusable."""
+def parse_event(raw: Any, tenant: str, *, now: float | None = None) -> Event:
+    """Normalize one LogEvent dict; raise MalformedEvent with a reason when unusable, and only that.
+
+    ``now`` (default: the wall clock) bounds ``published`` from above.
+    """
     if not isinstance(raw, dict):
         raise MalformedEvent(f"event is a {type(raw).__name__}, not an object")
-    uuid = _str(_get(raw, "uuid"))
-    if not uuid:
-        raise MalformedEvent("missing uuid")
-    event_type = _str(_get(raw, "eventType"))
-    if not event_type:
-        raise MalformedEvent("missing eventType")
-    time = parse_time(_get(raw, "published"))
+    try:
+        return _parse(raw, tenant, now)
+    except MalformedEvent:
+        raise
+    except Exception as exc:  # a shape no rule above foresaw: still a reason, never a crash
+        raise MalformedEvent(f"unusable event ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def _parse(raw: dict[str, Any], tenant: str, now: float | None) -> Event:
+    invalid: list[str] = []
+    uuid = _identifier(raw, "uuid")
+    event_type = _identifier(raw, "eventType")
+    time = parse_time(_get(raw, "published"), now)
 
     actor = _obj(_get(raw, "actor"))
     client = _obj(_get(raw, "client"))
@@ -136,14 +157,17 @@ def parse_event(raw: Any, tenant: str) -> Event:
     security = _obj(_get(raw, "securityContext"))
     auth_ctx = _obj(_get(raw, "authenticationContext"))
     transaction = _obj(_get(raw, "transaction"))
-    debug = _lower_keys(_obj(_get(_obj(_get(raw, "debugContext")), "debugData")))
+    debug = _debug_data(_obj(_get(_obj(_get(raw, "debugContext")), "debugData")), invalid)
     geo_ctx = _obj(_get(client, "geographicalContext"))
     location = _obj(_get(geo_ctx, "geolocation"))
 
-    actor_id = _str(_get(actor, "id"))
-    actor_type = _str(_get(actor, "type"))
-    actor_login = _str(_get(actor, "alternateId"))
-    factor = _str(debug.get("factor")) or None
+    def text(obj: dict, name: str) -> str:
+        return _text(_get(obj, name), name, invalid)
+
+    actor_id = text(actor, "id")
+    actor_type = text(actor, "type")
+    actor_login = text(actor, "alternateId")
+    factor = _text(debug.get("factor"), "factor", invalid) or None
     behaviors = debugdata.parse_kv_map(debug.get("behaviors"))
     risk = debugdata.parse_kv_map(debug.get("risk"))
     if not behaviors or not risk:
@@ -151,8 +175,9 @@ def parse_event(raw: Any, tenant: str) -> Event:
         behaviors = behaviors or debugdata.parse_kv_map(log_only.get("behaviors"))
         risk = risk or debugdata.parse_kv_map(log_only.get("risk"))
 
-    result = _str(_get(outcome, "result")).upper()
-    reason = _str(_get(outcome, "reason"))
+    result = text(outcome, "result").upper()
+    reason = text(outcome, "reason")
+    lat, lon = _coordinates(_get(location, "lat"), _get(location, "lon"), invalid)
     return Event(
         tenant=tenant,
         uuid=uuid,
@@ -163,25 +188,25 @@ def parse_event(raw: Any, tenant: str) -> Event:
         actor_id=actor_id,
         actor_type=actor_type,
         actor_login=actor_login,
-        actor_name=_str(_get(actor, "displayName")),
+        actor_name=text(actor, "displayName"),
         is_human=_is_human(actor_id, actor_type, actor_login),
-        ip=_str(_get(client, "ipAddress")) or None,
+        ip=text(client, "ipAddress") or None,
         geo=Geo(
-            city=_str(_get(geo_ctx, "city")) or None,
-            state=_str(_get(geo_ctx, "state")) or None,
-            country=_str(_get(geo_ctx, "country")) or None,
-            lat=_float(_get(location, "lat")),
-            lon=_float(_get(location, "lon")),
+            city=text(geo_ctx, "city") or None,
+            state=text(geo_ctx, "state") or None,
+            country=text(geo_ctx, "country") or None,
+            lat=lat,
+            lon=lon,
         ),
-        asn=_int(_get(security, "asNumber")),
-        as_org=_str(_get(security, "asOrg")) or None,
+        asn=_asn(_get(security, "asNumber"), invalid),
+        as_org=text(security, "asOrg") or None,
         is_proxy=debugdata.parse_bool(_get(security, "isProxy")) or _anonymous_tunnel(debug),
-        user_agent=_str(_get(_obj(_get(client, "userAgent")), "rawUserAgent")) or None,
-        client_id=_str(_get(client, "id")) or None,
-        session_id=_str(_get(auth_ctx, "externalSessionId")) or None,
-        root_session_id=_str(_get(auth_ctx, "rootSessionId")) or None,
-        transaction_id=_str(_get(transaction, "id")) or None,
-        api_token_id=_str(_get(_obj(_get(transaction, "detail")), "requestApiTokenId")) or None,
+        user_agent=text(_obj(_get(client, "userAgent")), "rawUserAgent") or None,
+        client_id=text(client, "id") or None,
+        session_id=text(auth_ctx, "externalSessionId") or None,
+        root_session_id=text(auth_ctx, "rootSessionId") or None,
+        transaction_id=text(transaction, "id") or None,
+        api_token_id=text(_obj(_get(transaction, "detail")), "requestApiTokenId") or None,
         factor=factor,
         push=_push_response(event_type, result, reason, factor, debug),
         behaviors=behaviors,
@@ -190,21 +215,27 @@ def parse_event(raw: Any, tenant: str) -> Event:
         debug=debug,
         targets=tuple(t for t in _list(_get(raw, "target")) if isinstance(t, dict)),
         raw=raw,
+        invalid=tuple(invalid),
     )
 
 
-def parse_time(value: Any) -> float:
-    """``published`` as epoch seconds; accepts ISO-8601 with Z and Panther's space form."""
+def parse_time(value: Any, now: float | None = None) -> float:
+    """``published`` as epoch seconds; accepts ISO-8601 with Z and Panther's space form. Refused outside
+    [2000, now + 1 day]: a forged far-future time would move every window's high-water mark past the attack."""
     if not isinstance(value, str) or not value:
         raise MalformedEvent("missing published")
-    text = value.strip()
+    text = value.strip()[:64]
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        seconds = parsed.timestamp()
+    except (ValueError, OverflowError) as exc:
         raise MalformedEvent(f"unparseable published {text[:40]!r}") from exc
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC).timestamp()
-    return parsed.timestamp()
+    latest = (_clock.time() if now is None else now) + MAX_FUTURE_S
+    if not EARLIEST <= seconds <= latest:
+        raise MalformedEvent(f"published {text[:40]!r} is outside 2000-01-01 .. now + 1 day")
+    return seconds
 
 
 _OKTA_VERIFY_FACTORS = {"OKTA_VERIFY_PUSH", "PUSH", "OKTA_VERIFY"}
@@ -263,25 +294,95 @@ def _list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def _lower_keys(debug: dict) -> dict[str, Any]:
-    return {str(k).lower(): v for k, v in debug.items()}
-
-
 def _str(value: Any) -> str:
+    """Lenient: for values already validated (or read from ``raw`` by the helpers above)."""
     if value is None or value == "null":
         return ""
     return value if isinstance(value, str) else str(value)
 
 
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "", "null") else None
-    except (TypeError, ValueError):
-        return None
+def _identifier(raw: dict, name: str) -> str:
+    value = _get(raw, name)
+    if value is None or value in ("", "null"):
+        raise MalformedEvent(f"missing {name}")
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{name} is a {type(value).__name__}, not a string")
+    if len(value) > MAX_ID:
+        raise MalformedEvent(f"{name} is {len(value)} characters long (at most {MAX_ID})")
+    return value
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "", "null") else None
-    except (TypeError, ValueError):
+def _text(value: Any, name: str, invalid: list[str]) -> str:
+    """A string field: numbers and booleans as text, objects and lists neutralised, length bounded."""
+    if value is None or value == "null":
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            invalid.append(f"{name}: not a finite number")
+            return ""
+        return str(value)
+    if not isinstance(value, str):
+        invalid.append(f"{name}: a {type(value).__name__}, not a string")
+        return ""
+    if len(value) > MAX_TEXT:
+        invalid.append(f"{name}: {len(value)} characters, truncated to {MAX_TEXT}")
+        return value[:MAX_TEXT]
+    return value
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from a JSON number or a numeric string; None for anything else (booleans included)."""
+    if isinstance(value, bool) or value is None:
         return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip()[:40])
+        except ValueError:
+            return None
+    if not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _coordinates(lat: Any, lon: Any, invalid: list[str]) -> tuple[float | None, float | None]:
+    """Both or neither: a latitude in [-90, 90] and a longitude in [-180, 180], finite."""
+    if lat in (None, "", "null") and lon in (None, "", "null"):
+        return None, None
+    la, lo = _number(lat), _number(lon)
+    if la is None or lo is None or not -90.0 <= la <= 90.0 or not -180.0 <= lo <= 180.0:
+        invalid.append(f"geolocation: {str(lat)[:20]!r}, {str(lon)[:20]!r} is not a valid latitude, longitude")
+        return None, None
+    return la, lo
+
+
+def _asn(value: Any, invalid: list[str]) -> int | None:
+    if value in (None, "", "null"):
+        return None
+    number = _number(value)
+    if number is None or not number.is_integer() or not 0 <= number <= MAX_ASN:
+        invalid.append(f"asNumber: {str(value)[:20]!r} is not an AS number")
+        return None
+    return int(number)
+
+
+def _debug_data(debug: dict, invalid: list[str]) -> dict[str, Any]:
+    """``debugData`` with lower-cased keys; its values are strings at Okta (JSON or Java-map text inside).
+    Other JSON values pass (some exports decode them), strings are bounded, non-finite numbers dropped."""
+    out: dict[str, Any] = {}
+    for key, value in debug.items():
+        name = str(key).lower()[:MAX_ID]
+        if isinstance(value, str):
+            if len(value) > 8 * MAX_TEXT:
+                invalid.append(f"debugData.{name}: {len(value)} characters, dropped")
+                continue
+        elif isinstance(value, float) and not math.isfinite(value):
+            invalid.append(f"debugData.{name}: not a finite number")
+            continue
+        out[name] = value
+    return out

@@ -15,12 +15,13 @@ EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius (DETECTIONS.md §2 step 3)
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km between two (lat, lon) points in degrees."""
+    """Great-circle distance in km between two (lat, lon) points in degrees. Total over the finite, in-range
+    coordinates the event model lets through (``a`` is clamped to [0, 1] against rounding)."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp = p2 - p1
     dl = math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(1.0, max(0.0, a))))
 
 
 def speed_kmh(distance_km: float, seconds: float, floor_s: float = 60.0) -> float:
