@@ -9,21 +9,22 @@ Counted: the same wrong-password failures as ``password_spray`` (incl.
 Identity Engine ``PASSWORD_AS_FACTOR``), one per transaction. Fires when
 ≥ 10 failures fall within 30 min (Elastic's multi-source count; the distinct IP /
 ASN / country counts go into the evidence text, several sources adding an
-INFRASTRUCTURE item), or ≥ 3 ``user.account.lock`` within 3 h (Elastic). One
-finding per variant per user per hour. No automatic action: Okta's lockout
+INFRASTRUCTURE item), or ≥ 3 ``user.account.lock`` within 3 h (Elastic). The
+attack then stays one finding per variant until it pauses for an hour, revised
+each time its count doubles. No automatic action: Okta's lockout
 already acts, and a success afterwards is a separate, stronger signal.
 """
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from detections.common import Suppression, attempt_id, event_subject, is_password_failure, make_finding
+from detections.common import attempt_id, event_subject, is_password_failure, make_finding
 from detections.confidence import Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.window import Episode, Window
 
 LOCK = "user.account.lock"
 
@@ -36,8 +37,9 @@ class BruteForceConfig:
     lock_window_s: float = 3 * 3600.0
     min_locks: int = 3
     lateness_s: float = 900.0
-    suppress_s: float = 3600.0
+    suppress_s: float = 3600.0  # a pause this long ends the attack; the next one is a new finding
     max_entries: int = 512
+    max_tracked: int = 10_000  # distinct IPs / ASNs / countries one finding counts exactly
 
 
 @dataclass(slots=True)
@@ -45,7 +47,6 @@ class _Try:
     time: float
     key: str
     uuid: str
-    kind: str  # "fail" or "lock"
     ip: str | None
     asn: int | None
     country: str | None
@@ -53,20 +54,19 @@ class _Try:
 
 @dataclass(slots=True)
 class BruteForceState:
-    tries: list[_Try] = field(default_factory=list)
-    high_water: float = 0.0
-    sup: Suppression = field(default_factory=Suppression)
+    """Failed passwords and lockouts of one login, on one clock, and the attack of each kind under way."""
+
+    fails: Window[_Try]
+    locks: Window[_Try]
+    episodes: dict[str, Episode]  # "fail" / "lock" → the attack reported and still going on
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "t": [[x.time, x.key, x.uuid, x.kind, x.ip, x.asn, x.country] for x in self.tries],
-            "h": self.high_water,
-            "sup": self.sup.to_dict(),
+            "f": [[x.time, x.key, x.uuid, x.ip, x.asn, x.country] for x in self.fails],
+            "l": [[x.time, x.key, x.uuid, x.ip, x.asn, x.country] for x in self.locks],
+            "h": self.fails.high_water,
+            "e": {kind: e.to_dict() for kind, e in self.episodes.items()},
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BruteForceState:
-        return cls([_Try(*row) for row in data["t"]], data["h"], Suppression.from_dict(data["sup"]))
 
 
 class BruteForce:
@@ -76,6 +76,7 @@ class BruteForce:
 
     def __init__(self, config: BruteForceConfig | None = None) -> None:
         self.config = config or BruteForceConfig()
+        self.horizon = max(self.config.window_s, self.config.lock_window_s) + self.config.lateness_s
 
     def state_key(self, event: Event) -> str | None:
         if event.event_type != LOCK and not is_password_failure(event):
@@ -85,74 +86,83 @@ class BruteForce:
         return event_subject(event) or None
 
     def new_state(self) -> BruteForceState:
-        return BruteForceState()
+        return self.load_state({"f": [], "l": [], "h": 0.0, "e": {}})
 
     def load_state(self, data: dict[str, Any]) -> BruteForceState:
-        return BruteForceState.from_dict(data)
+        fails, locks = (
+            Window(self.horizon, self.config.max_entries, (_Try(*row) for row in data[k]), data["h"]) for k in "fl"
+        )
+        episodes = {kind: Episode.from_dict(e) for kind, e in data["e"].items()}
+        return BruteForceState(fails, locks, {k: e for k, e in episodes.items() if e is not None})
 
     def detect(self, event: Event, state: BruteForceState) -> list[Finding]:
         cfg = self.config
-        horizon = max(cfg.window_s, cfg.lock_window_s) + cfg.lateness_s
-        if event.time < state.high_water - horizon:
-            return []
         kind = "lock" if event.event_type == LOCK else "fail"
-        key = event.uuid if kind == "lock" else attempt_id(event)
-        if any(x.key == key for x in state.tries):
-            return []
-        new = _Try(event.time, key, event.uuid, kind, event.ip, event.asn, event.geo.country)
-        bisect.insort(state.tries, new, key=lambda x: x.time)
-        state.high_water = max(state.high_water, event.time)
-        state.tries = [x for x in state.tries if x.time >= state.high_water - horizon][-cfg.max_entries :]
-        window = cfg.lock_window_s if kind == "lock" else cfg.window_s
-        needed = cfg.min_locks if kind == "lock" else cfg.min_attempts
-        run = self._densest(state, new, kind, window)
-        if len(run) < needed or state.sup.suppressed(kind, run[0].time, cfg.suppress_s):
-            return []
-        state.sup.fire(kind, run[0].time)
-        return [self._finding(event, kind, run, window)]
+        window, width, needed = (
+            (state.locks, cfg.lock_window_s, cfg.min_locks)
+            if kind == "lock"
+            else (state.fails, cfg.window_s, cfg.min_attempts)
+        )
+        new = _Try(
+            event.time,
+            event.uuid if kind == "lock" else attempt_id(event),
+            event.uuid,
+            event.ip,
+            event.asn,
+            event.geo.country,
+        )
+        if max(state.fails.high_water, state.locks.high_water) - self.horizon > new.time or not window.add(new):
+            return []  # too late, a replay, or the same attempt logged twice
+        for w in (state.fails, state.locks):
+            w.advance(window.high_water)
+        episode = state.episodes.get(kind)
+        if episode is None or not episode.ongoing(new.time, cfg.suppress_s):
+            start, end = window.span_around(new.time, width)
+            if window.count(start, end) < needed:
+                return []
+            run = window.between(start, end)
+            state.episodes[kind] = episode = Episode(run[0].uuid, run[0].time, run[-1].time, cfg.max_tracked)
+        else:
+            run = [new]
+        for x in run:
+            episode.add(x.uuid, x.time, ("n",), ip=x.ip, asn=None if x.asn is None else str(x.asn), country=x.country)
+        return self._report(event, kind, episode, width)
 
-    @staticmethod
-    def _densest(state: BruteForceState, new: _Try, kind: str, window: float) -> list[_Try]:
-        same = [x for x in state.tries if x.kind == kind]
-        best: list[_Try] = []
-        for start in same:
-            if start.time <= new.time <= start.time + window:
-                run = [x for x in same if start.time <= x.time <= start.time + window]
-                if len(run) > len(best):
-                    best = run
-        return best
-
-    def _finding(self, event: Event, kind: str, run: list[_Try], window: float) -> Finding:
+    def _report(self, event: Event, kind: str, episode: Episode, window: float) -> list[Finding]:
         cfg = self.config
-        uuids = tuple(x.uuid for x in run)
-        ips = {x.ip for x in run if x.ip}
-        asns = {x.asn for x in run if x.asn is not None}
-        countries = {x.country for x in run if x.country}
+        count, ips = episode.count("n"), episode.distinct_count("ip")
+        uuids = tuple(episode.uuids)
         what = "account lockouts" if kind == "lock" else "failed passwords"
+        minutes = (episode.last - episode.start) / 60
+        within = f"within {window / 60:g} min" if minutes <= window / 60 else f"in {minutes:.0f} min"
         evidence = [
             Evidence(
                 EvidenceClass.ATTACK_PATTERN,
-                f"{len(run)} {what} within {window / 60:g} min from {len(ips)} IPs, {len(asns)} ASNs,"
-                f" {len(countries)} countries",
+                f"{count} {what} {within} from {ips} IPs, {episode.distinct_count('asn')} ASNs,"
+                f" {episode.distinct_count('country')} countries",
                 30,
                 uuids,
             )
         ]
-        if kind == "fail" and len(ips) >= cfg.multi_source_ips:
-            evidence.append(
-                Evidence(EvidenceClass.INFRASTRUCTURE, f"distributed over {len(ips)} source IPs", 15, uuids)
+        if kind == "fail" and ips >= cfg.multi_source_ips:
+            evidence.append(Evidence(EvidenceClass.INFRASTRUCTURE, f"distributed over {ips} source IPs", 15, uuids))
+        assessment = assess(evidence)
+        if not episode.grown(count, assessment.tier.value):
+            return []
+        return [
+            make_finding(
+                event,
+                detection="brute_force_lockouts" if kind == "lock" else self.id,
+                title="Repeated lockouts of one account" if kind == "lock" else "Password brute force against one user",
+                severity=Severity.MEDIUM,
+                assessment=assessment,
+                anchor=(episode.anchor,),
+                event_uuids=uuids,
+                mitre=self.mitre,
+                time=episode.last,
+                summary=f"{count} {what} for {event.actor_login or event.actor_id} {within}",
+                principal=event.actor_id,
+                principal_login=event.actor_login,
+                revision=episode.reported_as(count, assessment.tier.value),
             )
-        return make_finding(
-            event,
-            detection="brute_force_lockouts" if kind == "lock" else self.id,
-            title="Repeated lockouts of one account" if kind == "lock" else "Password brute force against one user",
-            severity=Severity.MEDIUM,
-            assessment=assess(evidence),
-            anchor=(run[0].uuid,),
-            event_uuids=uuids,
-            mitre=self.mitre,
-            time=run[-1].time,
-            summary=f"{len(run)} {what} for {event.actor_login or event.actor_id} within {window / 60:g} min",
-            principal=event.actor_id,
-            principal_login=event.actor_login,
-        )
+        ]

@@ -215,6 +215,7 @@ def make_finding(
     summary: str,
     principal: str | None = None,
     principal_login: str | None = None,
+    revision: int = 0,
 ) -> Finding:
     """Build a Finding whose dedup key depends only on tenant, detection, principal and causing event uuids."""
     principal = event.actor_id if principal is None else principal
@@ -233,4 +234,5 @@ def make_finding(
         mitre=mitre,
         time=time,
         summary=summary,
+        revision=revision,
     )

@@ -27,7 +27,8 @@ Fires when what remains spans ≥ 5 IPs, ≥ 10 users and ≥ 20 attempts (Elast
 multi-source spray: ≥ 5 IPs, ≥ 8 users, ≥ 25 attempts, ≤ 5 per user per 15 min;
 the window is longer here, so the user floor is higher). Variant
 ``credential_stuffing`` when ≥ 25 % of the logins are unknown usernames,
-``distributed_spray`` otherwise; once per tenant per hour. No user to act on,
+``distributed_spray`` otherwise. The campaign then stays one finding until it
+pauses for an hour, revised each time the number of users it reached doubles. No user to act on,
 so no automatic action (severity medium).
 
 Evidence: the pattern +30; ≥ 5 IPs that each tried several users (botnet
@@ -41,7 +42,6 @@ an org-wide password rotation, looks the same and scores the same.
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -49,10 +49,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from detections import geo
-from detections.common import Suppression, attempt_id, event_subject, is_password_failure, make_finding
+from detections.common import attempt_id, event_subject, is_password_failure, make_finding
 from detections.confidence import Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.window import GROWTH, MAX_EPISODE_UUIDS, Episode, Window
 
 TENANT_KEY = "tenant"
 STUFFING = "credential_stuffing"
@@ -73,6 +74,7 @@ class DistributedSprayConfig:
     suppress_s: float = 3600.0
     allowlist_cidrs: tuple[str, ...] = ()  # corporate egress / VPN concentrators
     max_entries: int = 2000
+    max_tracked: int = 50_000  # distinct users / IPs one campaign's finding counts exactly ("at least" beyond)
 
     def __post_init__(self) -> None:
         if not 0 < self.hop_s <= self.window_s:
@@ -90,21 +92,39 @@ class _Attempt:
 
 
 @dataclass(slots=True)
+class _Tally:
+    """Raw breadth of one hopping window, kept as attempts arrive: a cheap upper bound on what ``_count`` finds,
+    so the exact count (which filters loud IPs and brute-forced logins) runs only when it could pass."""
+
+    attempts: int = 0
+    users: set[str] = field(default_factory=set)
+    ips: set[str] = field(default_factory=set)
+    checked: int = 0  # attempts at the last exact count that fell short
+
+    def add(self, attempt: _Attempt, cap: int) -> None:
+        self.attempts += 1
+        if len(self.users) < cap:
+            self.users.add(attempt.user)
+        if len(self.ips) < cap:
+            self.ips.add(attempt.ip)
+
+    def row(self) -> list[Any]:
+        return [self.attempts, sorted(self.users), sorted(self.ips), self.checked]
+
+
+@dataclass(slots=True)
 class DistributedSprayState:
-    attempts: list[_Attempt] = field(default_factory=list)  # sorted by event time
-    high_water: float = 0.0
-    sup: Suppression = field(default_factory=Suppression)
+    attempts: Window[_Attempt]
+    tallies: dict[float, _Tally]  # hopping window start → its raw breadth
+    campaign: Episode | None = None  # the spray reported and still going on
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "a": [[a.time, a.key, a.uuid, a.user, a.ip, a.flags] for a in self.attempts],
-            "h": self.high_water,
-            "sup": self.sup.to_dict(),
+            "h": self.attempts.high_water,
+            "t": [[start, *t.row()] for start, t in self.tallies.items()],
+            "c": self.campaign.to_dict() if self.campaign else None,
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DistributedSprayState:
-        return cls([_Attempt(*row) for row in data["a"]], data["h"], Suppression.from_dict(data["sup"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,40 +159,65 @@ class DistributedSpray:
         return TENANT_KEY
 
     def new_state(self) -> DistributedSprayState:
-        return DistributedSprayState()
+        return self.load_state({"a": [], "h": 0.0, "t": [], "c": None})
 
     def load_state(self, data: dict[str, Any]) -> DistributedSprayState:
-        return DistributedSprayState.from_dict(data)
+        cfg = self.config
+        attempts = Window(cfg.window_s + cfg.lateness_s, cfg.max_entries, (_Attempt(*r) for r in data["a"]), data["h"])
+        tallies = {row[0]: _Tally(row[1], set(row[2]), set(row[3]), row[4]) for row in data["t"]}
+        return DistributedSprayState(attempts, tallies, Episode.from_dict(data["c"]))
 
     def detect(self, event: Event, state: DistributedSprayState) -> list[Finding]:
         cfg = self.config
-        horizon = cfg.window_s + cfg.lateness_s
-        if event.time < state.high_water - horizon:
-            return []  # later than any window we still hold
-        key = attempt_id(event)
-        if any(a.key == key for a in state.attempts):
-            return []  # replay, or the same attempt logged twice (session.start + auth_via_mfa)
         flags = (
             ("U" if is_unknown_user(event) else "")
             + ("T" if event.threat_suspected else "")
             + ("P" if event.is_proxy else "")
         )
-        new = _Attempt(event.time, key, event.uuid, event_subject(event), event.ip or "", flags)
-        bisect.insort(state.attempts, new, key=lambda a: a.time)
-        state.high_water = max(state.high_water, event.time)
-        cutoff = state.high_water - horizon
-        state.attempts = [a for a in state.attempts if a.time >= cutoff][-cfg.max_entries :]
-
-        best: _Window | None = None
-        for start in self._window_starts(new.time):
-            window = self._count(state, start)
-            if window is None or (best is not None and window.users <= best.users):
-                continue
-            best = window
-        if best is None or state.sup.suppressed("spray", best.start, cfg.suppress_s):
+        new = _Attempt(event.time, attempt_id(event), event.uuid, event_subject(event), event.ip or "", flags)
+        if not state.attempts.add(new):
+            return []  # too late, a replay, or the same attempt logged twice (session.start + auth_via_mfa)
+        starts = self._window_starts(new.time)
+        for start in starts:
+            state.tallies.setdefault(start, _Tally()).add(new, cfg.max_entries)
+        oldest = state.attempts.high_water - cfg.window_s - cfg.lateness_s - cfg.window_s
+        for start in [s for s in state.tallies if s < oldest]:
+            del state.tallies[start]
+        campaign = state.campaign
+        if campaign is not None and campaign.ongoing(new.time, cfg.suppress_s):
+            campaign.add(new.uuid, new.time, ("n",), users=new.user, ips=new.ip)
+            if campaign.distinct_count("users") < campaign.reported * GROWTH:
+                return []
+            best = self._best(state, starts, force=True)
+            if best is None:
+                return []
+            return [self._finding(event, best, campaign.anchor, campaign)]
+        best = self._best(state, starts)
+        if best is None:
             return []
-        state.sup.fire("spray", best.start)
-        return [self._finding(event, best)]
+        state.campaign = campaign = Episode(f"{best.start:.0f}", best.run[0].time, best.run[-1].time, cfg.max_tracked)
+        for a in best.run:
+            campaign.add(a.uuid, a.time, ("n",), users=a.user, ips=a.ip)
+        return [self._finding(event, best, campaign.anchor, campaign)]
+
+    def _best(self, state: DistributedSprayState, starts: list[float], *, force: bool = False) -> _Window | None:
+        """The broadest of the windows holding the new attempt that passes every threshold. A window's exact
+        count runs only when its raw breadth could pass and it grew since the last count fell short (by a
+        sixteenth: amortised O(1) per attempt however large the window), or when ``force``d."""
+        cfg = self.config
+        best: _Window | None = None
+        for start in starts:
+            tally = state.tallies[start]
+            if tally.attempts < cfg.min_attempts or len(tally.users) < cfg.min_users or len(tally.ips) < cfg.min_ips:
+                continue
+            if not force and tally.checked and tally.attempts < tally.checked + max(1, tally.checked // 16):
+                continue
+            window = self._count(state, start)
+            if window is None:
+                tally.checked = tally.attempts
+            elif best is None or window.users > best.users:
+                best = window
+        return best
 
     def _window_starts(self, t: float) -> list[float]:
         """Starts of the aligned hopping windows [start, start + window_s) that hold time ``t``, earliest first."""
@@ -184,9 +229,7 @@ class DistributedSpray:
     def _count(self, state: DistributedSprayState, start: float) -> _Window | None:
         """The window's breadth once single-source IPs and brute-forced logins are left out; None below thresholds."""
         cfg = self.config
-        lo = bisect.bisect_left(state.attempts, start, key=lambda a: a.time)
-        hi = bisect.bisect_left(state.attempts, start + cfg.window_s, key=lambda a: a.time)
-        run = state.attempts[lo:hi]
+        run = [a for a in state.attempts.between(start, start + cfg.window_s) if a.time < start + cfg.window_s]
         if len(run) < cfg.min_attempts:
             return None
         heavy = {ip for ip, users in _users_per_ip(run).items() if len(users) >= cfg.single_source_users}
@@ -199,7 +242,8 @@ class DistributedSpray:
             return None
         return _Window(start, tuple(run), ips, users, len(heavy))
 
-    def _finding(self, event: Event, w: _Window) -> Finding:
+    def _finding(self, event: Event, w: _Window, anchor: str, campaign: Episode) -> Finding:
+        """The finding for the broadest current window; a revision adds what the whole campaign reached."""
         cfg = self.config
         run = w.run
         uuids = tuple(a.uuid for a in run)
@@ -250,20 +294,29 @@ class DistributedSpray:
                     )
                 )
         what = "Credential stuffing" if stuffing else "Distributed password spray"
+        summary = f"{w.users} users ({unknown_share:.0%} unknown) failed {len(run)} passwords from {w.ips} IPs"
+        summary += f" in {span:.0f} min"
+        so_far = campaign.distinct_count("users")
+        revision = campaign.reported_as(so_far, campaign.tier)
+        if revision:
+            summary += (
+                f"; the campaign so far: {so_far} users, {campaign.count('n')} attempts from"
+                f" {campaign.distinct_count('ips')} IPs in {(campaign.last - campaign.start) / 60:.0f} min"
+            )
         return make_finding(
             event,
             detection=STUFFING if stuffing else self.id,
             title=f"{what} from many IPs",
             severity=Severity.MEDIUM,
             assessment=assess(evidence),
-            anchor=(f"{w.start:.0f}",),
-            event_uuids=uuids,
+            anchor=(anchor,),
+            event_uuids=uuids[:MAX_EPISODE_UUIDS],
             mitre=("T1110.004",) if stuffing else ("T1110.003",),
             time=run[-1].time,
-            summary=f"{w.users} users ({unknown_share:.0%} unknown) failed {len(run)} passwords from {w.ips} IPs"
-            f" in {span:.0f} min",
+            summary=summary,
             principal="",
             principal_login="",
+            revision=revision,
         )
 
 

@@ -8,7 +8,7 @@ from detections.confidence import Tier
 from detections.distributed_spray import DistributedSpray, DistributedSprayConfig
 from detections.engine import Engine, TenantContext
 from detections.event import parse_event
-from detections.finding import Severity
+from detections.finding import Severity, latest_revisions
 from detections.password_spray import PasswordSpray
 from detections.registry import DetectionSettings, build_detections
 from detections.testkit import (
@@ -81,7 +81,7 @@ def test_one_loud_ip_is_password_spray_not_a_distributed_one():
     loud = [failed_sign_in(T0 + i, f"victim{i}@acme.com", ip="203.0.113.9") for i in range(25)]
     few = [failed_sign_in(T0 + 30 + i, f"other{i}@acme.com", ip=f"198.51.100.{i + 1}") for i in range(4)]
     assert run(loud + few) == []  # 5 IPs, but one of them is a single-source spray
-    assert len(run(loud + few, detections=[PasswordSpray()])) == 1
+    assert len(latest_revisions(run(loud + few, detections=[PasswordSpray()]))) == 1
     raws = loud + botnet(start=T0 + 60)
     (finding,) = run(raws)
     assert not {r["uuid"] for r in loud} & set(finding.event_uuids)
@@ -184,12 +184,15 @@ def test_out_of_order_replay_suppression_and_round_trip():
     assert engine.process_all((parse_event(r, "acme") for r in raws), restored) == []  # the whole batch again
 
 
-def test_a_long_campaign_reports_once_an_hour():
+def test_a_long_campaign_is_one_finding_revised_as_it_reaches_more_users():
     raws = botnet(300, 1, 40, step=20)  # 100 min of one attempt every 20 s
     findings = run(raws)
-    assert len(findings) == 2
-    starts = [int(f.dedup_key.rsplit(":", 1)[1]) for f in findings]  # the anchor is the window's start
-    assert starts[1] - starts[0] == 3600
+    assert len({f.dedup_key for f in findings}) == 1 and [f.revision for f in findings] == [0, 1, 2, 3]
+    reached = [int(f.summary.split("campaign so far: ")[1].split()[0]) for f in findings[1:]]
+    assert reached == [40, 80, 160]  # each revision when the users reached doubled
+    later = botnet(20, 1, 10, start=T0 + 100 * MIN + 2 * 3600)  # after a 2 h pause: a new campaign
+    (new,) = run(raws + later)[4:]
+    assert new.dedup_key != findings[0].dedup_key and new.revision == 0
 
 
 def test_memory_is_bounded():

@@ -34,8 +34,7 @@ completes the chain.
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detections import geo
@@ -43,6 +42,7 @@ from detections.common import Suppression, is_successful_sign_in, make_finding
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.window import Window
 
 PHISHING_REASON = "fastpass declined phishing attempt"
 _OKTA_VERIFY_UA_MARKERS = ("oktadevicesdk", "com.okta.mobile", "oktaverify", "okta verify")
@@ -80,6 +80,10 @@ class _Phish:
     ip: str | None  # the flagged proxy IP, None when the event's IP is not the proxy's
     flags: str  # P anonymizer, T ThreatInsight suspected
 
+    @property
+    def key(self) -> str:
+        return self.uuid
+
 
 @dataclass(slots=True)
 class _Success:
@@ -89,30 +93,26 @@ class _Success:
     known_client: bool
     flags: str
 
+    @property
+    def key(self) -> str:
+        return self.uuid
+
 
 @dataclass(slots=True)
 class PhishingState:
-    phishes: list[_Phish] = field(default_factory=list)  # sorted by event time
-    successes: list[_Success] = field(default_factory=list)  # recent, for blocked events that arrive late
-    high_water: float = 0.0
-    sup: Suppression = field(default_factory=Suppression)
+    """Blocked attempts (kept follow_s) and recent sign-ins (kept for blocked events that arrive late)."""
+
+    phishes: Window[_Phish]
+    successes: Window[_Success]
+    sup: Suppression
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "p": [[x.time, x.uuid, x.ip, x.flags] for x in self.phishes],
             "s": [[x.time, x.uuid, x.ip, x.known_client, x.flags] for x in self.successes],
-            "h": self.high_water,
+            "h": max(self.phishes.high_water, self.successes.high_water),
             "sup": self.sup.to_dict(),
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PhishingState:
-        return cls(
-            [_Phish(*row) for row in data["p"]],
-            [_Success(*row) for row in data["s"]],
-            data["h"],
-            Suppression.from_dict(data["sup"]),
-        )
 
 
 def _flags(event: Event) -> str:
@@ -142,36 +142,37 @@ class FastPassPhishing:
         return None
 
     def new_state(self) -> PhishingState:
-        return PhishingState()
+        return self.load_state({"p": [], "s": [], "h": 0.0, "sup": {}})
 
     def load_state(self, data: dict[str, Any]) -> PhishingState:
-        return PhishingState.from_dict(data)
+        cfg = self.config
+        phishes = Window(cfg.follow_s + cfg.lateness_s, cfg.max_entries, (_Phish(*r) for r in data["p"]), data["h"])
+        successes = Window(cfg.lateness_s, cfg.max_entries, (_Success(*r) for r in data["s"]), data["h"])
+        return PhishingState(phishes, successes, Suppression.from_dict(data["sup"]))
 
     def detect(self, event: Event, state: PhishingState) -> list[Finding]:
         cfg = self.config
-        horizon = cfg.follow_s + cfg.lateness_s
-        if event.time < state.high_water - horizon or state.sup.replayed(event.uuid):
+        if state.phishes.too_late(event.time) or state.sup.replayed(event.uuid):
             return []
         findings: list[Finding] = []
         if is_fastpass_phishing_block(event):
-            if any(x.uuid == event.uuid for x in state.phishes):
-                return []
             proxy_ip = None if _is_okta_verify_client(event.user_agent) else event.ip
             phish = _Phish(event.time, event.uuid, proxy_ip, _flags(event))
-            bisect.insort(state.phishes, phish, key=lambda x: x.time)
-            findings += self._blocked(event, state, phish)
-            candidates = [s for s in state.successes if phish.time <= s.time <= phish.time + cfg.follow_s]
-        else:
-            if any(x.uuid == event.uuid for x in state.successes):
+            if not state.phishes.add(phish):
                 return []
+            findings += self._blocked(event, state, phish)
+            candidates = state.successes.between(phish.time, phish.time + cfg.follow_s)
+        else:
             known = event.behaviors.get("New Device") == "NEGATIVE" and event.behaviors.get("New IP") == "NEGATIVE"
             success = _Success(event.time, event.uuid, event.ip, known, _flags(event))
-            bisect.insort(state.successes, success, key=lambda x: x.time)
-            candidates = [success]
-        state.high_water = max(state.high_water, event.time)
-        state.phishes = [x for x in state.phishes if x.time >= state.high_water - horizon][-cfg.max_entries :]
-        keep = state.high_water - cfg.lateness_s
-        state.successes = [x for x in state.successes if x.time >= keep][-cfg.max_entries :]
+            if state.successes.too_late(success.time):  # kept only for blocked events that arrive late:
+                candidates = [success]  # still judged against the blocked attempts held
+            elif not state.successes.add(success):
+                return []
+            else:
+                candidates = [success]
+        for window in (state.phishes, state.successes):
+            window.advance(max(state.phishes.high_water, state.successes.high_water, event.time))
         for success in candidates:
             phish = self._match(state, success)
             if phish is None or state.sup.suppressed("success", success.time, cfg.success_suppress_s):
@@ -182,9 +183,10 @@ class FastPassPhishing:
 
     def _match(self, state: PhishingState, success: _Success) -> _Phish | None:
         """The latest blocked attempt from the success's IP at most follow_s before it."""
-        earliest = success.time - self.config.follow_s
-        hits = [p for p in state.phishes if p.ip and p.ip == success.ip and earliest <= p.time <= success.time]
-        return hits[-1] if hits else None
+        hits = [
+            p for p in state.phishes.between(success.time - self.config.follow_s, success.time) if p.ip == success.ip
+        ]
+        return hits[-1] if hits and success.ip else None
 
     def _blocked(self, event: Event, state: PhishingState, phish: _Phish) -> list[Finding]:
         if state.sup.suppressed("blocked", phish.time, self.config.suppress_s):

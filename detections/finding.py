@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,9 @@ class Finding:
 
     ``dedup_key`` is derived only from the events that caused the finding, so a
     replay of the same events (after a crash, or on another worker) produces the
-    same key and downstream sinks can drop the repeat.
+    same key and downstream sinks can drop the repeat. An attack that keeps
+    growing (a spray reaching more users) is reported again under the same
+    ``dedup_key`` with a higher ``revision``; ``record_key`` tells the revisions apart.
     """
 
     detection: str
@@ -39,6 +42,12 @@ class Finding:
     mitre: tuple[str, ...]
     time: float  # event time of the event that completed the finding
     summary: str
+    revision: int = 0  # 0: the first report; n: the n-th update of the same attack
+
+    @property
+    def record_key(self) -> str:
+        """Unique per revision: what stores that drop repeats key on."""
+        return self.dedup_key if self.revision == 0 else f"{self.dedup_key}#{self.revision}"
 
     @property
     def confidence(self) -> int:
@@ -59,8 +68,18 @@ class Finding:
             "dampeners": [d.to_dict() for d in a.dampeners],
             "actions": [x.value for x in a.actions],
             "dedup_key": self.dedup_key,
+            "revision": self.revision,
             "event_uuids": list(self.event_uuids),
             "mitre": list(self.mitre),
             "time": datetime.fromtimestamp(self.time, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "summary": self.summary,
         }
+
+
+def latest_revisions(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per dedup key, its latest revision, in the order the keys first appeared."""
+    latest: dict[str, Finding] = {}
+    for finding in findings:
+        if finding.dedup_key not in latest or finding.revision >= latest[finding.dedup_key].revision:
+            latest[finding.dedup_key] = finding
+    return list(latest.values())

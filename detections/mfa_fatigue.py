@@ -16,16 +16,17 @@ margin, because the System Log delivers events in storage order, not
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from detections.common import requester_signals
+from detections.common import Suppression, requester_signals
 from detections.confidence import Action, Evidence, EvidenceClass, assess
 from detections.event import Event, PushResponse
 from detections.finding import Finding, Severity
+from detections.window import Episode, Window
 
 PRESSURE = frozenset({PushResponse.DENY, PushResponse.TIMEOUT, PushResponse.WRONG_NUMBER})
+FANOUT_S = 2.0  # one prompt is logged once per enrolled device (Okta bins them at 2 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,37 +35,45 @@ class MfaFatigueConfig:
     min_denials: int = 5
     accept_min_denials: int = 3  # the accepted variant: this many denials ...
     accept_window_s: float = 900.0  # ... within this before the accept
-    suppress_s: float = 3600.0  # one finding per variant per user per hour
+    suppress_s: float = 3600.0  # a pause this long ends the bombing; one accepted finding per user per hour
     lateness_s: float = 900.0  # how late an event may arrive and still count
-    max_entries: int = 512  # bound per-user memory under a flood
+    max_entries: int = 512  # bound per-user memory under a flood (per kind: prompts, pressure, accepts)
 
 
 @dataclass(slots=True)
 class _Entry:
     time: float
-    kind: str  # a PushResponse value
-    uuid: str
+    key: str  # the uuid
     ip: str | None
     signals: str  # letters: G new geo, D new device, P anonymizer, T threat suspected
     authn: str | None  # debugData.authnRequestId: ties a push to the sign-in that requested it
 
+    @property
+    def uuid(self) -> str:
+        return self.key
+
 
 @dataclass(slots=True)
 class PushHistory:
-    entries: list[_Entry] = field(default_factory=list)
-    high_water: float = 0.0
-    last_fired: dict[str, float] = field(default_factory=dict)
+    """One user's pushes by kind, on one clock: prompts sent, pressure (denied, ignored, wrong number), accepts."""
+
+    prompts: Window[_Entry]
+    pressure: Window[_Entry]
+    accepts: Window[_Entry]
+    bombing: Episode | None  # the bombing reported and still going on
+    sup: Suppression  # the accepted variant: once per user per hour
+
+    def windows(self) -> tuple[Window[_Entry], ...]:
+        return self.prompts, self.pressure, self.accepts
 
     def to_dict(self) -> dict[str, Any]:
+        rows = [[[e.time, e.key, e.ip, e.signals, e.authn] for e in w] for w in self.windows()]
         return {
-            "e": [[e.time, e.kind, e.uuid, e.ip, e.signals, e.authn] for e in self.entries],
-            "h": self.high_water,
-            "f": self.last_fired,
+            "w": rows,
+            "h": self.pressure.high_water,
+            "b": self.bombing.to_dict() if self.bombing else None,
+            "sup": self.sup.to_dict(),
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PushHistory:
-        return cls([_Entry(*row) for row in data["e"]], data["h"], dict(data["f"]))
 
 
 class MfaFatigue:
@@ -74,6 +83,7 @@ class MfaFatigue:
 
     def __init__(self, config: MfaFatigueConfig | None = None) -> None:
         self.config = config or MfaFatigueConfig()
+        self.horizon = max(self.config.window_s, self.config.accept_window_s) + self.config.lateness_s
 
     def state_key(self, event: Event) -> str | None:
         if event.push is None or not event.actor_id or not event.is_human:
@@ -81,104 +91,128 @@ class MfaFatigue:
         return event.actor_id
 
     def new_state(self) -> PushHistory:
-        return PushHistory()
+        return self.load_state({"w": [[], [], []], "h": 0.0, "b": None, "sup": {}})
 
     def load_state(self, data: dict[str, Any]) -> PushHistory:
-        return PushHistory.from_dict(data)
+        prompts, pressure, accepts = (
+            Window(self.horizon, self.config.max_entries, (_Entry(*row) for row in rows), data["h"])
+            for rows in data["w"]
+        )
+        return PushHistory(prompts, pressure, accepts, Episode.from_dict(data["b"]), Suppression.from_dict(data["sup"]))
 
     def detect(self, event: Event, state: PushHistory) -> list[Finding]:
-        cfg = self.config
-        horizon = max(cfg.window_s, cfg.accept_window_s) + cfg.lateness_s
-        if event.time < state.high_water - horizon:
-            return []  # later than any window we still hold
-        if any(e.uuid == event.uuid for e in state.entries):
-            return []  # a replayed event
         assert event.push is not None
         authn = event.debug.get("authnrequestid")
-        entry = _Entry(event.time, event.push.value, event.uuid, event.ip, requester_signals(event), authn or None)
-        if entry.kind == PushResponse.SENT and self._is_fanout(state, entry):
+        entry = _Entry(event.time, event.uuid, event.ip, requester_signals(event), authn or None)
+        kind = self._window(state, event.push)
+        if kind is None or any(w.holds(entry.key) for w in state.windows()):
+            return []  # not a push we count, or a replayed event
+        if kind is state.prompts and self._is_fanout(state, entry):
             return []
-        bisect.insort(state.entries, entry, key=lambda e: e.time)
-        state.high_water = max(state.high_water, event.time)
-        cutoff = state.high_water - horizon
-        state.entries = [e for e in state.entries if e.time >= cutoff][-cfg.max_entries :]
-
+        if not kind.add(entry):
+            return []  # later than any window we still hold
+        for window in state.windows():
+            window.advance(kind.high_water)
         findings = []
-        if entry.kind in PRESSURE:
-            findings += self._attempt(event, state, entry)
-        findings += self._accepted(event, state, entry)
+        if kind is state.pressure:
+            findings += self._bombing(event, state, entry)
+        elif kind is state.prompts and state.bombing is not None and state.bombing.ongoing(entry.time, 60):
+            state.bombing.note(*(f"sig:{x}" for x in entry.signals))
+        findings += self._accepted(event, state, entry, kind)
         return findings
 
-    def _is_fanout(self, state: PushHistory, entry: _Entry) -> bool:
-        """One prompt is logged once per enrolled device: count it once (Okta bins at 2 s)."""
-        return any(e.kind == PushResponse.SENT and abs(e.time - entry.time) <= 2.0 for e in state.entries)
+    @staticmethod
+    def _window(state: PushHistory, push: PushResponse) -> Window[_Entry] | None:
+        if push is PushResponse.SENT:
+            return state.prompts
+        if push is PushResponse.ACCEPT:
+            return state.accepts
+        return state.pressure if push in PRESSURE else None
 
-    def _attempt(self, event: Event, state: PushHistory, new: _Entry) -> list[Finding]:
+    @staticmethod
+    def _is_fanout(state: PushHistory, entry: _Entry) -> bool:
+        """One prompt is logged once per enrolled device: count it once."""
+        return state.prompts.count(entry.time - FANOUT_S, entry.time + FANOUT_S) > 0
+
+    def _bombing(self, event: Event, state: PushHistory, new: _Entry) -> list[Finding]:
         cfg = self.config
-        pressure = [e for e in state.entries if e.kind in PRESSURE]
-        best: list[_Entry] = []
-        for start in pressure:
-            if not (start.time <= new.time <= start.time + cfg.window_s):
-                continue
-            run = [e for e in pressure if start.time <= e.time <= start.time + cfg.window_s]
-            if len(run) > len(best):
-                best = run
-        if len(best) < cfg.min_denials or self._suppressed(state, "attempt", best[0].time):
+        bombing = state.bombing
+        if bombing is not None and bombing.ongoing(new.time, cfg.suppress_s):
+            bombing.add(new.key, new.time, ("n",))
+            return self._report(event, bombing)
+        start, end = state.pressure.span_around(new.time, cfg.window_s)
+        if state.pressure.count(start, end) < cfg.min_denials:
             return []
-        state.last_fired["attempt"] = best[0].time
+        run = state.pressure.between(start, end)
+        state.bombing = bombing = Episode(run[0].key, run[0].time, run[-1].time, 0)
+        for e in run:
+            bombing.add(e.key, e.time, ("n",))
+        for prompt in state.prompts.between(run[0].time - 60, run[-1].time):
+            bombing.note(*(f"sig:{x}" for x in prompt.signals))
+        return self._report(event, bombing)
+
+    def _report(self, event: Event, bombing: Episode) -> list[Finding]:
+        """The bombing's finding, when it opens and each time the pressure has doubled (or the tier moved)."""
+        cfg = self.config
+        count = bombing.count("n")
+        minutes = (bombing.last - bombing.start) / 60
+        within = f"within {cfg.window_s / 60:g} min" if minutes <= cfg.window_s / 60 else f"in {minutes:.0f} min"
+        uuids = tuple(bombing.uuids)
         evidence = [
-            Evidence(
-                EvidenceClass.ATTACK_PATTERN,
-                f"{len(best)} push denials or timeouts within {cfg.window_s / 60:g} min",
-                30,
-                tuple(e.uuid for e in best),
+            Evidence(EvidenceClass.ATTACK_PATTERN, f"{count} push denials or timeouts {within}", 30, uuids),
+            *(
+                Evidence(cls, label, points, uuids)
+                for letter, (cls, label, points) in _SIGNAL_EVIDENCE.items()
+                if bombing.count(f"sig:{letter}")
             ),
-            *_signal_evidence(self._requests(state, best[0].time - 60, best[-1].time)),
         ]
+        assessment = assess(evidence)
+        if not bombing.grown(count, assessment.tier.value):
+            return []
         return [
             self._finding(
                 event,
                 "mfa_push_bombing",
                 "MFA push bombing in progress",
                 Severity.MEDIUM,
-                assess(evidence),
-                anchor=best[0].uuid,
-                entries=best,
-                summary=f"{len(best)} Okta Verify pushes denied or ignored in {cfg.window_s / 60:g} min",
+                assessment,
+                anchor=bombing.anchor,
+                uuids=uuids,
+                time=bombing.last,
+                summary=f"{count} Okta Verify pushes denied or ignored {within}",
+                revision=bombing.reported_as(count, assessment.tier.value),
             )
         ]
 
-    def _accepted(self, event: Event, state: PushHistory, new: _Entry) -> list[Finding]:
+    def _accepted(self, event: Event, state: PushHistory, new: _Entry, kind: Window[_Entry]) -> list[Finding]:
+        """An accept after enough pressure: on the accept itself, or when late pressure completes the chain."""
         cfg = self.config
-        accepts = (
-            [new]
-            if new.kind == PushResponse.ACCEPT
-            else [
-                e
-                for e in state.entries
-                if e.kind == PushResponse.ACCEPT and 0 <= e.time - new.time <= cfg.accept_window_s
-            ]
-        )
+        if kind is state.accepts:
+            accepts = [new]
+        elif kind is state.pressure:
+            accepts = state.accepts.between(new.time, new.time + cfg.accept_window_s)
+        else:
+            return []
         findings = []
         for accept in accepts:
-            before = [
-                e for e in state.entries if e.kind in PRESSURE and 0 <= accept.time - e.time <= cfg.accept_window_s
-            ]
-            if len(before) < cfg.accept_min_denials or self._suppressed(state, "accepted", accept.time):
+            if state.sup.suppressed("accepted", accept.time, cfg.suppress_s):
                 continue
-            state.last_fired["accepted"] = accept.time
+            if state.pressure.count(accept.time - cfg.accept_window_s, accept.time) < cfg.accept_min_denials:
+                continue
+            state.sup.fire("accepted", accept.time)
+            before = state.pressure.between(accept.time - cfg.accept_window_s, accept.time)
             findings.append(self._accepted_finding(event, state, accept, before))
         return findings
 
     def _accepted_finding(self, event: Event, state: PushHistory, accept: _Entry, before: list[_Entry]) -> Finding:
         cfg = self.config
-        in_window = [e for e in before if accept.time - e.time <= cfg.window_s]
-        if len(in_window) >= cfg.min_denials:
+        in_window = state.pressure.count(accept.time - cfg.window_s, accept.time)
+        if in_window >= cfg.min_denials:
             pattern = Evidence(
                 EvidenceClass.ATTACK_PATTERN,
-                f"{len(in_window)} push denials or timeouts within {cfg.window_s / 60:g} min",
+                f"{in_window} push denials or timeouts within {cfg.window_s / 60:g} min",
                 30,
-                tuple(e.uuid for e in in_window),
+                tuple(e.uuid for e in state.pressure.between(accept.time - cfg.window_s, accept.time)),
             )
         else:
             pattern = Evidence(
@@ -190,7 +224,7 @@ class MfaFatigue:
         # Novelty counts where the accepted prompt was requested (the sign-in), not where it was answered (the phone).
         requests = [
             e
-            for e in self._requests(state, accept.time - 60, accept.time)
+            for e in state.prompts.between(accept.time - 60, accept.time)
             if accept.authn is None or e.authn in (None, accept.authn)
         ]
         evidence = [
@@ -216,18 +250,10 @@ class MfaFatigue:
             Severity.HIGH,
             assessment,
             anchor=accept.uuid,
-            entries=[*before, accept],
+            uuids=tuple(e.uuid for e in [*before, accept]),
+            time=accept.time,
             summary=f"push accepted after {len(before)} denials within {cfg.accept_window_s / 60:g} min",
         )
-
-    @staticmethod
-    def _requests(state: PushHistory, start: float, end: float) -> list[_Entry]:
-        """Push prompts sent in [start, end]: they carry the requester's (attacker's) IP and novelty."""
-        return [e for e in state.entries if e.kind == PushResponse.SENT and start <= e.time <= end]
-
-    def _suppressed(self, state: PushHistory, variant: str, time: float) -> bool:
-        last = state.last_fired.get(variant)
-        return last is not None and abs(time - last) < self.config.suppress_s
 
     def _finding(
         self,
@@ -238,8 +264,10 @@ class MfaFatigue:
         assessment: Any,
         *,
         anchor: str,
-        entries: list[_Entry],
+        uuids: tuple[str, ...],
+        time: float,
         summary: str,
+        revision: int = 0,
     ) -> Finding:
         return Finding(
             detection=detection,
@@ -250,10 +278,11 @@ class MfaFatigue:
             severity=severity,
             assessment=assessment,
             dedup_key=f"{event.tenant}:{detection}:{event.actor_id}:{anchor}",
-            event_uuids=tuple(e.uuid for e in entries),
+            event_uuids=uuids,
             mitre=("T1621",) if detection == "mfa_push_bombing" else ("T1621", "T1078"),
-            time=max(e.time for e in entries),
+            time=time,
             summary=summary,
+            revision=revision,
         )
 
 

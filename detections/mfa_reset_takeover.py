@@ -41,8 +41,7 @@ arrival order (several deactivations, several sign-ins).
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -51,6 +50,7 @@ from detections.common import Suppression, is_mobile_carrier, is_successful_sign
 from detections.confidence import Action, Assessment, Dampener, Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.window import Window
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -90,12 +90,20 @@ class _Reset:
     dt: str | None
     okta_known: bool  # Okta New Device and New IP both NEGATIVE on the reset
 
+    @property
+    def key(self) -> str:
+        return self.uuid
+
 
 @dataclass(slots=True)
 class _Enrol:
     time: float
     uuid: str
     authenticator: str
+
+    @property
+    def key(self) -> str:
+        return self.uuid
 
 
 @dataclass(slots=True)
@@ -113,6 +121,10 @@ class _SignIn:
     proxy: bool
     threat: bool
 
+    @property
+    def key(self) -> str:
+        return self.uuid
+
 
 @dataclass(slots=True)
 class _Seen:
@@ -128,12 +140,20 @@ class _Seen:
 
 @dataclass(slots=True)
 class TakeoverState:
-    resets: list[_Reset] = field(default_factory=list)  # each list sorted by event time
-    enrols: list[_Enrol] = field(default_factory=list)
-    sign_ins: list[_SignIn] = field(default_factory=list)
-    profile: list[_Seen] = field(default_factory=list)
-    high_water: float = 0.0
-    sup: Suppression = field(default_factory=Suppression)
+    """Resets, enrolments and recent sign-ins of one user on one clock, and the baseline of where they sign in."""
+
+    resets: Window[_Reset]
+    enrols: Window[_Enrol]
+    sign_ins: Window[_SignIn]
+    profile: list[_Seen]
+    sup: Suppression
+
+    @property
+    def high_water(self) -> float:
+        return self.resets.high_water
+
+    def windows(self) -> tuple[Window[Any], ...]:
+        return self.resets, self.enrols, self.sign_ins
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,17 +164,6 @@ class TakeoverState:
             "h": self.high_water,
             "sup": self.sup.to_dict(),
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TakeoverState:
-        return cls(
-            [_Reset(*row) for row in data["r"]],
-            [_Enrol(*row) for row in data["e"]],
-            [_SignIn(*row) for row in data["s"]],
-            [_Seen(*row) for row in data["p"]],
-            data["h"],
-            Suppression.from_dict(data["sup"]),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,26 +197,34 @@ class MfaResetTakeover:
         return None
 
     def new_state(self) -> TakeoverState:
-        return TakeoverState()
+        return self.load_state({"r": [], "e": [], "s": [], "p": [], "h": 0.0, "sup": {}})
 
     def load_state(self, data: dict[str, Any]) -> TakeoverState:
-        return TakeoverState.from_dict(data)
+        cfg = self.config
+        horizon, cap, h = cfg.window_s + cfg.lateness_s, cfg.max_entries, data["h"]
+        return TakeoverState(
+            Window(horizon, cap, (_Reset(*row) for row in data["r"]), h),
+            Window(horizon, cap, (_Enrol(*row) for row in data["e"]), h),
+            Window(horizon, cap, (_SignIn(*row) for row in data["s"]), h),
+            [_Seen(*row) for row in data["p"]],
+            Suppression.from_dict(data["sup"]),
+        )
 
     def detect(self, event: Event, state: TakeoverState) -> list[Finding]:
         cfg = self.config
-        if state.sup.replayed(event.uuid) or _held(state, event.uuid):
+        if state.sup.replayed(event.uuid) or any(w.holds(event.uuid) for w in state.windows()):
             return []
         if is_successful_sign_in(event):
             self._learn(state, event)
-        if event.time < state.high_water - cfg.window_s - cfg.lateness_s:
+        if state.resets.too_late(event.time):
             return []  # later than any chain we still hold (the baseline above still learnt from it)
         self._store(state, event)
-        state.high_water = max(state.high_water, event.time)
-        self._prune(state)
+        for window in state.windows():
+            window.advance(event.time)
         if event.event_type in RESET_TYPES:
-            resets = [r for r in state.resets if r.uuid == event.uuid]
+            resets = [r for r in state.resets.between(event.time, event.time) if r.uuid == event.uuid]
         else:
-            resets = [r for r in state.resets if r.time <= event.time <= r.time + cfg.window_s]
+            resets = state.resets.between(event.time - cfg.window_s, event.time)
         for reset in resets:
             finding = self._evaluate(event, state, reset)
             if finding is not None:
@@ -235,11 +252,11 @@ class MfaResetTakeover:
                 event.dt_hash,
                 event.behaviors.get("New Device") == "NEGATIVE" and event.behaviors.get("New IP") == "NEGATIVE",
             )
-            bisect.insort(state.resets, reset, key=lambda x: x.time)
+            state.resets.add(reset)
         elif event.event_type == ENROL_TYPE:
             enrolled = event.target("AuthenticatorEnrollment") or {}
             name = str(enrolled.get("displayName") or event.factor or "a factor")
-            bisect.insort(state.enrols, _Enrol(event.time, event.uuid, name), key=lambda x: x.time)
+            state.enrols.add(_Enrol(event.time, event.uuid, name))
         else:
             sign_in = _SignIn(
                 event.time,
@@ -255,14 +272,7 @@ class MfaResetTakeover:
                 event.is_proxy,
                 event.threat_suspected,
             )
-            bisect.insort(state.sign_ins, sign_in, key=lambda x: x.time)
-
-    def _prune(self, state: TakeoverState) -> None:
-        cfg = self.config
-        cutoff = state.high_water - cfg.window_s - cfg.lateness_s
-        state.resets = [x for x in state.resets if x.time >= cutoff][-cfg.max_entries :]
-        state.enrols = [x for x in state.enrols if x.time >= cutoff][-cfg.max_entries :]
-        state.sign_ins = [x for x in state.sign_ins if x.time >= cutoff][-cfg.max_entries :]
+            state.sign_ins.add(sign_in)
 
     def _learn(self, state: TakeoverState, event: Event) -> None:
         """Add a successful sign-in to the user's baseline of devices and networks (any arrival order)."""
@@ -295,7 +305,7 @@ class MfaResetTakeover:
     def _evaluate(self, event: Event, state: TakeoverState, reset: _Reset) -> Finding | None:
         cfg = self.config
         end = reset.time + cfg.window_s
-        enrol = next((e for e in state.enrols if reset.time <= e.time <= end), None)
+        enrol = next(iter(state.enrols.between(reset.time, end)), None)
         if enrol is None:
             return None
         base = self._baseline(state, reset.time)
@@ -422,8 +432,3 @@ class MfaResetTakeover:
 def _target_user(event: Event) -> str | None:
     target = event.target("User")
     return str(target.get("id") or "") or None if target else None
-
-
-def _held(state: TakeoverState, uuid: str) -> bool:
-    """Replay guard beyond Suppression's recent-uuid list: anything still held in a window."""
-    return any(x.uuid == uuid for xs in (state.resets, state.enrols, state.sign_ins) for x in xs)

@@ -12,7 +12,10 @@ Unknown usernames count too (they are the stuffing signal). One transaction
 that logs the same attempt twice counts once.
 
 Fires when ≥ 10 distinct users and ≥ 10 attempts fail from one IP within 1 h
-(event time, ≤ 15 min lateness tolerated), once per IP per hour. Allowlisted
+(event time, ≤ 15 min lateness tolerated). The spray then stays one finding
+until it pauses for an hour: each time the number of users it reached doubles
+(or its tier changes) the finding is revised under the same dedup key, and
+≥ 100 / ≥ 1,000 users each add +15 (a massive spray is high severity). Allowlisted
 corporate egress is skipped (the anchors' main FP): CIDRs only, the tenant
 context's ``egress_cidrs`` merged in; an ASN or a VPN operator is shared with
 attackers, too coarse to silence a spray. Service accounts count as targets.
@@ -22,15 +25,15 @@ is a human decision.
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detections import geo
-from detections.common import Suppression, attempt_id, event_subject, is_password_failure, make_finding
+from detections.common import attempt_id, event_subject, is_password_failure, make_finding
 from detections.confidence import Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.window import Episode, LastSeen, Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +42,12 @@ class PasswordSprayConfig:
     min_users: int = 10
     min_attempts: int = 10
     lateness_s: float = 900.0
-    suppress_s: float = 3600.0
+    suppress_s: float = 3600.0  # a pause this long ends the spray; the next one is a new finding
     allowlist_cidrs: tuple[str, ...] = ()  # corporate egress / VPN concentrators
     max_entries: int = 2000
+    max_tracked: int = 50_000  # distinct users one spray's finding counts exactly ("at least" beyond)
+    large_users: int = 100  # this many users is a large spray (+15) ...
+    massive_users: int = 1000  # ... and this many a massive one (+15 more)
 
 
 @dataclass(slots=True)
@@ -55,20 +61,17 @@ class _Attempt:
 
 @dataclass(slots=True)
 class SprayState:
-    attempts: list[_Attempt] = field(default_factory=list)
-    high_water: float = 0.0
-    sup: Suppression = field(default_factory=Suppression)
+    attempts: Window[_Attempt]
+    users: LastSeen  # distinct users in the window, by their latest attempt
+    spray: Episode | None = None  # the spray reported and still going on
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "a": [[a.time, a.key, a.uuid, a.user, a.flags] for a in self.attempts],
-            "h": self.high_water,
-            "sup": self.sup.to_dict(),
+            "h": self.attempts.high_water,
+            "u": self.users.to_dict(),
+            "e": self.spray.to_dict() if self.spray else None,
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SprayState:
-        return cls([_Attempt(*row) for row in data["a"]], data["h"], Suppression.from_dict(data["sup"]))
 
 
 class PasswordSpray:
@@ -87,68 +90,75 @@ class PasswordSpray:
         return event.ip
 
     def new_state(self) -> SprayState:
-        return SprayState()
+        return self.load_state({"a": [], "h": 0.0, "u": {}, "e": None})
 
     def load_state(self, data: dict[str, Any]) -> SprayState:
-        return SprayState.from_dict(data)
+        cfg = self.config
+        attempts = Window(cfg.window_s + cfg.lateness_s, cfg.max_entries, (_Attempt(*r) for r in data["a"]), data["h"])
+        return SprayState(attempts, LastSeen(cfg.max_entries, data["u"]), Episode.from_dict(data["e"]))
 
     def detect(self, event: Event, state: SprayState) -> list[Finding]:
         cfg = self.config
-        if event.time < state.high_water - cfg.window_s - cfg.lateness_s:
-            return []
-        key = attempt_id(event)
-        if any(a.key == key for a in state.attempts):
-            return []  # replay, or the same attempt logged twice
         flags = ("T" if event.threat_suspected else "") + ("P" if event.is_proxy else "")
-        new = _Attempt(event.time, key, event.uuid, event_subject(event), flags)
-        bisect.insort(state.attempts, new, key=lambda a: a.time)
-        state.high_water = max(state.high_water, event.time)
-        cutoff = state.high_water - cfg.window_s - cfg.lateness_s
-        state.attempts = [a for a in state.attempts if a.time >= cutoff][-cfg.max_entries :]
+        new = _Attempt(event.time, attempt_id(event), event.uuid, event_subject(event), flags)
+        if not state.attempts.add(new):
+            return []  # too late, a replay, or the same attempt logged twice
+        state.users.see(new.user, new.time)
+        state.users.forget_before(state.attempts.high_water - cfg.window_s - cfg.lateness_s)
+        spray = state.spray
+        if spray is not None and spray.ongoing(new.time, cfg.suppress_s):
+            spray.add(new.uuid, new.time, ("n", *flags), users=new.user)
+            return self._report(event, spray)
+        start, end = state.attempts.span_around(new.time, cfg.window_s)
+        if state.users.count_since(start) < cfg.min_users or state.attempts.count(start, end) < cfg.min_attempts:
+            return []
+        run = state.attempts.between(start, end)
+        if end < state.attempts.high_water and len({a.user for a in run}) < cfg.min_users:
+            return []  # a late event: users seen since `start` include some after `end`
+        state.spray = spray = Episode(run[0].uuid, run[0].time, run[-1].time, cfg.max_tracked)
+        for a in run:
+            spray.add(a.uuid, a.time, ("n", *a.flags), users=a.user)
+        return self._report(event, spray)
 
-        best: list[_Attempt] = []
-        best_users = 0
-        for start in state.attempts:
-            if not (start.time <= new.time <= start.time + cfg.window_s):
-                continue
-            run = [a for a in state.attempts if start.time <= a.time <= start.time + cfg.window_s]
-            users = len({a.user for a in run})
-            if users > best_users:
-                best, best_users = run, users
-        if best_users < cfg.min_users or len(best) < cfg.min_attempts:
-            return []
-        if state.sup.suppressed("spray", best[0].time, cfg.suppress_s):
-            return []
-        state.sup.fire("spray", best[0].time)
-        span = (best[-1].time - best[0].time) / 60
-        uuids = tuple(a.uuid for a in best)
+    def _report(self, event: Event, spray: Episode) -> list[Finding]:
+        """The spray's finding, when it opens and each time it has grown enough to say so again."""
+        cfg = self.config
+        users, attempts = spray.distinct_count("users"), spray.count("n")
+        span = (spray.last - spray.start) / 60
+        who = f"{users}{'+' if spray.saturated('users') else ''} distinct users"
+        uuids = tuple(spray.uuids)
         evidence = [
             Evidence(
                 EvidenceClass.ATTACK_PATTERN,
-                f"{best_users} distinct users, {len(best)} failed passwords from {event.ip} in {span:.0f} min",
+                f"{who}, {attempts} failed passwords from {event.ip} in {span:.0f} min",
                 30,
                 uuids,
             )
         ]
-        threat = tuple(a.uuid for a in best if "T" in a.flags)
-        if threat:
-            evidence.append(Evidence(EvidenceClass.INFRASTRUCTURE, "ThreatInsight suspected the IP", 15, threat))
-        proxy = tuple(a.uuid for a in best if "P" in a.flags)
-        if proxy:
-            evidence.append(Evidence(EvidenceClass.INFRASTRUCTURE, "attempts came through an anonymizer", 15, proxy))
+        for threshold, label in ((cfg.large_users, "a large spray"), (cfg.massive_users, "a massive spray")):
+            if users >= threshold:
+                evidence.append(Evidence(EvidenceClass.ATTACK_PATTERN, f"{label}: ≥ {threshold} users", 15, uuids))
+        if spray.count("T"):
+            evidence.append(Evidence(EvidenceClass.INFRASTRUCTURE, "ThreatInsight suspected the IP", 15, uuids))
+        if spray.count("P"):
+            evidence.append(Evidence(EvidenceClass.INFRASTRUCTURE, "attempts came through an anonymizer", 15, uuids))
+        assessment = assess(evidence)
+        if not spray.grown(users, assessment.tier.value):
+            return []
         return [
             make_finding(
                 event,
                 detection=self.id,
                 title="Password spray from one IP",
-                severity=Severity.MEDIUM,
-                assessment=assess(evidence),
-                anchor=(event.ip or "", best[0].uuid),
+                severity=Severity.HIGH if users >= cfg.massive_users else Severity.MEDIUM,
+                assessment=assessment,
+                anchor=(event.ip or "", spray.anchor),
                 event_uuids=uuids,
                 mitre=self.mitre,
-                time=best[-1].time,
-                summary=f"{event.ip} failed passwords for {best_users} users ({len(best)} attempts) in {span:.0f} min",
+                time=spray.last,
+                summary=f"{event.ip} failed passwords for {who} ({attempts} attempts) in {span:.0f} min",
                 principal="",
                 principal_login="",
+                revision=spray.reported_as(users, assessment.tier.value),
             )
         ]

@@ -4,7 +4,7 @@ import random
 
 from detections.engine import Engine, TenantContext
 from detections.event import parse_event
-from detections.finding import Severity
+from detections.finding import Severity, latest_revisions
 from detections.password_spray import PasswordSpray, PasswordSprayConfig
 from detections.registry import DetectionSettings
 from detections.tenant_profile import TenantProfile
@@ -71,14 +71,14 @@ def test_out_of_order_replay_suppression_and_round_trip():
     in_order = run(raws)
     shuffled = raws[:]
     random.Random(3).shuffle(shuffled)
-    assert len(in_order) == 1 and len(run(shuffled)) == 1
+    assert len(latest_revisions(in_order)) == 1 and len(latest_revisions(run(shuffled))) == 1
     engine = Engine([PasswordSpray()], TenantContext("acme"))
     states: dict = {}
     engine.process_all((parse_event(r, "acme") for r in raws[:9]), states)
     restored = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}
     assert engine.process_all((parse_event(r, "acme") for r in raws[:9]), restored) == []  # replay adds nothing
-    (finding,) = engine.process_all((parse_event(r, "acme") for r in raws[9:]), restored)
-    assert finding.dedup_key == in_order[0].dedup_key
+    (finding,) = latest_revisions(engine.process_all((parse_event(r, "acme") for r in raws[9:]), restored))
+    assert finding.dedup_key == in_order[0].dedup_key and finding.summary == in_order[-1].summary
 
 
 def test_tenant_egress_cidrs_are_skipped_but_a_shared_asn_or_vpn_is_not():
@@ -86,4 +86,36 @@ def test_tenant_egress_cidrs_are_skipped_but_a_shared_asn_or_vpn_is_not():
         return TenantProfile(**context).apply(DetectionSettings()).password_spray
 
     assert run(spray(20), config=tenant(egress_cidrs=("203.0.113.0/24",))) == []
-    assert len(run(spray(20), config=tenant(egress_asns=frozenset({7922}), vpn_operators=frozenset({"NORD_VPN"})))) == 1
+    config = tenant(egress_asns=frozenset({7922}), vpn_operators=frozenset({"NORD_VPN"}))
+    assert len(latest_revisions(run(spray(20), config=config))) == 1
+
+
+def test_a_growing_spray_is_one_finding_revised_as_it_doubles_with_rising_tier():
+    raws = [failed_sign_in(T0 + i * 0.5, f"user{i}@acme.com") for i in range(3000)]
+    findings = run(raws)
+    assert len({f.dedup_key for f in findings}) == 1
+    assert [f.revision for f in findings] == list(range(len(findings)))
+    first, last = findings[0], findings[-1]
+    assert "10 distinct users" in first.summary and first.assessment.tier.value == "low"
+    assert "2000 distinct users" in last.summary and "2000 attempts" in last.summary  # revised as the count doubles
+    assert last.assessment.tier.value == "high" and last.severity is Severity.HIGH
+    assert [f.summary.split(" for ")[1].split(" distinct")[0] for f in findings] == [
+        "10",
+        "20",
+        "40",
+        "80",
+        "100",
+        "200",
+        "400",
+        "800",
+        "1000",
+        "2000",  # tier changes at 100 and 1000 users
+    ]
+    assert len(last.event_uuids) == 100
+
+
+def test_a_pause_longer_than_the_suppression_starts_a_new_spray():
+    first = spray(12, spacing=60)
+    later = [failed_sign_in(T0 + 3 * 3600 + i * 60, f"other{i}@acme.com") for i in range(12)]
+    findings = latest_revisions(run(first + later))
+    assert len(findings) == 2 and findings[0].dedup_key != findings[1].dedup_key

@@ -43,13 +43,14 @@ How (per user):
   new −20; allowlisted corporate VPN/SWG egress on either side −40.
 
 Event-time windows with a lateness margin; a late prompt re-pairs the answers
-already held. One finding per variant per user per hour.
+already held. One accepted finding per user per hour; the repeated refusals of
+one requester network stay one finding until they pause for an hour, revised
+as their count doubles.
 """
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass
 from typing import Any, ClassVar
 
 from detections import geo
@@ -58,6 +59,7 @@ from detections.confidence import Action, Dampener, Evidence, EvidenceClass, ass
 from detections.event import Event, PushResponse
 from detections.finding import Finding, Severity
 from detections.mfa_fatigue import PRESSURE, MfaFatigueConfig
+from detections.window import Episode, Window
 
 ANSWERS = frozenset({PushResponse.ACCEPT, PushResponse.DENY, PushResponse.WRONG_NUMBER})
 REFUSALS = frozenset({PushResponse.DENY, PushResponse.WRONG_NUMBER})
@@ -96,6 +98,10 @@ class _Push:
     authn: str | None  # debugData.authnRequestId
     session: str | None  # externalSessionId
 
+    @property
+    def key(self) -> str:
+        return self.uuid
+
     def network(self) -> str:
         return f"AS{self.asn}" if self.asn is not None else str(self.ip)
 
@@ -105,16 +111,21 @@ class _Push:
 
 @dataclass(slots=True)
 class PushPairs:
-    entries: list[_Push] = field(default_factory=list)  # prompts and answers, sorted by event time
-    high_water: float = 0.0
-    sup: Suppression = field(default_factory=Suppression)
+    entries: Window[_Push]  # prompts and answers
+    sup: Suppression  # the accepted variant: once per user per hour
+    repeats: dict[str, Episode]  # requester network → the repeated refusals reported and still going on
+    checked: dict[str, int]  # requester network → ``added`` when its last evaluation fell short
+    added: int = 0  # entries ever added: the clock the re-evaluation gate runs on
 
     def to_dict(self) -> dict[str, Any]:
-        return {"e": [list(astuple(x)) for x in self.entries], "h": self.high_water, "sup": self.sup.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PushPairs:
-        return cls([_Push(*row) for row in data["e"]], data["h"], Suppression.from_dict(data["sup"]))
+        return {
+            "e": [list(astuple(x)) for x in self.entries],
+            "h": self.entries.high_water,
+            "sup": self.sup.to_dict(),
+            "r": {network: e.to_dict() for network, e in self.repeats.items()},
+            "c": dict(self.checked),
+            "n": self.added,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,21 +153,25 @@ class PushRequesterMismatch:
         return event.actor_id
 
     def new_state(self) -> PushPairs:
-        return PushPairs()
+        return self.load_state({"e": [], "h": 0.0, "sup": {}, "r": {}, "c": {}, "n": 0})
 
     def load_state(self, data: dict[str, Any]) -> PushPairs:
-        return PushPairs.from_dict(data)
-
-    def _horizon(self) -> float:
         cfg = self.config
-        return max(cfg.pair_window_s, cfg.repeat_window_s, self.fatigue.accept_window_s) + cfg.lateness_s
+        horizon = max(cfg.pair_window_s, cfg.repeat_window_s, self.fatigue.accept_window_s) + cfg.lateness_s
+        entries = Window(horizon, cfg.max_entries, (_Push(*row) for row in data["e"]), data["h"])
+        repeats = {network: Episode.from_dict(e) for network, e in data["r"].items()}
+        return PushPairs(
+            entries,
+            Suppression.from_dict(data["sup"]),
+            {n: e for n, e in repeats.items() if e is not None},
+            dict(data["c"]),
+            data["n"],
+        )
 
     def detect(self, event: Event, state: PushPairs) -> list[Finding]:
         cfg = self.config
-        if event.time < state.high_water - self._horizon() or state.sup.replayed(event.uuid):
-            return []
-        if any(e.uuid == event.uuid for e in state.entries):
-            return []  # replayed, older than Suppression's recent list
+        if state.entries.too_late(event.time) or state.entries.holds(event.uuid):
+            return []  # later than any window we hold, or replayed
         assert event.push is not None
         new = _Push(
             event.time,
@@ -171,16 +186,12 @@ class PushRequesterMismatch:
             event.session_id,
         )
         if new.kind == PushResponse.SENT and any(
-            e.kind == PushResponse.SENT
-            and abs(e.time - new.time) <= cfg.fanout_s
-            and (e.authn == new.authn or None in (e.authn, new.authn))
-            for e in state.entries
+            e.kind == PushResponse.SENT and (e.authn == new.authn or None in (e.authn, new.authn))
+            for e in state.entries.between(new.time - cfg.fanout_s, new.time + cfg.fanout_s)
         ):
             return []  # the same prompt, logged for another enrolled device
-        bisect.insort(state.entries, new, key=lambda e: e.time)
-        state.high_water = max(state.high_water, event.time)
-        cutoff = state.high_water - self._horizon()
-        state.entries = [e for e in state.entries if e.time >= cutoff][-cfg.max_entries :]
+        state.entries.add(new)
+        state.added += 1
 
         if new.kind in ANSWERS:
             answers = [new]
@@ -203,13 +214,12 @@ class PushRequesterMismatch:
 
     @staticmethod
     def _between(state: PushPairs, start: float, end: float, kinds: frozenset[str]) -> list[_Push]:
-        """Entries of these kinds with start <= time <= end, in time order (bisect: the list is sorted)."""
-        lo = bisect.bisect_left(state.entries, start, key=lambda e: e.time)
-        hi = bisect.bisect_right(state.entries, end, key=lambda e: e.time)
-        return [e for e in state.entries[lo:hi] if e.kind in kinds]
+        """Entries of these kinds with start <= time <= end, in time order."""
+        return [e for e in state.entries.between(start, end) if e.kind in kinds]
 
     def _prompt_of(self, state: PushPairs, answer: _Push) -> _Push | None:
-        """The prompt this answer answers: same authnRequestId, else same session, else the latest before it."""
+        """The prompt this answer answers: same authnRequestId, else same session, else the latest before it.
+        Searched from the latest back, so the usual case (the prompt just before) costs one look."""
         candidates = self._between(
             state, answer.time - self.config.pair_window_s, answer.time + SKEW_S, frozenset({PushResponse.SENT})
         )
@@ -218,9 +228,9 @@ class PushRequesterMismatch:
             lambda e: e.session is not None and e.session == answer.session and None in (e.authn, answer.authn),
             lambda e: None in (e.authn, answer.authn) and None in (e.session, answer.session),
         ):
-            matched = [e for e in candidates if same(e)]
-            if matched:
-                return matched[-1]
+            found = next((e for e in reversed(candidates) if same(e)), None)
+            if found is not None:
+                return found
         return None
 
     def _pair(self, state: PushPairs, answer: _Push) -> _Pair | None:
@@ -257,7 +267,7 @@ class PushRequesterMismatch:
         cfg = self.config
         accept = pair.answer
         window = self.fatigue.accept_window_s
-        pressure = [e for e in state.entries if e.kind in PRESSURE and 0 <= accept.time - e.time <= window]
+        pressure = self._between(state, accept.time - window, accept.time, PRESSURE)
         if len(pressure) >= self.fatigue.accept_min_denials:
             return []  # the accept ends a bombing run: mfa_push_accepted reports it, with this mismatch in it
         earlier = [
@@ -312,37 +322,74 @@ class PushRequesterMismatch:
         ]
 
     def _repeated(self, event: Event, state: PushPairs, pair: _Pair) -> list[Finding]:
-        """Refused prompts (deny, wrong number) from one requester network, answered from unrelated ones."""
+        """Refused prompts (deny, wrong number) from one requester network, answered from unrelated ones.
+
+        Once reported, the refusals that follow are tallied on the episode (O(1) each) and the finding is
+        revised as they double. Before that, the search for a run is redone only when the entries around
+        the answer were renewed by a sixteenth since it last fell short, so a flood costs amortised O(1) per
+        event.
+        """
         cfg = self.config
         network = pair.prompt.network()
         t = pair.answer.time
         span = cfg.repeat_window_s
+        episode = state.repeats.get(network)
+        if episode is not None and episode.ongoing(t, cfg.suppress_s):
+            episode.add(pair.answer.uuid, t, ("n", *(f"sig:{x}" for x in pair.prompt.signals)))
+            return self._repeated_finding(event, episode, network, [pair], self._dampeners([pair]))
+        last = state.checked.get(network)
+        if last is not None and state.added - last < max(1, state.entries.count(t - span, t + span) // 16):
+            return []
         near = self._pairs_from(state, network, t - span, t + span, REFUSALS)
         best: list[_Pair] = []
         j = 0
-        for i, last in enumerate(near):  # the largest run within one span that holds this answer
-            while last.answer.time - near[j].answer.time > span:
+        for i, last_pair in enumerate(near):  # the largest run within one span that holds this answer
+            while last_pair.answer.time - near[j].answer.time > span:
                 j += 1
             run = near[j : i + 1]
-            if run[0].answer.time <= t <= last.answer.time and len(run) > len(best):
+            if run[0].answer.time <= t <= last_pair.answer.time and len(run) > len(best):
                 best = run
-        if len(best) < cfg.min_repeats:
-            return []
-        first = best[0].answer
+        if len(best) >= cfg.min_repeats and not state.sup.suppressed("repeated", best[0].answer.time, cfg.suppress_s):
+            first = best[0].answer
+            episode = Episode(first.uuid, first.time, best[-1].answer.time, 0)
+            for p in best:
+                episode.add(p.prompt.uuid, p.prompt.time)
+                episode.add(p.answer.uuid, p.answer.time, ("n", *(f"sig:{x}" for x in p.prompt.signals)))
+            found = self._repeated_finding(event, episode, network, best, self._dampeners(best))
+            if found:
+                state.sup.fire("repeated", first.time)
+                state.repeats = {n: e for n, e in state.repeats.items() if e.ongoing(t, cfg.suppress_s)}
+                state.repeats[network] = episode
+                state.checked.pop(network, None)
+                return found
+        state.checked[network] = state.added
+        if len(state.checked) > 32:  # bounded: drop the oldest-inserted network
+            del state.checked[next(iter(state.checked))]
+        return []
+
+    def _repeated_finding(
+        self, event: Event, episode: Episode, network: str, pairs: list[_Pair], dampeners: list[Dampener]
+    ) -> list[Finding]:
+        cfg = self.config
+        count = episode.count("n")
+        minutes = (episode.last - episode.start) / 60
+        within = (
+            f"within {cfg.repeat_window_s / 60:g} min"
+            if minutes <= cfg.repeat_window_s / 60
+            else f"in {minutes:.0f} min"
+        )
         evidence = [
             Evidence(
                 EvidenceClass.ATTACK_PATTERN,
-                f"{len(best)} prompts requested from {network} answered from unrelated networks"
-                f" within {span / 60:g} min",
+                f"{count} prompts requested from {network} answered from unrelated networks {within}",
                 20,
-                tuple(p.answer.uuid for p in best),
+                tuple(episode.uuids),
             ),
-            *self._requester_evidence(best),
+            *self._requester_evidence(pairs),
         ]
-        assessment = assess(evidence, self._dampeners(best))
-        if assessment.score < cfg.min_confidence or state.sup.suppressed("repeated", first.time, cfg.suppress_s):
+        assessment = assess(evidence, dampeners)
+        if assessment.score < cfg.min_confidence or not episode.grown(count, episode.tier or assessment.tier.value):
             return []
-        state.sup.fire("repeated", first.time)
         return [
             make_finding(
                 event,
@@ -350,12 +397,13 @@ class PushRequesterMismatch:
                 title="Push prompts repeatedly answered from a network unrelated to the requester",
                 severity=Severity.MEDIUM,
                 assessment=assessment,
-                anchor=(first.uuid,),
-                event_uuids=tuple(x for p in best for x in (p.prompt.uuid, p.answer.uuid)),
+                anchor=(episode.anchor,),
+                event_uuids=tuple(episode.uuids),
                 mitre=self.mitre,
-                time=max(p.answer.time for p in best),
-                summary=f"{event.actor_login}: {len(best)} prompts requested from {best[-1].prompt.where()}"
-                f" answered from {best[-1].answer.where()}",
+                time=episode.last,
+                summary=f"{event.actor_login}: {count} prompts requested from {pairs[-1].prompt.where()}"
+                f" answered from {pairs[-1].answer.where()}",
+                revision=episode.reported_as(count, episode.tier or assessment.tier.value),
             )
         ]
 

@@ -32,8 +32,7 @@ demonstrably has the password).
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detections.common import (
@@ -48,6 +47,7 @@ from detections.common import (
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.window import Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,30 +83,26 @@ class _Success:
     actor_id: str
     login: str
 
+    @property
+    def key(self) -> str:
+        return self.uuid
+
 
 @dataclass(slots=True)
 class AttackThenSuccessState:
-    fails: list[_Fail] = field(default_factory=list)  # sorted by event time
-    successes: list[_Success] = field(default_factory=list)  # sorted by event time
-    high_water: float = 0.0
-    sup: Suppression = field(default_factory=Suppression)
+    """One login's failed passwords and successful sign-ins, on one clock."""
+
+    fails: Window[_Fail]
+    successes: Window[_Success]
+    sup: Suppression
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "f": [[x.time, x.key, x.uuid, x.ip, x.asn] for x in self.fails],
             "s": [[x.time, x.uuid, x.ip, x.asn, x.known_client, x.actor_id, x.login] for x in self.successes],
-            "h": self.high_water,
+            "h": self.fails.high_water,
             "sup": self.sup.to_dict(),
         }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AttackThenSuccessState:
-        return cls(
-            [_Fail(*row) for row in data["f"]],
-            [_Success(*row) for row in data["s"]],
-            data["h"],
-            Suppression.from_dict(data["sup"]),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,33 +130,35 @@ class SuccessAfterCredentialAttack:
         return event_subject(event) or None
 
     def new_state(self) -> AttackThenSuccessState:
-        return AttackThenSuccessState()
+        return self.load_state({"f": [], "s": [], "h": 0.0, "sup": {}})
 
     def load_state(self, data: dict[str, Any]) -> AttackThenSuccessState:
-        return AttackThenSuccessState.from_dict(data)
+        cfg = self.config
+        horizon = cfg.attack_window_s + cfg.follow_s + cfg.lateness_s
+        fails = Window(horizon, cfg.max_entries, (_Fail(*row) for row in data["f"]), data["h"])
+        successes = Window(horizon, cfg.max_entries, (_Success(*row) for row in data["s"]), data["h"])
+        return AttackThenSuccessState(fails, successes, Suppression.from_dict(data["sup"]))
 
     def detect(self, event: Event, state: AttackThenSuccessState) -> list[Finding]:
         cfg = self.config
-        horizon = cfg.attack_window_s + cfg.follow_s + cfg.lateness_s
-        if event.time < state.high_water - horizon or state.sup.replayed(event.uuid):
+        if state.fails.too_late(event.time) or state.sup.replayed(event.uuid):
             return []
         if is_successful_sign_in(event):
-            if any(x.uuid == event.uuid for x in state.successes):
-                return []
             known = event.behaviors.get("New Device") == "NEGATIVE" and event.behaviors.get("New IP") == "NEGATIVE"
             success = _Success(event.time, event.uuid, event.ip, event.asn, known, event.actor_id, event.actor_login)
-            bisect.insort(state.successes, success, key=lambda x: x.time)
+            if not state.successes.add(success):
+                return []
             candidates = [success]
         else:
-            key = attempt_id(event)
-            if any(x.key == key for x in state.fails):
-                return []
-            bisect.insort(state.fails, _Fail(event.time, key, event.uuid, event.ip, event.asn), key=lambda x: x.time)
-            reach = cfg.attack_window_s + cfg.follow_s
-            candidates = [s for s in state.successes if event.time < s.time <= event.time + reach]
-        state.high_water = max(state.high_water, event.time)
-        state.fails = [x for x in state.fails if x.time >= state.high_water - horizon][-cfg.max_entries :]
-        state.successes = [x for x in state.successes if x.time >= state.high_water - horizon][-cfg.max_entries :]
+            if not state.fails.add(_Fail(event.time, attempt_id(event), event.uuid, event.ip, event.asn)):
+                return []  # replayed, or the same attempt logged twice
+            candidates = [
+                s
+                for s in state.successes.between(event.time, event.time + cfg.attack_window_s + cfg.follow_s)
+                if s.time > event.time
+            ]
+        for window in (state.fails, state.successes):
+            window.advance(max(state.fails.high_water, state.successes.high_water))
         findings = []
         for success in candidates:
             match = self._match(state, success)
@@ -175,8 +173,8 @@ class SuccessAfterCredentialAttack:
         cfg = self.config
         earliest = success.time - cfg.follow_s - cfg.attack_window_s
         by_ip: dict[str, list[_Fail]] = {}
-        for f in state.fails:
-            if f.ip and earliest <= f.time < success.time:
+        for f in state.fails.between(earliest, success.time):
+            if f.ip and f.time < success.time:
                 by_ip.setdefault(f.ip, []).append(f)
         best: tuple[tuple[Any, ...], _Match] | None = None
         for ip, fails in sorted(by_ip.items()):
