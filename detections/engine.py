@@ -47,6 +47,24 @@ StateStore = MutableMapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
+class DetectionFailure:
+    """A detection raised on an event: the event still reached every other detection."""
+
+    detection: str
+    error: BaseException = field(compare=False)
+
+    @property
+    def reason(self) -> str:
+        return f"detection {self.detection} raised {type(self.error).__name__}: {self.error}"[:500]
+
+
+@dataclass(slots=True)
+class Outcome:
+    findings: list[Finding] = field(default_factory=list)
+    failures: list[DetectionFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class TenantContext:
     """What the engine must know about the tenant: its name, our own credentials (derived from the config, to
     ignore our own actions) and the organisation's profile as the tenant's engineer stated it (config
@@ -66,6 +84,10 @@ class TenantContext:
         )
 
 
+class StateUnreadable(Exception):
+    """A stored detection state could not be decoded; the detection starts that key afresh."""
+
+
 class Engine:
     def __init__(self, detections: Sequence[Detection], context: TenantContext) -> None:
         self.detections = tuple(detections)
@@ -78,26 +100,50 @@ class Engine:
         """Detections this event must not reach: the human-only ones for a listed service account."""
         return self.human_only if self.context.profile.is_service_account(event) else frozenset()
 
-    def process(self, event: Event, states: StateStore, only: Collection[str] | None = None) -> list[Finding]:
+    def run(self, event: Event, states: StateStore, only: Collection[str] | None = None) -> Outcome:
         """Run every detection (or those named in ``only``) whose state the event touches; ``states`` is
-        updated in place."""
+        updated in place.
+
+        Isolated: a detection that raises is reported in ``failures`` and the others still run, so one
+        hostile event (or one bug) never stops the stage. Its state keeps what it had written before it
+        raised; a stored state that no longer decodes is started afresh and reported the same way.
+        """
+        outcome = Outcome()
         if self.context.is_own_action(event):
-            return []
-        findings: list[Finding] = []
+            return outcome
         skipped = self._skipped(event)
         for detection in self.detections:
             if (only is not None and detection.id not in only) or detection.id in skipped:
                 continue
-            key = detection.state_key(event)
-            if key is None:
+            try:
+                key = detection.state_key(event)
+                if key is None:
+                    continue
+                store_key = f"{detection.id}|{key}"
+                state = self._state(detection, store_key, states, outcome)
+                found = detection.detect(event, state)
+                states[store_key] = state
+            except Exception as exc:  # isolation is the point
+                outcome.failures.append(DetectionFailure(detection.id, exc))
                 continue
-            store_key = f"{detection.id}|{key}"
+            outcome.findings.extend(found)
+        return outcome
+
+    @staticmethod
+    def _state(detection: Detection, store_key: str, states: StateStore, outcome: Outcome) -> Any:
+        try:
             state = states.get(store_key)
-            if state is None:
-                state = detection.new_state()
-            findings.extend(detection.detect(event, state))
-            states[store_key] = state
-        return findings
+        except Exception as exc:  # e.g. a state written by an older version
+            outcome.failures.append(DetectionFailure(detection.id, StateUnreadable(f"{store_key}: {exc!r}")))
+            state = None
+        return detection.new_state() if state is None else state
+
+    def process(self, event: Event, states: StateStore, only: Collection[str] | None = None) -> list[Finding]:
+        """``run`` for callers that want a detection's exception raised (tests, benchmarks)."""
+        outcome = self.run(event, states, only)
+        if outcome.failures:
+            raise outcome.failures[0].error
+        return outcome.findings
 
     def routes(self, event: Event) -> dict[str, tuple[str, ...]]:
         """Where the detections not keyed by actor need this event: state key → their ids."""

@@ -100,3 +100,49 @@ def test_own_actions_are_not_routed() -> None:
     ours = parse_event(raw, "acme")
     assert engine.routes(parse_event(failed_sign_in(T0, "eve@acme.com"), "acme"))
     assert engine.routes(ours) == {}
+
+
+class _Explodes:
+    """A detection with a bug: it raises on every event it sees, after touching its state."""
+
+    id = "explodes"
+    keyed_by_actor = True
+
+    def state_key(self, event: Event) -> str | None:
+        return event.actor_id or None
+
+    def new_state(self) -> dict:
+        return {}
+
+    def load_state(self, data: dict) -> dict:
+        return data
+
+    def detect(self, event: Event, state: Any) -> list:
+        raise ValueError("math domain error")
+
+
+def test_a_detection_that_raises_is_isolated_and_the_others_still_see_the_event() -> None:
+    events = _mixed_stream()
+    whole = Engine(build_detections(), TenantContext("acme"))
+    with_bug = Engine([_Explodes(), *build_detections()], TenantContext("acme"))
+    expected = whole.process_all(events, {})
+    findings, failures = [], []
+    states: dict[str, Any] = {}
+    for event in events:
+        outcome = with_bug.run(event, states)
+        findings += outcome.findings
+        failures += outcome.failures
+    assert _ids(findings) == _ids(expected)
+    assert failures and {f.detection for f in failures} == {"explodes"}
+    assert failures[0].reason == "detection explodes raised ValueError: math domain error"
+
+
+def test_an_unreadable_stored_state_is_started_afresh_and_reported() -> None:
+    class Broken(dict):
+        def get(self, key: str, default: Any = None) -> Any:
+            raise KeyError("a state written by an older version")
+
+    engine = Engine(build_detections(), TenantContext("acme"))
+    outcome = engine.run(_mixed_stream()[1], Broken())
+    assert outcome.failures and all(type(f.error).__name__ == "StateUnreadable" for f in outcome.failures)
+    assert "mfa_fatigue" in {f.detection for f in outcome.failures}

@@ -104,15 +104,6 @@ class EmbeddedPipeline:
             fresh = [(s.offset, orjson.loads(s.value)) for s in batch if s.offset > written]
             await asyncio.to_thread(jsonl.write, fresh)
             for _, finding in fresh:
-                log.info(
-                    "finding",
-                    detection=finding["detection"],
-                    tenant=finding["tenant"],
-                    user=finding["principal_login"],
-                    tier=finding["tier"],
-                    confidence=finding["confidence"],
-                    dedup_key=finding["dedup_key"],
-                )
                 if self.on_finding:
                     self.on_finding(finding)
 

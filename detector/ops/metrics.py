@@ -31,6 +31,12 @@ class Metrics:
         self.deadletters = Counter(
             "itdr_deadletter_total", "Malformed events set aside with their reason", ["tenant"], registry=r
         )
+        self.detection_errors = Counter(
+            "itdr_detection_errors_total",
+            "Events a detection raised on (each dead-lettered; the other detections still ran)",
+            ["tenant", "detection"],
+            registry=r,
+        )
         self.findings = Counter("itdr_findings_total", "Findings emitted", ["tenant", "detection", "tier"], registry=r)
         self.actions = Counter(
             "itdr_actions_total",

@@ -9,16 +9,14 @@ findings table drops as repeats by dedup key).
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
-import orjson
 import structlog
 
 from detections.engine import Engine
-from detections.event import MalformedEvent, parse_event
 from detector.ops.metrics import Metrics
 from detector.stream.bus import DEADLETTER, EVENTS, FINDINGS
+from detector.stream.detect import DeadLetter, DetectStep, StepResult
 from detector.stream.embedded import EmbeddedBus, Record
 
 log = structlog.get_logger(__name__)
@@ -42,7 +40,7 @@ class DetectionStage:
     def __init__(self, bus: EmbeddedBus, engines: dict[str, Engine], metrics: Metrics, batch_size: int = 500) -> None:
         self.bus = bus
         self.engines = engines
-        self.metrics = metrics
+        self.detect = DetectStep(engines, metrics)
         self.batch_size = batch_size
         self.states: dict[str, TrackingDict] = {tenant: TrackingDict() for tenant in engines}
         self._offset = 0
@@ -53,8 +51,12 @@ class DetectionStage:
         for stored_key, value in (await self.bus.load_states()).items():
             tenant, key = stored_key.split("|", 1)
             engine = self.engines.get(tenant)
-            if engine is not None:
+            if engine is None:
+                continue
+            try:
                 dict.__setitem__(self.states[tenant], key, engine.decode_state(key, value))
+            except Exception as exc:  # e.g. written by an older version: that key starts afresh
+                log.warning("state.unreadable", tenant=tenant, key=key.split("|", 1)[0], error=repr(exc)[:200])
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
@@ -67,25 +69,14 @@ class DetectionStage:
         if not batch:
             return 0
         appends: list[tuple[str, Record]] = []
-        now = time.time()
         for stored in batch:
-            engine = self.engines.get(stored.tenant)
-            if engine is None:
-                appends.append((DEADLETTER, Record(stored.tenant, "unknown tenant", stored.value)))
-                continue
-            try:
-                event = parse_event(orjson.loads(stored.value), stored.tenant)
-            except (orjson.JSONDecodeError, MalformedEvent) as exc:
-                reason = f"malformed event: {exc}"
-                log.warning("event.deadletter", tenant=stored.tenant, offset=stored.offset, reason=reason)
-                self.metrics.deadletters.labels(stored.tenant).inc()
-                appends.append((DEADLETTER, Record(stored.tenant, reason, stored.value)))
-                continue
-            self.metrics.events_processed.labels(stored.tenant).inc()
-            for finding in engine.process(event, self.states[stored.tenant]):
-                self.metrics.findings.labels(finding.tenant, finding.detection, finding.assessment.tier.value).inc()
-                self.metrics.detection_latency.labels(finding.tenant).observe(max(0.0, now - finding.time))
-                appends.append((FINDINGS, Record(finding.tenant, finding.dedup_key, orjson.dumps(finding.to_dict()))))
+            event = self.detect.parse(stored.tenant, stored.value)
+            if isinstance(event, DeadLetter):
+                result = StepResult(deadletters=[event])
+            else:
+                result = self.detect.detect(event, stored.value, self.states[stored.tenant])
+            appends += [(DEADLETTER, Record(d.tenant, d.reason, d.value)) for d in result.deadletters]
+            appends += [(FINDINGS, Record(f.tenant, f.record_key, f.value)) for f in result.findings]
         states = self._take_dirty()
         await self.bus.commit(self.group, batch[-1].offset, appends, states)
         self._offset = batch[-1].offset

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,17 +32,14 @@ from typing import Any
 import faust
 import faust.streams as faust_streams
 import orjson
-import structlog
 from faust.types import EventT
 
 from detections.engine import Engine
-from detections.event import Event, MalformedEvent, parse_event
-from detections.finding import Finding
+from detections.event import Event
 from detector.config import KafkaSettings
 from detector.ops.metrics import Metrics
+from detector.stream.detect import DeadLetter, DetectStep
 from detector.stream.kafka_bus import Topics
-
-log = structlog.get_logger(__name__)
 
 BATCH = 500  # records per round trip to the broker
 BATCH_WAIT_S = 0.05  # how long a partial batch waits for more: bounds the latency it adds
@@ -112,6 +108,7 @@ class _Work:
     tenant: str
     engine: Engine
     event: Event
+    value: bytes  # the event as it arrived: what a dead letter keeps
     only: Collection[str]
 
 
@@ -126,7 +123,7 @@ class DetectionAgents:
         self, app: faust.App, engines: Mapping[str, Engine], metrics: Metrics, topics: Topics, partitions: int
     ) -> None:
         self.engines = engines
-        self.metrics = metrics
+        self.detect = DetectStep(engines, metrics)
         self.events = app.topic(topics.events, partitions=partitions, schema=_raw())
         self.rekeyed = app.topic(topics.rekeyed, partitions=partitions, schema=_raw())
         self.findings = app.topic(topics.findings, schema=_raw())
@@ -153,7 +150,9 @@ class DetectionAgents:
             store = states.setdefault(work.tenant, TableStates(table, work.engine, work.tenant))
             store.source = record
             with _as_current(record):
-                sends += self._send_findings(work.engine.process(work.event, store, only=work.only))
+                result = self.detect.detect(work.event, work.value, store, only=work.only)
+            sends += [self._deadletter(d) for d in result.deadletters]
+            sends += [self.findings.send(key=f.dedup_key.encode(), value=f.value) for f in result.findings]
         await self._acknowledged(sends)
         for store in states.values():
             store.flush()
@@ -163,45 +162,29 @@ class DetectionAgents:
         state keys of the others."""
         value: bytes = record.value
         tenant = (record.key or b"").decode(errors="replace").split(":", 1)[0]
-        engine = self.engines.get(tenant)
-        if engine is None:
-            sends.append(self._deadletter(tenant, "unknown tenant", value))
+        event = self.detect.parse(tenant, value)
+        if isinstance(event, DeadLetter):
+            sends.append(self._deadletter(event))
             return None
-        try:
-            event = parse_event(orjson.loads(value), tenant)
-        except (orjson.JSONDecodeError, MalformedEvent) as exc:
-            sends.append(self._deadletter(tenant, f"malformed event: {exc}", value))
-            return None
-        self.metrics.events_processed.labels(tenant).inc()
+        engine = self.engines[tenant]
         for state_key, ids in engine.routes(event).items():
             envelope = orjson.dumps({"t": tenant, "d": ids, "e": orjson.Fragment(value)})
             sends.append(self.rekeyed.send(key=f"{tenant}|{state_key}".encode(), value=envelope))
-        return _Work(tenant, engine, event, engine.actor_keyed)
+        return _Work(tenant, engine, event, value, engine.actor_keyed)
 
     def _unpack_rekeyed(self, record: EventT, sends: list[Awaitable[Any]]) -> _Work | None:
         envelope = orjson.loads(record.value)  # written by _unpack_event: well-formed by construction
-        tenant, ids = envelope["t"], envelope["d"]
-        engine = self.engines.get(tenant)
-        if engine is None:
-            sends.append(self._deadletter(tenant, "unknown tenant", orjson.dumps(envelope["e"])))
+        tenant, ids, raw = envelope["t"], envelope["d"], envelope["e"]
+        value = orjson.dumps(raw)
+        event = self.detect.parse(tenant, value, raw, count=False)
+        if isinstance(event, DeadLetter):
+            sends.append(self._deadletter(event))
             return None
-        return _Work(tenant, engine, parse_event(envelope["e"], tenant), frozenset(ids))
+        return _Work(tenant, self.engines[tenant], event, value, frozenset(ids))
 
-    def _deadletter(self, tenant: str, reason: str, value: bytes) -> Awaitable[Any]:
-        log.warning("event.deadletter", tenant=tenant, reason=reason)
-        self.metrics.deadletters.labels(tenant).inc()
-        headers = {"tenant": tenant.encode(), "reason": reason.encode()}
-        return self.deadletter.send(key=tenant.encode(), value=value, headers=headers)
-
-    def _send_findings(self, findings: list[Finding]) -> list[Awaitable[Any]]:
-        now = time.time()
-        sends = []
-        for finding in findings:
-            self.metrics.findings.labels(finding.tenant, finding.detection, finding.assessment.tier.value).inc()
-            self.metrics.detection_latency.labels(finding.tenant).observe(max(0.0, now - finding.time))
-            log.info("finding", detection=finding.detection, tenant=finding.tenant, dedup_key=finding.dedup_key)
-            sends.append(self.findings.send(key=finding.dedup_key.encode(), value=orjson.dumps(finding.to_dict())))
-        return sends
+    def _deadletter(self, dead: DeadLetter) -> Awaitable[Any]:
+        headers = {"tenant": dead.tenant.encode(), "reason": dead.reason.encode()}
+        return self.deadletter.send(key=dead.tenant.encode(), value=dead.value, headers=headers)
 
     @staticmethod
     async def _acknowledged(sends: list[Awaitable[Any]]) -> None:

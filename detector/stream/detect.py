@@ -1,0 +1,98 @@
+"""The detection step, once for both transports: an event's bytes in, findings and dead letters out.
+
+Embedded mode (``detect_stage``) and Kafka mode (``faust_app``) differ only in how records arrive and how
+results and state are stored; what happens to one record is here: parse it (a malformed event is a dead
+letter with the reason), run the tenant's engine on it (a detection that raises is a dead letter naming
+the detection, and the other detections still saw the event), serialise the findings, count it all.
+Nothing here raises on event content, so no record can stop a stage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+
+from detections.engine import Engine, StateStore
+from detections.event import Event, MalformedEvent, parse_event
+from detector.ops.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    tenant: str
+    reason: str
+    value: bytes  # the record as it arrived
+
+
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    tenant: str
+    dedup_key: str  # one per attack: Kafka keys findings by it, so its revisions stay in order
+    record_key: str  # one per revision: what the embedded findings table is unique on
+    value: bytes  # Finding.to_dict() as JSON
+
+
+@dataclass(slots=True)
+class StepResult:
+    findings: list[Emitted] = field(default_factory=list)
+    deadletters: list[DeadLetter] = field(default_factory=list)
+
+
+class DetectStep:
+    def __init__(self, engines: Mapping[str, Engine], metrics: Metrics) -> None:
+        self.engines = engines
+        self.metrics = metrics
+
+    def parse(self, tenant: str, value: bytes, raw: Any = None, *, count: bool = True) -> Event | DeadLetter:
+        """The event, or the dead letter saying why not. ``raw``: the already decoded JSON, if any."""
+        if tenant not in self.engines:
+            return self._dead(tenant, "unknown tenant", value)
+        try:
+            event = parse_event(orjson.loads(value) if raw is None else raw, tenant)
+        except (orjson.JSONDecodeError, MalformedEvent) as exc:
+            return self._dead(tenant, f"malformed event: {exc}", value)
+        if count:
+            self.metrics.events_processed.labels(tenant).inc()
+        return event
+
+    def detect(self, event: Event, value: bytes, states: StateStore, only: Collection[str] | None = None) -> StepResult:
+        """Run the tenant's detections on ``event``; ``value`` is what a dead letter keeps."""
+        tenant = event.tenant
+        outcome = self.engines[tenant].run(event, states, only)
+        result = StepResult()
+        for failure in outcome.failures:
+            self.metrics.detection_errors.labels(tenant, failure.detection).inc()
+            result.deadletters.append(self._dead(tenant, failure.reason, value))
+        now = time.time()
+        for finding in outcome.findings:
+            try:
+                body = orjson.dumps(finding.to_dict())
+            except (TypeError, ValueError, OverflowError) as exc:
+                reason = f"finding of {finding.detection} unserialisable: {exc}"
+                result.deadletters.append(self._dead(tenant, reason, value))
+                continue
+            self.metrics.findings.labels(tenant, finding.detection, finding.assessment.tier.value).inc()
+            self.metrics.detection_latency.labels(tenant).observe(max(0.0, now - finding.time))
+            log.info(
+                "finding",
+                detection=finding.detection,
+                tenant=tenant,
+                tier=finding.assessment.tier.value,
+                confidence=finding.confidence,
+                dedup_key=finding.dedup_key,
+                revision=finding.revision,
+            )
+            result.findings.append(Emitted(tenant, finding.dedup_key, finding.record_key, body))
+        return result
+
+    def _dead(self, tenant: str, reason: str, value: bytes) -> DeadLetter:
+        log.warning("event.deadletter", tenant=tenant, reason=reason)
+        self.metrics.deadletters.labels(tenant).inc()
+        return DeadLetter(tenant, reason, value)
