@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
-from detections.testkit import failed_sign_in
+from detections.testkit import failed_sign_in, sign_in
 from detector.stream.kafka_bus import Topics, read_records, read_topic
 from tests.pipeline.conftest import Sim
 from tests.pipeline.test_embedded_pipeline import clears, inject_push_bombing
@@ -19,6 +19,12 @@ from .roles import Role, wait_for, write_config
 async def test_push_bombing_through_kafka_clears_the_session_once(sim: Sim, kafka_bootstrap: str, tmp_path: Path):
     victim = sim.org.add_user(login="victim@acme.com", first_name="Vic", last_name="Tim")
     sim.org.add_user(login="bob@acme.com", first_name="Bob", last_name="By")
+    poisoned = sign_in(time.time() - 200, "london", uuid="poison-lat", actor=_actor(victim))
+    poisoned["client"]["geographicalContext"]["geolocation"]["lat"] = "inf"  # neutralised, no crash
+    far_future = failed_sign_in(time.time() - 190, "victim@acme.com", uuid="poison-published")
+    far_future["published"] = "9999-12-31T23:59:59-23:59"  # refused: a dead letter with the reason
+    sim.org.append(poisoned)
+    sim.org.append(far_future)
     inject_push_bombing(sim, victim, time.time() - 120)
     config = write_config(sim, tmp_path, kafka_bootstrap, app_id="e2e")
     role = await Role("run", config, tmp_path / "run.log", "--kafka", kafka_bootstrap).start()
@@ -34,6 +40,14 @@ async def test_push_bombing_through_kafka_clears_the_session_once(sim: Sim, kafk
     assert {"mfa_push_bombing", "mfa_push_accepted"} <= mine, findings
     audit = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, Topics("e2e.").actions) if v]
     assert [a["status"] for a in audit if a["action"] == "clear_sessions"] == ["pending", "done"]
+    dead = await read_records(kafka_bootstrap, Topics("e2e.").deadletter)
+    assert [orjson.loads(r.value)["uuid"] for r in dead] == ["poison-published"]
+    reason = dict(dead[0].headers)["reason"].decode()
+    assert reason.startswith("malformed event: published '9999-12-31T23:59:59-23:59' is outside")
+
+
+def _actor(user: dict) -> dict:
+    return {"id": user["id"], "type": "User", "alternateId": user["profile"]["login"]}
 
 
 async def test_state_lands_in_the_changelog_partition_of_its_events(sim: Sim, kafka_bootstrap: str, tmp_path: Path):
