@@ -29,7 +29,7 @@ from detections.engine import Engine, TenantContext
 from detections.event import MalformedEvent, parse_event, parse_time
 from detections.registry import build_detections
 from detections.testkit import panther_fixture
-from tests.conftest import shared_dir
+from tests.conftest import DATA
 
 TENANT = "acme"
 
@@ -237,7 +237,7 @@ NOT_LOG_EVENTS = frozenset({"Standard.GreyNoiseV3.MaliciousIP", "Standard.OTX.Ma
 
 
 def load_cases() -> list[Case]:
-    path = shared_dir() / "okta-samples" / "panther_okta_rule_tests.jsonl"
+    path = DATA / "okta-samples" / "panther_okta_rule_tests.jsonl"
     assert path.is_file(), f"Panther rule tests missing: {path}"  # fail, never skip
     rows = [orjson.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [
