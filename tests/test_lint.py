@@ -1,4 +1,4 @@
-"""The tree stays ruff-clean and keeps DESIGN.md's import directions."""
+"""The tree stays ruff-clean and keeps the import directions of docs/architecture.md."""
 
 from __future__ import annotations
 
