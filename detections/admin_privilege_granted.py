@@ -2,7 +2,7 @@
 
 Why: an attacker who controls an account makes it (or a group it is in) an
 administrator to persist and to lock responders out; the 2023 cross-tenant
-impersonation campaign did exactly this (DETECTIONS.md D40, §5 #1, §6.1 #15).
+impersonation campaign did exactly this (Panther Okta.AdminRoleAssigned; Okta's catalog).
 
 Triggers: ``user.account.privilege.grant`` (severity by the roles in
 ``debugData.privilegeGranted``: Super/Organization administrator → high, any
@@ -12,17 +12,17 @@ member gets the role; critical for super admin), ``iam.resourceset.bindings.add`
 Super/Organization administrator (medium: responder lock-out, Okta's catalog).
 Never auto-enforced (legitimate admin work is common; a human decides).
 
-Escalation (§6.1 #15, the part a per-actor state can see): any of these changes is
+Escalation (the part a per-actor state can see): any of these changes is
 **critical** when, in the 24 h before it, the *granter* (the event's actor) had
 
 * a successful sign-in that ThreatInsight suspected (``threatSuspected``; our
   ``threatinsight_on_success`` is high on it),
 * a successful sign-in with Okta ``New Geo-Location``/``New Country`` **and**
-  ``New Device`` POSITIVE (Panther rates new behaviors on an admin high, D05), or
-* reported suspicious activity on their own account (D27, high);
+  ``New Device`` POSITIVE (Panther Okta.New.Behavior.Accessing.Admin.Console rates that high), or
+* reported suspicious activity on their own account (``user_reported_suspicious``, high);
 
 or the change request itself carries ``threatSuspected``. Okta risk HIGH is named in
-the evidence when it rides on such a sign-in but never escalates alone (§0: Okta
+the evidence when it rides on such a sign-in but never escalates alone (docs/okta-quirks.md#risk: Okta
 rates every new user HIGH). Each reason is an evidence item with its event.
 
 State is per granter (the actor), so ``keyed_by_actor``: every event touching a key
@@ -47,7 +47,7 @@ from detections.finding import Finding, Severity
 MITRE = ("T1098.003",)
 REPORT = "user.account.report_suspicious_activity_by_enduser"
 
-# signal kind: (evidence class, points) - §6.2 points of the same evidence
+# signal kind: (evidence class, points) - the points other detections give the same evidence
 SIGNAL_EVIDENCE: dict[str, tuple[EvidenceClass, int]] = {
     "threat": (EvidenceClass.INFRASTRUCTURE, 15),
     "new_geo_device": (EvidenceClass.ANOMALY, 25),

@@ -83,7 +83,7 @@ def test_our_own_service_is_ignored_and_state_round_trips():
     assert engine.process(parse_event(grant(T0 + 5, "Super administrator"), "acme"), restored) == []
 
 
-# -- escalation: the granter looked compromised in the last 24 h (§6.1 #15) ------------------------------------
+# -- escalation: the granter looked compromised in the last 24 h -----------------------------------------------
 
 NEW_GEO_DEVICE = "{New Geo-Location=POSITIVE, New Device=POSITIVE, New IP=POSITIVE}"
 
@@ -131,7 +131,7 @@ def test_weak_or_failed_sign_ins_do_not_escalate():
     quiet = [
         admin_sign_in(T0 - 60, behaviors="{New Geo-Location=POSITIVE, New Device=NEGATIVE}"),
         admin_sign_in(T0 - 50, behaviors="{New Geo-Location=UNKNOWN, New Device=UNKNOWN}"),
-        admin_sign_in(T0 - 40, risk="{level=HIGH, reasons=Anomalous Location}"),  # risk HIGH alone (§0)
+        admin_sign_in(T0 - 40, risk="{level=HIGH, reasons=Anomalous Location}"),  # risk HIGH alone is no evidence
         admin_sign_in(T0 - 30, threat=True, result="FAILURE", reason="INVALID_CREDENTIALS"),
         admin_sign_in(T0 - 20, threat=False),
     ]

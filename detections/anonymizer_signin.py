@@ -4,8 +4,8 @@ Why: attackers replaying stolen passwords hide behind VPNs, residential
 proxies and Tor, and they arrive from a device and place Okta has never seen
 for the user. Either alone is a standing false positive (privacy VPN users,
 Apple Private Relay, travellers); together on a *successful* sign-in they are
-Okta's own "new device + new geo + proxy" detection (DETECTIONS.md D03/D04,
-§4.1, §6.1 #7).
+Okta's own "new device + new geo + proxy" detection (Okta's catalog "User
+Authenticates from a New Device through a Proxy").
 
 How (per user, on ``user.session.start``/``user.authentication.sso`` SUCCESS by
 a human actor):
@@ -15,7 +15,7 @@ a human actor):
   is named in the evidence when present;
 * novelty = Okta behavior ``New Device`` or ``New Geo-Location`` (or
   ``New Country``) POSITIVE; UNKNOWN/BAD_REQUEST mean "no history" and do not
-  count (§0). No novelty → nothing;
+  count (docs/okta-quirks.md#behaviors). No novelty → nothing;
 * evidence: anonymizer +15, new geo +15, new device +10, ThreatInsight
   ``threatSuspected`` +15;
 * dampeners: Apple Private Relay / a privacy relay or VPN ASN the org accepts
@@ -25,7 +25,7 @@ a human actor):
 * listed service accounts never reach this detection (``human_only``).
 
 Severity medium (high for listed privileged users). No automatic action: the
-finding contributes context and pages at most (§6.1: "none alone"). One
+finding contributes context and pages at most (privacy VPN users make it noisy alone). One
 finding per user per 6 h (Panther's 360 min), event-time based.
 """
 

@@ -2,7 +2,7 @@
 
 Why: an SSWS API token acts with its creator's admin rights and survives session
 clearing and password resets (clear sessions does not revoke SSWS tokens), so it
-is the classic post-compromise persistence (DETECTIONS.md D41, §5 #2, §6.1 #16).
+is the classic post-compromise persistence (Panther Okta.APIKeyCreated; Okta's catalog "New Okta API Token Created").
 
 Triggers: ``system.api_token.create`` → medium; high when the token may be used
 from anywhere (``debugData.networkConnection=ANYWHERE``, Okta's catalog) or when

@@ -2,7 +2,7 @@
 
 Why: depth against one account (from one or many sources) means someone is
 guessing that user's password; lockouts repeating means the guessing outlasts
-Okta's own lockout (DETECTIONS.md D17, §4.2, §6.1 #10). Keyed by the attempted
+Okta's own lockout (Panther Standard.BruteForceByUser; Elastic's Okta brute-force rules). Keyed by the attempted
 login (unknown usernames included).
 
 Counted: the same wrong-password failures as ``password_spray`` (incl.

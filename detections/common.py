@@ -18,7 +18,7 @@ from detections.tenant_profile import operator_key
 
 SUCCESSFUL_SIGN_INS = frozenset({"user.session.start", "user.authentication.sso"})
 
-# Failed-credential reasons (DETECTIONS.md §1c D14): Identity Engine uses INVALID_CREDENTIALS,
+# Failed-credential reasons (docs/okta-quirks.md#wrong-password-reasons): Identity Engine uses INVALID_CREDENTIALS,
 # Classic/migration examples INVALID_LOGIN, and VERIFICATION_ERROR appears on user.session.start.
 PASSWORD_FAILURE_REASONS = frozenset(
     {"INVALID_CREDENTIALS", "LOCKED_OUT", "INVALID_LOGIN", "VERIFICATION_ERROR", "INVALID_PASSWORD"}
@@ -51,7 +51,7 @@ def is_successful_sign_in(event: Event) -> bool:
     return event.event_type in SUCCESSFUL_SIGN_INS and event.outcome == "SUCCESS"
 
 
-# Okta Support acting through the vendor's own back end (DETECTIONS.md D38): the system actor, no
+# Okta Support acting through the vendor's own back end (docs/okta-quirks.md#okta-support-resets): the system actor, no
 # request transaction, no client user agent and no client geo (Panther Okta.Support.Reset).
 OKTA_SUPPORT_RESETS = frozenset(
     {

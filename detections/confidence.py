@@ -1,4 +1,4 @@
-"""The explainable confidence model (DETECTIONS.md §6.2).
+"""The explainable confidence model (docs/architecture.md#findings-and-the-confidence-model).
 
 confidence = Σ evidence points − Σ dampener points, clipped to 0..100. Every
 point a finding carries is an item a SOC analyst can read, and the action gates
@@ -49,7 +49,7 @@ class Evidence:
     points: int
     event_uuids: tuple[str, ...] = ()
     # Okta's own verdict (ITP High, ThreatInsight on a success): earns the low-regret action alone,
-    # as Okta ITP answers these with Universal Logout (§6.2).
+    # as Okta ITP answers these with Universal Logout.
     vendor_verdict: bool = False
 
     def to_dict(self) -> dict:
@@ -111,7 +111,7 @@ def _tier(score: int, classes: frozenset[EvidenceClass]) -> Tier:
 def _eligible(
     tier: Tier, score: int, classes: frozenset[EvidenceClass], verdict: bool, offered: tuple[Action, ...]
 ) -> tuple[Action, ...]:
-    """§6.2 gates: low-regret on high confidence, a user report or Okta's own verdict; credentials only after access."""
+    """The gates: low-regret on high confidence, a user report or Okta's own verdict; credentials only after access."""
     confident = tier is Tier.HIGH_CONFIDENCE
     eligible: list[Action] = []
     for action in offered:

@@ -1,6 +1,6 @@
-"""Shared machinery for single-event tenant-configuration detections (DETECTIONS.md D38, D40-D45).
+"""Shared machinery for single-event tenant-configuration detections (admin grants, API tokens, tampering, support).
 
-Configuration changes are not scored (§6.2): each has a fixed severity and is
+Configuration changes are not scored: each has a fixed severity and is
 never auto-enforced. A finding still carries one FOLLOW_ON evidence item so the
 analyst sees *what* changed; its points encode the fixed severity so the tier
 routes it (high → page, medium → alert). Dedup keys use the changed object and

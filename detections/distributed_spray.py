@@ -2,10 +2,10 @@
 
 Why: a botnet or a residential-proxy pool spreads a spray over so many source
 IPs that no single one reaches the per-IP threshold of ``password_spray``; only
-the tenant-wide picture shows it (DETECTIONS.md D15, §4.2 "Distributed spray",
-§6.1 #9). Credential stuffing replays leaked username:password pairs: many
+the tenant-wide picture shows it (Elastic "Potential Okta Password Spray
+(Multi-Source)"). Credential stuffing replays leaked username:password pairs: many
 logins each tried once or twice, a large share of them not even users of the
-tenant (D16; ThreatInsight's "Login failures with high unknown users count").
+tenant (ThreatInsight's "Login failures with high unknown users count").
 One state for the whole tenant (key ``tenant``).
 
 Counted: the same wrong-password failures as ``password_spray`` (incl. Identity

@@ -1,6 +1,6 @@
 """The normalized Okta System Log event every detection reads.
 
-Okta's wire format has quirks that silently break rules (DETECTIONS.md §0):
+Okta's wire format has quirks that silently break rules (docs/okta-quirks.md):
 ``debugData`` values are strings, ``behaviors``/``risk`` are Java-map text, the
 same push answer is logged differently by Classic and Identity Engine, the
 password counts as a factor in Identity Engine, ``"null"`` stands for null, and
@@ -93,7 +93,7 @@ class Event:
         return self.factor == "PASSWORD_AS_FACTOR"
 
     def behavior_positive(self, name: str) -> bool:
-        """UNKNOWN/BAD_REQUEST mean "no history", not evidence (DETECTIONS.md §7)."""
+        """UNKNOWN/BAD_REQUEST mean "no history", not evidence (docs/okta-quirks.md#behaviors)."""
         return self.behaviors.get(name) == "POSITIVE"
 
     # -- additive helpers (read from already-parsed fields or ``raw``) --
@@ -242,7 +242,7 @@ _OKTA_VERIFY_FACTORS = {"OKTA_VERIFY_PUSH", "PUSH", "OKTA_VERIFY"}
 
 
 def _push_response(event_type: str, result: str, reason: str, factor: str | None, debug: dict) -> PushResponse | None:
-    """One meaning for Classic and Identity Engine push events (DETECTIONS.md §0)."""
+    """One meaning for Classic and Identity Engine push events (docs/okta-quirks.md#push-events)."""
     if event_type == "system.push.send_factor_verify_push":
         return PushResponse.SENT
     if event_type == "user.mfa.okta_verify.deny_push":

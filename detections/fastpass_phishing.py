@@ -4,7 +4,7 @@ Why: FastPass checks the origin a sign-in comes through. A real-time phishing
 proxy (AiTM) relaying the Okta page fails that check and Okta logs
 ``user.authentication.auth_via_mfa`` FAILURE with ``outcome.reason`` "FastPass
 declined phishing attempt": the user is being phished right now, by
-infrastructure Okta can name (DETECTIONS.md D28, §6.1 #13; Panther, Elastic,
+infrastructure Okta can name (Panther Okta.Phishing.Attempt.Blocked.FastPass, Elastic,
 Sigma, Splunk and Okta's catalog match that exact event type and reason).
 
 * ``fastpass_phishing`` - the blocked attempt: attack on the user +30 and Okta's
@@ -16,9 +16,9 @@ Sigma, Splunk and Okta's catalog match that exact event type and reason).
   flagged, ≤ 24 h later: the user fell back to a phishable factor through the
   proxy, or the attacker replays what it captured (Okta ITP "Suspicious login
   from an IP flagged by FastPass", High, answered with Universal Logout and a
-  password reset). Scored as D18: attack +30, access +35, access from the
+  password reset). Scored as success_after_credential_attack: attack +30, access +35, access from the
   flagged IP +20 = 85 with two classes, which earns clear sessions + expire
-  password. Dampeners as D18: the success from the user's known device and IP
+  password. Dampeners likewise: the success from the user's known device and IP
   (Okta ``New Device``/``New IP`` NEGATIVE) −30, allowlisted egress −40, each
   keeping it below the action tier. Once per user per hour.
 

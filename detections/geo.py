@@ -2,7 +2,7 @@
 
 Okta ships ``client.geographicalContext.geolocation`` (lat/lon), the country as a
 full English name, and ``securityContext.asNumber`` on every WEB event
-(DETECTIONS.md §0), so distance and "same network" checks need only stdlib.
+(docs/okta-quirks.md#geo-and-network), so distance and "same network" checks need only stdlib.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import functools
 import ipaddress
 import math
 
-EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius (DETECTIONS.md §2 step 3)
+EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -1,8 +1,8 @@
 """Impossible travel: two successful sign-ins of one user too far apart for the time between them.
 
 Why: a password or session used from two places that no traveller could cover
-in the time between them means two parties hold the credentials (DETECTIONS.md
-D01, algorithm §2). The location is Okta's own ``client.geographicalContext``
+in the time between them means two parties hold the credentials (Panther
+Standard.ImpossibleTravel.Login). The location is Okta's own ``client.geographicalContext``
 (lat/lon, country) and ``securityContext.asNumber`` - no GeoIP database.
 
 How (per user, on ``user.session.start``/``user.authentication.sso`` SUCCESS by
@@ -29,7 +29,7 @@ a human actor):
 
 Service accounts listed in the tenant context never reach this detection
 (``human_only``: the engine skips them). Travel alone (+40) pages at most;
-clearing sessions needs a second evidence class (§6.1: ThreatInsight, session
+clearing sessions needs a second evidence class (e.g. ThreatInsight, session
 change, sensitive action).
 """
 

@@ -205,7 +205,7 @@ def test_known_traveller_is_dampened_visibly_and_no_longer_pages(listed):
     (known,) = dampened.assessment.dampeners
     assert known.points == 30 and "known traveller" in known.label and "alice@acme.com" in known.label
     assert {"label": known.label, "points": -30} in dampened.to_dict()["dampeners"]
-    assert dampened.assessment.tier is Tier.MEDIUM  # alert only: below the page tier (§6.2 gates)
+    assert dampened.assessment.tier is Tier.MEDIUM  # alert only: below the page tier
     assert dampened.assessment.actions == () and dampened.severity is Severity.MEDIUM
 
 

@@ -5,7 +5,7 @@ in. Denials alone mean an attack is in progress but nobody got in
 (``mfa_push_bombing``, medium). Denials followed by an accepted push mean the
 attacker probably holds a session now (``mfa_push_accepted``, high): the
 accepted variant earns session clearing and a password expiry when the
-evidence is strong enough (DETECTIONS.md §3, §6.2).
+evidence is strong enough (Elastic "Potentially Successful Okta MFA Bombing via Push Notifications").
 
 Counted as pressure: denials (Classic ``deny_push``, OIE ``auth_via_mfa``
 FAILURE on Okta Verify), unanswered pushes and wrong number-challenge answers;

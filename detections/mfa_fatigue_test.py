@@ -47,7 +47,7 @@ def test_four_denials_or_spread_out_denials_are_not():
 
 
 def test_password_as_factor_failures_never_count():
-    """In Identity Engine the password step is an auth_via_mfa FAILURE too (DETECTIONS.md §0)."""
+    """In Identity Engine the password step is an auth_via_mfa FAILURE too (docs/okta-quirks.md#password-as-factor)."""
     assert run([password_as_factor_failure(T0 + i * 10) for i in range(20)]) == []
 
 
@@ -66,7 +66,7 @@ def test_denials_then_accept_requested_from_new_device_and_geo_is_high_confidenc
 
 
 def test_accept_from_the_users_usual_place_pages_without_action():
-    """Worked example of §6.2: 6 denials then an accept with no novelty scores 65."""
+    """The confidence model's worked example: 6 denials then an accept with no novelty scores 65."""
     raws = bombing(T0, 6, accept=True, requester={"ip": "73.1.2.3"})
     (finding,) = by_detection(run(raws), "mfa_push_accepted")
     assert finding.confidence == 65

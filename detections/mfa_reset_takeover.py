@@ -3,8 +3,8 @@
 Why: Scattered Spider-style attackers call the help desk as the victim, get the
 MFA factors reset, enrol their own factor and sign in. Each step is a routine
 help-desk event on its own; the chain, ending in a sign-in from a device or
-network the user has never used, is the takeover (DETECTIONS.md D36, D37,
-§6.1 #14).
+network the user has never used, is the takeover (Elastic "Stolen Credentials Used
+to Login to Okta Account After MFA Reset"; Okta's catalog "Hunt on Factor Resets").
 
 How (per *target* user):
 
@@ -26,7 +26,7 @@ How (per *target* user):
 The reset is keyed by its target and the enrolment/sign-in by their user, so
 one state key sees events of different actors: ``keyed_by_actor = False``.
 
-Evidence (§6.2): reset then enrolment +30 (a), sign-in after it +35 (c), new
+Evidence (classes as in confidence.py): reset then enrolment +30 (a), sign-in after it +35 (c), new
 network/country +15 and new device +10 (b), anonymizer or ThreatInsight +15
 each (d): the canonical case scores 90 with three classes. Dampeners: reset by
 the user themself from a known device/network −40 (a user replacing a phone),

@@ -2,8 +2,8 @@
 
 Why: Okta Support can be granted access to the tenant and can then impersonate
 users; the 2023 Okta support-system breach shows this channel is an attack path,
-and every use should match an open support case (DETECTIONS.md D38, §5 #7,
-§6.1 #18).
+and every use should match an open support case (Panther Okta.Support.Access,
+Elastic "Okta User Session Impersonation").
 
 Triggers: ``user.session.impersonation.grant`` / ``.extend`` (an admin granted or
 extended Okta Support access, medium), ``user.session.impersonation.initiate``
@@ -14,7 +14,7 @@ with ``transaction.id`` "unknown", no client user agent and no client geo (a ten
 admin's reset carries their browser and location). Never auto-enforced: a human must
 match it against a support case.
 
-Resets live here rather than in a sibling module: same D38 row, same question for the
+Resets live here rather than in a sibling module: same actor (Okta Support), same question for the
 analyst (is there a support case?) and the same never-enforce policy. They are scoped
 per reset user, not per actor: every reset by the one system actor must alert.
 """
@@ -46,7 +46,7 @@ RULES = {
     ),
 }
 
-# D38 resets by Okta Support (common.OKTA_SUPPORT_RESETS): eventType → (title, verb)
+# Resets by Okta Support (common.OKTA_SUPPORT_RESETS): eventType → (title, verb)
 RESETS = {
     "user.account.reset_password": ("Okta Support reset a password", "reset the password"),
     "user.mfa.factor.update": ("Okta Support changed an MFA factor", "changed an MFA factor"),

@@ -36,7 +36,7 @@ def test_end_is_ignored_and_repeat_grants_are_suppressed():
     assert len(run([admin_event("user.session.impersonation.grant", T0 + i * 60) for i in range(5)])) == 1
 
 
-# -- resets by Okta Support (D38, Panther Okta.Support.Reset) -------------------------------------------------
+# -- resets by Okta Support (Panther Okta.Support.Reset) ------------------------------------------------------
 
 RESET_TYPES = [
     "user.account.reset_password",

@@ -1,7 +1,7 @@
 """Okta's own threat verdicts: ThreatInsight, ITP entity risk, admin-session roaming.
 
 Why: Okta already did the intelligence; the daemon should consume it rather than
-re-invent it (DETECTIONS.md §4.1, D10/D11/D13, §6.1 #6). Four variants:
+re-invent it (Panther Okta.ThreatInsight.Security.Threat.Detected; Okta's catalog ITP rules). Four variants:
 
 * ``threatinsight_request`` - ``security.threat.detected``. Logged *before* the user
   is identified (no user actor), so it is keyed by client IP, never by user.
@@ -20,7 +20,7 @@ re-invent it (DETECTIONS.md §4.1, D10/D11/D13, §6.1 #6). Four variants:
   session ASN binding saw the session move networks mid-session (+55 split into
   ANOMALY 20 + ACCESS 35, as the session-hijack detection scores it).
 
-Offered action for the user variants: clear sessions (§6.1: ITP High / ThreatInsight
+Offered action for the user variants: clear sessions (Okta's own answer to ITP High / ThreatInsight
 on success → Universal Logout).
 """
 

@@ -74,7 +74,7 @@ def test_itp_high_user_risk_targets_the_user_not_the_system_actor():
     assert finding.detection == "itp_user_risk"
     assert finding.principal == "00u1alice" and finding.principal_login == "alice@acme.com"
     assert finding.severity is Severity.HIGH and finding.confidence == 40
-    assert finding.assessment.actions == (Action.CLEAR_SESSIONS,)  # Okta's own High verdict earns it alone (§6.2)
+    assert finding.assessment.actions == (Action.CLEAR_SESSIONS,)  # Okta's own High verdict earns it alone
 
 
 def test_itp_session_hijack_medium_and_renamed_event():

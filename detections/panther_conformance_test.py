@@ -4,8 +4,8 @@ Why: Panther's fixtures are hand-written but realistic events with an expected v
 normalised shape (lower-cased keys, space-separated timestamps). Running them through parse_event and
 our counterpart detection catches parser gaps and regressions that our own wire-shaped tests cannot.
 
-Panther's rules judge one event; many of ours need a sequence or a threshold (DETECTIONS.md §1, §6.1),
-or deliberately ignore what Panther alerts on (§7). Every such case is listed in DISAGREEMENTS with
+Panther's rules judge one event; many of ours need a sequence or a threshold (docs/detections.md),
+or deliberately ignore what Panther alerts on. Every such case is listed in DISAGREEMENTS with
 the reason and, where one exists, the smallest change that does make ours fire (more events, a
 mocked earlier sighting, the missing field): that proves the disagreement is our design, not our
 detection ignoring the event. The test fails on any unexplained disagreement and on any stale entry.
@@ -29,7 +29,7 @@ from detections.engine import Engine, TenantContext
 from detections.event import MalformedEvent, parse_event, parse_time
 from detections.registry import build_detections
 from detections.testkit import panther_fixture
-from tests.conftest import shared_dir
+from tests.conftest import DATA
 
 TENANT = "acme"
 
@@ -60,27 +60,27 @@ RULES: dict[str, str] = {
 
 # Panther rules with no counterpart (yet): one line each on why.
 UNMAPPED: dict[str, str] = {
-    "Okta.New.Behavior.Accessing.Admin.Console": "gap: D05 not shipped; Okta behaviors only boost "
+    "Okta.New.Behavior.Accessing.Admin.Console": "gap: no admin-console behaviors detection; Okta behaviors only boost "
     "impossible_travel / anonymizer_signin",
     "Okta.User.MFA.Reset.All": "by design: a reset alone is routine help-desk work; mfa_reset_takeover fires "
-    "on reset → new enrolment → sign-in from a new device/network (D36/D37)",
+    "on reset → new enrolment → sign-in from a new device/network",
     "Okta.User.MFA.Reset.Single": "by design: as Okta.User.MFA.Reset.All",
     "Okta.User.MFA.Factor.Suspend": "by design: as Okta.User.MFA.Reset.All",
     "Standard.MFADisabled": "by design: as Okta.User.MFA.Reset.All",
     "Okta.ServiceApp.MFA.Factor.Deactivate": "by design: as Okta.User.MFA.Reset.All (service-app actor)",
-    "Okta.PasswordAccess": "out of scope for v1: D39 credential exposure inside Okta (SWA show_password)",
-    "Okta.Password.Extraction.via.SCIM": "out of scope for v1: D39 (SCIM password push)",
-    "Okta.Refresh.Access.Token.Reuse": "out of scope for v1: D34 refresh-token reuse",
-    "Okta.ServiceApp.DangerousScope.TokenGrant": "out of scope: D35; reverted by Panther itself (2026-06)",
-    "Okta.Identity.Provider.SignIn": "out of scope: D09 every third-party IdP sign-in (Panther ships it disabled)",
+    "Okta.PasswordAccess": "out of scope for v1: credential exposure inside Okta (SWA show_password)",
+    "Okta.Password.Extraction.via.SCIM": "out of scope for v1: credential exposure (SCIM password push)",
+    "Okta.Refresh.Access.Token.Reuse": "out of scope for v1: refresh-token reuse",
+    "Okta.ServiceApp.DangerousScope.TokenGrant": "out of scope: reverted by Panther itself (2026-06)",
+    "Okta.Identity.Provider.SignIn": "out of scope: every third-party IdP sign-in (Panther ships it disabled)",
     "Okta.APIKeyRevoked": "out of scope: revoking a token removes access; api_token_created watches creation",
     "Okta.App.Unauthorized.Access.Attempt": "out of scope: a denied app access is Okta's policy working",
     "Okta.Rate.Limits": "out of scope: tenant operations, not identity threat",
     "Okta.Login.Success": "not a detection: Panther's sign-in signal for correlation rules",
     "Okta.Login.Without.Push.Marker": "not a detection: marker for Panther's disabled Push Security correlation",
     "Okta.SSO.to.AWS": "not a detection: Panther's SSO signal for correlation rules",
-    "Standard.SignInFromRogueState": "out of scope for v1: D07 per-org country deny-list",
-    "Standard.UnusualLogin": "deprecated by Panther; new country/ASN is a booster in impossible_travel (D02)",
+    "Standard.SignInFromRogueState": "out of scope for v1: a per-org country deny-list",
+    "Standard.UnusualLogin": "deprecated by Panther; new country/ASN is a booster in impossible_travel",
     "Standard.GreyNoiseV3.MaliciousIP": "out of scope: third-party IP reputation enrichment (fixture is not "
     "a LogEvent)",
     "Standard.OTX.MaliciousIndicator": "out of scope: third-party IP reputation enrichment (fixture is not a LogEvent)",
@@ -172,7 +172,7 @@ _TRAVEL = (
 )
 _PROXY = (
     "ours needs a SUCCESSFUL sign-in through the anonymizer with Okta New Device / New Geo-Location POSITIVE "
-    "(a proxy alone is a standing false positive, DETECTIONS.md §6.1 #7); Panther alerts on any "
+    "(a proxy alone is a standing false positive); Panther alerts on any "
     "user.session.start with isProxy, and this one FAILED and carries no behaviors"
 )
 _THRESHOLD = "ours needs {n} within {window} ({design}); one event cannot reach it"
@@ -211,22 +211,22 @@ DISAGREEMENTS: dict[tuple[str, str], Why] = {
         succeeded(),
     ),
     ("Standard.BruteForceByIP", "Okta - Failed Login"): Why(
-        _THRESHOLD.format(n="≥ 10 users and ≥ 10 failures from one IP", window="1 h", design="D14 spray breadth")
+        _THRESHOLD.format(n="≥ 10 users and ≥ 10 failures from one IP", window="1 h", design="spray breadth")
         + "; Panther mocks its counter",
         repeated(10, distinct_users=True),
     ),
     ("Standard.BruteForceByUser", "Okta - Failed Login"): Why(
-        _THRESHOLD.format(n="≥ 10 failures for the user", window="30 min", design="D17")
+        _THRESHOLD.format(n="≥ 10 failures for the user", window="30 min", design="brute_force")
         + "; Panther mocks its counter",
         repeated(10),
     ),
     ("Okta.BruteForceLogins", "Failed Login Alert"): Why(
-        _THRESHOLD.format(n="≥ 10 failures for the user", window="30 min", design="D17")
+        _THRESHOLD.format(n="≥ 10 failures for the user", window="30 min", design="brute_force")
         + "; Panther's deleted rule thresholded in its YAML, which a rule test does not exercise",
         repeated(10),
     ),
     ("Okta.User.Account.Locked", "Account Lock Event"): Why(
-        _THRESHOLD.format(n="≥ 3 lockouts of the account", window="3 h", design="D17, Elastic")
+        _THRESHOLD.format(n="≥ 3 lockouts of the account", window="3 h", design="brute_force, after Elastic")
         + "; one lockout is Okta's lockout working",
         repeated(3),
     ),
@@ -237,7 +237,7 @@ NOT_LOG_EVENTS = frozenset({"Standard.GreyNoiseV3.MaliciousIP", "Standard.OTX.Ma
 
 
 def load_cases() -> list[Case]:
-    path = shared_dir() / "okta-samples" / "panther_okta_rule_tests.jsonl"
+    path = DATA / "okta-samples" / "panther_okta_rule_tests.jsonl"
     assert path.is_file(), f"Panther rule tests missing: {path}"  # fail, never skip
     rows = [orjson.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [

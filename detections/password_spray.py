@@ -2,7 +2,7 @@
 
 Why: spraying tries one or two common passwords against many accounts to stay
 under per-user lockout; the signature is breadth per source, not depth per user
-(DETECTIONS.md D14, §4.2, §6.1 #8). Keyed by client IP.
+(Elastic "Potential Okta Password Spray (Single Source)"). Keyed by client IP.
 
 Counted: wrong-password failures - ``user.session.start`` /
 ``user.authentication.auth*`` FAILURE with INVALID_CREDENTIALS, LOCKED_OUT,

@@ -6,7 +6,7 @@ country and Okta's New Device/New Geo-Location behaviors) and *answered* on
 the user's phone (the ``auth_via_mfa`` Okta Verify event carries the phone's
 network). When the password is the attacker's, the two ends sit on unrelated
 networks. Okta's own push-spam logic and Splunk's "Mismatch Between Source and
-Response" key on this (DETECTIONS.md D24, §3 signal 2, §6.1 #4).
+Response" key on this.
 
 Relation to mfa_fatigue: mfa_fatigue counts pressure (denials, timeouts) and
 its ``mfa_push_accepted`` already scores requester ≠ responder (+20) on the

@@ -9,9 +9,9 @@ from detections.engine import Engine, TenantContext
 from detections.event import MalformedEvent, parse_event
 from detections.registry import build_detections
 from detections.testkit import panther_fixture
-from tests.conftest import shared_dir
+from tests.conftest import DATA
 
-SAMPLES = shared_dir() / "okta-samples"
+SAMPLES = DATA / "okta-samples"
 
 
 # Okta's own docs example carries the impossible date 2017-09-31: rejecting it (dead letter) is correct.
@@ -40,7 +40,7 @@ def _samples() -> list[tuple[str, dict, bool]]:
 
 
 def test_sample_directory_exists():
-    assert SAMPLES.is_dir(), f"expected the shared samples at {SAMPLES}"
+    assert SAMPLES.is_dir(), f"expected the sample events at {SAMPLES}"
 
 
 def test_every_sample_parses_and_runs_through_every_detection():

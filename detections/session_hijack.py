@@ -4,7 +4,7 @@ Why: an Okta session cookie (or an AiTM-captured one) replayed by an attacker
 keeps the victim's ``externalSessionId`` but arrives from the attacker's network
 and browser. A legitimate user moving networks keeps the same browser (UA
 family and ``dtHash`` device-token cookie); a thief changes the network *and*
-the client (DETECTIONS.md D31, §4.2, §6.1 #12).
+the client (Panther Okta.PotentiallyStolenSession; Okta's catalog "Suspicious Use of an Okta Session Cookie").
 
 How (per session: ``authenticationContext.externalSessionId``, falling back to
 ``rootSessionId``; any event of a human actor carrying an ASN):

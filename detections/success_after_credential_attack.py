@@ -3,8 +3,8 @@
 Why: failed passwords are noise until one works. A burst of wrong passwords for
 one user from one IP followed by a *successful* sign-in from that IP (or its
 ASN) means the guessing or stuffing found the password: the attacker now holds
-a session and the credential (DETECTIONS.md D18, §4.2 "success after", §6.1
-#11; Entra only raises password-spray risk once a password validated, Elastic
+a session and the credential (Entra only raises password-spray risk once a
+password validated; Elastic "Okta Successful Login After Credential Attack"
 chains attack → success, Okta ITP "login from an IP flagged in a credential
 attack").
 

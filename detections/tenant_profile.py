@@ -2,7 +2,7 @@
 
 Why: the same facts - "our VPN egresses from 198.51.100.0/24", "we use Zscaler",
 "the CEO travels", "svc-backup is a script" - matter to several detections
-(DETECTIONS.md §2 step 5, §6.2 dampeners). Stating them once per tenant keeps
+(as allowlists and dampeners). Stating them once per tenant keeps
 the detections consistent; per-detection allowlists still work and are merged
 with the tenant-level ones.
 

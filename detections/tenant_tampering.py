@@ -4,15 +4,15 @@ Why: a new IdP or Org2Org app lets an attacker sign in as anyone (the 2023 cross
 impersonation campaign); weakening sign-on/MFA policies or turning an authenticator
 off org-wide removes MFA (Scattered Spider); a weakened network zone lifts IP blocks;
 killing a log stream blinds this daemon when it is fed by log streaming
-(DETECTIONS.md D42-D45, §5 rows 5, 6, 9, §6.1 #17).
+(Panther, Elastic, Sigma and Okta's catalog have single-event rules for each).
 
 Triggers (single events, fixed severity, never auto-enforced; tables below):
 
-* D42 ``system.idp.lifecycle.create`` (high), ``.activate|update|deactivate|delete``
+* identity providers: ``system.idp.lifecycle.create`` (high), ``.activate|update|deactivate|delete``
   (medium); ``application.lifecycle.create`` of an Org2Org app (high),
   ``.update|activate`` (medium). Org2Org = an ``AppInstance`` target whose catalog
   name (``displayName``) or label (``alternateId``) contains "Org2Org" (Panther).
-* D43 ``system.mfa.factor.deactivate`` and its Identity Engine spelling
+* MFA and policies: ``system.mfa.factor.deactivate`` and its Identity Engine spelling
   ``security.authenticator.lifecycle.deactivate`` (an authenticator turned off
   org-wide, high; when Okta Support did it, okta_support_access reports it instead);
   ``policy.rule.update`` whose ``target[].changeDetails`` from/to
@@ -22,8 +22,8 @@ Triggers (single events, fixed severity, never auto-enforced; tables below):
   updates are routine and ignored. ``policy.lifecycle.deactivate|delete``,
   ``policy.rule.deactivate|delete``, ``application.policy.sign_on.update`` and
   ``application.policy.sign_on.rule.delete`` (medium).
-* D44 ``zone.update|deactivate|delete|remove_blacklist``, ``network_zone.rule.disabled`` (medium).
-* D45 ``system.log_stream.lifecycle.deactivate|delete`` (high).
+* network zones: ``zone.update|deactivate|delete|remove_blacklist``, ``network_zone.rule.disabled`` (medium).
+* log streams: ``system.log_stream.lifecycle.deactivate|delete`` (high).
 """
 
 from __future__ import annotations
@@ -48,13 +48,13 @@ H, M = Severity.HIGH, Severity.MEDIUM
 
 # eventType: (severity, title, verb, mitre)
 RULES: dict[str, tuple[Severity, str, str, tuple[str, ...]]] = {
-    # D42 identity providers
+    # identity providers
     "system.idp.lifecycle.create": (H, "New identity provider created", "created IdP", _IDP),
     "system.idp.lifecycle.activate": (M, "Identity provider activated", "activated IdP", _IDP),
     "system.idp.lifecycle.update": (M, "Identity provider changed", "changed IdP", _IDP),
     "system.idp.lifecycle.deactivate": (M, "Identity provider deactivated", "deactivated IdP", _IDP),
     "system.idp.lifecycle.delete": (M, "Identity provider deleted", "deleted IdP", _IDP),
-    # D43 policies and authenticators
+    # policies and authenticators
     "system.mfa.factor.deactivate": (H, "Authenticator disabled for the whole org", "disabled authenticator", _MFA),
     "security.authenticator.lifecycle.deactivate": (  # the Identity Engine spelling (Okta Workflows docs)
         H,
@@ -73,18 +73,18 @@ RULES: dict[str, tuple[Severity, str, str, tuple[str, ...]]] = {
         "deleted a sign-on policy rule of",
         _POLICY,
     ),
-    # D44 network zones
+    # network zones
     "zone.update": (M, "Network zone changed", "changed network zone", _ZONE),
     "zone.deactivate": (M, "Network zone deactivated", "deactivated network zone", _ZONE),
     "zone.delete": (M, "Network zone deleted", "deleted network zone", _ZONE),
     "zone.remove_blacklist": (M, "Network zone blocklist removed", "removed the blocklist of network zone", _ZONE),
     "network_zone.rule.disabled": (M, "Network zone rule disabled", "disabled network zone rule", _ZONE),
-    # D45 logging
+    # logging
     "system.log_stream.lifecycle.deactivate": (H, "Log stream deactivated", "deactivated log stream", _LOGS),
     "system.log_stream.lifecycle.delete": (H, "Log stream deleted", "deleted log stream", _LOGS),
 }
 
-# D42: application lifecycle events that matter only for an Org2Org app.
+# Application lifecycle events that matter only for an Org2Org app.
 ORG2ORG_RULES: dict[str, tuple[Severity, str, str]] = {
     "application.lifecycle.create": (H, "Org2Org app created", "created Org2Org app"),
     "application.lifecycle.update": (M, "Org2Org app changed", "changed Org2Org app"),
@@ -118,7 +118,7 @@ def _session_limit_removed(before: Any, after: Any) -> bool:
     return was is not None and was > 0 and now == 0
 
 
-# D43 MFA downgrades in a policy rule's actions: (path, is-weakened(before, after), what it means)
+# MFA downgrades in a policy rule's actions: (path, is-weakened(before, after), what it means)
 MFA_DOWNGRADES: tuple[tuple[tuple[str, ...], Callable[[Any, Any], bool], str], ...] = (
     (("appSignOn", "verificationMethod", "factorMode"), _factor_mode_downgrade, "factor mode 2FA → 1FA"),
     (("signon", "requireFactor"), _mfa_no_longer_required, "MFA no longer required (requireFactor true → false)"),

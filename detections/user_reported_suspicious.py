@@ -2,7 +2,7 @@
 
 Why: the user is the one sensor that knows whether a sign-in, a push or a new
 factor was theirs. Okta ITP maps the report to entity risk High and recommends
-Universal Logout; Entra raises user risk to High (DETECTIONS.md D27, §6.1 #5).
+Universal Logout; Entra raises user risk to High (Panther Okta.User.Reported.Suspicious.Activity).
 
 Triggers on ``user.account.report_suspicious_activity_by_enduser`` by a human
 actor: USER_REPORT evidence (+60), which alone earns clearing sessions. When

@@ -155,7 +155,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class ContextSettings(_Strict):
-    """What the organisation looks like, stated once for every detection (DETECTIONS.md §2, §6.2 dampeners).
+    """What the organisation looks like, stated once for every detection (see detections/tenant_profile.py).
 
     Merged with the per-detection allowlists under ``detections:``; protected users/groups live under
     ``response:`` (they restrict enforcement, not detection)."""

@@ -17,7 +17,7 @@ from detections.testkit import PUSH_ATTACKER, push_bombing, sign_in
 from detector import replay as replay_mod
 from detector.cli import main
 from detector.replay import Malformed, replay
-from tests.conftest import shared_dir
+from tests.conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_700_000_000.0
@@ -212,7 +212,7 @@ def test_progress_bar_on_large_inputs(tmp_path, attack, monkeypatch, capsys):
     assert "replay summary" in capsys.readouterr().err
 
 
-SAMPLES = shared_dir() / "okta-samples"
+SAMPLES = DATA / "okta-samples"
 RAW_SAMPLES = ["elastic_okta_events.jsonl", "elastic_okta_api_response_example.json"]
 WRAPPED_SAMPLES = sorted(p.name for p in SAMPLES.glob("*.jsonl") if p.name not in RAW_SAMPLES)
 
@@ -224,7 +224,7 @@ def test_every_sample_file_is_covered():
 
 
 @pytest.mark.parametrize("name", RAW_SAMPLES + WRAPPED_SAMPLES)
-def test_replays_every_shared_sample(name, tmp_path, capsys):
+def test_replays_every_sample(name, tmp_path, capsys):
     field = None if name in RAW_SAMPLES else "event"
     path = SAMPLES / name
     result = replay([path], "samples", field=field)

@@ -2,8 +2,8 @@
 
 No Docker and no Kafka package here: the jars listed in ``deploy/kafka/pom.xml``
 are copied by Maven into ``.cache/kafka-libs`` (git-ignored), and a single-node
-KRaft broker+controller is started with ``java`` on loopback ports. See
-``shared/KAFKA.md`` for the recipe this follows.
+KRaft broker+controller is started with ``java`` on loopback ports: the storage is
+formatted with ``kafka.tools.StorageTool``, then ``kafka.Kafka`` runs a generated config.
 
 Python API (used by ``tests/kafka/conftest.py``)::
 

@@ -1,4 +1,4 @@
-"""System Log events Okta writes for admin API calls (okta-reference.md §6.5), in the LogEvent shape.
+"""System Log events Okta writes for admin API calls (Okta's Event Types catalog), in the LogEvent shape.
 
 The calling credential is the actor; `client.id` is the OAuth client id (null for SSWS);
 `transaction.detail.requestApiTokenId` names the SSWS token; `transaction.id` and

@@ -83,7 +83,7 @@ class LifecycleOutcome:
 
 
 class Directory:
-    """The org's people: users by id, groups by name, and the status machine of §7."""
+    """The org's people: users by id, groups by name, and Okta's user status machine (Users API lifecycle)."""
 
     def __init__(self, ids: IdFactory) -> None:
         self._ids = ids
@@ -152,7 +152,7 @@ class Directory:
             raise OktaError("E0000007", f"Not found: Resource not found: {id_or_login} (User)")
         return user
 
-    # -- lifecycle (okta-reference.md §7) -------------------------------------------------------
+    # -- lifecycle (Okta's UserLifecycle API) ---------------------------------------------------
 
     def lifecycle(self, user: UserRecord, action: str, now: float) -> LifecycleOutcome:
         """Apply one lifecycle operation or raise the OktaError Okta returns for the user's status."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# errorCode -> (HTTP status, default errorSummary), from okta-reference.md §4.
+# errorCode -> (HTTP status, default errorSummary), from Okta's error codes catalog and Management API spec.
 CATALOG: dict[str, tuple[int, str]] = {
     "E0000001": (400, "Api validation failed"),
     "E0000003": (400, "The request body was not well-formed."),

@@ -2,11 +2,11 @@
 
 Pure functions: each takes an explicit `random.Random` (for uuid / request ids, so a seed replays
 the same log), the `published` time, and a `Ctx` (who made the request, from where, in which session).
-Shapes follow the real events in `shared/okta-samples/`: every top-level key present, `null` where
+Shapes follow the real events in `tests/data/okta-samples/`: every top-level key present, `null` where
 Okta puts null, camelCase keys, and every `debugContext.debugData` value a *string* (booleans and
 maps included: `behaviors` is the Java-map string `"{New Geo-Location=NEGATIVE, ...}"`).
 
-Engines differ (DETECTIONS.md §0): Identity Engine (`oie`) logs the password as a factor
+Engines differ (docs/okta-quirks.md#push-events): Identity Engine (`oie`) logs the password as a factor
 (`user.authentication.auth_via_mfa` factor PASSWORD_AS_FACTOR) and a denied push as `auth_via_mfa`
 FAILURE; Classic (`classic`) logs `user.mfa.okta_verify.deny_push` and `/api/v1/authn` request URIs.
 """

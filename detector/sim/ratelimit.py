@@ -17,7 +17,7 @@ _USER_BY_ID = re.compile(r"^/api/v1/users/[^/]+/?$")
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Per-window request limits per bucket (defaults: Workforce org numbers, okta-reference.md §2.2)."""
+    """Per-window request limits per bucket (defaults: Okta's published Workforce org numbers)."""
 
     logs: int = 120
     user_get: int = 2000

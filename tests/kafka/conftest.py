@@ -1,4 +1,4 @@
-"""A real Apache Kafka broker for the Kafka test suite (see shared/KAFKA.md and deploy/kafka/broker.py).
+"""A real Apache Kafka broker for the Kafka test suite (see deploy/kafka/broker.py).
 
 The broker is started once per session, on free loopback ports, from the jars that
 ``fetch_jars`` keeps in ``.cache/kafka-libs`` (Maven fetches them on the first run).

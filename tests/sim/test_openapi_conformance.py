@@ -1,6 +1,6 @@
 """The simulator's real HTTP responses validated against Okta's published OpenAPI (management.yaml).
 
-Nullability is relaxed as shared/okta-openapi/README.md explains (real Okta events carry nulls the
+Nullability is relaxed as tests/data/okta-openapi/README.md explains (real Okta events carry nulls the
 spec calls non-nullable): every schema under components.schemas is made nullable and None is added
 to each enum. Everything else is strict.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,6 +23,7 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from detector.sim import RateLimits, SimOrg, SimServer
 from detector.sim.timefmt import iso_ms
+from tests.conftest import DATA
 
 ORG_HOST = "https://acme.okta.com"  # matches the spec's `https://{yourOktaDomain}` server
 
@@ -59,8 +59,8 @@ def _relax(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def openapi(shared_path: Path) -> OpenAPI:
-    path = shared_path / "okta-openapi" / "management.yaml"
+def openapi() -> OpenAPI:
+    path = DATA / "okta-openapi" / "management.yaml"
     with path.open("rb") as fh:
         spec = yaml.load(fh, Loader=yaml.CSafeLoader)
     return OpenAPI.from_dict(_relax(spec), config=Config(spec_validator_cls=None))
@@ -101,8 +101,8 @@ async def exchange(
     return WireRequest(method.lower(), path, query or {}), wire
 
 
-def sample_events(shared: Path) -> list[dict[str, Any]]:
-    lines = (shared / "okta-samples" / "elastic_okta_events.jsonl").read_text().splitlines()
+def sample_events() -> list[dict[str, Any]]:
+    lines = (DATA / "okta-samples" / "elastic_okta_events.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
 
@@ -112,9 +112,9 @@ def org(clock: Any) -> SimOrg:
 
 
 async def test_logs_page_matches_spec(
-    openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession, org: SimOrg, clock: Any, shared_path: Path
+    openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession, org: SimOrg, clock: Any
 ) -> None:
-    samples = sample_events(shared_path)
+    samples = sample_events()
     for i, event in enumerate(samples):
         event = copy.deepcopy(event)
         event["published"] = iso_ms(clock() - 3600 + i)  # inside the retention window

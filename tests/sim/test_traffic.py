@@ -16,7 +16,7 @@ from detector.sim import SimOrg
 from detector.sim import events as ev
 from detector.sim.population import CITIES, NETWORKS, Population
 from detector.sim.traffic import TrafficConfig, TrafficGenerator, deliver, signin_flow
-from tests.conftest import shared_dir
+from tests.conftest import DATA
 
 T0 = datetime(2026, 5, 28, 20, 0, tzinfo=UTC)
 PUBLISHED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -25,7 +25,7 @@ BEHAVIORS = re.compile(r"^\{(?:[A-Za-z -]+=(?:POSITIVE|NEGATIVE))(?:, [A-Za-z -]
 
 def _sample_keys() -> set[str]:
     """Top-level keys of a real LogEvent on the wire (Elastic sample, which carries `device`)."""
-    path = shared_dir() / "okta-samples" / "elastic_okta_events.jsonl"
+    path = DATA / "okta-samples" / "elastic_okta_events.jsonl"
     keys: set[str] = set()
     for line in path.read_text().splitlines():
         keys |= set(json.loads(line))
