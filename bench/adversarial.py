@@ -102,7 +102,7 @@ def measure(name: str, stream: list[dict[str, Any]]) -> list[Figure]:
         start, end, rate = min(start, s), min(end, e), max(rate, r)
     floor = _floor(blobs)
     latest = latest_revisions(findings)
-    reported = "; ".join(f"{f.detection} r{f.revision}: {f.summary[:90]}" for f in latest[:3])
+    reported = "; ".join(f"{f.detection} r{f.revision}: {f.summary[:160]}" for f in latest[:3])
     section = f"6 {name}"
     return [
         Figure(section, "orjson.loads (floor)", floor, "ev/s", f"{len(blobs)} events"),

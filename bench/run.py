@@ -20,7 +20,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import engine, kafka, latency, memory, tailer
+from bench import adversarial, engine, kafka, latency, memory, tailer
 from bench.common import (
     Figure,
     Stopwatch,
@@ -43,7 +43,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--users", type=int, help="population for figure 4 (default 100000, quick 2000)")
     p.add_argument("--signins", type=int, default=1, help="sign-ins per user in figure 4, one a day (default 1)")
     p.add_argument("--kafka-events", type=int, help="events through Kafka in figure 5 (default 50000, quick 5000)")
-    p.add_argument("--only", choices=["1", "2", "3", "4", "5"], action="append", help="run only these figures")
+    p.add_argument("--attempts", type=int, help="attempts per attack in figure 6 (default 20000, quick 4000)")
+    p.add_argument("--only", choices=["1", "2", "3", "4", "5", "6"], action="append", help="run only these figures")
     return p.parse_args(argv)
 
 
@@ -70,7 +71,7 @@ def report(console: Console, figures: list[Figure], facts: dict[str, str]) -> No
 async def main(argv: list[str] | None = None) -> list[Figure]:
     args = _args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    only = set(args.only or ["1", "2", "3", "4", "5"])
+    only = set(args.only or ["1", "2", "3", "4", "5", "6"])
     n_events = args.events or (5_000 if args.quick else 100_000)
     n_attacks = args.attacks or (5 if args.quick else 30)
     facts = machine_facts()
@@ -114,6 +115,10 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_users = args.users or (2_000 if args.quick else 100_000)
         console.print(f"figure 4: memory ({n_users} users x {args.signins} sign-in(s)) …")
         figures += memory.run(n_users, args.signins)
+    if "6" in only:
+        n_attempts = args.attempts or (4_000 if args.quick else 20_000)
+        console.print(f"figure 6: growing attacks ({n_attempts} attempts each) …")
+        figures += adversarial.run(n_attempts)
     report(console, figures, facts)
     return figures
 
