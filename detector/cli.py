@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_replay(args)
     if args.command == "check-config":
         return _check_config(args.config)
+    if args.command in ("run", "poller", "worker", "actions", "demo"):
+        os.umask(0o077)  # what the daemon's libraries create (Faust's, RocksDB's files) is private too
     if args.command in ("run", "poller", "worker", "actions"):
         return _run(args)
     if args.command == "demo":

@@ -31,6 +31,7 @@ from detector.config import Config, KafkaSettings
 from detector.ingest.poller import TenantPoller
 from detector.ops.http import OpsHttpServer
 from detector.ops.metrics import Metrics
+from detector.private_files import private_dir
 from detector.respond.actions import ActionWorker
 from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
 from detector.stream.faust_app import build_app
@@ -93,7 +94,7 @@ async def run_actions(
     async def publish(record: ActionRecord) -> None:
         await (await producer.send(topics.actions, orjson.dumps(record.to_dict()), key=record.action_id.encode()))
 
-    ledger = await SqliteLedger(config.data_dir / "actions-ledger.sqlite", publish).open()
+    ledger = await SqliteLedger(private_dir(config.data_dir) / "actions-ledger.sqlite", publish).open()
 
     async def rebuild() -> None:
         rows = await read_topic(kafka.bootstrap, topics.actions)
@@ -165,8 +166,7 @@ async def _rewind(consumer: AIOKafkaConsumer) -> None:
 
 def worker_app(config: Config, kafka: KafkaSettings, metrics: Metrics, web_port: int | None = None) -> faust.App:
     engines = {tenant.name: engine_for(tenant) for tenant in config.tenants}
-    datadir = config.data_dir / "faust"
-    datadir.mkdir(parents=True, exist_ok=True)
+    datadir = private_dir(private_dir(config.data_dir) / "faust")
     app = build_app(kafka, engines, metrics, datadir=datadir, web_port=web_port or kafka.web_port)
     topics = Topics(kafka.topic_prefix)
     app.task(lambda: report_consumer_lag(kafka.bootstrap, kafka.app_id, [topics.events, topics.rekeyed], metrics))

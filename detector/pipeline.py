@@ -20,6 +20,7 @@ from detections.engine import Engine
 from detector.config import Config
 from detector.ingest.poller import TenantPoller
 from detector.ops.metrics import Metrics
+from detector.private_files import private_dir
 from detector.respond.actions import ActionWorker, TenantResponder
 from detector.respond.alerts import JsonlSink
 from detector.respond.ledger import ActionRecord, SqliteLedger
@@ -46,6 +47,7 @@ class EmbeddedPipeline:
     pollers: dict[str, TenantPoller] = field(init=False, default_factory=dict)
 
     async def run(self, stop: asyncio.Event) -> None:
+        private_dir(self.config.data_dir)
         self.bus = await EmbeddedBus(self.config.db_path).open()
         self.ledger = await SqliteLedger(self.config.db_path).open()
         try:
