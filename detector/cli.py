@@ -16,6 +16,7 @@ from rich.console import Console
 from detector.config import Config, ConfigError, MetricsSettings, format_errors, load_config, secret_values
 from detector.logsetup import configure_logging
 from detector.ops.metrics import Metrics
+from detector.redaction_key import existing_redaction_key
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +110,7 @@ def _check_config(path: Path) -> int:
     try:
         config = load_config(path)
         secret_values(config)
+        existing_redaction_key(config)
     except ConfigError as exc:
         console.print(f"[red]{exc}[/]", markup=False, highlight=False)
         return 2

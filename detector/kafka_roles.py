@@ -32,11 +32,12 @@ from detector.ingest.poller import TenantPoller
 from detector.ops.http import OpsHttpServer
 from detector.ops.metrics import Metrics
 from detector.private_files import private_dir
+from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker
 from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
 from detector.stream.faust_app import build_app
 from detector.stream.kafka_bus import KafkaSink, TopicPlan, Topics, ensure_topics, idempotent_producer, read_topic
-from detector.tenants import OktaClients, engine_for, poller_settings, responder
+from detector.tenants import OktaClients, engine_for, poller_settings, redactor_for, responder
 
 log = structlog.get_logger(__name__)
 
@@ -56,12 +57,18 @@ def topic_plan(kafka: KafkaSettings) -> TopicPlan:
 
 
 async def run_pollers(config: Config, kafka: KafkaSettings, metrics: Metrics, stop: asyncio.Event) -> None:
+    if config.redaction_key is None:  # each host would make its own key: one password, several markers
+        log.warning("redaction.key_not_shared", hint="set redaction_key: {env: ...} or {file: ...} in Kafka mode")
+    key = redaction_key(config)
     await ensure_topics(kafka.bootstrap, topic_plan(kafka))
     sink = await KafkaSink(kafka.bootstrap, Topics(kafka.topic_prefix)).start()
     try:
         async with OktaClients() as clients:
             pollers = [
-                TenantPoller(t.name, clients.reader(t), sink, metrics, poller_settings(t)) for t in config.tenants
+                TenantPoller(
+                    t.name, clients.reader(t), sink, metrics, poller_settings(t), redactor=redactor_for(t, key)
+                )
+                for t in config.tenants
             ]
             await asyncio.gather(*(poller.run(stop) for poller in pollers))
     finally:
