@@ -1,16 +1,19 @@
-"""The deployment's redaction key and the config fields that feed the redaction."""
+"""The deployment's redaction key, the config fields that feed the redaction, and replay's redaction."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
+from detections.redaction import MARKER_PREFIX
 from detections.testkit import unknown_user_failure
 from detector.config import ConfigError, parse_config, secret_values
 from detector.redaction_key import existing_redaction_key, redaction_key
+from detector.replay import replay
 from detector.tenants import redactor_for
 
 T0 = 1_700_000_000.0
@@ -70,3 +73,17 @@ def test_login_domains_are_the_tenants_stated_login_shape(tmp_path: Path):
     assert redactor.domains == {"acme.com"} and not redactor.learning
     kept = redactor.redact(unknown_user_failure(T0, "j!m@ACME.com"))
     assert kept["actor"]["alternateId"] == "j!m@ACME.com"
+
+
+def test_replay_redacts_before_parsing_with_a_key_of_its_own_unless_given_one(tmp_path: Path):
+    raws = [unknown_user_failure(T0 + i, "Winter2023!", ip=f"198.51.100.{i}") for i in range(10)]
+    export = tmp_path / "export.jsonl"
+    export.write_text("".join(json.dumps(r) + "\n" for r in raws))
+
+    first, second = replay([export], "acme"), replay([export], "acme")
+    (finding,) = first.findings
+    assert finding.detection == "brute_force" and finding.principal_login.startswith(MARKER_PREFIX)
+    assert "winter2023!" not in json.dumps(finding.to_dict()).lower()
+    assert first.findings[0].principal_login != second.findings[0].principal_login  # ephemeral keys
+    keyed = [replay([export], "acme", redaction_key=b"k" * 32).findings[0].principal_login for _ in range(2)]
+    assert keyed[0] == keyed[1] == redactor_for(config(tmp_path).tenants[0], b"k" * 32).marker("Winter2023!")
