@@ -18,7 +18,7 @@ The rule. A string is a *candidate* when it is
 * on a failed sign-in: ``user.session.start`` or ``user.authentication.*`` with
   outcome FAILURE, or ``user.account.lock`` (a superset of the failures
   ``detections.common.is_password_failure`` counts),
-* and not empty or Okta's placeholder ``unknown``.
+* and not empty, Okta's placeholder ``unknown`` or a marker already.
 
 A candidate is kept as typed when it looks like a login, otherwise redacted:
 
@@ -146,6 +146,7 @@ class Redactor:
         if (
             not isinstance(login, str)
             or login.lower() in _PLACEHOLDERS
+            or login.startswith(MARKER_PREFIX)  # redacted already (replay of the daemon's own data)
             or _str(_get(who, "id")).lower() not in _NO_USER_IDS
             or self.looks_like_login(login)
         ):
@@ -170,8 +171,8 @@ def _people(event: dict[str, Any]) -> list[dict[str, Any]]:
     return [who for who in (_get(event, "actor"), *(targets if isinstance(targets, list) else ())) if _is_user(who)]
 
 
-def _is_user(target: Any) -> bool:
-    return isinstance(target, dict) and _str(_get(target, "type")).lower() == "user"
+def _is_user(who: Any) -> bool:
+    return isinstance(who, dict) and _str(_get(who, "type")).lower() == "user"
 
 
 def _domain(text: str) -> str:

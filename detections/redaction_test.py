@@ -41,6 +41,7 @@ def test_a_password_typed_as_the_username_is_replaced_by_its_marker(redactor: Re
     assert login_of(redacted) == redactor.marker(password)
     assert login_of(redacted).startswith(MARKER_PREFIX) and password not in str(redacted)
     assert login_of(event) == password  # the input is not changed
+    assert redactor.redact(redacted) is redacted  # a marker is not redacted again
 
 
 @pytest.mark.parametrize("login", UNKNOWN_LOGINS)
