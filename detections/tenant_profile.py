@@ -24,6 +24,8 @@ Who reads what:
   travel, MFA fatigue, anonymizer sign-in, session hijack). Credential-attack
   detections still count them as targets. ``Event.is_human`` stays Okta's own
   notion (actor type, system principal), so parsing needs no tenant config.
+* ``login_domains`` is read before parsing, by :mod:`detections.redaction`: an
+  unmatched username at one of them is a mistyped login, not a typed password.
 
 Users are matched by Okta id or login, case-insensitively; VPN operators by name
 ignoring case, spaces, ``_`` and ``-`` (Okta logs ``NORD_VPN``, people write
@@ -59,6 +61,7 @@ class TenantProfile:
     vpn_operators: frozenset[str] = frozenset()  # debugData.tunnels[].operator the company uses
     known_travellers: frozenset[str] = frozenset()  # user ids or logins whose travel is expected
     service_accounts: frozenset[str] = frozenset()  # user ids or logins of non-human users
+    login_domains: frozenset[str] = frozenset()  # what the org's logins end with, after the '@'
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "egress_cidrs", tuple(dict.fromkeys(self.egress_cidrs)))
@@ -66,6 +69,7 @@ class TenantProfile:
         object.__setattr__(self, "vpn_operators", frozenset(operator_key(o) for o in self.vpn_operators if o))
         object.__setattr__(self, "known_travellers", _users(self.known_travellers))
         object.__setattr__(self, "service_accounts", _users(self.service_accounts))
+        object.__setattr__(self, "login_domains", frozenset(d.strip().lstrip("@").lower() for d in self.login_domains))
 
     def is_service_account(self, event: Event) -> bool:
         return is_listed(event, self.service_accounts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from rich.console import Console
 from detector.config import Config, ConfigError, MetricsSettings, format_errors, load_config, secret_values
 from detector.logsetup import configure_logging
 from detector.ops.metrics import Metrics
+from detector.redaction_key import existing_redaction_key
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_replay(args)
     if args.command == "check-config":
         return _check_config(args.config)
+    if args.command in ("run", "poller", "worker", "actions", "demo"):
+        os.umask(0o077)  # what the daemon's libraries create (Faust's, RocksDB's files) is private too
     if args.command in ("run", "poller", "worker", "actions"):
         return _run(args)
     if args.command == "demo":
@@ -106,6 +110,7 @@ def _check_config(path: Path) -> int:
     try:
         config = load_config(path)
         secret_values(config)
+        existing_redaction_key(config)
     except ConfigError as exc:
         console.print(f"[red]{exc}[/]", markup=False, highlight=False)
         return 2

@@ -165,6 +165,7 @@ class ContextSettings(_Strict):
     vpn_operators: list[Name] = Field(default_factory=list)  # Okta debugData.tunnels operators the company uses
     known_travellers: list[Name] = Field(default_factory=list)  # user ids or logins: impossible travel dampened
     service_accounts: list[Name] = Field(default_factory=list)  # user ids or logins: no human-only detections
+    login_domains: list[Name] = Field(default_factory=list)  # e.g. acme.com: what the org's logins end with
 
     def profile(self) -> TenantProfile:
         return TenantProfile(
@@ -173,6 +174,7 @@ class ContextSettings(_Strict):
             vpn_operators=frozenset(self.vpn_operators),
             known_travellers=frozenset(self.known_travellers),
             service_accounts=frozenset(self.service_accounts),
+            login_domains=frozenset(self.login_domains),
         )
 
 
@@ -278,6 +280,7 @@ class Config(_Strict):
     findings_jsonl: Path | None = None  # default: <data_dir>/findings.jsonl
     kafka: KafkaSettings | None = None  # None: embedded mode (one process, SQLite)
     metrics: MetricsSettings | None = None  # None: no /metrics server (unless --metrics-port)
+    redaction_key: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = None  # None: <data_dir>/redaction.key
     tenants: list[TenantConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -337,7 +340,7 @@ def format_errors(exc: ValidationError) -> str:
 
 def secret_values(config: Config) -> list[str]:
     """Every secret the config refers to, resolved, for the log redactor (fails like startup would)."""
-    values = []
+    values = [config.redaction_key.resolve().get_secret_value()] if config.redaction_key else []
     for tenant in config.tenants:
         for creds in (tenant.read, tenant.enforce):
             if isinstance(creds, SswsCredentials):

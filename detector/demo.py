@@ -22,6 +22,7 @@ from rich.console import Console
 
 from detector.config import parse_config
 from detector.pipeline import EmbeddedPipeline
+from detector.private_files import open_private, private_dir
 from detector.respond.alerts import format_evidence, format_finding
 from detector.respond.ledger import ActionRecord
 from detector.sim.org import SimOrg
@@ -37,16 +38,15 @@ def enforcer_key(data_dir: Path) -> tuple[Path, dict]:
     """A fresh RSA key for the enforcement app: the private half on disk (0600), the public JWK for the org."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = data_dir / "enforcer-key.pem"
-    path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    path.chmod(0o600)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    with os.fdopen(open_private(path, os.O_WRONLY | os.O_TRUNC), "wb") as f:  # 0600 from its first byte
+        f.write(pem)
     jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
     return path, {**jwk, "kid": "demo-1", "use": "sig", "alg": "RS256"}
 
 
 def _fresh(data_dir: Path) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     for name in ("itdr.sqlite", "itdr.sqlite-wal", "itdr.sqlite-shm", "findings.jsonl", "enforcer-key.pem"):
         (data_dir / name).unlink(missing_ok=True)
 

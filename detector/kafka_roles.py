@@ -31,11 +31,13 @@ from detector.config import Config, KafkaSettings
 from detector.ingest.poller import TenantPoller
 from detector.ops.http import OpsHttpServer
 from detector.ops.metrics import Metrics
+from detector.private_files import private_dir
+from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker
 from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
 from detector.stream.faust_app import build_app
 from detector.stream.kafka_bus import KafkaSink, TopicPlan, Topics, ensure_topics, idempotent_producer, read_topic
-from detector.tenants import OktaClients, engine_for, poller_settings, responder
+from detector.tenants import OktaClients, engine_for, poller_settings, redactor_for, responder
 
 log = structlog.get_logger(__name__)
 
@@ -55,12 +57,18 @@ def topic_plan(kafka: KafkaSettings) -> TopicPlan:
 
 
 async def run_pollers(config: Config, kafka: KafkaSettings, metrics: Metrics, stop: asyncio.Event) -> None:
+    if config.redaction_key is None:  # each host would make its own key: one password, several markers
+        log.warning("redaction.key_not_shared", hint="set redaction_key: {env: ...} or {file: ...} in Kafka mode")
+    key = redaction_key(config)
     await ensure_topics(kafka.bootstrap, topic_plan(kafka))
     sink = await KafkaSink(kafka.bootstrap, Topics(kafka.topic_prefix)).start()
     try:
         async with OktaClients() as clients:
             pollers = [
-                TenantPoller(t.name, clients.reader(t), sink, metrics, poller_settings(t)) for t in config.tenants
+                TenantPoller(
+                    t.name, clients.reader(t), sink, metrics, poller_settings(t), redactor=redactor_for(t, key)
+                )
+                for t in config.tenants
             ]
             await asyncio.gather(*(poller.run(stop) for poller in pollers))
     finally:
@@ -93,7 +101,7 @@ async def run_actions(
     async def publish(record: ActionRecord) -> None:
         await (await producer.send(topics.actions, orjson.dumps(record.to_dict()), key=record.action_id.encode()))
 
-    ledger = await SqliteLedger(config.data_dir / "actions-ledger.sqlite", publish).open()
+    ledger = await SqliteLedger(private_dir(config.data_dir) / "actions-ledger.sqlite", publish).open()
 
     async def rebuild() -> None:
         rows = await read_topic(kafka.bootstrap, topics.actions)
@@ -165,8 +173,7 @@ async def _rewind(consumer: AIOKafkaConsumer) -> None:
 
 def worker_app(config: Config, kafka: KafkaSettings, metrics: Metrics, web_port: int | None = None) -> faust.App:
     engines = {tenant.name: engine_for(tenant) for tenant in config.tenants}
-    datadir = config.data_dir / "faust"
-    datadir.mkdir(parents=True, exist_ok=True)
+    datadir = private_dir(private_dir(config.data_dir) / "faust")
     app = build_app(kafka, engines, metrics, datadir=datadir, web_port=web_port or kafka.web_port)
     topics = Topics(kafka.topic_prefix)
     app.task(lambda: report_consumer_lag(kafka.bootstrap, kafka.app_id, [topics.events, topics.rekeyed], metrics))

@@ -20,13 +20,15 @@ from detections.engine import Engine
 from detector.config import Config
 from detector.ingest.poller import TenantPoller
 from detector.ops.metrics import Metrics
+from detector.private_files import private_dir
+from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker, TenantResponder
 from detector.respond.alerts import JsonlSink
 from detector.respond.ledger import ActionRecord, SqliteLedger
 from detector.stream.bus import FINDINGS
 from detector.stream.detect_stage import DetectionStage
 from detector.stream.embedded import EmbeddedBus, Stored
-from detector.tenants import OktaClients, engine_for, poller_settings, responder
+from detector.tenants import OktaClients, engine_for, poller_settings, redactor_for, responder
 
 log = structlog.get_logger(__name__)
 
@@ -46,21 +48,28 @@ class EmbeddedPipeline:
     pollers: dict[str, TenantPoller] = field(init=False, default_factory=dict)
 
     async def run(self, stop: asyncio.Event) -> None:
+        private_dir(self.config.data_dir)
+        key = redaction_key(self.config)
         self.bus = await EmbeddedBus(self.config.db_path).open()
         self.ledger = await SqliteLedger(self.config.db_path).open()
         try:
             async with OktaClients() as clients:
-                await self._run(stop, clients)
+                await self._run(stop, clients, key)
         finally:
             await self.ledger.close()
             await self.bus.close()
 
-    async def _run(self, stop: asyncio.Event, clients: OktaClients) -> None:
+    async def _run(self, stop: asyncio.Event, clients: OktaClients, key: bytes) -> None:
         engines: dict[str, Engine] = {}
         responders: dict[str, TenantResponder] = {}
         for tenant in self.config.tenants:
             self.pollers[tenant.name] = TenantPoller(
-                tenant.name, clients.reader(tenant), self.bus, self.metrics, poller_settings(tenant)
+                tenant.name,
+                clients.reader(tenant),
+                self.bus,
+                self.metrics,
+                poller_settings(tenant),
+                redactor=redactor_for(tenant, key),
             )
             engines[tenant.name] = engine_for(tenant)
             responders[tenant.name] = responder(tenant, clients)

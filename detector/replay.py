@@ -4,11 +4,13 @@ Input is a JSON array as ``/api/v1/logs`` returns it, or JSON lines of
 LogEvents; the format is told by the first non-space byte. Several files are
 merged and, unless asked not to, sorted by ``published``. Unusable records are
 reported (file, line or index, reason) and skipped; everything else is replayed.
+Passwords typed as usernames are redacted before anything is parsed or printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +27,7 @@ from rich.table import Table
 from detections.engine import Engine, TenantContext
 from detections.event import Event, MalformedEvent, parse_event
 from detections.finding import Finding
+from detections.redaction import Redactor
 from detections.registry import DetectionSettings, build_detections
 
 PROGRESS_THRESHOLD = 5_000  # show a progress bar above this many events
@@ -66,19 +69,26 @@ def replay(
     field: str | None = None,
     context: TenantContext | None = None,
     progress: ProgressFn | None = None,
+    redaction_key: bytes | None = None,
 ) -> ReplayResult:
-    """Parse every file, then feed the events through a fresh engine with empty state."""
+    """Parse every file, then feed the events through a fresh engine with empty state.
+
+    Suspected passwords are redacted as the daemon's poller does (detections.redaction), with the
+    deployment's key when given (markers as in the daemon's data), else a key for this run only."""
     malformed: list[Malformed] = []
     events: list[Event] = []
+    context = context or TenantContext(tenant)
+    redactor = Redactor(redaction_key or secrets.token_bytes(32), context.profile.login_domains)
     for path in paths:
-        for raw, position, is_index in _records(path, field, malformed):
+        rows = list(_records(path, field, malformed))
+        redactor.learn(raw for raw, _, _ in rows)
+        for raw, position, is_index in rows:
             try:
-                events.append(parse_event(raw, tenant))
+                events.append(parse_event(redactor.redact(raw), tenant))
             except MalformedEvent as exc:
                 malformed.append(Malformed(str(path), position, is_index, str(exc)))
     if sort:
         events.sort(key=lambda e: e.time)  # stable: ties keep file order
-    context = context or TenantContext(tenant)
     engine = Engine(build_detections(settings or DetectionSettings(), context.profile), context)
     states: dict[str, Any] = {}
     findings: list[Finding] = []
@@ -147,7 +157,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     try:
-        tenant, settings, context = _settings(args)
+        tenant, settings, context, key = _settings(args)
     except ReplayError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         return 2
@@ -167,7 +177,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = replay(
-            args.files, tenant, settings, sort=not args.no_sort, field=args.field, context=context, progress=on_progress
+            args.files,
+            tenant,
+            settings,
+            sort=not args.no_sort,
+            field=args.field,
+            context=context,
+            progress=on_progress,
+            redaction_key=key,
         )
     except ReplayError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
@@ -190,13 +207,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace) -> tuple[str, DetectionSettings, TenantContext | None]:
+def _settings(args: argparse.Namespace) -> tuple[str, DetectionSettings, TenantContext | None, bytes | None]:
     if args.config is None:
-        return args.tenant or "replay", DetectionSettings(), None
+        return args.tenant or "replay", DetectionSettings(), None, None
     from detector.config import ConfigError, load_config
+    from detector.redaction_key import existing_redaction_key
 
     try:
         config = load_config(args.config)
+        key = existing_redaction_key(config)  # the daemon's markers for the same passwords
     except ConfigError as exc:
         raise ReplayError(str(exc)) from None
     names = [t.name for t in config.tenants]
@@ -207,7 +226,7 @@ def _settings(args: argparse.Namespace) -> tuple[str, DetectionSettings, TenantC
         raise ReplayError(f"no tenant {args.tenant!r} in {args.config} (have: {', '.join(names)})")
     from detector.tenants import tenant_context  # as the daemon builds it: the tenant's context, our own ids
 
-    return chosen.name, chosen.detections, tenant_context(chosen)
+    return chosen.name, chosen.detections, tenant_context(chosen), key
 
 
 def _write_findings(findings: list[Finding], output: str, out: Path | None) -> None:

@@ -2,17 +2,21 @@
 
 The event loop must never block on fsync, and SQLite wants one writer at a
 time; a single-thread executor gives both without locks of our own. Used by the
-embedded bus and the action ledger (which share one file in WAL mode).
+embedded bus and the action ledger (which share one file in WAL mode). The file
+and the -wal and -shm files beside it are 0600 (detector.private_files).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
+
+from detector.private_files import open_private, private_dir, tighten_file
 
 T = TypeVar("T")
 
@@ -26,7 +30,10 @@ class SqliteThread:
 
     async def open(self) -> None:
         def connect() -> None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent, tighten=False)
+            os.close(open_private(self.path, os.O_RDWR))  # SQLite gives its -wal and -shm files this file's mode
+            for suffix in ("-wal", "-shm"):
+                tighten_file(self.path.with_name(self.path.name + suffix))
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")  # an action ledger must survive power loss too

@@ -6,6 +6,7 @@ from datetime import timedelta
 from types import TracebackType
 
 from detections.engine import Engine, TenantContext
+from detections.redaction import Redactor
 from detections.registry import build_detections
 from detector.config import Credentials, OAuthCredentials, SswsCredentials, TenantConfig
 from detector.ingest.poller import PollerSettings
@@ -56,6 +57,11 @@ def engine_for(tenant: TenantConfig) -> Engine:
     """The tenant's detections with its thresholds and context (``detector replay --config`` builds the same)."""
     context = tenant_context(tenant)
     return Engine(build_detections(tenant.detections, context.profile), context)
+
+
+def redactor_for(tenant: TenantConfig, key: bytes) -> Redactor:
+    """The tenant's password redaction: the deployment key, the tenant's stated login domains."""
+    return Redactor(key, tenant.context.login_domains)
 
 
 def poller_settings(tenant: TenantConfig) -> PollerSettings:

@@ -7,6 +7,9 @@ the sink together with the events of the page it follows, so a kill -9 at any
 point either redoes a whole page (its uuids are already stored and dropped) or
 nothing. Cadence: a full page means Okta has more, so ask again at once;
 otherwise wait ``interval_s``. The client's rate budget bounds both.
+
+Passwords typed into the username field are redacted here, before the page
+reaches the sink (detections.redaction): nothing downstream ever sees them.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import structlog
 
+from detections.redaction import Redactor
 from detector.okta.client import LogPage, OktaClient
 from detector.okta.errors import OktaApiError, OktaAuthError, OktaTransportError
 from detector.ops.metrics import Metrics
@@ -57,9 +63,11 @@ class TenantPoller:
         metrics: Metrics,
         settings: PollerSettings | None = None,
         *,
+        redactor: Redactor | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.tenant = tenant
+        self.redactor = redactor or Redactor(secrets.token_bytes(32))  # no key given: markers last one run
         self.client = client
         self.sink = sink
         self.metrics = metrics
@@ -97,9 +105,10 @@ class TenantPoller:
         cursor = await self.sink.load_cursor(self.tenant)
         page = await self._fetch(cursor)
         self.metrics.pages.labels(self.tenant).inc()
+        redacted = self.redactor.redact_page(page.events)
         records = [
-            EventRecord.from_raw(self.tenant, event, raw)
-            for event, raw in zip(page.events, page.raw_events, strict=True)
+            EventRecord.from_raw(self.tenant, event, raw if event is original else orjson.dumps(event))
+            for event, original, raw in zip(redacted, page.events, page.raw_events, strict=True)
         ]
         last_published = max((r.published for r in records if r.published), default=None)
         next_url = page.next_url or (cursor.next_url if cursor else None)

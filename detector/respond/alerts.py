@@ -3,6 +3,7 @@
 The file is written at-least-once by a consumer that commits its offset after
 the write; each line carries the finding's bus offset (``seq``), so after a
 crash the writer skips what the file already holds instead of writing it twice.
+The file is 0600: findings name users, IPs and sessions.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from detector.private_files import open_private, private_dir
 
 _TIER_STYLE = {"low": "dim", "medium": "yellow", "high": "bold red", "high-confidence": "bold white on red"}
 
@@ -43,7 +46,7 @@ class JsonlSink:
         """The offset of the last finding already in the file (0 if none)."""
         if not self.path.exists():
             return 0
-        with self.path.open("rb") as f:
+        with os.fdopen(open_private(self.path, os.O_RDONLY), "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - 65536))
@@ -58,8 +61,8 @@ class JsonlSink:
     def write(self, items: list[tuple[int, Mapping[str, Any]]]) -> None:
         if not items:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as f:
+        private_dir(self.path.parent, tighten=False)  # findings_jsonl may be put in a shared directory
+        with os.fdopen(open_private(self.path, os.O_WRONLY | os.O_APPEND), "ab") as f:
             for seq, finding in items:
                 f.write(orjson.dumps({"seq": seq, **finding}) + b"\n")
             f.flush()
