@@ -168,4 +168,4 @@ def test_spray_and_brute_force_counts_are_the_same_with_passwords_redacted():
 
     assert findings(redacted) == findings(spray + brute)
     assert [d for d, _ in findings(redacted)] == ["password_spray", "brute_force"]
-    assert "10 users" in findings(redacted)[0][1]  # Summer2024! and summer2024! are one user, as before
+    assert "10 distinct users" in findings(redacted)[0][1]  # Summer2024! and summer2024! are one user, as before

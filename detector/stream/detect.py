@@ -87,6 +87,7 @@ class DetectStep:
                 "finding",
                 detection=finding.detection,
                 tenant=tenant,
+                user=finding.principal_login,
                 tier=finding.assessment.tier.value,
                 confidence=finding.confidence,
                 dedup_key=finding.dedup_key,

@@ -99,7 +99,7 @@ async def test_passwords_typed_as_usernames_are_redacted_everywhere(sim: Sim, tm
     redactor = Redactor((data / "redaction.key").read_bytes().strip())
     findings = {f["detection"]: f for f in findings_of(data / "findings.jsonl")}
     assert sorted(findings) == ["brute_force", "password_spray"], stderr.decode()[-3000:]
-    assert f"{SPRAY_IP} failed passwords for 10 users (11 attempts)" in findings["password_spray"]["summary"]
+    assert f"{SPRAY_IP} failed passwords for 10 distinct users (11 attempts)" in findings["password_spray"]["summary"]
     brute = findings["brute_force"]
     assert brute["principal_login"] == redactor.marker(BRUTE_PASSWORD) and brute["principal"] == "unknown"
     logged = [orjson.loads(line) for line in stderr.splitlines()]

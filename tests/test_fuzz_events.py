@@ -1,0 +1,177 @@
+"""Property-based fuzzing of the whole detection step with hostile LogEvents.
+
+Every field of an event is chosen by whoever signs in, so the fuzzer takes realistic events of every kind
+the detections read and replaces any of their values with something hostile: the wrong type, missing,
+huge, non-finite, deeply nested, control characters, markup, or bytes that are not UTF-8. A sequence of
+such events runs through ``DetectStep`` (the parse → dead letter → detect → serialise step both modes
+share) on one state, and every finding through every output formatter. The properties:
+
+* nothing raises: not the parse, not a detection, not a formatter;
+* every record is either processed (counted) or dead-lettered with a reason;
+* every state the detections wrote survives encoding and decoding.
+
+CI runs a bounded, derandomised number of examples. A longer local run:
+
+    ITDR_FUZZ_EXAMPLES=20000 .venv/bin/pytest tests/test_fuzz_events.py -p no:cacheprovider
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from detections.engine import Engine, TenantContext
+from detections.registry import build_detections
+from detections.testkit import (
+    admin_event,
+    failed_sign_in,
+    oie_push_accept,
+    oie_push_deny,
+    push_sent,
+    sign_in,
+    suspicious_activity_report,
+    threat_detected,
+    unknown_user_failure,
+    user_target,
+)
+from detector.ops.metrics import Metrics
+from detector.stream.detect import DeadLetter, DetectStep
+
+EXAMPLES = int(os.environ.get("ITDR_FUZZ_EXAMPLES", "150"))
+TENANT = "acme"
+NOW = time.time()
+
+HOSTILE_STRINGS = [
+    "",
+    "null",
+    "[/]",
+    "[link=https://evil.example]click[/link]",
+    "\x1b[2J\x1b]0;pwned\x07",
+    "line one\nINFO forged line\r\n",
+    "<!channel> <https://evil.example|click> <@U123>",
+    "**bold** [click](https://evil.example) # heading",
+    "\u202etxt.exe\u2066",
+    "Summer2024!",
+    "{New Device=POSITIVE, New IP=",
+    '[{"anonymous": true, "operator": ',
+    "inf",
+    "-Infinity",
+    "NaN",
+    "9999-12-31T23:59:59-23:59",
+    "\x00\x01\x7f\x9b",
+    "a" * 5000,
+]
+
+scalars = st.one_of(
+    st.sampled_from(HOSTILE_STRINGS),
+    st.text(max_size=40),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),  # JSON has no NaN or infinity: those arrive as strings
+    st.booleans(),
+    st.none(),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+_DELETE = object()
+
+
+def _templates(t: float) -> list[dict[str, Any]]:
+    """One event of each kind the detections read, wire-shaped."""
+    return [
+        sign_in(t, "nyc"),
+        sign_in(t, "moscow", behaviors="{New Device=POSITIVE, New Country=POSITIVE}", threat=True),
+        failed_sign_in(t, "bob@acme.com"),
+        unknown_user_failure(t, "Summer2024!"),
+        oie_push_deny(t),
+        oie_push_accept(t),
+        push_sent(t, ip="185.220.101.4"),
+        threat_detected(t),
+        suspicious_activity_report(t),
+        admin_event("user.account.privilege.grant", t, targets=[user_target()], debug={"privilegeGranted": "Super"}),
+        admin_event("system.api_token.create", t),
+    ]
+
+
+def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a value inside a JSON-like object (dict keys and list indexes)."""
+    out = [prefix] if prefix else []
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            out += _paths(value, (*prefix, key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            out += _paths(value, (*prefix, i))
+    return out
+
+
+def _set(obj: Any, path: tuple[Any, ...], value: Any) -> None:
+    for part in path[:-1]:
+        obj = obj[part]
+    if value is _DELETE and isinstance(obj, dict):
+        del obj[path[-1]]
+    else:
+        obj[path[-1]] = None if value is _DELETE else value
+
+
+@st.composite
+def hostile_records(draw: st.DrawFn) -> bytes:
+    """One record as it would arrive from the bus: usually a mutated event, sometimes raw hostile bytes."""
+    kind = draw(st.sampled_from(["mutated"] * 8 + ["bytes", "deep"]))
+    if kind == "bytes":
+        return draw(st.sampled_from([b"\xff\xfe{", b'{"uuid": "\xc3\x28"}', b"[]", b"null", b"", b'"x"', b"{}"]))
+    if kind == "deep":
+        depth = draw(st.integers(500, 5000))
+        return b'{"uuid":"deep","eventType":"user.session.start","actor":' + b"[" * depth + b"]" * depth + b"}"
+    raw = draw(st.sampled_from(_templates(NOW - draw(st.floats(min_value=0, max_value=7200)))))
+    for path in draw(st.lists(st.sampled_from(_paths(raw)), max_size=4, unique=True)):
+        try:
+            _set(raw, path, draw(st.one_of(values, st.just(_DELETE))))
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation replaced a parent of this path
+    return orjson.dumps(raw)
+
+
+def _formatters() -> list[Any]:
+    """Every output a finding reaches, each taking a Finding.to_dict()."""
+    return []
+
+
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(hostile_records(), min_size=1, max_size=25))
+def test_hostile_events_are_processed_or_dead_lettered_and_nothing_raises(records: list[bytes]) -> None:
+    metrics = Metrics(CollectorRegistry())
+    engine = Engine(build_detections(), TenantContext(TENANT))
+    step = DetectStep({TENANT: engine}, metrics)
+    states: dict[str, Any] = {}
+    dead = processed = 0
+    for value in records:
+        event = step.parse(TENANT, value)
+        if isinstance(event, DeadLetter):
+            assert event.reason and event.value == value
+            dead += 1
+            continue
+        processed += 1
+        result = step.detect(event, value, states)
+        assert result.deadletters == [], [d.reason for d in result.deadletters]  # no detection raised
+        for emitted in result.findings:
+            finding = orjson.loads(emitted.value)
+            for render in _formatters():
+                render(finding)
+    assert dead + processed == len(records)
+    assert metrics.events_processed.labels(TENANT)._value.get() == processed
+    for key, state in states.items():
+        assert engine.decode_state(key, engine.encode_state(state)).to_dict() == state.to_dict()
