@@ -124,14 +124,14 @@ class _Sighting:
 class _Session:
     sightings: list[_Sighting] = field(default_factory=list)  # sorted by event time, one per signature
     high_water: float = 0.0  # the session's newest sighting (event time)
-    fired: dict[str, float] = field(default_factory=dict)  # ASN pair -> event time it fired at
+    fired: Suppression = field(default_factory=Suppression)  # per ASN pair: when it fired (event time)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"s": [x.row() for x in self.sightings], "h": self.high_water, "f": dict(self.fired)}
+        return {"s": [x.row() for x in self.sightings], "h": self.high_water, "f": self.fired.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> _Session:
-        return cls([_Sighting(*row) for row in data["s"]], data["h"], dict(data["f"]))
+        return cls([_Sighting(*row) for row in data["s"]], data["h"], Suppression.from_dict(data["f"]))
 
 
 @dataclass(slots=True)
@@ -299,10 +299,9 @@ class SessionHijack:
         if is_allowlisted_egress(cfg, old.ip, old.asn) or is_allowlisted_egress(cfg, new.ip, new.asn):
             dampeners.append(Dampener("allowlisted corporate VPN/SWG network on one side", cfg.allowlist_dampening))
         assessment = assess(evidence, dampeners, (Action.CLEAR_SESSIONS,))
-        last = state.fired.get(pair)  # event-time based, both directions (as Suppression.suppressed)
-        if assessment.score < cfg.min_confidence or (last is not None and abs(new.time - last) < cfg.session_ttl_s):
+        if assessment.score < cfg.min_confidence or state.fired.suppressed(pair, new.time, cfg.session_ttl_s):
             return None
-        state.fired[pair] = new.time
+        state.fired.fire(pair, new.time)
         return make_finding(
             event,
             detection=self.id,
