@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -204,6 +205,32 @@ def test_cli_table_output_and_errors(tmp_path, attack):
     broken = cli(str(tmp_path / "broken.json"))
     assert broken.returncode == 2 and "not a valid JSON array" in broken.stderr
     assert cli().returncode == 2  # usage error: no FILE
+
+
+HOSTILE_LOGINS = ["[/]", "\x1b[2J\x1b]0;pwned\x07", "[link=https://evil]x[/link]", "eve\nFORGED LINE", "\u202eeve"]
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_table_output_shows_hostile_logins_as_text(tmp_path, color):
+    """A typed username is data: no MarkupError, no terminal control, no link, no extra line."""
+    raws = []
+    for i, login in enumerate(HOSTILE_LOGINS):
+        raws += bombing(T0 + i * 3600, 6, accept=True, user=f"00u{i}", login=login)
+    path = write_jsonl(tmp_path / "hostile.jsonl", raws)
+    env = {"PATH": "/usr/bin:/bin", "COLUMNS": "300", **({"FORCE_COLOR": "1"} if color else {"NO_COLOR": "1"})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "detector.cli", "replay", str(path)], cwd=ROOT, capture_output=True, timeout=60, env=env
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = proc.stdout.decode()
+    lines = out.splitlines()
+    assert len(lines) == len(replay([path], "replay").findings) == 2 * len(HOSTILE_LOGINS)
+    assert ("\x1b" in out) == color  # rich's own colours only when asked for
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert "\x1b" not in plain and "\x07" not in plain and "\u202e" not in plain
+    shown = ["[/]", r"\x1b[2J\x1b]0;pwned\x07", "[link=https://evil]x[/link]", r"eve\nFORGED LINE", r"\u202eeve"]
+    for login in shown:
+        assert sum(f"user={login}  " in line for line in plain.splitlines()) == 2
 
 
 def test_progress_bar_on_large_inputs(tmp_path, attack, monkeypatch, capsys):
