@@ -19,11 +19,13 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rich.console import Console
+from rich.text import Text
 
 from detector.config import parse_config
 from detector.pipeline import EmbeddedPipeline
 from detector.private_files import open_private, private_dir
 from detector.respond.alerts import format_evidence, format_finding
+from detector.respond.escaping import terminal_text
 from detector.respond.ledger import ActionRecord
 from detector.sim.org import SimOrg
 from detector.sim.scenario import ScenarioRunner, load_scenario
@@ -100,15 +102,18 @@ async def run_demo(data_dir: Path, *, timeout: float = 90.0, dry_run: bool = Fal
     done = asyncio.Event()
 
     def on_finding(finding: dict) -> None:
-        console.print(f"[{time.monotonic() - started:5.1f}s] FINDING " + format_finding(finding))
+        console.print(Text(f"[{time.monotonic() - started:5.1f}s] FINDING ") + format_finding(finding))
         for line in format_evidence(finding):
-            console.print(line, markup=False)
+            console.print(line)
 
     def on_action(record: ActionRecord) -> None:
         console.print(
-            f"[{time.monotonic() - started:5.1f}s] ACTION  {record.action} on {record.principal_login}: "
-            f"{record.status.value} ({record.detail})",
-            markup=False,
+            Text(
+                terminal_text(
+                    f"[{time.monotonic() - started:5.1f}s] ACTION  {record.action} on {record.principal_login}: "
+                    f"{record.status.value} ({record.detail})"
+                )
+            )
         )
         if dry_run:
             done.set()
@@ -150,14 +155,18 @@ async def _watch_enforcement(org: SimOrg, console: Console, started: float, done
         if calls:
             call = calls[0]
             console.print(
-                f"[{time.monotonic() - started:5.1f}s] OKTA    simulator received {call.method} {call.path} "
-                f"from {call.credential_id} → {call.status}",
-                markup=False,
+                Text(
+                    terminal_text(
+                        f"[{time.monotonic() - started:5.1f}s] OKTA    simulator received {call.method} {call.path} "
+                        f"from {call.credential_id} → {call.status}"
+                    )
+                )
             )
             logged = [e for e in org.events_visible() if e["eventType"] == "user.session.clear"]
             if logged:
                 target = (logged[0].get("target") or [{}])[0].get("alternateId")
-                console.print(f"         System Log now shows user.session.clear for {target}", markup=False)
+                line = f"         System Log now shows user.session.clear for {target}"
+                console.print(Text(terminal_text(line)))
             done.set()
             return
         await asyncio.sleep(0.1)

@@ -17,7 +17,9 @@ CI runs a bounded, derandomised number of examples. A longer local run:
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import time
 from typing import Any
 
@@ -25,6 +27,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from rich.console import Console
 
 from detections.engine import Engine, TenantContext
 from detections.registry import build_detections
@@ -41,6 +44,16 @@ from detections.testkit import (
     user_target,
 )
 from detector.ops.metrics import Metrics
+from detector.respond.alerts import format_evidence, format_finding
+from detector.respond.escaping import (
+    PAGERDUTY_SUMMARY_LIMIT,
+    SLACK_TEXT_LIMIT,
+    pagerduty_details,
+    pagerduty_summary,
+    slack_mrkdwn,
+    slack_truncate,
+    teams_text,
+)
 from detector.stream.detect import DeadLetter, DetectStep
 
 EXAMPLES = int(os.environ.get("ITDR_FUZZ_EXAMPLES", "150"))
@@ -82,6 +95,8 @@ values = st.recursive(
     max_leaves=8,
 )
 _DELETE = object()
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NOT_SGR = re.compile("\x1b(?!\\[[0-9;]*m)|[\x00-\x09\x0b-\x1a\x1c-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]")
 
 
 def _templates(t: float) -> list[dict[str, Any]]:
@@ -140,9 +155,48 @@ def hostile_records(draw: st.DrawFn) -> bytes:
     return orjson.dumps(raw)
 
 
+@st.composite
+def hostile_bursts(draw: st.DrawFn) -> list[bytes]:
+    """Enough failed passwords for one hostile login, from one IP, for brute force and spray to fire: their
+    findings carry the attacker's string in the principal and the summary."""
+    login = draw(st.sampled_from(HOSTILE_STRINGS) | st.text(min_size=1, max_size=60))
+    start = NOW - draw(st.floats(min_value=60, max_value=3600))
+    raws = [failed_sign_in(start + i, login) for i in range(12)]
+    raws += [failed_sign_in(start + 20 + i, f"{login}{i}") for i in range(12)]
+    return [orjson.dumps(raw) for raw in raws]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _render_terminal(finding: dict[str, Any]) -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=10_000, color_system="truecolor")
+    for line in [format_finding(finding), *format_evidence(finding)]:
+        console.print(line)
+    rendered = console.file.getvalue()
+    assert len(rendered.splitlines()) == 1 + len(finding["evidence"]) + len(finding["dampeners"])
+    assert _NOT_SGR.search(rendered) is None, "an escape sequence other than rich's own colours"
+
+
+def _render_channels(finding: dict[str, Any]) -> None:
+    for text in _strings(finding):
+        assert not _CONTROL.search(slack_mrkdwn(text)) and "<" not in slack_mrkdwn(text)
+        assert len(slack_truncate(slack_mrkdwn(text * 3))) <= SLACK_TEXT_LIMIT
+        assert not _CONTROL.search(teams_text(text)) and "](" not in teams_text(text)
+        assert len(pagerduty_summary(text)) <= PAGERDUTY_SUMMARY_LIMIT
+    pagerduty_details(finding)
+
+
 def _formatters() -> list[Any]:
     """Every output a finding reaches, each taking a Finding.to_dict()."""
-    return []
+    return [_render_terminal, _render_channels]
 
 
 @settings(
@@ -151,8 +205,9 @@ def _formatters() -> list[Any]:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(st.lists(hostile_records(), min_size=1, max_size=25))
-def test_hostile_events_are_processed_or_dead_lettered_and_nothing_raises(records: list[bytes]) -> None:
+@given(st.lists(hostile_records().map(lambda record: [record]) | hostile_bursts(), min_size=1, max_size=12))
+def test_hostile_events_are_processed_or_dead_lettered_and_nothing_raises(groups: list[list[bytes]]) -> None:
+    records = [record for group in groups for record in group]
     metrics = Metrics(CollectorRegistry())
     engine = Engine(build_detections(), TenantContext(TENANT))
     step = DetectStep({TENANT: engine}, metrics)

@@ -14,27 +14,36 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from rich.text import Text
 
 from detector.private_files import open_private, private_dir
+from detector.respond.escaping import terminal_text
 
 _TIER_STYLE = {"low": "dim", "medium": "yellow", "high": "bold red", "high-confidence": "bold white on red"}
 
 
-def format_finding(finding: Mapping[str, Any]) -> str:
-    """One line a SOC analyst can read at a glance (rich markup)."""
-    style = _TIER_STYLE.get(finding["tier"], "")
+def format_finding(finding: Mapping[str, Any]) -> Text:
+    """One line a SOC analyst can read at a glance.
+
+    Built from plain pieces, never markup: the login and summary come from the event, so they must not
+    style, link, or break the line (``terminal_text`` shows their control characters as escapes).
+    """
+    t = terminal_text
     actions = ", ".join(finding["actions"]) or "none"
-    return (
-        f"[{style}]{finding['tier'].upper():>15}[/] {finding['confidence']:>3}  "
-        f"[bold]{finding['title']}[/]  tenant={finding['tenant']} "
-        f"user={finding.get('principal_login') or finding['principal']}  {finding['summary']}  "
-        f"eligible actions: {actions}"
+    return Text.assemble(
+        (f"{t(finding['tier'].upper()):>15}", _TIER_STYLE.get(finding["tier"], "")),
+        f" {finding['confidence']:>3}  ",
+        (t(finding["title"]), "bold"),
+        f"  tenant={t(finding['tenant'])} user={t(finding.get('principal_login') or finding['principal'])}  ",
+        t(finding["summary"]),
+        f"  eligible actions: {t(actions)}",
     )
 
 
-def format_evidence(finding: Mapping[str, Any]) -> list[str]:
-    lines = [f"    +{e['points']:<3} {e['label']}" for e in finding["evidence"]]
-    lines += [f"    {d['points']:<4} {d['label']}" for d in finding.get("dampeners", ())]
+def format_evidence(finding: Mapping[str, Any]) -> list[Text]:
+    """The score's reasons, one line each; labels quote event data, so they are plain text too."""
+    lines = [Text(f"    +{e['points']:<3} {terminal_text(e['label'])}") for e in finding["evidence"]]
+    lines += [Text(f"    {d['points']:<4} {terminal_text(d['label'])}") for d in finding.get("dampeners", ())]
     return lines
 
 
