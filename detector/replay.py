@@ -26,6 +26,7 @@ from detections.engine import Engine, TenantContext
 from detections.event import Event, MalformedEvent, parse_event
 from detections.finding import Finding
 from detections.registry import DetectionSettings, build_detections
+from detector.stderr import print_error
 
 PROGRESS_THRESHOLD = 5_000  # show a progress bar above this many events
 MAX_MALFORMED_SHOWN = 50
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         tenant, settings, context = _settings(args)
     except ReplayError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        print_error(f"error: {exc}")
         return 2
 
     bar: Progress | None = None
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
             args.files, tenant, settings, sort=not args.no_sort, field=args.field, context=context, progress=on_progress
         )
     except ReplayError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        print_error(f"error: {exc}")
         return 2
     finally:
         if bar is not None:
