@@ -102,10 +102,19 @@ def _metrics_settings(config: Config, port: int | None) -> MetricsSettings | Non
     return (config.metrics or MetricsSettings()).model_copy(update={"port": port})
 
 
+def _startup_config(path: Path) -> tuple[Config, list[str]]:
+    """The config and its resolved secrets, each credential loaded as startup will (ConfigError if not)."""
+    from detector.tenants import check_auth
+
+    config = load_config(path)
+    secrets = secret_values(config)
+    check_auth(config)
+    return config, secrets
+
+
 def _check_config(path: Path) -> int:
     try:
-        config = load_config(path)
-        secret_values(config)
+        config, _ = _startup_config(path)
     except ConfigError as exc:
         print_error(str(exc))
         return 2
@@ -119,11 +128,11 @@ def _check_config(path: Path) -> int:
 
 def _load(path: Path) -> Config | None:
     try:
-        config = load_config(path)
-        configure_logging(config.log_level, secret_values(config))
+        config, secrets = _startup_config(path)
     except ConfigError as exc:
         print_error(str(exc))
         return None
+    configure_logging(config.log_level, secrets)
     return config
 
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from detector.cli import main
 
@@ -36,6 +38,12 @@ def token_file(data: bytes | None) -> Callable[[Path], Path]:
         return config(tmp, with_tenant(token=f"{{file: {secret}}}"))
 
     return make
+
+
+def oauth_config(tmp: Path, key: bytes) -> Path:
+    (tmp / "key.pem").write_bytes(key)
+    read = f"{{kind: oauth, client_id: 0oa1, private_key: {{file: {tmp / 'key.pem'}}}, scopes: [okta.logs.read]}}"
+    return config(tmp, with_tenant().replace("{kind: ssws, token: {env: ITDR_T}}", read))
 
 
 def utf16_config(tmp: Path) -> Path:
@@ -107,6 +115,12 @@ CASES: list[tuple[str, Callable[[Path], Path], str, bool]] = [
         True,
     ),
     (
+        "key-not-pem",
+        lambda t: oauth_config(t, b"00SECRET, not a key\n"),
+        "tenants[0].read.private_key: private_key_pem is not a valid unencrypted PEM private key",
+        True,
+    ),
+    (
         "token-dev-zero",
         lambda t: config(t, with_tenant(token="{file: /dev/zero}")),
         "tenants[0].read.token: cannot read the file named by `file`: not a regular file",
@@ -153,6 +167,15 @@ def test_a_token_with_two_newlines_in_the_environment_is_refused(capsys, monkeyp
     err = capsys.readouterr().err
     assert "tenants[0].read.token: the secret in the environment variable named by `env` must be one line" in err
     assert "00token" not in err
+
+
+def test_a_config_with_a_real_key_passes_check_config(tmp_path: Path, capsys):
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    assert main(["check-config", str(oauth_config(tmp_path, key))]) == 0
+    err = capsys.readouterr().err
+    assert "tenant acme: https://acme.okta.com read=oauth enforce=none (alert only) enforcing\n" in err
 
 
 def test_on_a_terminal_the_error_is_red_and_its_text_still_not_markup(capsys, monkeypatch, tmp_path: Path):
