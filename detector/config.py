@@ -69,7 +69,7 @@ Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINE_ENDS = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
-_HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: it is sent in an HTTP header
+_HEADER_TOKEN = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")  # an HTTP header value, not trimmed
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 
 
@@ -116,7 +116,7 @@ class SecretRef(_Strict):
             raise ConfigError(f"the secret in {self._source} holds control characters")
         if not self.multiline and not _HEADER_TOKEN.fullmatch(value):
             raise ConfigError(
-                f"the secret in {self._source} must be one line of printable ASCII without spaces"
+                f"the secret in {self._source} must be one line of printable ASCII with no space at either end"
                 " (it is sent in an HTTP header)"
             )
         return SecretStr(value)

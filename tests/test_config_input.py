@@ -110,14 +110,15 @@ async def test_one_line_ending_is_stripped_from_a_secret(tmp_path: Path, monkeyp
 
 @pytest.mark.parametrize("source", ["env", "file"])
 @pytest.mark.parametrize(
-    "value", ["00abc\n\n", "00abc\nsecond-line", "00a\x01bc", "00abc\r", "00 abc", "\n", "00abc\x1b[2J", "00abcé"]
+    "value",
+    ["00abc\n\n", "00abc\nsecond-line", "00a\x01bc", "00abc\r", " 00abc", "00abc ", "\n", "00abc\x1b[2J", "00abcé"],
 )
 def test_a_secret_that_cannot_go_in_a_header_is_refused_unechoed(tmp_path: Path, monkeypatch, source, value):
     monkeypatch.setenv("T", value)
     data = {"tenants": [tenant()]} if source == "env" else token_from_file(write(tmp_path / "t", value.encode()))
     message = resolve_error(data)
     assert message.startswith("tenants[0].read.token: ")
-    assert "one line of printable ASCII without spaces" in message or message.endswith("empty")
+    assert "one line of printable ASCII with no space at either end" in message or message.endswith("empty")
     assert "00a" not in message
 
 
