@@ -40,6 +40,7 @@ from detections.engine import Engine
 from detections.event import Event, MalformedEvent, parse_event
 from detections.finding import Finding
 from detector.config import KafkaSettings
+from detector.ops.labels import known
 from detector.ops.metrics import Metrics
 from detector.stream.kafka_bus import Topics
 
@@ -189,7 +190,7 @@ class DetectionAgents:
 
     def _deadletter(self, tenant: str, reason: str, value: bytes) -> Awaitable[Any]:
         log.warning("event.deadletter", tenant=tenant, reason=reason)
-        self.metrics.deadletters.labels(tenant).inc()
+        self.metrics.deadletters.labels(known(tenant, self.engines)).inc()  # a record key can name any tenant
         headers = {"tenant": tenant.encode(), "reason": reason.encode()}
         return self.deadletter.send(key=tenant.encode(), value=value, headers=headers)
 
