@@ -476,6 +476,9 @@ def format_errors(exc: ValidationError) -> str:
         loc, message = error["loc"], error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden" and _SECRET_BEARING & set(loc):
             loc, message = loc[:-1], "unknown key (not shown: it may be a misplaced secret)"
+        elif error["type"] == "union_tag_invalid":  # pydantic's message quotes the tag given
+            ctx = error.get("ctx", {})
+            message = f"{ctx.get('discriminator')} must be one of {ctx.get('expected_tags')}"
         lines.append(f"{_yaml_path(loc)}: {message}")
     return "invalid config:\n  " + "\n  ".join(lines)
 

@@ -184,6 +184,7 @@ def test_a_pem_key_keeps_its_lines(tmp_path: Path, monkeypatch, newline):
         ({"kind": "ssws", "token": {"file": "/run/00SECRET\x00"}}, "tenants[0].read.token.file: a path must not"),
         ({"kind": "ssws", "token": "00SECRETtoken"}, "tenants[0].read.token: secrets are never written inline"),
         ({"kind": "ssws", "token": ["00SECRETtoken"]}, "tenants[0].read.token: Input should be"),
+        ({"kind": "00SECRETtoken"}, "tenants[0].read: 'kind' must be one of 'ssws', 'oauth'"),
     ],
 )
 def test_a_misplaced_secret_is_never_echoed(read, expected):
