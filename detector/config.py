@@ -198,7 +198,7 @@ class ResponseSettings(_Strict):
     actions: list[Action] = Field(default_factory=lambda: [Action.CLEAR_SESSIONS])
     protected_users: list[str] = Field(default_factory=list)  # user ids or logins
     protected_groups: list[str] = Field(default_factory=list)  # group ids or names
-    max_actions_per_hour: Annotated[int, Strict(), Field(ge=0, le=3600)] = 10  # 0: the breaker never closes
+    max_actions_per_hour: Annotated[int, Strict(), Field(ge=0, le=3600)] = 10  # 0: never act
     allow_suspend: StrictBool = False
 
 
@@ -250,7 +250,7 @@ class ContextSettings(_Strict):
 
 # The range of each detection setting, by field name and type: detections/ holds stdlib dataclasses (no
 # pydantic there), so the rules live here. The first rule whose pattern and type match applies;
-# tests/test_config.py fails on a numeric setting that none covers.
+# tests/test_config_ranges.py fails on a numeric setting that none covers.
 _DETECTION_RULES: tuple[tuple[re.Pattern[str], Any, Any], ...] = tuple(
     (re.compile(pattern), kind, checked)
     for pattern, kind, checked in (
