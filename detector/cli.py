@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pydantic import ValidationError
-from rich.console import Console
 
 from detector.config import Config, ConfigError, MetricsSettings, format_errors, load_config, secret_values
 from detector.logsetup import configure_logging
 from detector.ops.metrics import Metrics
 from detector.redaction_key import existing_redaction_key
+from detector.stderr import print_error, print_info
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the daemon: embedded (one process, SQLite) unless Kafka is set")
     run.add_argument("--config", "-c", type=Path, required=True)
     run.add_argument("--kafka", metavar="BOOTSTRAP", help="Kafka mode, every role in this process")
-    run.add_argument("--web-port", type=int, help="Kafka mode: Faust's web server port on 127.0.0.1")
+    run.add_argument("--web-port", type=_port, help="Kafka mode: Faust's web server port on 127.0.0.1")
     _metrics_port_argument(run)
     for role, text in (
         ("poller", "Kafka mode: only the System Log pollers"),
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", "-c", type=Path, required=True)
         sub.add_argument("--kafka", metavar="BOOTSTRAP", help="host:port[,host:port] (default: kafka.bootstrap)")
         if role == "worker":
-            sub.add_argument("--web-port", type=int, help="Faust's web server port on 127.0.0.1")
+            sub.add_argument("--web-port", type=_port, help="Faust's web server port on 127.0.0.1")
         _metrics_port_argument(sub)
 
     check = commands.add_parser("check-config", help="validate a config file and resolve its secret references")
@@ -84,15 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(run_sim(args))
 
 
-def _metrics_port_argument(parser: argparse.ArgumentParser) -> None:
-    def port(value: str) -> int:
-        if not value.isdigit() or not 1 <= int(value) <= 65535:
-            raise argparse.ArgumentTypeError(f"not a TCP port: {value!r}")
-        return int(value)
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value!r}")
+    return int(value)
 
+
+def _metrics_port_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics-port",
-        type=port,
+        type=_port,
         metavar="N",
         help="serve /metrics and /healthz on this port (overrides metrics.port; one port per process)",
     )
@@ -105,30 +106,38 @@ def _metrics_settings(config: Config, port: int | None) -> MetricsSettings | Non
     return (config.metrics or MetricsSettings()).model_copy(update={"port": port})
 
 
+def _startup_config(path: Path) -> tuple[Config, list[str]]:
+    """The config and its resolved secrets, each credential loaded as startup will (ConfigError if not)."""
+    from detector.tenants import check_auth
+
+    config = load_config(path)
+    secrets = secret_values(config)
+    check_auth(config)
+    existing_redaction_key(config)
+    return config, secrets
+
+
 def _check_config(path: Path) -> int:
-    console = Console(stderr=True)
     try:
-        config = load_config(path)
-        secret_values(config)
-        existing_redaction_key(config)
+        config, _ = _startup_config(path)
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/]", markup=False, highlight=False)
+        print_error(str(exc))
         return 2
     for tenant in config.tenants:
         enforce = tenant.enforce.kind if tenant.enforce else "none (alert only)"
         mode = "dry-run" if tenant.response.dry_run else "enforcing"
-        console.print(f"tenant {tenant.name}: {tenant.org_url} read={tenant.read.kind} enforce={enforce} {mode}")
-    console.print(f"config OK: {len(config.tenants)} tenant(s), data in {config.data_dir}")
+        print_info(f"tenant {tenant.name}: {tenant.org_url} read={tenant.read.kind} enforce={enforce} {mode}")
+    print_info(f"config OK: {len(config.tenants)} tenant(s), data in {config.data_dir}")
     return 0
 
 
 def _load(path: Path) -> Config | None:
     try:
-        config = load_config(path)
-        configure_logging(config.log_level, secret_values(config))
+        config, secrets = _startup_config(path)
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
+        print_error(str(exc))
         return None
+    configure_logging(config.log_level, secrets)
     return config
 
 
@@ -155,12 +164,12 @@ def _run_kafka(args: argparse.Namespace, config: Config, http: MetricsSettings |
         try:
             kafka = KafkaSettings.model_validate({**base, "bootstrap": args.kafka})
         except ValidationError as exc:
-            print(f"--kafka {args.kafka!r}: {format_errors(exc)}", file=sys.stderr)
+            print_error(f"--kafka {args.kafka!r}: {format_errors(exc)}")
             return 2
     elif config.kafka:
         kafka = config.kafka
     else:
-        print("Kafka mode needs --kafka BOOTSTRAP or a kafka: section in the config", file=sys.stderr)
+        print_error("Kafka mode needs --kafka BOOTSTRAP or a kafka: section in the config")
         return 2
     metrics = Metrics()
 
@@ -194,7 +203,7 @@ def _serve(
     try:
         asyncio.run(serve())
     except OpsHttpError as exc:
-        print(exc, file=sys.stderr)
+        print_error(str(exc))
         return 2
     return 0
 

@@ -4,37 +4,47 @@ A wrong config stops startup with the field path and the reason
 (``tenants[0].read.token: ...``). Secrets are never written inline: a config
 file gets copied, committed and pasted into tickets, so it holds only
 ``{env: NAME}`` or ``{file: PATH}`` and the value is read at startup.
+Whoever can write the file (or a value it refers to) is not trusted to write a
+sane one: every number has a range, the file and each secret a bounded size,
+and no error repeats a value that might be a secret.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
-from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_type_hints
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    GetPydanticSchema,
     SecretStr,
+    Strict,
     StringConstraints,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
+from pydantic_core import core_schema
 
 from detections.confidence import Action
 from detections.registry import DetectionSettings
 from detections.tenant_profile import TenantProfile
+from detector.bounded_yaml import YamlRefused, load_yaml
+from detector.regular_file import FileRefused, read_regular_file
 
 OKTA_MAX_LOOKBACK_MINUTES = 90 * 24 * 60  # System Log retention; older `since` returns nothing
+MAX_CONFIG_BYTES = 1 << 20
+MAX_SECRET_BYTES = 64 << 10  # a 4096-bit RSA key in PEM is about 3.3 KiB
 
 
 class ConfigError(Exception):
@@ -45,11 +55,49 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SecretRef(_Strict):
-    """Where a secret lives: an environment variable or a file (e.g. a mounted Kubernetes secret)."""
+# Numbers as YAML writes them, strictly (`true` is no count, "10" no window), and finite.
+MAX_WINDOW_S = 90 * 86_400.0  # System Log retention: a longer window or duration is a typo
+MAX_COUNT = 1_000_000  # counts and state-map sizes: more would only grow memory
+StrictBool = Annotated[bool, Strict()]
+Seconds = Annotated[float, Strict(), Field(gt=0, le=MAX_WINDOW_S, allow_inf_nan=False)]
+Count = Annotated[int, Strict(), Field(ge=1, le=MAX_COUNT)]
+Points = Annotated[int, Strict(), Field(ge=0, le=100)]  # the confidence scale: points, dampening, caps, minimums
+Share = Annotated[float, Strict(), Field(gt=0, le=1, allow_inf_nan=False)]
+Km = Annotated[float, Strict(), Field(gt=0, le=20_040, allow_inf_nan=False)]  # half the equator: nothing is farther
+Kmh = Annotated[float, Strict(), Field(gt=0, le=1_000_000, allow_inf_nan=False)]
+Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
 
-    env: str | None = None
-    file: Path | None = None
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINE_ENDS = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+_HEADER_TOKEN = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")  # an HTTP header value, not trimmed
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+
+
+def _no_control(path: Path) -> Path:
+    if _CONTROL.search(str(path)):
+        raise ValueError("a path must not hold control characters")
+    return path
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):  # most often the secret itself, pasted here: never echoed
+        raise ValueError("not an environment variable name (letters, digits and _, not starting with a digit)")
+    return value
+
+
+SafePath = Annotated[Path, AfterValidator(_no_control)]
+
+
+class SecretRef(_Strict):
+    """Where a secret lives: an environment variable or a file (e.g. a mounted Kubernetes secret).
+
+    Errors name neither the variable nor the path (the caller adds the field path): a secret pasted
+    into ``env:`` or ``file:`` by mistake must not reach a terminal or a ticket."""
+
+    multiline: ClassVar[bool] = False  # a token goes in an HTTP header; a PEM key has lines
+
+    env: Annotated[str, AfterValidator(_env_name)] | None = None
+    file: SafePath | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
@@ -58,19 +106,43 @@ class SecretRef(_Strict):
         return self
 
     def resolve(self) -> SecretStr:
+        """The value without the one line ending an editor or ``echo`` leaves; refused if still unusable."""
+        value = self._read()
+        if value.endswith("\n"):
+            value = value.removesuffix("\n").removesuffix("\r")
+        if not value:
+            raise ConfigError(f"{self._source} is {'not set or empty' if self.env is not None else 'empty'}")
+        if self.multiline and _CONTROL_BUT_LINE_ENDS.search(value):
+            raise ConfigError(f"the secret in {self._source} holds control characters")
+        if not self.multiline and not _HEADER_TOKEN.fullmatch(value):
+            raise ConfigError(
+                f"the secret in {self._source} must be one line of printable ASCII with no space at either end"
+                " (it is sent in an HTTP header)"
+            )
+        return SecretStr(value)
+
+    @property
+    def _source(self) -> str:
+        return "the environment variable named by `env`" if self.env is not None else "the file named by `file`"
+
+    def _read(self) -> str:
         if self.env is not None:
-            value = os.environ.get(self.env)
-            if not value:
-                raise ConfigError(f"environment variable {self.env} is not set or empty")
-            return SecretStr(value)
+            return os.environ.get(self.env, "")
         assert self.file is not None
         try:
-            value = self.file.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read secret file {self.file}: {exc.strerror}") from None
-        if not value:
-            raise ConfigError(f"secret file {self.file} is empty")
-        return SecretStr(value)
+            data = read_regular_file(self.file, MAX_SECRET_BYTES)
+        except FileRefused as exc:
+            raise ConfigError(f"cannot read {self._source}: {exc}") from None
+        try:
+            return data.decode()
+        except UnicodeDecodeError:
+            raise ConfigError(f"{self._source} is not UTF-8 text") from None
+
+
+class MultilineSecretRef(SecretRef):
+    """A secret with lines, such as a PEM private key."""
+
+    multiline: ClassVar[bool] = True
 
 
 def _reject_inline(value: Any) -> Any:
@@ -95,10 +167,10 @@ class OAuthCredentials(_Strict):
 
     kind: Literal["oauth"] = "oauth"
     client_id: str = Field(min_length=1)
-    private_key: SecretRef
+    private_key: MultilineSecretRef
     key_id: str | None = None
     scopes: list[str] = Field(min_length=1)
-    dpop: bool | None = None  # None: use DPoP when the org demands it
+    dpop: StrictBool | None = None  # None: use DPoP when the org demands it
 
     @field_validator("private_key", mode="before")
     @classmethod
@@ -110,10 +182,10 @@ Credentials = Annotated[SswsCredentials | OAuthCredentials, Field(discriminator=
 
 
 class PollSettings(_Strict):
-    interval_s: float = Field(1.0, gt=0, le=300)
-    lookback_minutes: int = Field(15, ge=1)
-    page_limit: int = Field(1000, ge=1, le=1000)
-    budget_share: float = Field(0.5, gt=0, le=1)
+    interval_s: Annotated[float, Strict(), Field(gt=0, le=300, allow_inf_nan=False)] = 1.0
+    lookback_minutes: Annotated[int, Strict(), Field(ge=1)] = 15
+    page_limit: Annotated[int, Strict(), Field(ge=1, le=1000)] = 1000
+    budget_share: Share = 0.5
 
     @field_validator("lookback_minutes")
     @classmethod
@@ -122,12 +194,12 @@ class PollSettings(_Strict):
 
 
 class ResponseSettings(_Strict):
-    dry_run: bool = False
+    dry_run: StrictBool = False
     actions: list[Action] = Field(default_factory=lambda: [Action.CLEAR_SESSIONS])
     protected_users: list[str] = Field(default_factory=list)  # user ids or logins
     protected_groups: list[str] = Field(default_factory=list)  # group ids or names
-    max_actions_per_hour: int = Field(10, ge=0)
-    allow_suspend: bool = False
+    max_actions_per_hour: Annotated[int, Strict(), Field(ge=0, le=3600)] = 10  # 0: never act
+    allow_suspend: StrictBool = False
 
 
 def _cidr(value: str) -> str:
@@ -178,44 +250,124 @@ class ContextSettings(_Strict):
         )
 
 
+# The range of each detection setting, by field name and type: detections/ holds stdlib dataclasses (no
+# pydantic there), so the rules live here. The first rule whose pattern and type match applies;
+# tests/test_config_ranges.py fails on a numeric setting that none covers.
+_DETECTION_RULES: tuple[tuple[re.Pattern[str], Any, Any], ...] = tuple(
+    (re.compile(pattern), kind, checked)
+    for pattern, kind, checked in (
+        (r".*_s", float, Seconds),  # windows, durations, suppressions
+        (r".*_(points|dampening|cap|confidence)", int, Points),
+        (r".*_(share|similarity)", float, Share),
+        (r".*_km", float, Km),
+        (r".*_kmh", float, Kmh),
+        (r"(.*_)?(min|max)_.*|.*_(logins|sign_ins|signins|ips|users)", int, Count),
+        (r".*_asns", frozenset[int], frozenset[Asn]),
+        (r".*_cidrs", tuple[str, ...], tuple[Cidr, ...]),
+        (r".*", bool, StrictBool),
+    )
+)
+
+
+def detection_rule(name: str, kind: Any) -> Any | None:
+    """The checked type of the detection setting ``name: kind``; None if no rule covers it."""
+    return next((checked for p, k, checked in _DETECTION_RULES if k == kind and p.fullmatch(name)), None)
+
+
+def _checked(cls: type) -> Any:
+    """``cls`` (a detections config dataclass) validated field by field by :func:`detection_rule`.
+
+    Pydantic validates a mirror model that carries the rules, so errors have the YAML's paths; the
+    dataclass is then built from the keys given, so its own defaults and ``__post_init__`` apply."""
+    hints = get_type_hints(cls)
+    spec: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        checked = _checked(kind) if dataclasses.is_dataclass(kind) else detection_rule(f.name, kind)
+        spec[f.name] = (checked or kind, None)
+    mirror = create_model(f"{cls.__name__}Input", __config__=ConfigDict(extra="forbid"), **spec)
+
+    def build(given: BaseModel) -> Any:
+        return cls(**{name: getattr(given, name) for name in given.model_fields_set})
+
+    def schema(_source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(build, handler.generate_schema(mirror))
+
+    return Annotated[cls, GetPydanticSchema(schema)]
+
+
+CheckedDetectionSettings = _checked(DetectionSettings)
+
+
 def _known_detection_settings(value: Any) -> Any:
-    """Catch typos: pydantic ignores unknown keys of a dataclass, and a silently ignored threshold is a bug."""
+    """Name the known detections and settings when a key is a typo (a silently ignored threshold is a bug)."""
     if not isinstance(value, dict):
         return value
     defaults = DetectionSettings()
     for name, overrides in value.items():
-        if name not in {f.name for f in fields(DetectionSettings)}:
-            known = ", ".join(f.name for f in fields(DetectionSettings))
+        if name not in {f.name for f in dataclasses.fields(DetectionSettings)}:
+            known = ", ".join(f.name for f in dataclasses.fields(DetectionSettings))
             raise ValueError(f"unknown detection {name!r}; known: {known}")
         if isinstance(overrides, dict):
-            allowed = {f.name for f in fields(getattr(defaults, name))}
+            allowed = {f.name for f in dataclasses.fields(getattr(defaults, name))}
             unknown = sorted(set(overrides) - allowed)
             if unknown:
                 raise ValueError(
                     f"{name}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
                 )
-            cidrs = overrides.get("allowlist_cidrs")
-            for i, cidr in enumerate(cidrs if isinstance(cidrs, list | tuple) else ()):
-                try:
-                    if isinstance(cidr, str):  # other types: pydantic names them below
-                        _cidr(cidr)
-                except ValueError as exc:
-                    raise ValueError(f"{name}.allowlist_cidrs[{i}]: {exc}") from None
     return value
 
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_NETLOC = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\[\]]*)(?::(?P<port>.*))?")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$)({_LABEL}\.)*{_LABEL}\.?")
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _org_url(value: str) -> str:
+    """The org's origin, nothing the HTTP client could read another way: the token goes to this host.
+
+    ``https://acme.okta.com@evil.com`` sends it to evil.com, a backslash is a path separator to some
+    parsers and not others, and userinfo is a password in a file that gets pasted: none is echoed."""
+    if "@" in value:
+        raise ValueError("must not hold a user name or password (user:password@); credentials go under read:")
+    if not value.isascii() or _CONTROL.search(value) or " " in value or "\\" in value:
+        raise ValueError("must not hold spaces, backslashes, control or non-ASCII characters (use the xn-- form)")
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed [IPv6 literal
+        raise ValueError("must be the org's base URL with a valid host name, e.g. https://acme.okta.com") from None
+    netloc = _NETLOC.fullmatch(parts.netloc)
+    host = (netloc["host"] if netloc else "").strip("[]")
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in _LOOPBACK):
+        raise ValueError("must be an https:// URL (plain http only on loopback, for the simulator)")
+    if parts.path not in ("", "/") or "?" in value or "#" in value:
+        raise ValueError("must be the org's base URL, e.g. https://acme.okta.com (no path, query or fragment)")
+    port = netloc["port"] if netloc else None
+    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError("the port must be a number within 1..65535")
+    if not netloc or not (_HOSTNAME.fullmatch(host) or _is_ipv6(netloc["host"])):
+        raise ValueError("must be the org's base URL with a valid host name, e.g. https://acme.okta.com")
+    return value.rstrip("/")
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return host.startswith("[") and ipaddress.ip_address(host[1:-1]).version == 6
+    except ValueError:
+        return False
 
 
 class TenantConfig(_Strict):
     name: str
-    org_url: str
+    org_url: Annotated[str, AfterValidator(_org_url)]
     read: Credentials
     enforce: Credentials | None = None  # separate least-privilege credentials; None: alert only
     poll: PollSettings = Field(default_factory=PollSettings)
     response: ResponseSettings = Field(default_factory=ResponseSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)  # the organisation, for every detection
-    detections: DetectionSettings = Field(default_factory=DetectionSettings)  # per-detection thresholds
+    detections: CheckedDetectionSettings = Field(default_factory=DetectionSettings)  # per-detection thresholds
 
     @field_validator("detections", mode="before")
     @classmethod
@@ -229,30 +381,19 @@ class TenantConfig(_Strict):
             raise ValueError("use lower-case letters, digits, '-' or '_' (it keys Kafka records and metrics)")
         return value
 
-    @field_validator("org_url")
-    @classmethod
-    def _org_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
-        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-            raise ValueError("must be an https:// URL (plain http only on loopback, for the simulator)")
-        if not parts.hostname or parts.path not in ("", "/") or parts.query:
-            raise ValueError("must be the org's base URL, e.g. https://acme.okta.com")
-        return value.rstrip("/")
-
 
 class KafkaSettings(_Strict):
     """Kafka mode. Partitions cap how many detection workers share the load; replication 3 in production."""
 
     bootstrap: str = Field(pattern=r"^[^\s,]+:\d+(,[^\s,]+:\d+)*$")  # host:port[,host:port...]
-    partitions: int = Field(6, ge=1, le=1024)
-    replication: int = Field(1, ge=1, le=7)
+    partitions: Annotated[int, Strict(), Field(ge=1, le=1024)] = 6
+    replication: Annotated[int, Strict(), Field(ge=1, le=7)] = 1
     app_id: str = Field("okta-itdr", pattern=r"^[a-z0-9][a-z0-9._-]*$")  # Faust app id = consumer group prefix
     topic_prefix: str = Field("", pattern=r"^([a-z0-9][a-z0-9._-]*[._-])?$")  # e.g. "prod." on a shared cluster
     store: str = Field("memory://", pattern=r"^(memory|rocksdb)://$")  # detection state; rocksdb needs rocksdict
-    web_port: int = Field(6066, ge=1, le=65535)  # Faust's web server, on 127.0.0.1 only
-    events_retention_hours: int = Field(7 * 24, ge=1)
-    audit_retention_days: int = Field(400, ge=1)  # itdr.actions is the audit trail
+    web_port: Port = 6066  # Faust's web server, on 127.0.0.1 only
+    events_retention_hours: Annotated[int, Strict(), Field(ge=1, le=100 * 365 * 24)] = 7 * 24
+    audit_retention_days: Annotated[int, Strict(), Field(ge=1, le=100 * 365)] = 400  # itdr.actions: the audit trail
 
 
 class MetricsSettings(_Strict):
@@ -263,7 +404,7 @@ class MetricsSettings(_Strict):
     ``::``) is for containers, where Prometheus scrapes from another network namespace."""
 
     bind: str = "127.0.0.1"
-    port: int = Field(9108, ge=1, le=65535)
+    port: Port = 9108
 
     @field_validator("bind")
     @classmethod
@@ -275,9 +416,9 @@ class MetricsSettings(_Strict):
 
 
 class Config(_Strict):
-    data_dir: Path = Path("var")
+    data_dir: SafePath = Path("var")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    findings_jsonl: Path | None = None  # default: <data_dir>/findings.jsonl
+    findings_jsonl: SafePath | None = None  # default: <data_dir>/findings.jsonl
     kafka: KafkaSettings | None = None  # None: embedded mode (one process, SQLite)
     metrics: MetricsSettings | None = None  # None: no /metrics server (unless --metrics-port)
     redaction_key: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = None  # None: <data_dir>/redaction.key
@@ -308,43 +449,66 @@ def parse_config(data: Any) -> Config:
 
 
 def load_config(path: Path) -> Config:
+    """Only a regular file of at most MAX_CONFIG_BYTES, UTF-8 (a BOM is fine), YAML within bounded_yaml's limits."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror}") from None
+        raw = read_regular_file(path, MAX_CONFIG_BYTES)
+    except FileRefused as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if b"\x00" in raw:
+            raise UnicodeError
+        text = raw.decode("utf-8-sig")
+    except UnicodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (UTF-16? save it as UTF-8)") from None
+    try:
+        data = load_yaml(text)
+    except YamlRefused as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return parse_config(data)
 
 
+_SECRET_BEARING = frozenset({"read", "enforce"})  # credential blocks: a key a user wrote there may be a secret
+
+
 def format_errors(exc: ValidationError) -> str:
-    """One line per problem: the field path as written in YAML, then the reason."""
+    """One line per problem: the field path as written in YAML, then the reason; never the input."""
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
-        path = ""
-        for part in error["loc"]:
-            if isinstance(part, int):
-                path += f"[{part}]"
-            elif part in ("ssws", "oauth") and path:  # discriminated-union tag, not a YAML key
-                continue
-            else:
-                path += f".{part}" if path else str(part)
-        message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{path or '<root>'}: {message}")
+        loc, message = error["loc"], error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden" and _SECRET_BEARING & set(loc):
+            loc, message = loc[:-1], "unknown key (not shown: it may be a misplaced secret)"
+        elif error["type"] == "union_tag_invalid":  # pydantic's message quotes the tag given
+            ctx = error.get("ctx", {})
+            message = f"{ctx.get('discriminator')} must be one of {ctx.get('expected_tags')}"
+        lines.append(f"{_yaml_path(loc)}: {message}")
     return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def _yaml_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("ssws", "oauth") and path:  # discriminated-union tag, not a YAML key
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "<root>"
 
 
 def secret_values(config: Config) -> list[str]:
     """Every secret the config refers to, resolved, for the log redactor (fails like startup would)."""
     values = [config.redaction_key.resolve().get_secret_value()] if config.redaction_key else []
-    for tenant in config.tenants:
-        for creds in (tenant.read, tenant.enforce):
-            if isinstance(creds, SswsCredentials):
-                values.append(creds.token.resolve().get_secret_value())
-            elif isinstance(creds, OAuthCredentials):
-                values.append(creds.private_key.resolve().get_secret_value())
+    for i, tenant in enumerate(config.tenants):
+        for role, creds in (("read", tenant.read), ("enforce", tenant.enforce)):
+            if creds is None:
+                continue
+            ssws = isinstance(creds, SswsCredentials)
+            field, ref = ("token", creds.token) if ssws else ("private_key", creds.private_key)
+            try:
+                values.append(ref.resolve().get_secret_value())
+            except ConfigError as exc:
+                raise ConfigError(f"tenants[{i}].{role}.{field}: {exc}") from None
     return values

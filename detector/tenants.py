@@ -8,7 +8,7 @@ from types import TracebackType
 from detections.engine import Engine, TenantContext
 from detections.redaction import Redactor
 from detections.registry import build_detections
-from detector.config import Credentials, OAuthCredentials, SswsCredentials, TenantConfig
+from detector.config import Config, ConfigError, Credentials, OAuthCredentials, SswsCredentials, TenantConfig
 from detector.ingest.poller import PollerSettings
 from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
 from detector.okta.client import OktaClient
@@ -27,6 +27,17 @@ def make_auth(credentials: Credentials, org_url: str) -> Auth:
         credentials.scopes,
         dpop=credentials.dpop,
     )
+
+
+def check_auth(config: Config) -> None:
+    """Load each OAuth key as startup will, so one that cannot sign stops check-config too, with its field."""
+    for i, tenant in enumerate(config.tenants):
+        for role, credentials in (("read", tenant.read), ("enforce", tenant.enforce)):
+            if isinstance(credentials, OAuthCredentials):
+                try:
+                    make_auth(credentials, tenant.org_url)
+                except ValueError as exc:  # its message never quotes the key
+                    raise ConfigError(f"tenants[{i}].{role}.private_key: {exc}") from None
 
 
 def tenant_context(tenant: TenantConfig) -> TenantContext:

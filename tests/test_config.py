@@ -45,7 +45,7 @@ def test_a_minimal_config_gets_safe_defaults():
         ({"tenants": [tenant(org_url="https://acme.okta.com/app")]}, "tenants[0].org_url: must be the org's base URL"),
         ({"tenants": [tenant(read={"kind": "ssws", "token": "00abcSECRET"})]}, "tenants[0].read.token: secrets are"),
         ({"tenants": [tenant(read={"kind": "ssws", "token": {"env": "A", "file": "/b"}})]}, "give exactly one"),
-        ({"tenants": [tenant(read={"kind": "basic"})]}, "tenants[0].read: Input tag 'basic'"),
+        ({"tenants": [tenant(read={"kind": "basic"})]}, "tenants[0].read: 'kind' must be one of 'ssws', 'oauth'"),
         ({"tenants": [tenant(poll={"interval_s": 0})]}, "tenants[0].poll.interval_s: Input should be greater than 0"),
         ({"tenants": [tenant(poll={"page_limit": 5000})]}, "tenants[0].poll.page_limit: Input should be less than"),
         ({"tenants": [tenant(response={"actions": ["delete_user"]})]}, "tenants[0].response.actions[0]: Input should"),
@@ -87,7 +87,7 @@ def test_a_minimal_config_gets_safe_defaults():
         ),
         (
             {"tenants": [tenant(detections={"impossible_travel": {"allowlist_cidrs": ["10.0.0.0/8", "10.0.0.0/33"]}})]},
-            "tenants[0].detections: impossible_travel.allowlist_cidrs[1]: not a CIDR: '10.0.0.0/33'",
+            "tenants[0].detections.impossible_travel.allowlist_cidrs[1]: not a CIDR: '10.0.0.0/33'",
         ),
     ],
 )
@@ -183,13 +183,15 @@ def test_secret_references_resolve_or_fail_clearly(tmp_path: Path, monkeypatch):
     config = parse_config({"tenants": [tenant(enforce=oauth)]})
     assert secret_values(config) == ["ssws-value", key.read_text().strip()]
     monkeypatch.delenv("T")
-    with pytest.raises(ConfigError, match="environment variable T is not set"):
+    with pytest.raises(ConfigError, match=r"tenants\[0\]\.read\.token: the environment variable named by `env` is not"):
         secret_values(config)
 
 
 def test_check_config_command(tmp_path: Path):
+    token = tmp_path / "token"
+    token.write_text("00token-value\n")
     good = tmp_path / "good.yaml"
-    good.write_text(yaml.safe_dump({"tenants": [tenant(read={"kind": "ssws", "token": {"file": str(good)}})]}))
+    good.write_text(yaml.safe_dump({"tenants": [tenant(read={"kind": "ssws", "token": {"file": str(token)}})]}))
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"tenants": [tenant(poll={"interval_s": -1})]}))
     ok = subprocess.run(

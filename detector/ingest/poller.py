@@ -28,7 +28,8 @@ import structlog
 
 from detections.redaction import Redactor
 from detector.okta.client import LogPage, OktaClient
-from detector.okta.errors import OktaApiError, OktaAuthError, OktaTransportError
+from detector.okta.errors import OktaApiError, OktaAuthError, OktaBadResponse
+from detector.ops.labels import error_code
 from detector.ops.metrics import Metrics
 from detector.stream.bus import BusUnavailable, Cursor, EventRecord, EventSink
 
@@ -88,11 +89,9 @@ class TenantPoller:
                 if result.full:
                     delay = 0.0
             except OktaAuthError as exc:
-                delay = self._failed(exc, exc.error_code or str(exc.status), self.settings.auth_backoff_s)
-            except OktaTransportError as exc:
-                delay = self._failed(exc, "transport", self.settings.error_backoff_s)
+                delay = self._failed(exc, error_code(exc), self.settings.auth_backoff_s)
             except OktaApiError as exc:
-                delay = self._failed(exc, exc.error_code or str(exc.status), self.settings.error_backoff_s)
+                delay = self._failed(exc, error_code(exc), self.settings.error_backoff_s)
             except BusUnavailable as exc:
                 delay = self._failed(exc, "bus", self.settings.error_backoff_s)
             if delay > 0:
@@ -113,7 +112,7 @@ class TenantPoller:
         last_published = max((r.published for r in records if r.published), default=None)
         next_url = page.next_url or (cursor.next_url if cursor else None)
         if next_url is None:
-            raise OktaApiError(None, error_summary="no rel=next link on a polling response", path="/api/v1/logs")
+            raise OktaBadResponse(None, error_summary="no rel=next link on a polling response", path="/api/v1/logs")
         added = await self.sink.commit_page(self.tenant, records, Cursor(next_url, last_published))
         self.metrics.events_ingested.labels(self.tenant).inc(added)
         if last_published:
@@ -138,7 +137,9 @@ class TenantPoller:
             return await self.client.fetch_log_page(since=since, limit=self.settings.page_limit)
 
     def _failed(self, exc: Exception, code: str, backoff: float) -> float:
-        """The client already retried transient errors; back off harder on each further failure."""
+        """The client already retried transient errors; back off harder on each further failure.
+
+        ``code`` is a bounded label (detector.ops.labels); the log keeps the whole error."""
         self.healthy, self.last_error = False, str(exc)
         self._failures += 1
         self.metrics.poll_errors.labels(self.tenant, code).inc()

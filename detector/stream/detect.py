@@ -19,6 +19,7 @@ import structlog
 
 from detections.engine import Engine, StateStore
 from detections.event import Event, MalformedEvent, parse_event
+from detector.ops.labels import known
 from detector.ops.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -98,5 +99,5 @@ class DetectStep:
 
     def _dead(self, tenant: str, reason: str, value: bytes) -> DeadLetter:
         log.warning("event.deadletter", tenant=tenant, reason=reason)
-        self.metrics.deadletters.labels(tenant).inc()
+        self.metrics.deadletters.labels(known(tenant, self.engines)).inc()  # a record key can name any tenant
         return DeadLetter(tenant, reason, value)
