@@ -12,8 +12,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from detector.config import Config, ConfigError, MetricsSettings, format_errors, load_config, secret_values
+from detector.config import Config, ConfigError, HttpSettings, format_errors, load_config, secret_values
 from detector.logsetup import configure_logging
+from detector.ops.http import Api
 from detector.ops.metrics import Metrics
 from detector.redaction_key import existing_redaction_key
 from detector.stderr import print_error, print_info
@@ -95,15 +96,15 @@ def _metrics_port_argument(parser: argparse.ArgumentParser) -> None:
         "--metrics-port",
         type=_port,
         metavar="N",
-        help="serve /metrics and /healthz on this port (overrides metrics.port; one port per process)",
+        help="serve /metrics, /healthz, /readyz and the admin API on this port (overrides http.port; one per process)",
     )
 
 
-def _metrics_settings(config: Config, port: int | None) -> MetricsSettings | None:
-    """The config's ``metrics:`` section with ``--metrics-port`` applied; the flag alone enables it on loopback."""
+def _metrics_settings(config: Config, port: int | None) -> HttpSettings | None:
+    """The config's ``http:`` section with ``--metrics-port`` applied; the flag alone enables it on loopback."""
     if port is None:
-        return config.metrics
-    return (config.metrics or MetricsSettings()).model_copy(update={"port": port})
+        return config.http
+    return (config.http or HttpSettings()).model_copy(update={"port": port})
 
 
 def _startup_config(path: Path) -> tuple[Config, list[str]]:
@@ -150,14 +151,14 @@ def _run(args: argparse.Namespace) -> int:
         from detector.pipeline import EmbeddedPipeline
 
         pipeline = EmbeddedPipeline(config)
-        return _serve(pipeline.run, pipeline.metrics, "embedded", http)
+        return _serve(pipeline.run, pipeline.metrics, "embedded", http, pipeline.api())
     return _run_kafka(args, config, http)
 
 
-def _run_kafka(args: argparse.Namespace, config: Config, http: MetricsSettings | None) -> int:
+def _run_kafka(args: argparse.Namespace, config: Config, http: HttpSettings | None) -> int:
     from detector import kafka_roles
     from detector.config import KafkaSettings
-    from detector.ops.http import OpsHttpServer
+    from detector.ops.http import build_server
 
     if args.kafka:
         base = config.kafka.model_dump() if config.kafka else {}
@@ -182,14 +183,19 @@ def _run_kafka(args: argparse.Namespace, config: Config, http: MetricsSettings |
     if args.command in ("poller", "actions"):
         return _serve(pollers if args.command == "poller" else actions, metrics, args.command, http)
     app = kafka_roles.worker_app(config, kafka, metrics, args.web_port)
-    server = OpsHttpServer(metrics.registry, "worker" if args.command == "worker" else "all", http) if http else None
+    server = build_server(metrics.registry, "worker" if args.command == "worker" else "all", http) if http else None
     kafka_roles.run_worker(app, kafka, [pollers, actions] if args.command == "run" else [], server)
     return 0
 
 
 def _serve(
-    role: Callable[[asyncio.Event], Awaitable[None]], metrics: Metrics, name: str, http: MetricsSettings | None
+    role: Callable[[asyncio.Event], Awaitable[None]],
+    metrics: Metrics,
+    name: str,
+    http: HttpSettings | None,
+    api: Api | None = None,
 ) -> int:
+    from detector.datadir_lock import DataDirInUse
     from detector.ops.http import OpsHttpError, serving
 
     async def serve() -> None:
@@ -197,12 +203,12 @@ def _serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with serving(metrics.registry, name, http):
+        async with serving(metrics.registry, name, http, api):
             await role(stop)
 
     try:
         asyncio.run(serve())
-    except OpsHttpError as exc:
+    except (OpsHttpError, DataDirInUse) as exc:
         print_error(str(exc))
         return 2
     return 0

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -186,6 +187,7 @@ class PollSettings(_Strict):
     lookback_minutes: Annotated[int, Strict(), Field(ge=1)] = 15
     page_limit: Annotated[int, Strict(), Field(ge=1, le=1000)] = 1000
     budget_share: Share = 0.5
+    slow_sync_s: Annotated[float, Strict(), Field(gt=0, le=86400, allow_inf_nan=False)] = 300.0  # status: slow above
 
     @field_validator("lookback_minutes")
     @classmethod
@@ -396,15 +398,23 @@ class KafkaSettings(_Strict):
     audit_retention_days: Annotated[int, Strict(), Field(ge=1, le=100 * 365)] = 400  # itdr.actions: the audit trail
 
 
-class MetricsSettings(_Strict):
-    """The process's ``/metrics`` and ``/healthz`` HTTP server (detector.ops.http).
+class HttpSettings(_Strict):
+    """The process's one HTTP server (detector.ops.http): ``/metrics``, ``/healthz``, ``/readyz`` and, when
+    ``token`` is set, the admin API under ``/api/v1`` (bearer token; tenant status, findings, sync).
 
     Off unless this section (or ``--metrics-port``) is given: several roles share a host, and a fixed default
     port would make the second one fail to start. Loopback unless ``bind`` says otherwise: ``0.0.0.0`` (or
-    ``::``) is for containers, where Prometheus scrapes from another network namespace."""
+    ``::``) is for containers, where Prometheus scrapes from another network namespace. Written ``http:``;
+    ``metrics:`` is the same section under its earlier name."""
 
     bind: str = "127.0.0.1"
     port: Port = 9108
+    token: SecretRef | None = None  # the admin API's bearer token; None: the API answers 401 to everyone
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _no_inline(cls, value: Any) -> Any:
+        return _reject_inline(value)
 
     @field_validator("bind")
     @classmethod
@@ -420,7 +430,7 @@ class Config(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     findings_jsonl: SafePath | None = None  # default: <data_dir>/findings.jsonl
     kafka: KafkaSettings | None = None  # None: embedded mode (one process, SQLite)
-    metrics: MetricsSettings | None = None  # None: no /metrics server (unless --metrics-port)
+    http: HttpSettings | None = Field(None, validation_alias=AliasChoices("http", "metrics"))  # None: no server
     redaction_key: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = None  # None: <data_dir>/redaction.key
     tenants: list[TenantConfig] = Field(min_length=1)
 
@@ -501,6 +511,11 @@ def _yaml_path(loc: tuple[int | str, ...]) -> str:
 def secret_values(config: Config) -> list[str]:
     """Every secret the config refers to, resolved, for the log redactor (fails like startup would)."""
     values = [config.redaction_key.resolve().get_secret_value()] if config.redaction_key else []
+    if config.http is not None and config.http.token is not None:
+        try:
+            values.append(config.http.token.resolve().get_secret_value())
+        except ConfigError as exc:
+            raise ConfigError(f"http.token: {exc}") from None
     for i, tenant in enumerate(config.tenants):
         for role, creds in (("read", tenant.read), ("enforce", tenant.enforce)):
             if creds is None:

@@ -18,9 +18,12 @@ import structlog
 
 from detections.engine import Engine
 from detector.config import Config
+from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
+from detector.ops.api import FindingsQuery, findings_routes, tenant_routes
+from detector.ops.http import Api
 from detector.ops.metrics import Metrics
-from detector.private_files import private_dir
+from detector.ops.status import StatusBoard
 from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker, TenantResponder
 from detector.respond.alerts import JsonlSink
@@ -46,18 +49,44 @@ class EmbeddedPipeline:
     bus: EmbeddedBus = field(init=False)
     ledger: SqliteLedger = field(init=False)
     pollers: dict[str, TenantPoller] = field(init=False, default_factory=dict)
+    status: StatusBoard = field(init=False)
+
+    def __post_init__(self) -> None:
+        slow = {t.name: t.poll.slow_sync_s for t in self.config.tenants}
+        self.status = StatusBoard([t.name for t in self.config.tenants], self.metrics, slow_after_s=slow)
+
+    def api(self) -> Api:
+        """The admin API of an embedded daemon: tenant status and sync, findings, readiness."""
+
+        async def findings(q: FindingsQuery) -> list[dict[str, Any]]:
+            return await self.bus.query_findings(q.tenant, q.detection, q.tier, q.since, q.limit)
+
+        return Api(
+            routes=[*tenant_routes(self.status, self.sync), *findings_routes(findings)], readiness=self.not_ready
+        )
+
+    def sync(self, tenant: str) -> bool:
+        poller = self.pollers.get(tenant)
+        if poller is not None:
+            poller.sync_now()
+        return poller is not None
+
+    def not_ready(self) -> list[str]:
+        return (["bus: the SQLite file is not open yet"] if not hasattr(self, "bus") else []) + self.status.not_ready()
 
     async def run(self, stop: asyncio.Event) -> None:
-        private_dir(self.config.data_dir)
-        key = redaction_key(self.config)
-        self.bus = await EmbeddedBus(self.config.db_path).open()
-        self.ledger = await SqliteLedger(self.config.db_path).open()
-        try:
-            async with OktaClients() as clients:
-                await self._run(stop, clients, key)
-        finally:
-            await self.ledger.close()
-            await self.bus.close()
+        with DataDirLock(self.config.data_dir):
+            key = redaction_key(self.config)
+            self.bus = await EmbeddedBus(self.config.db_path).open()
+            self.ledger = await SqliteLedger(self.config.db_path).open()
+            try:
+                self.status.store = self.bus
+                await self.status.load()
+                async with OktaClients() as clients:
+                    await self._run(stop, clients, key)
+            finally:
+                await self.ledger.close()
+                await self.bus.close()
 
     async def _run(self, stop: asyncio.Event, clients: OktaClients, key: bytes) -> None:
         engines: dict[str, Engine] = {}
@@ -70,6 +99,7 @@ class EmbeddedPipeline:
                 self.metrics,
                 poller_settings(tenant),
                 redactor=redactor_for(tenant, key),
+                on_poll=self.status.record,
             )
             engines[tenant.name] = engine_for(tenant)
             responders[tenant.name] = responder(tenant, clients)

@@ -126,7 +126,7 @@ def test_roles_reach_the_simulator_on_loopback_with_the_config_they_mount(monkey
         ), "the roles and the simulator share one token, from the environment"
         assert config.kafka is not None and config.kafka.bootstrap == "kafka:9092"
         assert "PLAINTEXT://kafka:9092" in svc["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
-        assert config.metrics is not None and config.metrics.bind == "0.0.0.0"
+        assert config.http is not None and config.http.bind == "0.0.0.0"
         assert {"kafka", "sim"} <= set(role["depends_on"])
     assert "0.0.0.0" not in yaml.safe_dump(svc["sim"]), "the simulator listens on loopback only"
 

@@ -1,9 +1,13 @@
-"""A small HTTP server per process: ``GET /metrics`` (Prometheus text format) and ``GET /healthz``.
+"""The one HTTP server of a process: ``/metrics``, ``/healthz``, ``/readyz`` and the admin API.
 
 Every role serves its own (``detector run``, ``poller``, ``worker``, ``actions``); several roles on one
-host need one port each (``--metrics-port``). It serves only the daemon's own registry (labels are
-tenant, detection, tier, action, outcome, error code: never a secret or an identity) and a health line
-naming the role. The admin API (tenant status, findings, actions) is a separate, later server.
+host need one port each (``--metrics-port``). ``/metrics`` serves only the daemon's own registry (labels
+are tenant, detection, tier, action, outcome, error code: never a secret or an identity); ``/healthz``
+says the process and its loop answer; ``/readyz`` answers 503 with the reasons until the role's own
+readiness check passes. Routes under ``/api/`` need ``Authorization: Bearer <http.token>`` (compared in
+constant time; without a configured token they answer 401), except the ``public`` ones, which verify
+their callers themselves (a Slack signature, a signed one-time link). Which API routes a process has is
+up to its role (``Api``).
 
 Whoever can reach the port can hold connections open: a client that has not sent its request head
 within REQUEST_TIMEOUT_S is closed, and past MAX_CONNECTIONS a new connection is closed on accept, so
@@ -14,14 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import hmac
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from detector.config import MetricsSettings
+from detector.config import HttpSettings
 
 log = structlog.get_logger(__name__)
 
@@ -37,17 +44,33 @@ class OpsHttpError(RuntimeError):
     """The server could not start (e.g. its port is taken); the message says where and why."""
 
 
+Readiness = Callable[[], Awaitable[list[str]] | list[str]]  # the reasons the role is not ready; [] = ready
+
+
+@dataclass(frozen=True)
+class Api:
+    """What a role serves beyond metrics and health."""
+
+    routes: Sequence[web.RouteDef] = ()  # under /api/: the bearer token is required
+    public: Sequence[web.RouteDef] = ()  # under /api/ too, but they verify their callers themselves
+    readiness: Readiness | None = None
+
+
 class OpsHttpServer:
     def __init__(
         self,
         registry: CollectorRegistry,
         role: str,
-        settings: MetricsSettings,
+        settings: HttpSettings,
         *,
+        api: Api | None = None,
+        token: str | None = None,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.registry, self.role, self.settings = registry, role, settings
+        self.api = api or Api()
+        self._token = token.encode() if token else None
         self.request_timeout_s, self.max_connections = request_timeout_s, max_connections
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
@@ -58,9 +81,13 @@ class OpsHttpServer:
         return f"http://{f'[{host}]' if ':' in host else host}:{self.settings.port}"
 
     async def start(self) -> OpsHttpServer:
-        app = web.Application()
+        app = web.Application(middlewares=[self._authenticate])
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_routes(self.api.routes)
+        app.router.add_routes(self.api.public)
+        self._public = {(r.method, r.path) for r in self.api.public if isinstance(r, web.RouteDef)}
         runner = web.AppRunner(
             app,
             access_log=None,  # a scrape every 15 s is not news
@@ -96,6 +123,37 @@ class OpsHttpServer:
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "role": self.role})
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        reasons: list[str] = []
+        if self.api.readiness is not None:
+            answer = self.api.readiness()
+            reasons = await answer if inspect.isawaitable(answer) else answer
+        if reasons:
+            return web.json_response({"status": "not ready", "role": self.role, "reasons": reasons}, status=503)
+        return web.json_response({"status": "ready", "role": self.role})
+
+    @web.middleware
+    async def _authenticate(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Everything under /api/ but the public routes needs the bearer token."""
+        if not request.path.startswith("/api/") or self._is_public(request):
+            return await handler(request)
+        if self._token is None:
+            return _unauthorized("the admin API is off: set http.token in the config")
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
+            return _unauthorized("a valid bearer token is required")
+        return await handler(request)
+
+    def _is_public(self, request: web.Request) -> bool:
+        route = request.match_info.route.resource
+        return route is not None and (request.method, route.canonical) in self._public
+
+
+def _unauthorized(why: str) -> web.Response:
+    return web.json_response({"error": why}, status=401, headers={"WWW-Authenticate": 'Bearer realm="okta-itdr"'})
 
 
 class _Slots:
@@ -145,15 +203,23 @@ class _Connection(asyncio.Protocol):
             self._handler.resume_writing()
 
 
+def build_server(
+    registry: CollectorRegistry, role: str, settings: HttpSettings, api: Api | None = None
+) -> OpsHttpServer:
+    """The server of ``settings``, its bearer token read from its secret reference."""
+    token = settings.token.resolve().get_secret_value() if settings.token else None
+    return OpsHttpServer(registry, role, settings, api=api, token=token)
+
+
 @contextlib.asynccontextmanager
 async def serving(
-    registry: CollectorRegistry, role: str, settings: MetricsSettings | None
+    registry: CollectorRegistry, role: str, settings: HttpSettings | None, api: Api | None = None
 ) -> AsyncIterator[OpsHttpServer | None]:
     """Serve for the duration of the block; ``settings`` None: nothing is served."""
     if settings is None:
         yield None
         return
-    server = await OpsHttpServer(registry, role, settings).start()
+    server = await build_server(registry, role, settings, api).start()
     try:
         yield server
     finally:

@@ -44,6 +44,12 @@ class Metrics:
             ["tenant", "action", "outcome"],
             registry=r,
         )
+        self.tenant_status = Gauge(
+            "itdr_tenant_status",
+            "1 for the tenant's current status (success, in_progress, error), 0 for the others",
+            ["tenant", "status"],
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "itdr_consumer_lag",
             "Kafka mode: records of a topic that a consumer group has not committed yet",

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from detector.sqlite import SqliteThread
 from detector.stream.bus import DEADLETTER, EVENTS, FINDINGS, Cursor, EventRecord
 
@@ -46,6 +48,7 @@ CREATE TABLE IF NOT EXISTS cursors (
 );
 CREATE TABLE IF NOT EXISTS consumer_offsets (grp TEXT PRIMARY KEY, offset INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS detection_state (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tenant_status (tenant TEXT PRIMARY KEY, value BLOB NOT NULL, updated_at REAL NOT NULL);
 """
 
 
@@ -182,6 +185,45 @@ class EmbeddedBus:
     async def load_states(self) -> dict[str, bytes]:
         rows = await self._db.run(lambda: self._db.conn.execute("SELECT key, value FROM detection_state").fetchall())
         return dict(rows)
+
+    async def query_findings(
+        self,
+        tenant: str | None = None,
+        detection: str | None = None,
+        tier: str | None = None,
+        since: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Newest first; ``since`` is compared with the finding's event time (ISO-8601, sorts as time)."""
+        where, params = [], []
+        for clause, value in (
+            ("tenant = ?", tenant),
+            ("json_extract(value, '$.detection') = ?", detection),
+            ("json_extract(value, '$.tier') = ?", tier),
+            ("json_extract(value, '$.time') >= ?", since),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = "SELECT value FROM findings" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = await self._db.query(sql + " ORDER BY offset DESC LIMIT ?", (*params, limit))
+        return [orjson.loads(value) for (value,) in rows]
+
+    # --- tenant status (detector.ops.status.StatusStore) ---------------------
+
+    async def load_status(self) -> dict[str, dict[str, Any]]:
+        rows = await self._db.query("SELECT tenant, value FROM tenant_status")
+        return {tenant: orjson.loads(value) for tenant, value in rows}
+
+    async def save_status(self, tenant: str, value: dict[str, Any]) -> None:
+        def txn(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO tenant_status (tenant, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (tenant) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (tenant, orjson.dumps(value), time.time()),
+            )
+
+        await self._db.transaction(txn)
 
     async def prune_events(self, keep_seconds: float, groups: Sequence[str]) -> int:
         """Drop consumed events older than the dedupe window (their uuids stop guarding against repeats)."""

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from deploy.kafka.broker import free_port
-from detector.config import MetricsSettings
+from detector.config import HttpSettings
 from detector.ops.http import OpsHttpServer
 
 TIMEOUT_S = 0.6
@@ -20,7 +20,7 @@ TIMEOUT_S = 0.6
 
 @pytest.fixture
 async def server() -> AsyncIterator[OpsHttpServer]:
-    settings = MetricsSettings(port=free_port())
+    settings = HttpSettings(port=free_port())
     ops = await OpsHttpServer(
         CollectorRegistry(), "test", settings, request_timeout_s=TIMEOUT_S, max_connections=4
     ).start()

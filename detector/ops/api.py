@@ -1,0 +1,98 @@
+"""The admin API routes (served by detector.ops.http under the bearer token).
+
+A role serves what it has: the process that polls serves tenant status and sync (and test connection),
+the process that holds findings serves them. Each route takes what it needs as a plain callable, so the
+same routes work over embedded mode's SQLite and Kafka mode's roles. Nothing here returns a secret: the
+status and findings carry tenant names, Okta error codes and summaries, and event data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from detections.confidence import Tier
+from detector.ops.status import StatusBoard
+
+MAX_FINDINGS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FindingsQuery:
+    tenant: str | None = None
+    detection: str | None = None
+    tier: str | None = None
+    since: str | None = None  # ISO-8601, compared with the finding's event time
+    limit: int = 100
+
+
+FindingsSource = Callable[[FindingsQuery], Awaitable[list[dict[str, Any]]]]
+ConnectionTest = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+def tenant_routes(
+    status: StatusBoard, sync: Callable[[str], bool], test_connection: ConnectionTest | None = None
+) -> list[web.RouteDef]:
+    """``GET /api/v1/tenants[/{name}]``, ``POST .../sync`` (poll now), ``POST .../test-connection``."""
+
+    def known(request: web.Request) -> str:
+        name = request.match_info["name"]
+        if name not in status.tenants:
+            raise web.HTTPNotFound(text=_json_error(f"no tenant {name!r}"), content_type="application/json")
+        return name
+
+    async def list_tenants(_request: web.Request) -> web.Response:
+        return web.json_response({"tenants": status.view()})
+
+    async def one_tenant(request: web.Request) -> web.Response:
+        return web.json_response(status.view(known(request))[0])
+
+    async def sync_now(request: web.Request) -> web.Response:
+        name = known(request)
+        if not sync(name):
+            return web.json_response({"error": f"tenant {name!r} is not polled by this process"}, status=409)
+        return web.json_response({"tenant": name, "sync": "requested"}, status=202)
+
+    routes = [
+        web.get("/api/v1/tenants", list_tenants),
+        web.get("/api/v1/tenants/{name}", one_tenant),
+        web.post("/api/v1/tenants/{name}/sync", sync_now),
+    ]
+    if test_connection is not None:
+
+        async def test(request: web.Request) -> web.Response:
+            name = known(request)
+            report = await test_connection(name)
+            await status.set_connection(name, report)
+            return web.json_response(report)
+
+        routes.append(web.post("/api/v1/tenants/{name}/test-connection", test))
+    return routes
+
+
+def findings_routes(source: FindingsSource) -> list[web.RouteDef]:
+    """``GET /api/v1/findings?tenant=&detection=&tier=&since=&limit=``: newest first."""
+
+    async def findings(request: web.Request) -> web.Response:
+        q = request.query
+        tier = q.get("tier")
+        if tier is not None and tier not in {t.value for t in Tier}:
+            return web.json_response({"error": f"tier must be one of {', '.join(t.value for t in Tier)}"}, status=400)
+        try:
+            limit = int(q.get("limit", "100"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_FINDINGS:
+            return web.json_response({"error": f"limit must be an integer in 1..{MAX_FINDINGS}"}, status=400)
+        query = FindingsQuery(q.get("tenant"), q.get("detection"), tier, q.get("since"), limit)
+        return web.json_response({"findings": await source(query)})
+
+    return [web.get("/api/v1/findings", findings)]
+
+
+def _json_error(message: str) -> str:
+    return orjson.dumps({"error": message}).decode()
