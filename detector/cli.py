@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--web-port", type=_port, help="Faust's web server port on 127.0.0.1")
         _metrics_port_argument(sub)
 
+    status = commands.add_parser("status", help="each tenant's status, from the running daemon or its data")
+    from detector.ops.status_cli import add_arguments as add_status_arguments
+
+    add_status_arguments(status)
+
     check = commands.add_parser("check-config", help="validate a config file and resolve its secret references")
     check.add_argument("config", type=Path)
 
@@ -68,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         from detector.replay import run as run_replay
 
         return run_replay(args)
+    if args.command == "status":
+        from detector.ops.status_cli import run as run_status
+
+        return run_status(args)
     if args.command == "check-config":
         return _check_config(args.config)
     if args.command in ("run", "poller", "worker", "actions", "demo"):

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
+import yaml
 
 from deploy.kafka.broker import free_port
+from detector.cli import main
 from detector.config import Config, parse_config
 from detector.datadir_lock import DataDirInUse
 from detector.ops.http import serving
@@ -27,7 +30,8 @@ SECRETS = (READ_TOKEN, ENFORCE_TOKEN, ADMIN_TOKEN, "revoked-token-00000000000000
 
 
 def two_tenants(sim: Sim, data_dir: Path, port: int, monkeypatch: pytest.MonkeyPatch, **poll: Any) -> Config:
-    """``acme`` works; ``broken`` has a revoked read token (the simulator answers 401 E0000011)."""
+    """``acme`` works; ``broken`` has a revoked read token (the simulator answers 401 E0000011). Also
+    written to ``<data_dir>/../itdr.yaml`` for the CLI."""
     for name, value in (
         ("ITDR_TEST_READ_TOKEN", READ_TOKEN),
         ("ITDR_TEST_ENFORCE_TOKEN", ENFORCE_TOKEN),
@@ -41,6 +45,7 @@ def two_tenants(sim: Sim, data_dir: Path, port: int, monkeypatch: pytest.MonkeyP
     del broken["enforce"]
     raw["tenants"].append(broken)
     raw["http"] = {"port": port, "token": {"env": "ITDR_TEST_ADMIN"}}
+    (data_dir.parent / "itdr.yaml").write_text(yaml.safe_dump(raw))
     return parse_config(raw)
 
 
@@ -151,3 +156,33 @@ async def test_a_second_daemon_on_the_same_data_dir_is_refused(sim: Sim, tmp_pat
         await eventually(lambda: asyncio.sleep(0, first.status.tenants["acme"].polled_since_start))
         with pytest.raises(DataDirInUse, match=r"is in use by another detector \(pid \d+\)"):
             await EmbeddedPipeline(config).run(asyncio.Event())
+
+
+async def test_detector_status_asks_the_daemon_and_reads_the_data_dir_when_it_is_down(
+    sim: Sim, tmp_path: Path, monkeypatch, capfd
+):
+    config = two_tenants(sim, tmp_path / "data", free_port(), monkeypatch)
+    argv = ["status", "--config", str(tmp_path / "itdr.yaml"), "--output", "json"]
+    async with daemon(config) as pipeline:
+        await eventually(lambda: asyncio.sleep(0, pipeline.status.tenants["acme"].polled_since_start))
+        await eventually(lambda: asyncio.sleep(0, pipeline.status.tenants["broken"].error_code))
+        assert await asyncio.to_thread(main, argv) == 1  # a tenant in error
+        live = printed(capfd.readouterr().out)
+    assert live["source"].startswith("the daemon at http://127.0.0.1:")
+    assert {t["tenant"]: t["status"] for t in live["tenants"]} == {"acme": "success", "broken": "error"}
+
+    assert await asyncio.to_thread(main, argv) == 1
+    stored = printed(capfd.readouterr().out)
+    assert stored["source"] == f"data in {tmp_path / 'data'}"
+    by_name = {t["tenant"]: t for t in stored["tenants"]}
+    assert by_name["broken"]["status"] == "error" and by_name["broken"]["error"]["code"] == "E0000011"
+    assert by_name["acme"]["status"] == "in_progress" and by_name["acme"]["first_connected"]  # not polled now
+
+    assert await asyncio.to_thread(main, argv[:-2]) == 1
+    table = capfd.readouterr().out
+    assert "broken" in table and "E0000011: Invalid token provided" in table and "\x1b" not in table
+
+
+def printed(out: str) -> Any:
+    """The JSON document `detector status` printed (the daemon's own log lines share stdout here)."""
+    return orjson.loads(out[out.index('{\n  "source"') :])
