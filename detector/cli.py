@@ -12,12 +12,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from detector.config import Config, ConfigError, HttpSettings, format_errors, load_config, secret_values
+from detector.config import Config, ConfigError, HttpSettings, format_errors
 from detector.logsetup import configure_logging
 from detector.ops.http import Api
 from detector.ops.metrics import Metrics
-from detector.redaction_key import existing_redaction_key
 from detector.stderr import print_error, print_info
+from detector.tenants import validated_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,20 +116,9 @@ def _metrics_settings(config: Config, port: int | None) -> HttpSettings | None:
     return (config.http or HttpSettings()).model_copy(update={"port": port})
 
 
-def _startup_config(path: Path) -> tuple[Config, list[str]]:
-    """The config and its resolved secrets, each credential loaded as startup will (ConfigError if not)."""
-    from detector.tenants import check_auth
-
-    config = load_config(path)
-    secrets = secret_values(config)
-    check_auth(config)
-    existing_redaction_key(config)
-    return config, secrets
-
-
 def _check_config(path: Path) -> int:
     try:
-        config, _ = _startup_config(path)
+        config, _ = validated_config(path)
     except ConfigError as exc:
         print_error(str(exc))
         return 2
@@ -143,7 +132,7 @@ def _check_config(path: Path) -> int:
 
 def _load(path: Path) -> Config | None:
     try:
-        config, secrets = _startup_config(path)
+        config, secrets = validated_config(path)
     except ConfigError as exc:
         print_error(str(exc))
         return None
@@ -159,8 +148,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "run" and not args.kafka and config.kafka is None:
         from detector.pipeline import EmbeddedPipeline
 
-        pipeline = EmbeddedPipeline(config)
-        return _serve(pipeline.run, pipeline.metrics, "embedded", http, pipeline.api())
+        pipeline = EmbeddedPipeline(config, config_path=args.config)
+        return _serve(pipeline.run, pipeline.metrics, "embedded", http, pipeline.api(), pipeline.reload)
     return _run_kafka(args, config, http)
 
 
@@ -203,6 +192,7 @@ def _serve(
     name: str,
     http: HttpSettings | None,
     api: Api | None = None,
+    reload: Callable[[], Awaitable[list[str]]] | None = None,
 ) -> int:
     from detector.datadir_lock import DataDirInUse
     from detector.ops.http import OpsHttpError, serving
@@ -212,6 +202,15 @@ def _serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if reload is not None:  # SIGHUP: re-read the config and secrets; without a reload it would kill us
+            reloads: set[asyncio.Task[None]] = set()
+
+            def on_hup() -> None:
+                task = asyncio.create_task(_reload_logged(reload))
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
         async with serving(metrics.registry, name, http, api):
             await role(stop)
 
@@ -221,6 +220,16 @@ def _serve(
         print_error(str(exc))
         return 2
     return 0
+
+
+async def _reload_logged(reload: Callable[[], Awaitable[list[str]]]) -> None:
+    """A SIGHUP's reload: a config that fails validation is refused, with the reason, and the running one kept."""
+    import structlog
+
+    try:
+        await reload()
+    except ConfigError as exc:
+        structlog.get_logger(__name__).error("config.reload_refused", reason=str(exc))
 
 
 if __name__ == "__main__":

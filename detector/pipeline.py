@@ -11,16 +11,17 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 import structlog
 
-from detections.engine import Engine
-from detector.config import Config
+from detector.config import Config, ConfigError, TenantConfig
 from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
-from detector.ops.api import FindingsQuery, findings_routes, tenant_routes
+from detector.logsetup import configure_logging
+from detector.ops.api import FindingsQuery, findings_routes, reload_routes, tenant_routes
 from detector.ops.http import Api
 from detector.ops.metrics import Metrics
 from detector.ops.status import StatusBoard
@@ -31,7 +32,7 @@ from detector.respond.ledger import ActionRecord, SqliteLedger
 from detector.stream.bus import FINDINGS
 from detector.stream.detect_stage import DetectionStage
 from detector.stream.embedded import EmbeddedBus, Stored
-from detector.tenants import OktaClients, engine_for, poller_settings, redactor_for, responder
+from detector.tenants import OktaClients, engine_for, poller_settings, redactor_for, responder, validated_config
 
 log = structlog.get_logger(__name__)
 
@@ -48,8 +49,11 @@ class EmbeddedPipeline:
     on_action: ActionHook | None = None
     bus: EmbeddedBus = field(init=False)
     ledger: SqliteLedger = field(init=False)
+    config_path: Path | None = None  # what a reload (SIGHUP, POST /api/v1/reload) re-reads
     pollers: dict[str, TenantPoller] = field(init=False, default_factory=dict)
     status: StatusBoard = field(init=False)
+    _polling: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = field(init=False, default_factory=dict)
+    _responders: dict[str, TenantResponder] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         slow = {t.name: t.poll.slow_sync_s for t in self.config.tenants}
@@ -61,9 +65,8 @@ class EmbeddedPipeline:
         async def findings(q: FindingsQuery) -> list[dict[str, Any]]:
             return await self.bus.query_findings(q.tenant, q.detection, q.tier, q.since, q.limit)
 
-        return Api(
-            routes=[*tenant_routes(self.status, self.sync), *findings_routes(findings)], readiness=self.not_ready
-        )
+        routes = [*tenant_routes(self.status, self.sync), *findings_routes(findings), *reload_routes(self.reload)]
+        return Api(routes=routes, readiness=self.not_ready)
 
     def sync(self, tenant: str) -> bool:
         poller = self.pollers.get(tenant)
@@ -76,51 +79,107 @@ class EmbeddedPipeline:
 
     async def run(self, stop: asyncio.Event) -> None:
         with DataDirLock(self.config.data_dir):
-            key = redaction_key(self.config)
+            self._key = redaction_key(self.config)
             self.bus = await EmbeddedBus(self.config.db_path).open()
             self.ledger = await SqliteLedger(self.config.db_path).open()
             try:
                 self.status.store = self.bus
                 await self.status.load()
                 async with OktaClients() as clients:
-                    await self._run(stop, clients, key)
+                    await self._run(stop, clients)
             finally:
                 await self.ledger.close()
                 await self.bus.close()
 
-    async def _run(self, stop: asyncio.Event, clients: OktaClients, key: bytes) -> None:
-        engines: dict[str, Engine] = {}
-        responders: dict[str, TenantResponder] = {}
+    async def _run(self, stop: asyncio.Event, clients: OktaClients) -> None:
+        self._clients = clients
+        self._stage = DetectionStage(self.bus, {}, self.metrics)
+        worker = ActionWorker(self._responders, self.ledger)
         for tenant in self.config.tenants:
-            self.pollers[tenant.name] = TenantPoller(
-                tenant.name,
-                clients.reader(tenant),
-                self.bus,
-                self.metrics,
-                poller_settings(tenant),
-                redactor=redactor_for(tenant, key),
-                on_poll=self.status.record,
-            )
-            engines[tenant.name] = engine_for(tenant)
-            responders[tenant.name] = responder(tenant, clients)
-
-        stage = DetectionStage(self.bus, engines, self.metrics)
-        worker = ActionWorker(responders, self.ledger)
+            self._engines_init(tenant)
         jsonl = JsonlSink(self.config.findings_path)
-        tasks = [asyncio.create_task(p.run(stop), name=f"poller:{n}") for n, p in self.pollers.items()]
-        tasks += [
-            asyncio.create_task(stage.run(stop), name="detections"),
+        tasks = [
+            asyncio.create_task(self._stage.run(stop), name="detections"),
             asyncio.create_task(self._consume("alerts", stop, self._alerts(jsonl)), name="alerts"),
             asyncio.create_task(self._consume("actions", stop, self._actions(worker)), name="actions"),
             asyncio.create_task(self._prune(stop), name="prune"),
         ]
+        for tenant in self.config.tenants:
+            self._start_polling(tenant)
         try:
             await _first_failure(tasks, stop)
         finally:
             stop.set()
+            for name in list(self._polling):
+                await self._stop_polling(name)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- tenants: started at start, and added, changed or removed by a reload -----------------
+
+    def _engines_init(self, tenant: TenantConfig) -> None:
+        """Before the stage starts: its engines are loaded with their state by ``stage.start``."""
+        self._stage.engines[tenant.name] = engine_for(tenant)
+        self._stage.detect.track(tenant.name)
+        self._responders[tenant.name] = responder(tenant, self._clients)
+
+    def _start_polling(self, tenant: TenantConfig) -> None:
+        reader = self._clients.reader(tenant)
+        poller = TenantPoller(
+            tenant.name,
+            reader,
+            self.bus,
+            self.metrics,
+            poller_settings(tenant),
+            redactor=redactor_for(tenant, self._key),
+            on_poll=self.status.record,
+        )
+        stop = asyncio.Event()
+        self.pollers[tenant.name] = poller
+        self._polling[tenant.name] = (stop, asyncio.create_task(poller.run(stop), name=f"poller:{tenant.name}"))
+
+    async def _stop_polling(self, name: str) -> None:
+        stop, task = self._polling.pop(name)
+        stop.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), 10)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await self._clients.release(self.pollers.pop(name).client)
+
+    async def reload(self) -> list[str]:
+        """Re-read the config file and its secrets; apply what changed to the tenants. A config that fails
+        validation raises ConfigError and nothing changes. Returns what was done, one line each."""
+        if self.config_path is None:
+            raise ConfigError("this daemon was not started from a config file")
+        new, secrets = await asyncio.to_thread(validated_config, self.config_path)
+        configure_logging(new.log_level, secrets)  # the log redactor learns the rotated secrets first
+        done = [f"{field} changed: it takes effect at the next restart" for field in _fixed_fields(self.config, new)]
+        old_tenants = {t.name: t for t in self.config.tenants}
+        new_tenants = {t.name: t for t in new.tenants}
+        for name in old_tenants.keys() - new_tenants.keys():
+            await self._stop_polling(name)
+            await self._stage.set_engine(name, None)
+            await self._clients.release(self._responders.pop(name).client)
+            self.status.forget(name)
+            done.append(f"tenant {name} removed")
+        for name, tenant in new_tenants.items():
+            if name in old_tenants and old_tenants[name] == tenant:
+                self._clients.rotate(tenant, self.pollers[name].client, self._responders[name].client)
+                continue
+            if name in old_tenants:
+                await self._stop_polling(name)
+                await self._clients.release(self._responders.pop(name).client)
+            self.status.track(name, tenant.poll.slow_sync_s)
+            await self._stage.set_engine(name, engine_for(tenant))
+            self._responders[name] = responder(tenant, self._clients)
+            self._start_polling(tenant)
+            done.append(f"tenant {name} {'changed: restarted' if name in old_tenants else 'added'}")
+        self.config = new
+        done.append("secrets re-read: rotated tokens are used from the next request")
+        log.info("config.reloaded", changes=done)
+        return done
 
     async def _consume(
         self, group: str, stop: asyncio.Event, handle: Callable[[list[Stored]], Awaitable[None]]
@@ -175,3 +234,12 @@ async def _first_failure(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) ->
     for task in done:
         if task is not stopper and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+def _fixed_fields(old: Config, new: Config) -> list[str]:
+    """Settings a running daemon cannot change under itself (where its data lives, its transport, its port)."""
+    return [
+        name
+        for name in ("data_dir", "findings_jsonl", "kafka", "http", "redaction_key")
+        if getattr(old, name) != getattr(new, name)
+    ]

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from types import TracebackType
 
 from detections.engine import Engine, TenantContext
 from detections.redaction import Redactor
 from detections.registry import build_detections
-from detector.config import Config, ConfigError, Credentials, OAuthCredentials, SswsCredentials, TenantConfig
+from detector.config import (
+    Config,
+    ConfigError,
+    Credentials,
+    OAuthCredentials,
+    SswsCredentials,
+    TenantConfig,
+    load_config,
+    secret_values,
+)
 from detector.ingest.poller import PollerSettings
 from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
 from detector.okta.client import OktaClient
+from detector.redaction_key import existing_redaction_key
 from detector.respond.actions import ActionPolicy, TenantResponder
 
 
@@ -38,6 +49,16 @@ def check_auth(config: Config) -> None:
                     make_auth(credentials, tenant.org_url)
                 except ValueError as exc:  # its message never quotes the key
                     raise ConfigError(f"tenants[{i}].{role}.private_key: {exc}") from None
+
+
+def validated_config(path: Path) -> tuple[Config, list[str]]:
+    """The config as startup accepts it (parsed, every secret readable, every key loadable, the redaction
+    key usable), and its secrets for the log redactor. ConfigError names the field when not."""
+    config = load_config(path)
+    secrets = secret_values(config)
+    check_auth(config)
+    existing_redaction_key(config)
+    return config, secrets
 
 
 def tenant_context(tenant: TenantConfig) -> TenantContext:
@@ -99,6 +120,18 @@ class OktaClients:
         client = OktaClient(tenant.org_url, make_auth(creds, tenant.org_url), budget_share=tenant.poll.budget_share)
         self._made.append(client)
         return client
+
+    def rotate(self, tenant: TenantConfig, reader: OktaClient, enforcer: OktaClient | None) -> None:
+        """Re-read the tenant's secrets into its clients: the next request uses the rotated token or key."""
+        reader.auth = make_auth(tenant.read, tenant.org_url)
+        if enforcer is not None and tenant.enforce is not None:
+            enforcer.auth = make_auth(tenant.enforce, tenant.org_url)
+
+    async def release(self, client: OktaClient | None) -> None:
+        """Close a client of a tenant that stopped (removed or changed by a reload)."""
+        if client is not None and client in self._made:
+            self._made.remove(client)
+            await client.aclose()
 
     async def __aenter__(self) -> OktaClients:
         return self

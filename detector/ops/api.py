@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from detections.confidence import Tier
+from detector.config import ConfigError
 from detector.ops.status import StatusBoard
 
 MAX_FINDINGS = 1000
@@ -92,6 +93,19 @@ def findings_routes(source: FindingsSource) -> list[web.RouteDef]:
         return web.json_response({"findings": await source(query)})
 
     return [web.get("/api/v1/findings", findings)]
+
+
+def reload_routes(reload: Callable[[], Awaitable[list[str]]]) -> list[web.RouteDef]:
+    """``POST /api/v1/reload``: re-read the config and secrets (as SIGHUP); a bad config is refused, with
+    the reason, and the running one kept."""
+
+    async def reload_now(_request: web.Request) -> web.Response:
+        try:
+            return web.json_response({"reloaded": True, "changes": await reload()})
+        except ConfigError as exc:
+            return web.json_response({"reloaded": False, "error": str(exc)}, status=422)
+
+    return [web.post("/api/v1/reload", reload_now)]
 
 
 def _json_error(message: str) -> str:

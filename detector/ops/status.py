@@ -15,6 +15,7 @@ fail or hang. A tenant is slow above ``slow_after_s``.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
 from collections import deque
@@ -152,6 +153,20 @@ class StatusBoard:
         self._saved_at: dict[str, float] = {}
         for tenant in tenants:
             self._gauge(self.tenants[tenant])
+
+    def track(self, tenant: str, slow_after_s: float) -> None:
+        """A tenant added by a reload (kept as it is when it was already tracked)."""
+        self.slow_after_s[tenant] = slow_after_s
+        if tenant not in self.tenants:
+            self.tenants[tenant] = TenantStatus(tenant)
+            self._gauge(self.tenants[tenant])
+
+    def forget(self, tenant: str) -> None:
+        """A tenant removed by a reload: no longer shown, and its status series go."""
+        self.tenants.pop(tenant, None)
+        for state in State:
+            with contextlib.suppress(KeyError):
+                self.metrics.tenant_status.remove(tenant, state.value)
 
     async def load(self) -> StatusBoard:
         if self.store is not None:

@@ -50,9 +50,13 @@ class DetectStep:
     def __init__(self, engines: Mapping[str, Engine], metrics: Metrics) -> None:
         self.engines = engines
         self.metrics = metrics
-        for tenant, engine in engines.items():  # every series from 0, so increase() sees the first error
-            for detection in engine.detections:
-                metrics.detection_errors.labels(tenant, detection.id)
+        for tenant in engines:
+            self.track(tenant)
+
+    def track(self, tenant: str) -> None:
+        """Every error series of the tenant from 0, so increase() sees the first error."""
+        for detection in self.engines[tenant].detections:
+            self.metrics.detection_errors.labels(tenant, detection.id)
 
     def parse(self, tenant: str, value: bytes, raw: Any = None, *, count: bool = True) -> Event | DeadLetter:
         """The event, or the dead letter saying why not. ``raw``: the already decoded JSON, if any."""

@@ -44,24 +44,42 @@ class DetectionStage:
         self.batch_size = batch_size
         self.states: dict[str, TrackingDict] = {tenant: TrackingDict() for tenant in engines}
         self._offset = 0
+        self._batch = asyncio.Lock()  # a batch and a change of tenants never interleave
 
     async def start(self) -> None:
         """Load committed state and offset: the stage resumes exactly where its last commit left it."""
         self._offset = await self.bus.committed(self.group)
-        for stored_key, value in (await self.bus.load_states()).items():
-            tenant, key = stored_key.split("|", 1)
-            engine = self.engines.get(tenant)
-            if engine is None:
-                continue
+        for tenant in self.engines:
+            await self._load(tenant)
+
+    async def _load(self, tenant: str) -> None:
+        engine, states = self.engines[tenant], self.states.setdefault(tenant, TrackingDict())
+        states.clear()
+        for stored_key, value in (await self.bus.load_states(f"{tenant}|")).items():
+            key = stored_key.split("|", 1)[1]
             try:
-                dict.__setitem__(self.states[tenant], key, engine.decode_state(key, value))
+                dict.__setitem__(states, key, engine.decode_state(key, value))
             except Exception as exc:  # e.g. written by an older version: that key starts afresh
                 log.warning("state.unreadable", tenant=tenant, key=key.split("|", 1)[0], error=repr(exc)[:200])
+
+    async def set_engine(self, tenant: str, engine: Engine | None) -> None:
+        """A tenant added, changed (its detections rebuilt from new settings: state decoded anew) or removed
+        (None) by a reload. Between batches, so every state it touches is committed."""
+        async with self._batch:
+            if engine is None:
+                self.engines.pop(tenant, None)
+                self.states.pop(tenant, None)
+                return
+            self.engines[tenant] = engine
+            self.detect.track(tenant)
+            await self._load(tenant)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
         while not stop.is_set():
-            if await self.step() == 0:
+            async with self._batch:
+                read = await self.step()
+            if read == 0:
                 await self.bus.wait(EVENTS, timeout=0.5)
 
     async def step(self) -> int:

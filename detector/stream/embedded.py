@@ -182,8 +182,11 @@ class EmbeddedBus:
         for topic in {topic for topic, _ in appends}:
             self._changed[topic].set()
 
-    async def load_states(self) -> dict[str, bytes]:
-        rows = await self._db.run(lambda: self._db.conn.execute("SELECT key, value FROM detection_state").fetchall())
+    async def load_states(self, prefix: str = "") -> dict[str, bytes]:
+        """Stored detection state, of the keys starting with ``prefix`` (a tenant's: ``"acme|"``)."""
+        rows = await self._db.query(
+            "SELECT key, value FROM detection_state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        )
         return dict(rows)
 
     async def query_findings(
