@@ -171,17 +171,21 @@ def _run_kafka(args: argparse.Namespace, config: Config, http: HttpSettings | No
         print_error("Kafka mode needs --kafka BOOTSTRAP or a kafka: section in the config")
         return 2
     metrics = Metrics()
+    poller_role = kafka_roles.PollerRole(config, kafka, metrics)
 
     def pollers(stop: asyncio.Event) -> Awaitable[None]:
-        return kafka_roles.run_pollers(config, kafka, metrics, stop)
+        return poller_role.run(stop)
 
     def actions(stop: asyncio.Event) -> Awaitable[None]:
         return kafka_roles.run_actions(config, kafka, metrics, stop)
 
-    if args.command in ("poller", "actions"):
-        return _serve(pollers if args.command == "poller" else actions, metrics, args.command, http)
+    if args.command == "poller":
+        return _serve(pollers, metrics, "poller", http, poller_role.api())
+    if args.command == "actions":
+        return _serve(actions, metrics, "actions", http)
     app = kafka_roles.worker_app(config, kafka, metrics, args.web_port)
-    server = build_server(metrics.registry, "worker" if args.command == "worker" else "all", http) if http else None
+    role, api = ("worker", None) if args.command == "worker" else ("all", poller_role.api())
+    server = build_server(metrics.registry, role, http, api) if http else None
     kafka_roles.run_worker(app, kafka, [pollers, actions] if args.command == "run" else [], server)
     return 0
 

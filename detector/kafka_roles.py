@@ -29,8 +29,10 @@ from aiokafka.errors import KafkaError
 
 from detector.config import Config, KafkaSettings
 from detector.ingest.poller import TenantPoller
-from detector.ops.http import OpsHttpServer
+from detector.ops.api import tenant_routes
+from detector.ops.http import Api, OpsHttpServer
 from detector.ops.metrics import Metrics
+from detector.ops.status import StatusBoard
 from detector.private_files import private_dir
 from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker
@@ -56,23 +58,55 @@ def topic_plan(kafka: KafkaSettings) -> TopicPlan:
     )
 
 
-async def run_pollers(config: Config, kafka: KafkaSettings, metrics: Metrics, stop: asyncio.Event) -> None:
-    if config.redaction_key is None:  # each host would make its own key: one password, several markers
-        log.warning("redaction.key_not_shared", hint="set redaction_key: {env: ...} or {file: ...} in Kafka mode")
-    key = redaction_key(config)
-    await ensure_topics(kafka.bootstrap, topic_plan(kafka))
-    sink = await KafkaSink(kafka.bootstrap, Topics(kafka.topic_prefix)).start()
-    try:
-        async with OktaClients() as clients:
-            pollers = [
-                TenantPoller(
-                    t.name, clients.reader(t), sink, metrics, poller_settings(t), redactor=redactor_for(t, key)
-                )
-                for t in config.tenants
-            ]
-            await asyncio.gather(*(poller.run(stop) for poller in pollers))
-    finally:
-        await sink.stop()
+class PollerRole:
+    """The System Log pollers of Kafka mode, with their tenants' status (kept on ``itdr.status``) and the
+    admin API a poller serves: tenant status, sync now, readiness."""
+
+    def __init__(self, config: Config, kafka: KafkaSettings, metrics: Metrics) -> None:
+        self.config, self.kafka, self.metrics = config, kafka, metrics
+        slow = {t.name: t.poll.slow_sync_s for t in config.tenants}
+        self.status = StatusBoard([t.name for t in config.tenants], metrics, slow_after_s=slow)
+        self.pollers: dict[str, TenantPoller] = {}
+        self._bus_up = False
+
+    def api(self) -> Api:
+        return Api(routes=tenant_routes(self.status, self.sync), readiness=self.not_ready)
+
+    def sync(self, tenant: str) -> bool:
+        poller = self.pollers.get(tenant)
+        if poller is not None:
+            poller.sync_now()
+        return poller is not None
+
+    def not_ready(self) -> list[str]:
+        return ([] if self._bus_up else ["bus: the Kafka producer is not started yet"]) + self.status.not_ready()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        config, kafka = self.config, self.kafka
+        if config.redaction_key is None:  # each host would make its own key: one password, several markers
+            log.warning("redaction.key_not_shared", hint="set redaction_key: {env: ...} or {file: ...} in Kafka mode")
+        key = redaction_key(config)
+        await ensure_topics(kafka.bootstrap, topic_plan(kafka))
+        sink = await KafkaSink(kafka.bootstrap, Topics(kafka.topic_prefix)).start()
+        self._bus_up = True
+        try:
+            self.status.store = sink
+            await self.status.load()
+            async with OktaClients() as clients:
+                for t in config.tenants:
+                    self.pollers[t.name] = TenantPoller(
+                        t.name,
+                        clients.reader(t),
+                        sink,
+                        self.metrics,
+                        poller_settings(t),
+                        redactor=redactor_for(t, key),
+                        on_poll=self.status.record,
+                    )
+                await asyncio.gather(*(poller.run(stop) for poller in self.pollers.values()))
+        finally:
+            self._bus_up = False
+            await sink.stop()
 
 
 class _RebuildLedger(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -8,6 +8,7 @@ Topics (created at startup by every role, idempotently):
 * ``itdr.findings`` keyed by dedup key; ``itdr.actions`` (audit trail, keyed by action id);
   ``itdr.deadletter`` (malformed events with their reason).
 * ``itdr.cursors``: compacted, one partition, keyed by tenant: each poller's cursor.
+* ``itdr.status``: compacted, one partition, keyed by tenant: each tenant's status (detector.ops.status).
 
 Cursor choice: the poller produces a page's events with an idempotent producer (acks=all), waits until
 Kafka acknowledged every one, and only then writes the cursor. A crash between the two re-produces that
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import structlog
@@ -36,6 +38,7 @@ log = structlog.get_logger(__name__)
 
 REKEYED = "itdr.events.rekeyed"
 CURSORS = "itdr.cursors"
+STATUS = "itdr.status"
 
 _HOUR_MS = 3600 * 1000
 
@@ -70,6 +73,10 @@ class Topics:
     def cursors(self) -> str:
         return self.prefix + CURSORS
 
+    @property
+    def status(self) -> str:
+        return self.prefix + STATUS
+
 
 @dataclass(frozen=True, slots=True)
 class TopicPlan:
@@ -93,6 +100,7 @@ class TopicPlan:
             (n.actions, self.partitions, audit),
             (n.deadletter, self.partitions, audit),
             (n.cursors, 1, compacted),
+            (n.status, 1, compacted),
         ]
         return [NewTopic(name, n, self.replication, topic_configs=cfg) for name, n, cfg in spec]
 
@@ -204,6 +212,17 @@ class KafkaSink:
                 data = orjson.loads(value)
                 self._cursors[key.decode()] = Cursor(data["next_url"], data.get("last_published"))
         return self._cursors.get(tenant)
+
+    async def load_status(self) -> dict[str, dict[str, Any]]:
+        """detector.ops.status.StatusStore: the latest status of each tenant from the compacted topic."""
+        latest: dict[str, dict[str, Any]] = {}
+        for key, value in await read_topic(self.bootstrap, self.topics.status):
+            if key is not None and value is not None:
+                latest[key.decode()] = orjson.loads(value)
+        return latest
+
+    async def save_status(self, tenant: str, value: dict[str, Any]) -> None:
+        await (await self.producer.send(self.topics.status, orjson.dumps(value), key=tenant.encode()))
 
     async def commit_page(self, tenant: str, records: Sequence[EventRecord], cursor: Cursor) -> int:
         """Return how many events were produced (repeats after a crash are dropped downstream, by uuid)."""
