@@ -216,10 +216,15 @@ def make_finding(
     principal: str | None = None,
     principal_login: str | None = None,
     revision: int = 0,
+    entity: str | None = None,
 ) -> Finding:
-    """Build a Finding whose dedup key depends only on tenant, detection, principal and causing event uuids."""
+    """Build a Finding whose dedup key depends only on tenant, detection, principal and causing event uuids.
+
+    ``entity`` (what incidents group by) defaults to the user, else the event's source IP, else the tenant."""
     principal = event.actor_id if principal is None else principal
     principal_login = event.actor_login if principal_login is None else principal_login
+    if entity is None:
+        entity = f"user:{principal}" if principal else f"ip:{event.ip}" if event.ip else "tenant"
     anchor_part = "+".join(anchor)
     return Finding(
         detection=detection,
@@ -235,4 +240,17 @@ def make_finding(
         time=time,
         summary=summary,
         revision=revision,
+        entity=entity,
+        where=where_of(event),
     )
+
+
+def where_of(event: Event) -> dict[str, Any]:
+    """Where the event came from, as an analyst reads it: IP, network, country, city."""
+    return {
+        "ip": event.ip,
+        "asn": event.asn,
+        "as_org": event.as_org,
+        "country": event.geo.country,
+        "city": event.geo.city,
+    }

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,8 @@ class Finding:
     time: float  # event time of the event that completed the finding
     summary: str
     revision: int = 0  # 0: the first report; n: the n-th update of the same attack
+    entity: str = ""  # whom it is about, for grouping into incidents: "user:<id>", "ip:<address>", "tenant"
+    where: Mapping[str, Any] = field(default_factory=dict)  # ip, asn, as_org, country, city of the event
 
     @property
     def record_key(self) -> str:
@@ -73,6 +75,8 @@ class Finding:
             "mitre": list(self.mitre),
             "time": datetime.fromtimestamp(self.time, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "summary": self.summary,
+            "entity": self.entity,
+            "where": dict(self.where),
         }
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from detections.common import Suppression, requester_signals
+from detections.common import Suppression, make_finding, requester_signals
 from detections.confidence import Action, Evidence, EvidenceClass, assess
 from detections.event import Event, PushResponse
 from detections.finding import Finding, Severity
@@ -269,15 +269,13 @@ class MfaFatigue:
         summary: str,
         revision: int = 0,
     ) -> Finding:
-        return Finding(
+        return make_finding(
+            event,
             detection=detection,
             title=title,
-            tenant=event.tenant,
-            principal=event.actor_id,
-            principal_login=event.actor_login,
             severity=severity,
             assessment=assessment,
-            dedup_key=f"{event.tenant}:{detection}:{event.actor_id}:{anchor}",
+            anchor=(anchor,),
             event_uuids=uuids,
             mitre=("T1621",) if detection == "mfa_push_bombing" else ("T1621", "T1078"),
             time=time,
