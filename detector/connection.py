@@ -97,7 +97,7 @@ class ConnectionReport:
         return tuple(d for d in (SYSTEM_LOG, *self.enabled_actions) if d in off)
 
     def to_dict(self) -> dict[str, Any]:
-        """The admin API's JSON: every value is a string, a list or a bool; no secret is ever in it."""
+        """The admin API's JSON (plain strings, lists, bools and None); no secret is ever in it."""
         return {
             "tenant": self.tenant,
             "org_url": self.org_url,

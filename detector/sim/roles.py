@@ -26,7 +26,6 @@ UNSUSPEND = "okta.users.lifecycle.unsuspend"
 ACTIVATE = "okta.users.lifecycle.activate"
 DEACTIVATE = "okta.users.lifecycle.deactivate"
 UNLOCK = "okta.users.lifecycle.unlock"
-GROUP_MEMBERS = "okta.groups.members.manage"
 ROLES_READ = "okta.roles.read"  # another user's role assignments: "Add, remove, and view administrators"
 
 LIFECYCLE_PERMISSIONS = {
@@ -38,7 +37,7 @@ LIFECYCLE_PERMISSIONS = {
     "expire_password": EXPIRE_PASSWORD,
     "reset_factors": RESET_FACTORS,
 }
-_USER_ADMIN = frozenset({USERS_READ, LOGS_READ, CLEAR_SESSIONS, GROUP_MEMBERS, *LIFECYCLE_PERMISSIONS.values()})
+_USER_ADMIN = frozenset({USERS_READ, LOGS_READ, CLEAR_SESSIONS, *LIFECYCLE_PERMISSIONS.values()})
 
 # role type -> (Okta's label, permissions held; None = every permission)
 STANDARD_ROLES: dict[str, tuple[str, frozenset[str] | None]] = {
@@ -49,7 +48,7 @@ STANDARD_ROLES: dict[str, tuple[str, frozenset[str] | None]] = {
         "Help Desk Administrator",
         frozenset({USERS_READ, LOGS_READ, CLEAR_SESSIONS, EXPIRE_PASSWORD, RESET_FACTORS, UNLOCK}),
     ),
-    "GROUP_MEMBERSHIP_ADMIN": ("Group Membership Administrator", frozenset({USERS_READ, GROUP_MEMBERS})),
+    "GROUP_MEMBERSHIP_ADMIN": ("Group Membership Administrator", frozenset({USERS_READ})),  # + group membership
     "READ_ONLY_ADMIN": ("Read Only Administrator", frozenset({USERS_READ, LOGS_READ})),
     "REPORT_ADMIN": ("Report Administrator", frozenset({LOGS_READ})),
     "APP_ADMIN": ("Application Administrator", frozenset({USERS_READ, LOGS_READ})),
