@@ -36,9 +36,14 @@ _STYLES = {Outcome.OK: "green", Outcome.MISSING: "red", Outcome.ERROR: "yellow"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXIT_CODES
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--config", "-c", type=Path, required=True)
+    parser.add_argument("--config", "-c", type=Path, required=True, help="the daemon's config file")
     parser.add_argument("--tenant", help="check only this tenant (default: every tenant)")
-    parser.add_argument("--output", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--output",
+        choices=("table", "json"),
+        default="table",
+        help="a table (tab-separated lines off a terminal), or JSON as the admin API returns it",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
