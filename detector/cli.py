@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file and resolve its secret references")
     check.add_argument("config", type=Path)
 
+    test = commands.add_parser(
+        "test-connection", help="check what each tenant's Okta credentials may do, changing nothing in the org"
+    )
+    from detector.connection_cli import add_arguments as add_connection_arguments
+
+    add_connection_arguments(test)
+
     demo = commands.add_parser("demo", help="simulator + daemon + an MFA push-bombing attack, end to end")
     demo.add_argument("--data-dir", type=Path, default=Path("var/demo"))
     demo.add_argument("--timeout", type=float, default=90.0, help="give up after this many seconds")
@@ -79,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_status(args)
     if args.command == "check-config":
         return _check_config(args.config)
+    if args.command == "test-connection":
+        from detector.connection_cli import run as run_test_connection
+
+        return run_test_connection(args)
     if args.command in ("run", "poller", "worker", "actions", "demo"):
         os.umask(0o077)  # what the daemon's libraries create (Faust's, RocksDB's files) is private too
     if args.command in ("run", "poller", "worker", "actions"):

@@ -127,7 +127,7 @@ CASES: list[tuple[str, Callable[[Path], Path], str, bool]] = [
         True,
     ),
 ]
-COMMANDS = ["check-config", "run", "poller", "worker", "actions", "replay"]
+COMMANDS = ["check-config", "run", "poller", "worker", "actions", "replay", "test-connection"]
 
 
 def argv(command: str, path: Path) -> list[str]:

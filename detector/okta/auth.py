@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import hashlib
 import time
 import uuid
@@ -174,15 +175,29 @@ class PrivateKeyJwtAuth(Auth):
         self._refresh_margin = refresh_margin
         self._assertion_lifetime = assertion_lifetime
         self._clock = clock
+        self._dpop_key: DpopKey | None = DpopKey() if dpop else None
+        self._token_nonce: str | None = None
+        self._api_nonce: str | None = None
+        self._forget_token()
+
+    def _forget_token(self) -> None:
         self._lock = asyncio.Lock()
         self._access_token: str | None = None
         self._token_type: str = "Bearer"
         self._expires_at: float = 0.0
-        self._dpop_key: DpopKey | None = DpopKey() if dpop else None
-        self._token_nonce: str | None = None
-        self._api_nonce: str | None = None
+        #: The scopes Okta granted with the last token (its response's ``scope``).
+        self.granted_scopes: frozenset[str] = frozenset()
         #: Number of successful token fetches (for metrics and tests).
         self.token_fetches = 0
+
+    def with_scopes(self, scopes: list[str]) -> PrivateKeyJwtAuth:
+        """The same app and keys asking for other scopes, with a token cache of its own."""
+        if not scopes:
+            raise ValueError("at least one OAuth scope is required")
+        other = copy.copy(self)
+        other.scopes = list(scopes)
+        other._forget_token()
+        return other
 
     def __repr__(self) -> str:
         return (
@@ -227,6 +242,15 @@ class PrivateKeyJwtAuth(Auth):
         return True
 
     # -- token endpoint -----------------------------------------------------------------------
+
+    async def fetch_token(self, session: aiohttp.ClientSession) -> frozenset[str]:
+        """Ask the token endpoint for a new token now and return the scopes it granted.
+
+        Okta refuses the whole request (``invalid_scope``) when one scope asked for is not granted
+        to the app, so asking for one scope at a time tells which ones are."""
+        async with self._lock:
+            await self._fetch_token(session)
+            return self.granted_scopes
 
     async def _current_token(self, session: aiohttp.ClientSession) -> tuple[str, str]:
         token = self._access_token
@@ -336,6 +360,8 @@ class PrivateKeyJwtAuth(Auth):
             )
         if self._dpop_key is not None and token_type.lower() != "dpop":
             log.warning("okta.dpop.not_bound", client_id=self.client_id, token_type=token_type)
+        scope = obj.get("scope")
+        self.granted_scopes = frozenset(scope.split() if isinstance(scope, str) else self.scopes)
         lifetime = float(expires_in) if isinstance(expires_in, int | float) else 3600.0
         margin = min(self._refresh_margin, lifetime / 2)
         self._access_token = token

@@ -21,7 +21,7 @@ import structlog
 from multidict import CIMultiDict
 from yarl import URL
 
-from detector.okta.auth import Auth
+from detector.okta.auth import Auth, PrivateKeyJwtAuth
 from detector.okta.budget import RateBudget, bucket_for, reset_wait
 from detector.okta.errors import (
     OktaApiError,
@@ -120,6 +120,16 @@ class OktaClient:
                 raise_for_status=False,
             )
         return self._session
+
+    # -- credentials --------------------------------------------------------------------------
+
+    async def token_scopes(self, scopes: list[str] | None = None) -> frozenset[str]:
+        """Run the OAuth token request now, for ``scopes`` instead of the configured ones if given, and
+        return the scopes granted. Calls no API; an SSWS credential has no token endpoint (ValueError)."""
+        if not isinstance(self.auth, PrivateKeyJwtAuth):
+            raise ValueError("only an OAuth credential asks the token endpoint for scopes")
+        auth = self.auth if scopes is None else self.auth.with_scopes(scopes)
+        return await auth.fetch_token(self._get_session())
 
     # -- System Log ---------------------------------------------------------------------------
 
@@ -253,6 +263,7 @@ class OktaClient:
                     method=method,
                     path=path,
                     retry_after=_server_wait_hint(resp),
+                    challenge=resp.headers.get("WWW-Authenticate"),
                 )
             except OktaApiError as exc:
                 if not exc.retryable or attempt >= self.max_retries:

@@ -7,10 +7,13 @@ summary and request id for support, never credentials, headers or query strings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
+
+_CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)="([^"]*)"')
 
 
 class OktaApiError(Exception):
@@ -30,6 +33,7 @@ class OktaApiError(Exception):
         path: str | None = None,
         *,
         retry_after: float | None = None,
+        required_scope: str | None = None,
     ) -> None:
         self.status = status
         self.error_code = error_code
@@ -41,6 +45,8 @@ class OktaApiError(Exception):
         self.path = path
         # Server-suggested wait before a retry (seconds), from X-Rate-Limit-Reset − Date + 1.
         self.retry_after = retry_after
+        # The OAuth scope the call needed and the token lacked (the `insufficient_scope` challenge).
+        self.required_scope = required_scope
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -54,6 +60,8 @@ class OktaApiError(Exception):
         causes = [c for c in causes if c]
         if causes:
             parts.append("(causes: " + "; ".join(str(c) for c in causes) + ")")
+        if self.required_scope:
+            parts.append(f"(insufficient_scope: needs {self.required_scope})")
         if self.request_id:
             parts.append(f"request_id={self.request_id}")
         if self.error_id and self.error_id != self.request_id:
@@ -150,8 +158,10 @@ def error_from_response(
     method: str,
     path: str,
     retry_after: float | None = None,
+    challenge: str | None = None,
 ) -> OktaApiError:
-    """Build the typed error for a non-2xx response from Okta's error object (if any)."""
+    """Build the typed error for a non-2xx response from Okta's error object (if any) and its
+    ``WWW-Authenticate`` challenge (which names the scope an OAuth token lacked)."""
     obj: Mapping[str, Any] = {}
     if body:
         try:
@@ -171,7 +181,16 @@ def error_from_response(
         method,
         path,
         retry_after=retry_after,
+        required_scope=_insufficient_scope(challenge),
     )
+
+
+def _insufficient_scope(challenge: str | None) -> str | None:
+    """The ``scope`` of an ``error="insufficient_scope"`` challenge, as Okta sends on a token lacking one."""
+    params = dict(_CHALLENGE_PARAM.findall(challenge or ""))
+    if params.get("error") != "insufficient_scope":
+        return None
+    return params.get("scope") or None
 
 
 def _str_or_none(v: Any) -> str | None:

@@ -63,3 +63,9 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
             registry=r,
         )
+        self.permission_ok = Gauge(
+            "itdr_tenant_permission_ok",
+            "1 when the tenant's credential holds the permission (last test connection), else 0",
+            ["tenant", "credential", "permission"],
+            registry=r,
+        )

@@ -1,22 +1,42 @@
-"""Who is calling a management endpoint: SSWS token, OAuth Bearer token, or DPoP-bound token.
+"""Who is calling a management endpoint (SSWS token, OAuth Bearer token, or DPoP-bound token), and may they.
 
 Missing Authorization → 403 E0000005 "Invalid session" (what Okta answers an anonymous management
-call, and what its error catalogue lists for E0000005); a bad/expired token → 401 E0000011;
-a token without the endpoint's scope → 403 E0000006. `SSWS<token>` without the space is accepted
-because the official okta==3.4.6 SDK sends it that way.
+call, and what its error catalogue lists for E0000005); a bad/expired token → 401 E0000011.
+`SSWS<token>` without the space is accepted because the official okta==3.4.6 SDK sends it that way.
+An authenticated caller is then authorised as Okta does: an OAuth token without one of the
+endpoint's scopes → 403 E0000006 with a `WWW-Authenticate` challenge carrying `insufficient_scope`
+and the scope needed (Okta's support article "insufficient_scope Error when Making a Request to an
+OAuth or Management Endpoint"); an admin whose roles lack the permission → 403 E0000006.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiohttp import web
 
+from detector.sim import roles
 from detector.sim.credentials import CredentialError, Principal, verify_dpop_proof
 from detector.sim.errors import OktaError
 from detector.sim.org import SimOrg
 
-LOGS_READ = ("okta.logs.read",)
-USERS_READ = ("okta.users.read", "okta.users.manage")
-USERS_MANAGE = ("okta.users.manage",)
+
+@dataclass(frozen=True)
+class Needs:
+    """What a call needs: one of these OAuth scopes, and this admin permission (None: any admin may)."""
+
+    scopes: tuple[str, ...]
+    permission: str | None
+
+
+_USERS_MANAGE = ("okta.users.manage",)
+LOGS_READ = Needs(("okta.logs.read",), roles.LOGS_READ)
+USERS_READ = Needs(("okta.users.read", "okta.users.manage"), roles.USERS_READ)
+OWN_USER = Needs(USERS_READ.scopes, None)  # `GET /api/v1/users/me`: a token may always read its owner
+ROLES_READ = Needs(("okta.roles.read", "okta.roles.manage"), roles.ROLES_READ)
+OWN_ROLES = Needs(ROLES_READ.scopes, None)  # an admin may read its own role assignments
+CLEAR_SESSIONS = Needs(_USERS_MANAGE, roles.CLEAR_SESSIONS)
+LIFECYCLE = {action: Needs(_USERS_MANAGE, permission) for action, permission in roles.LIFECYCLE_PERMISSIONS.items()}
 
 
 def request_url(request: web.Request) -> str:
@@ -31,8 +51,30 @@ def _invalid_token(dpop_error: str | None = None) -> OktaError:
     return OktaError("E0000011", headers=headers)
 
 
-def authenticate(request: web.Request, org: SimOrg, needed: tuple[str, ...]) -> Principal:
-    """Resolve the caller and check it holds one of the `needed` scopes, or raise an OktaError."""
+def authorized(request: web.Request, org: SimOrg, needs: Needs) -> Principal:
+    """The caller, if it may make this call; else the OktaError Okta answers."""
+    principal = authenticate(request, org)
+    authorize(request, principal, needs)
+    return principal
+
+
+def authorize(request: web.Request, principal: Principal, needs: Needs) -> None:
+    """Raise 403 E0000006 unless the caller's token carries a needed scope and its roles the permission."""
+    if not principal.has_scope(needs.scopes):
+        base = str(request.url.origin())
+        scheme = request.headers.get("Authorization", "Bearer").split(" ", 1)[0]
+        challenge = (
+            f'{scheme} authorization_uri="{base}/oauth2/v1/authorize", realm="{base}", scope="{needs.scopes[0]}", '
+            'error="insufficient_scope", error_description="The access token provided does not contain the '
+            f'required scopes.", resource="{request.path}"'
+        )
+        raise OktaError("E0000006", headers={"WWW-Authenticate": challenge})
+    if needs.permission is not None and not principal.may(needs.permission):
+        raise OktaError("E0000006")
+
+
+def authenticate(request: web.Request, org: SimOrg) -> Principal:
+    """Resolve the caller, or raise the OktaError for a missing or invalid credential."""
     header = request.headers.get("Authorization")
     if not header:
         raise OktaError("E0000005")
@@ -69,6 +111,4 @@ def authenticate(request: web.Request, org: SimOrg, needed: tuple[str, ...]) -> 
         principal = org.principal_for_access_token(token)
     if principal is None:
         raise _invalid_token()
-    if not principal.allows(needed):
-        raise OktaError("E0000006", causes=[f"missing scope: {' or '.join(needed)}"])
     return principal

@@ -18,7 +18,6 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASYMMETRIC_ALGS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"]
 TOKEN_LIFETIME = 3600
 PROOF_MAX_AGE = 300.0  # DPoP proofs older/newer than this (seconds) are rejected
-ALL_SCOPES = None  # an SSWS token carries its admin's privileges: every scope
 
 
 class CredentialError(ValueError):
@@ -31,16 +30,25 @@ class DPoPNonceRequired(CredentialError):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling, as the System Log records it."""
+    """Who is calling, as the System Log records it, and what Okta lets it do.
+
+    Okta checks a call twice: an OAuth token must carry one of the endpoint's scopes, and the admin
+    behind the call must hold a role permitting it. An SSWS token has every scope and its owner's
+    roles; a service app has its token's scopes (its own admin roles are not modelled)."""
 
     credential_id: str  # "00T..." token id for SSWS, the client_id for OAuth
     actor: dict[str, Any]
     scopes: frozenset[str] | None  # None = all scopes (SSWS)
     client_id: str | None = None
     token_id: str | None = None
+    permissions: frozenset[str] | None = None  # from the owner's admin roles; None = every permission
+    user_id: str | None = None  # the admin user an SSWS token acts as
 
-    def allows(self, needed: tuple[str, ...]) -> bool:
+    def has_scope(self, needed: tuple[str, ...]) -> bool:
         return self.scopes is None or any(s in self.scopes for s in needed)
+
+    def may(self, permission: str) -> bool:
+        return self.permissions is None or permission in self.permissions
 
 
 @dataclass

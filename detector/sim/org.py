@@ -18,6 +18,7 @@ from detector.sim.faults import FaultPlan
 from detector.sim.ids import IdFactory
 from detector.sim.logstore import LogStore
 from detector.sim.ratelimit import RateLimiter, RateLimits
+from detector.sim.roles import STANDARD_ROLES, RoleAssignment, permissions_of
 from detector.sim.timefmt import iso_ms, parse_iso
 
 RETENTION_DAYS = 90
@@ -59,6 +60,8 @@ class SimOrg:
         self.api_tokens: dict[str, ApiToken] = {}  # by secret value
         self.apps: dict[str, ServiceApp] = {}  # by client_id
         self.access_tokens: dict[str, AccessToken] = {}  # by token value
+        self.admins: dict[str, UserRecord] = {}  # token owners who are not directory users, by id
+        self.roles: dict[str, list[RoleAssignment]] = {}  # admin role assignments, by user id
         self.replay = ReplayCache()
         self.dpop_nonce = self.ids.secret(32)
         # Set by SimServer.start(); used for absolute hrefs in objects built outside a request.
@@ -66,23 +69,42 @@ class SimOrg:
 
     # -- credentials ---------------------------------------------------------------------------
 
-    def add_api_token(self, value: str, name: str = "itdr-reader", admin_login: str | None = None) -> str:
-        """Register an SSWS token (all scopes); returns its `00T...` id. It acts as an admin user."""
+    def add_api_token(
+        self,
+        value: str,
+        name: str = "itdr-reader",
+        admin_login: str | None = None,
+        roles: Iterable[str] = ("SUPER_ADMIN",),
+    ) -> str:
+        """Register an SSWS token; returns its `00T...` id. It acts as an admin user holding `roles`.
+
+        The admin is the directory user with `admin_login`, else a new user outside the directory
+        (`GET /api/v1/users/me` still shows it). Its roles decide what the token may do: a super
+        admin (the default) may do everything, a read-only admin nothing that changes the org."""
+        unknown = sorted(set(roles) - set(STANDARD_ROLES))
+        if unknown:
+            raise ValueError(f"unknown admin role(s) {unknown}; known: {sorted(STANDARD_ROLES)}")
         token_id = self.ids.okta_id("00T")
         login = admin_login or f"admin@{self.name}.example.com"
-        known = self.directory.find(login)
-        admin = (
-            known.target()
-            if known
-            else {
-                "id": self.ids.okta_id("00u"),
-                "type": "User",
-                "alternateId": login,
-                "displayName": "Okta Admin",
-                "detailEntry": None,
-            }
-        )
-        self.api_tokens[value] = ApiToken(token_id, name, value, admin)
+        owner = self.directory.find(login)
+        if owner is None:
+            now = self.clock()
+            owner = UserRecord(
+                id=self.ids.okta_id("00u"),
+                login=login,
+                email=login,
+                first_name="Okta",
+                last_name="Admin",
+                status="ACTIVE",
+                created=now,
+                status_changed=now,
+                activated=now,
+                password_changed=now,
+                last_updated=now,
+            )
+            self.admins[owner.id] = owner
+        self.roles[owner.id] = [RoleAssignment(owner.id, role, self.clock()) for role in dict.fromkeys(roles)]
+        self.api_tokens[value] = ApiToken(token_id, name, value, owner.target())
         return token_id
 
     def add_service_app(
@@ -107,7 +129,17 @@ class SimOrg:
         token = self.api_tokens.get(value)
         if token is None:
             return None
-        return Principal(token.id, token.admin, None, client_id=None, token_id=token.id)
+        owner = token.admin["id"]
+        held = permissions_of(tuple(r.type for r in self.roles.get(owner, [])))
+        return Principal(token.id, token.admin, None, token_id=token.id, permissions=held, user_id=owner)
+
+    def revoke_api_token(self, value: str) -> None:
+        """Revoke an SSWS token, as an admin does in Security > API: its next call gets 401 E0000011."""
+        del self.api_tokens[value]
+
+    def user_or_admin(self, user_id: str) -> UserRecord | None:
+        """A directory user, or a token owner kept outside the directory."""
+        return self.directory.find(user_id) or self.admins.get(user_id)
 
     def principal_for_access_token(self, token: AccessToken) -> Principal:
         app = self.apps[token.client_id]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from detector.sim.auth import LOGS_READ, authenticate
+from detector.sim.auth import LOGS_READ, authorized
 from detector.sim.context import org_of
 from detector.sim.errors import OktaError
 from detector.sim.logstore import StoredEvent
@@ -110,7 +110,7 @@ def _link(request: web.Request, after: str) -> str:
 
 async def list_log_events(request: web.Request) -> web.Response:
     org = org_of(request)
-    authenticate(request, org, LOGS_READ)
+    authorized(request, org, LOGS_READ)
     now = org.clock()
     q = parse_query(dict(request.query), now)
     next_after: str | None

@@ -1,7 +1,9 @@
-"""Users API: read a user, its groups and factors; lifecycle operations; clearing sessions.
+"""Users API: list users, read a user (or the token's owner, `me`), its groups, factors and admin roles;
+lifecycle operations; clearing sessions.
 
-Every enforcement call that authenticates is recorded in `org.calls` (with the status answered)
-and, when it succeeds, writes the System Log events Okta writes for it.
+Every enforcement call that authenticates is recorded in `org.calls` (with the status answered, a
+403 when the caller may not make it) and, when it succeeds, writes the System Log events Okta
+writes for it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,17 @@ import orjson
 from aiohttp import web
 
 from detector.sim.audit import admin_event
-from detector.sim.auth import USERS_MANAGE, USERS_READ, authenticate
+from detector.sim.auth import (
+    CLEAR_SESSIONS,
+    LIFECYCLE,
+    OWN_ROLES,
+    OWN_USER,
+    ROLES_READ,
+    USERS_READ,
+    authenticate,
+    authorize,
+    authorized,
+)
 from detector.sim.context import org_of, request_context
 from detector.sim.directory import LIFECYCLE_ACTIONS
 from detector.sim.errors import OktaError
@@ -27,16 +39,61 @@ def _base(request: web.Request) -> str:
     return str(request.url.origin())
 
 
-async def get_user(request: web.Request) -> web.Response:
+MAX_USERS_LIMIT = 200
+
+
+async def list_users(request: web.Request) -> web.Response:
+    """`GET /api/v1/users`: users not DEPROVISIONED, in creation order, `limit` (≤ 200) at a time after `after`."""
     org = org_of(request)
-    authenticate(request, org, USERS_READ)
+    authorized(request, org, USERS_READ)
+    try:
+        limit = min(int(request.query.get("limit", MAX_USERS_LIMIT)), MAX_USERS_LIMIT)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise OktaError("E0000053", "Invalid parameter: limit")
+    users = [u for u in org.directory.users.values() if u.status != "DEPROVISIONED"]
+    after = request.query.get("after")
+    if after is not None:
+        ids = [u.id for u in users]
+        users = users[ids.index(after) + 1 :] if after in ids else []
+    page = users[:limit]
+    resp = _json([org.directory.user_json(u, _base(request)) for u in page])
+    resp.headers.add("Link", f'<{request.url}>; rel="self"')
+    if len(users) > limit:
+        query = {k: v for k, v in request.query.items() if k != "after"} | {"after": page[-1].id}
+        resp.headers.add("Link", f'<{request.url.with_query(query)}>; rel="next"')
+    return resp
+
+
+async def get_user(request: web.Request) -> web.Response:
+    """A user by id or login; `me` is the admin an SSWS token acts as (a service app has none: 404)."""
+    org = org_of(request)
+    if request.match_info["id"] == "me":
+        principal = authorized(request, org, OWN_USER)
+        owner = org.user_or_admin(principal.user_id) if principal.user_id else None
+        if owner is None:
+            raise OktaError("E0000007", "Not found: Resource not found: me (User)")
+        return _json(org.directory.user_json(owner, _base(request)))
+    authorized(request, org, USERS_READ)
     user = org.directory.get(request.match_info["id"])
     return _json(org.directory.user_json(user, _base(request)))
 
 
+async def list_user_roles(request: web.Request) -> web.Response:
+    """`GET /api/v1/users/{id}/roles`: an admin may read its own; another user's needs a super admin."""
+    org = org_of(request)
+    principal = authenticate(request, org)
+    user = org.user_or_admin(request.match_info["id"])
+    if user is None:
+        raise OktaError("E0000007", f"Not found: Resource not found: {request.match_info['id']} (User)")
+    authorize(request, principal, OWN_ROLES if user.id == principal.user_id else ROLES_READ)
+    return _json([role.json(_base(request)) for role in org.roles.get(user.id, [])])
+
+
 async def list_user_groups(request: web.Request) -> web.Response:
     org = org_of(request)
-    authenticate(request, org, USERS_READ)
+    authorized(request, org, USERS_READ)
     user = org.directory.get(request.match_info["id"])
     by_id = {g.id: g for g in org.directory.groups.values()}
     return _json([org.directory.group_json(by_id[gid], _base(request)) for gid in user.group_ids])
@@ -44,7 +101,7 @@ async def list_user_groups(request: web.Request) -> web.Response:
 
 async def list_factors(request: web.Request) -> web.Response:
     org = org_of(request)
-    authenticate(request, org, USERS_READ)
+    authorized(request, org, USERS_READ)
     user = org.directory.get(request.match_info["id"])
     return _json([org.directory.factor_json(user, f, _base(request)) for f in user.factors])
 
@@ -60,11 +117,12 @@ async def lifecycle(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in LIFECYCLE_ACTIONS:
         raise OktaError("E0000007", f"Not found: Resource not found: {request.path} (lifecycle)")
-    principal = authenticate(request, org, USERS_MANAGE)
+    principal = authenticate(request, org)
     user_id: str | None = None
     try:
         user = org.directory.get(request.match_info["id"])
         user_id = user.id
+        authorize(request, principal, LIFECYCLE[action])
         outcome = org.directory.lifecycle(user, action, org.clock())
     except OktaError as exc:
         _record(org, request, action, user_id, principal.credential_id, exc.status or 500)
@@ -82,11 +140,14 @@ async def lifecycle(request: web.Request) -> web.Response:
 async def clear_sessions(request: web.Request) -> web.Response:
     """`DELETE /api/v1/users/{id}/sessions`: one `user.session.clear` plus a `user.session.end` per session."""
     org = org_of(request)
-    principal = authenticate(request, org, USERS_MANAGE)
+    principal = authenticate(request, org)
+    user_id: str | None = None
     try:
         user = org.directory.get(request.match_info["id"])
+        user_id = user.id
+        authorize(request, principal, CLEAR_SESSIONS)
     except OktaError as exc:
-        _record(org, request, "clear_sessions", None, principal.credential_id, exc.status or 404)
+        _record(org, request, "clear_sessions", user_id, principal.credential_id, exc.status or 404)
         raise
     ctx = request_context(request)
     ended = org.directory.clear_sessions(user)
@@ -98,7 +159,9 @@ async def clear_sessions(request: web.Request) -> web.Response:
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/api/v1/users", list_users, allow_head=False)
     router.add_get("/api/v1/users/{id}", get_user, allow_head=False)
+    router.add_get("/api/v1/users/{id}/roles", list_user_roles, allow_head=False)
     router.add_get("/api/v1/users/{id}/groups", list_user_groups, allow_head=False)
     router.add_get("/api/v1/users/{id}/factors", list_factors, allow_head=False)
     router.add_post("/api/v1/users/{id}/lifecycle/{action}", lifecycle)

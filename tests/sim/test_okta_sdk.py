@@ -84,3 +84,27 @@ async def test_sdk_get_user_and_suspend(okta: OktaClient, org: SimOrg) -> None:
     assert again[-1] is not None and "E0000001" in str(again[-1])
     user, _, err = await okta.get_user("nobody@acme.com")
     assert user is None and "E0000007" in str(err)
+
+
+async def test_sdk_reads_the_tokens_owner_its_roles_and_users(okta: OktaClient, org: SimOrg) -> None:
+    uid = org.add_user(login="erin@acme.com", first_name="Erin", last_name="F")["id"]
+    users, _, err = await okta.list_users(limit=1)
+    assert err is None and [u.id for u in users] == [uid]
+    me, _, err = await okta.get_user("me")
+    assert err is None and me.profile.login == "admin@acme.example.com"
+    roles, _, err = await okta.list_assigned_roles_for_user(me.id)
+    assert err is None
+    assert [(r.actual_instance.type.value, r.actual_instance.assignment_type.value) for r in roles] == [
+        ("SUPER_ADMIN", "USER")
+    ]
+
+
+async def test_sdk_sees_a_help_desk_token_refused_a_suspend(server: SimServer, org: SimOrg, monkeypatch) -> None:
+    monkeypatch.setenv("OKTA_TESTING_TESTINGDISABLEHTTPSCHECK", "true")
+    org.add_api_token(TOKEN + "desk", admin_login="desk@acme.com", roles=["HELP_DESK_ADMIN"])
+    uid = org.add_user(login="frank@acme.com", first_name="Frank", last_name="G")["id"]
+    desk = OktaClient({"orgUrl": server.url, "token": TOKEN + "desk", "testing": {"testingDisableHttpsCheck": True}})
+    result = await desk.suspend_user(uid)
+    assert result[-1] is not None and "E0000006" in str(result[-1])
+    assert org.users[uid].status == "ACTIVE"
+    assert (await desk.expire_password(uid))[-1] is None  # a help desk admin may force a password reset

@@ -145,6 +145,22 @@ async def test_user_objects_match_spec(
     openapi.validate_response(req, resp)
 
 
+async def test_user_list_me_and_role_assignments_match_spec(
+    openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession, org: SimOrg
+) -> None:
+    org.add_user(login="erin@acme.com", first_name="Erin", last_name="F")
+    req, resp = await exchange(http, server.url, "GET", "/api/v1/users", {"limit": "1"})
+    assert resp.status_code == 200 and len(json.loads(resp.data)) == 1
+    openapi.validate_response(req, resp)
+    req, resp = await exchange(http, server.url, "GET", "/api/v1/users/me")
+    assert resp.status_code == 200
+    openapi.validate_response(req, resp)
+    me = json.loads(resp.data)["id"]
+    req, resp = await exchange(http, server.url, "GET", f"/api/v1/users/{me}/roles")
+    assert resp.status_code == 200 and [r["type"] for r in json.loads(resp.data)] == ["SUPER_ADMIN"]
+    openapi.validate_response(req, resp)
+
+
 async def test_error_objects_match_spec(
     openapi: OpenAPI, server: SimServer, http: aiohttp.ClientSession, org: SimOrg
 ) -> None:

@@ -1,0 +1,96 @@
+"""Admin roles: what each standard role may do in the simulator, and role assignments as the Roles API shows them.
+
+Okta authorises an API token's call by the admin roles of the token's owner, so a token owned by a
+help desk admin cannot suspend anyone (403 E0000006). Permission names are Okta's IAM permission names
+(its custom-role permissions catalog); `okta.logs.read` stands for "View System Log", which Okta grants
+to standard roles without a named permission. Each role holds what Okta's help pages say it may do
+("Standard administrator roles and permissions" and the page of each role), restricted to the calls the
+simulator serves; where those pages are silent (which roles view the System Log) it is an approximation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from detector.sim.timefmt import iso_ms
+
+LOGS_READ = "okta.logs.read"
+USERS_READ = "okta.users.read"
+CLEAR_SESSIONS = "okta.users.lifecycle.clearSessions"
+EXPIRE_PASSWORD = "okta.users.credentials.expirePassword"
+RESET_FACTORS = "okta.users.credentials.resetFactors"
+SUSPEND = "okta.users.lifecycle.suspend"
+UNSUSPEND = "okta.users.lifecycle.unsuspend"
+ACTIVATE = "okta.users.lifecycle.activate"
+DEACTIVATE = "okta.users.lifecycle.deactivate"
+UNLOCK = "okta.users.lifecycle.unlock"
+ROLES_READ = "okta.roles.read"  # another user's role assignments: "Add, remove, and view administrators"
+
+LIFECYCLE_PERMISSIONS = {
+    "suspend": SUSPEND,
+    "unsuspend": UNSUSPEND,
+    "activate": ACTIVATE,
+    "deactivate": DEACTIVATE,
+    "unlock": UNLOCK,
+    "expire_password": EXPIRE_PASSWORD,
+    "reset_factors": RESET_FACTORS,
+}
+_USER_ADMIN = frozenset({USERS_READ, LOGS_READ, CLEAR_SESSIONS, *LIFECYCLE_PERMISSIONS.values()})
+
+# role type -> (Okta's label, permissions held; None = every permission)
+STANDARD_ROLES: dict[str, tuple[str, frozenset[str] | None]] = {
+    "SUPER_ADMIN": ("Super Administrator", None),
+    "ORG_ADMIN": ("Organizational Administrator", _USER_ADMIN),  # all but viewing administrators
+    "USER_ADMIN": ("Group Administrator", _USER_ADMIN),  # Okta: "Group Administrator", for its groups
+    "HELP_DESK_ADMIN": (
+        "Help Desk Administrator",
+        frozenset({USERS_READ, LOGS_READ, CLEAR_SESSIONS, EXPIRE_PASSWORD, RESET_FACTORS, UNLOCK}),
+    ),
+    "GROUP_MEMBERSHIP_ADMIN": ("Group Membership Administrator", frozenset({USERS_READ})),  # + group membership
+    "READ_ONLY_ADMIN": ("Read Only Administrator", frozenset({USERS_READ, LOGS_READ})),
+    "REPORT_ADMIN": ("Report Administrator", frozenset({LOGS_READ})),
+    "APP_ADMIN": ("Application Administrator", frozenset({USERS_READ, LOGS_READ})),
+    "MOBILE_ADMIN": ("Mobile Administrator", frozenset({USERS_READ, LOGS_READ})),
+    "API_ACCESS_MANAGEMENT_ADMIN": ("API Access Management Administrator", frozenset({USERS_READ})),
+}
+
+
+def permissions_of(roles: tuple[str, ...]) -> frozenset[str] | None:
+    """Everything the roles together permit; None when one of them permits everything."""
+    held: set[str] = set()
+    for role in roles:
+        granted = STANDARD_ROLES[role][1]
+        if granted is None:
+            return None
+        held |= granted
+    return frozenset(held)
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    """One standard role assigned directly to a user."""
+
+    user_id: str
+    type: str
+    created: float
+
+    @property
+    def id(self) -> str:
+        """Stable without drawing on the org's seeded ids, so adding roles shifts no other id."""
+        digest = hashlib.sha256(f"{self.user_id}:{self.type}".encode()).hexdigest()
+        return "ra1" + digest[:17]
+
+    def json(self, base_url: str) -> dict[str, Any]:
+        """The `StandardRole` object of `GET /api/v1/users/{id}/roles`."""
+        return {
+            "id": self.id,
+            "label": STANDARD_ROLES[self.type][0],
+            "type": self.type,
+            "status": "ACTIVE",
+            "created": iso_ms(self.created),
+            "lastUpdated": iso_ms(self.created),
+            "assignmentType": "USER",
+            "_links": {"assignee": {"href": f"{base_url}/api/v1/users/{self.user_id}"}},
+        }
