@@ -206,3 +206,11 @@ def _info(creds: Credentials) -> CredentialInfo:
     if isinstance(creds, SswsCredentials):
         return CredentialInfo("ssws")
     return CredentialInfo("oauth", creds.client_id)
+
+
+async def check_connection(tenant: TenantConfig, metrics: Metrics) -> dict[str, Any]:
+    """A daemon's test connection: its own short-lived clients (closed after), the metrics set, the report's JSON."""
+    async with OktaClients() as clients:
+        report = await test_connection(tenant, clients)
+    report.set_metrics(metrics)
+    return report.to_dict()

@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from detector.config import Config, KafkaSettings
+from detector.connection import check_connection
 from detector.ingest.poller import TenantPoller
 from detector.ops.api import tenant_routes
 from detector.ops.http import Api, OpsHttpServer
@@ -70,7 +71,10 @@ class PollerRole:
         self._bus_up = False
 
     def api(self) -> Api:
-        return Api(routes=tenant_routes(self.status, self.sync), readiness=self.not_ready)
+        return Api(routes=tenant_routes(self.status, self.sync, self.test_connection), readiness=self.not_ready)
+
+    async def test_connection(self, tenant: str) -> dict[str, Any]:
+        return await check_connection(next(t for t in self.config.tenants if t.name == tenant), self.metrics)
 
     def sync(self, tenant: str) -> bool:
         poller = self.pollers.get(tenant)
@@ -80,6 +84,10 @@ class PollerRole:
 
     def not_ready(self) -> list[str]:
         return ([] if self._bus_up else ["bus: the Kafka producer is not started yet"]) + self.status.not_ready()
+
+    async def _check_at_start(self, tenant: str) -> None:
+        """Each tenant's test connection at start, part of its status (as in embedded mode)."""
+        await self.status.set_connection(tenant, await self.test_connection(tenant))
 
     async def run(self, stop: asyncio.Event) -> None:
         config, kafka = self.config, self.kafka
@@ -103,7 +111,8 @@ class PollerRole:
                         redactor=redactor_for(t, key),
                         on_poll=self.status.record,
                     )
-                await asyncio.gather(*(poller.run(stop) for poller in self.pollers.values()))
+                checks = [self._check_at_start(name) for name in self.pollers]
+                await asyncio.gather(*(poller.run(stop) for poller in self.pollers.values()), *checks)
         finally:
             self._bus_up = False
             await sink.stop()

@@ -18,6 +18,7 @@ import orjson
 import structlog
 
 from detector.config import Config, ConfigError, TenantConfig
+from detector.connection import check_connection
 from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
 from detector.logsetup import configure_logging
@@ -54,6 +55,7 @@ class EmbeddedPipeline:
     status: StatusBoard = field(init=False)
     _polling: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = field(init=False, default_factory=dict)
     _responders: dict[str, TenantResponder] = field(init=False, default_factory=dict)
+    _checks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         slow = {t.name: t.poll.slow_sync_s for t in self.config.tenants}
@@ -65,8 +67,16 @@ class EmbeddedPipeline:
         async def findings(q: FindingsQuery) -> list[dict[str, Any]]:
             return await self.bus.query_findings(q.tenant, q.detection, q.tier, q.since, q.limit)
 
-        routes = [*tenant_routes(self.status, self.sync), *findings_routes(findings), *reload_routes(self.reload)]
+        routes = [
+            *tenant_routes(self.status, self.sync, self.test_connection),
+            *findings_routes(findings),
+            *reload_routes(self.reload),
+        ]
         return Api(routes=routes, readiness=self.not_ready)
+
+    async def test_connection(self, tenant: str) -> dict[str, Any]:
+        """What the tenant's credentials may do (no side effects on the org); also sets its metrics."""
+        return await check_connection(next(t for t in self.config.tenants if t.name == tenant), self.metrics)
 
     def sync(self, tenant: str) -> bool:
         poller = self.pollers.get(tenant)
@@ -112,6 +122,8 @@ class EmbeddedPipeline:
             stop.set()
             for name in list(self._polling):
                 await self._stop_polling(name)
+            for check in list(self._checks):
+                check.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -136,8 +148,17 @@ class EmbeddedPipeline:
             on_poll=self.status.record,
         )
         stop = asyncio.Event()
+        self._checks.add(asyncio.create_task(self._check_at_start(tenant.name), name=f"test-connection:{tenant.name}"))
         self.pollers[tenant.name] = poller
         self._polling[tenant.name] = (stop, asyncio.create_task(poller.run(stop), name=f"poller:{tenant.name}"))
+
+    async def _check_at_start(self, tenant: str) -> None:
+        """Each tenant's test connection when it starts: part of its status, so a wrong enforcement token
+        is known before an incident needs it."""
+        try:
+            await self.status.set_connection(tenant, await self.test_connection(tenant))
+        finally:
+            self._checks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _stop_polling(self, name: str) -> None:
         stop, task = self._polling.pop(name)

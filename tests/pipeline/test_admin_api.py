@@ -121,6 +121,18 @@ async def test_status_readiness_findings_and_the_token(sim: Sim, tmp_path: Path,
         assert (await get("/api/v1/findings?tenant=broken"))[1] == {"findings": []}
         assert (await get("/api/v1/findings?tier=severe"))[0] == 400
         assert (await get("/api/v1/findings?since=2999-01-01T00:00:00Z"))[1] == {"findings": []}
+        async def connection_known() -> Any:
+            _, body = await get("/api/v1/tenants/broken")
+            return body["connection"]
+
+        checked = await eventually(connection_known)  # run at start: part of the status
+        assert not checked["ok"] and "system_log" in checked["disabled"]
+        (logs,) = [p for p in checked["permissions"] if p["permission"] == "read_logs"]
+        assert logs["result"] == "error" and logs["error"]["code"] == "E0000011"
+        async with http.post(base + "/api/v1/tenants/acme/test-connection", headers=auth) as resp:
+            report = await resp.json()
+            answers.append(str(report))
+        assert resp.status == 200 and report["ok"] and report["tenant"] == "acme"
         async with http.get(base + "/metrics") as resp:
             metrics = await resp.text()
             answers.append(metrics)
