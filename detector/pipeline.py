@@ -19,10 +19,10 @@ import structlog
 from detections.engine import Engine
 from detector.config import Config
 from detector.ingest.poller import TenantPoller
-from detector.ops.metrics import Metrics
+from detector.ops.metrics import Metrics, start_series
 from detector.private_files import private_dir
 from detector.redaction_key import redaction_key
-from detector.respond.actions import ActionWorker, TenantResponder
+from detector.respond.actions import ActionWorker, TenantResponder, action_latency
 from detector.respond.alerts import JsonlSink
 from detector.respond.ledger import ActionRecord, SqliteLedger
 from detector.stream.bus import FINDINGS
@@ -53,13 +53,14 @@ class EmbeddedPipeline:
         self.bus = await EmbeddedBus(self.config.db_path).open()
         self.ledger = await SqliteLedger(self.config.db_path).open()
         try:
-            async with OktaClients() as clients:
+            async with OktaClients(self.metrics) as clients:
                 await self._run(stop, clients, key)
         finally:
             await self.ledger.close()
             await self.bus.close()
 
     async def _run(self, stop: asyncio.Event, clients: OktaClients, key: bytes) -> None:
+        start_series(self.metrics, self.config, ("poll", "detect", "act"))
         engines: dict[str, Engine] = {}
         responders: dict[str, TenantResponder] = {}
         for tenant in self.config.tenants:
@@ -83,6 +84,7 @@ class EmbeddedPipeline:
             asyncio.create_task(self._consume("alerts", stop, self._alerts(jsonl)), name="alerts"),
             asyncio.create_task(self._consume("actions", stop, self._actions(worker)), name="actions"),
             asyncio.create_task(self._prune(stop), name="prune"),
+            asyncio.create_task(worker.watch_breakers(self.metrics.set_breaker), name="breakers"),
         ]
         try:
             await _first_failure(tasks, stop)
@@ -121,8 +123,10 @@ class EmbeddedPipeline:
     def _actions(self, worker: ActionWorker) -> Callable[[list[Stored]], Awaitable[None]]:
         async def handle(batch: list[Stored]) -> None:
             for stored in batch:
-                for record in await worker.handle(orjson.loads(stored.value)):
-                    self.metrics.actions.labels(record.tenant, record.action, record.status.value).inc()
+                finding = orjson.loads(stored.value)
+                for record in await worker.handle(finding):
+                    latency = action_latency(finding, record)
+                    self.metrics.action_decided(record.tenant, record.action, record.status.value, latency)
                     if self.on_action:
                         self.on_action(record)
 

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import random
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,8 @@ import structlog
 from detections.redaction import Redactor
 from detector.okta.client import LogPage, OktaClient
 from detector.okta.errors import OktaApiError, OktaAuthError, OktaBadResponse
-from detector.ops.labels import error_code
+from detector.ops.freshness import PollFreshness
+from detector.ops.labels import BUS, error_code
 from detector.ops.metrics import Metrics
 from detector.stream.bus import BusUnavailable, Cursor, EventRecord, EventSink
 
@@ -74,6 +74,7 @@ class TenantPoller:
         self.metrics = metrics
         self.settings = settings or PollerSettings()
         self._now = now
+        self.freshness = PollFreshness(tenant, metrics.poll_lag, metrics.cursor_age)
         self.healthy = True
         self.last_error: str | None = None
         self._failures = 0
@@ -86,6 +87,7 @@ class TenantPoller:
             try:
                 result = await self.poll_once()
                 self.healthy, self.last_error, self._failures = True, None, 0
+                self.metrics.poll_succeeded(self.tenant)
                 if result.full:
                     delay = 0.0
             except OktaAuthError as exc:
@@ -93,7 +95,7 @@ class TenantPoller:
             except OktaApiError as exc:
                 delay = self._failed(exc, error_code(exc), self.settings.error_backoff_s)
             except BusUnavailable as exc:
-                delay = self._failed(exc, "bus", self.settings.error_backoff_s)
+                delay = self._failed(exc, BUS, self.settings.error_backoff_s)
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
@@ -102,6 +104,8 @@ class TenantPoller:
     async def poll_once(self) -> PollResult:
         """Fetch one page after the stored cursor and store it with its successor cursor."""
         cursor = await self.sink.load_cursor(self.tenant)
+        if cursor is not None:
+            self.freshness.resumed(_epoch(cursor.last_published))
         page = await self._fetch(cursor)
         self.metrics.pages.labels(self.tenant).inc()
         redacted = self.redactor.redact_page(page.events)
@@ -115,10 +119,9 @@ class TenantPoller:
             raise OktaBadResponse(None, error_summary="no rel=next link on a polling response", path="/api/v1/logs")
         added = await self.sink.commit_page(self.tenant, records, Cursor(next_url, last_published))
         self.metrics.events_ingested.labels(self.tenant).inc(added)
-        if last_published:
-            lag = time.time() - datetime.fromisoformat(last_published.replace("Z", "+00:00")).timestamp()
-            self.metrics.poll_lag.labels(self.tenant).set(max(0.0, lag))
-        return PollResult(len(records), added, len(records) >= self.settings.page_limit)
+        full = len(records) >= self.settings.page_limit
+        self.freshness.stored(_epoch(last_published), full)
+        return PollResult(len(records), added, full)
 
     async def _fetch(self, cursor: Cursor | None) -> LogPage:
         if cursor is None:
@@ -143,6 +146,16 @@ class TenantPoller:
         self.healthy, self.last_error = False, str(exc)
         self._failures += 1
         self.metrics.poll_errors.labels(self.tenant, code).inc()
+        self.metrics.set_tenant_status(self.tenant, "error")
         log.error("poller.error", tenant=self.tenant, code=code, error=str(exc), failures=self._failures)
         delay = min(backoff * 2 ** (self._failures - 1), max(backoff, self.settings.max_backoff_s))
         return delay * (1 + random.random() * 0.2)
+
+
+def _epoch(published: str | None) -> float | None:
+    """An event's ``published`` (ISO 8601, as Okta sends it) in epoch seconds; None if absent or unreadable:
+    it is event data, and the freshness gauges must not stop the poller."""
+    try:
+        return datetime.fromisoformat(published.replace("Z", "+00:00")).timestamp() if published else None
+    except (ValueError, OverflowError):
+        return None
