@@ -1,9 +1,9 @@
 """A real Prometheus scrapes the three Kafka-mode roles (`detector poller`, `worker`, `actions`: subprocesses
 against the simulator and the session's broker), as in deploy/docker-compose.yml.
 
-Two tenants: ``acme`` with a few sign-ins, and ``broken``, whose read token was revoked. Each role's /metrics passes ``promtool check
-metrics``; every dashboard and alert expression is evaluated against what Prometheus scraped, the consumer lag
-included (tests/prometheus.py says the rule).
+Two tenants: ``acme`` with a few sign-ins, and ``broken``, whose read token was revoked. Each role's /metrics
+passes ``promtool check metrics``; every dashboard and alert expression is evaluated against what Prometheus
+scraped, the consumer lag included (tests/prometheus.py says the rule).
 """
 
 from __future__ import annotations
