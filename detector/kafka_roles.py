@@ -32,11 +32,11 @@ from detector.connection import check_connection
 from detector.ingest.poller import TenantPoller
 from detector.ops.api import tenant_routes
 from detector.ops.http import Api, OpsHttpServer
-from detector.ops.metrics import Metrics
+from detector.ops.metrics import Metrics, start_series
 from detector.ops.status import StatusBoard
 from detector.private_files import private_dir
 from detector.redaction_key import redaction_key
-from detector.respond.actions import ActionWorker
+from detector.respond.actions import ActionWorker, action_latency
 from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
 from detector.stream.faust_app import build_app
 from detector.stream.kafka_bus import KafkaSink, TopicPlan, Topics, ensure_topics, idempotent_producer, read_topic
@@ -94,13 +94,14 @@ class PollerRole:
         if config.redaction_key is None:  # each host would make its own key: one password, several markers
             log.warning("redaction.key_not_shared", hint="set redaction_key: {env: ...} or {file: ...} in Kafka mode")
         key = redaction_key(config)
+        start_series(self.metrics, config, ("poll",))
         await ensure_topics(kafka.bootstrap, topic_plan(kafka))
         sink = await KafkaSink(kafka.bootstrap, Topics(kafka.topic_prefix)).start()
         self._bus_up = True
         try:
             self.status.store = sink
             await self.status.load()
-            async with OktaClients() as clients:
+            async with OktaClients(self.metrics) as clients:
                 for t in config.tenants:
                     self.pollers[t.name] = TenantPoller(
                         t.name,
@@ -136,6 +137,7 @@ async def run_actions(
     stop: asyncio.Event,
     on_action: Callable[[ActionRecord], None] | None = None,
 ) -> None:
+    start_series(metrics, config, ("act",))
     await ensure_topics(kafka.bootstrap, topic_plan(kafka))
     topics = Topics(kafka.topic_prefix)
     producer = idempotent_producer(kafka.bootstrap)
@@ -165,16 +167,21 @@ async def run_actions(
     lag = asyncio.create_task(report_consumer_lag(kafka.bootstrap, group, [topics.findings], metrics))
     try:
         await consumer.start()
-        async with OktaClients() as clients:
+        async with OktaClients(metrics) as clients:
             worker = ActionWorker({t.name: responder(t, clients) for t in config.tenants}, ledger)
-            while not stop.is_set():
-                try:
-                    await _act_on_batch(consumer, worker, metrics, on_action)
-                except KafkaError as exc:
-                    log.error("actions.kafka_error", error=repr(exc))
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), RETRY_S)
-                    await _rewind(consumer)
+            breakers = asyncio.create_task(worker.watch_breakers(metrics.set_breaker))
+            try:
+                while not stop.is_set():
+                    try:
+                        await _act_on_batch(consumer, worker, metrics, on_action)
+                    except KafkaError as exc:
+                        log.error("actions.kafka_error", error=repr(exc))
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), RETRY_S)
+                        await _rewind(consumer)
+            finally:
+                breakers.cancel()
+                await asyncio.gather(breakers, return_exceptions=True)
     finally:
         lag.cancel()
         with contextlib.suppress(KafkaError):
@@ -198,7 +205,8 @@ async def _act_on_batch(
                 log.error("actions.bad_finding", partition=tp.partition, offset=message.offset, error=str(exc))
                 continue
             for record in await worker.handle(finding):
-                metrics.actions.labels(record.tenant, record.action, record.status.value).inc()
+                latency = action_latency(finding, record)
+                metrics.action_decided(record.tenant, record.action, record.status.value, latency)
                 if on_action:
                     on_action(record)
         await consumer.commit({tp: records[-1].offset + 1})
@@ -215,6 +223,7 @@ async def _rewind(consumer: AIOKafkaConsumer) -> None:
 
 
 def worker_app(config: Config, kafka: KafkaSettings, metrics: Metrics, web_port: int | None = None) -> faust.App:
+    start_series(metrics, config, ("detect",))
     engines = {tenant.name: engine_for(tenant) for tenant in config.tenants}
     datadir = private_dir(private_dir(config.data_dir) / "faust")
     app = build_app(kafka, engines, metrics, datadir=datadir, web_port=web_port or kafka.web_port)

@@ -24,10 +24,10 @@ from detector.ingest.poller import TenantPoller
 from detector.logsetup import configure_logging
 from detector.ops.api import FindingsQuery, findings_routes, reload_routes, tenant_routes
 from detector.ops.http import Api
-from detector.ops.metrics import Metrics
+from detector.ops.metrics import Metrics, start_series
 from detector.ops.status import StatusBoard
 from detector.redaction_key import redaction_key
-from detector.respond.actions import ActionWorker, TenantResponder
+from detector.respond.actions import ActionWorker, TenantResponder, action_latency
 from detector.respond.alerts import JsonlSink
 from detector.respond.ledger import ActionRecord, SqliteLedger
 from detector.stream.bus import FINDINGS
@@ -95,13 +95,14 @@ class EmbeddedPipeline:
             try:
                 self.status.store = self.bus
                 await self.status.load()
-                async with OktaClients() as clients:
+                async with OktaClients(self.metrics) as clients:
                     await self._run(stop, clients)
             finally:
                 await self.ledger.close()
                 await self.bus.close()
 
     async def _run(self, stop: asyncio.Event, clients: OktaClients) -> None:
+        start_series(self.metrics, self.config, ("poll", "detect", "act"))
         self._clients = clients
         self._stage = DetectionStage(self.bus, {}, self.metrics)
         worker = ActionWorker(self._responders, self.ledger)
@@ -113,6 +114,7 @@ class EmbeddedPipeline:
             asyncio.create_task(self._consume("alerts", stop, self._alerts(jsonl)), name="alerts"),
             asyncio.create_task(self._consume("actions", stop, self._actions(worker)), name="actions"),
             asyncio.create_task(self._prune(stop), name="prune"),
+            asyncio.create_task(worker.watch_breakers(self.metrics.set_breaker), name="breakers"),
         ]
         for tenant in self.config.tenants:
             self._start_polling(tenant)
@@ -133,7 +135,6 @@ class EmbeddedPipeline:
     def _engines_init(self, tenant: TenantConfig) -> None:
         """Before the stage starts: its engines are loaded with their state by ``stage.start``."""
         self._stage.engines[tenant.name] = engine_for(tenant)
-        self._stage.detect.track(tenant.name)
         self._responders[tenant.name] = responder(tenant, self._clients)
 
     def _start_polling(self, tenant: TenantConfig) -> None:
@@ -198,6 +199,7 @@ class EmbeddedPipeline:
             self._start_polling(tenant)
             done.append(f"tenant {name} {'changed: restarted' if name in old_tenants else 'added'}")
         self.config = new
+        start_series(self.metrics, new, ("poll", "detect", "act"))  # an added tenant's series from 0
         done.append("secrets re-read: rotated tokens are used from the next request")
         log.info("config.reloaded", changes=done)
         return done
@@ -231,8 +233,10 @@ class EmbeddedPipeline:
     def _actions(self, worker: ActionWorker) -> Callable[[list[Stored]], Awaitable[None]]:
         async def handle(batch: list[Stored]) -> None:
             for stored in batch:
-                for record in await worker.handle(orjson.loads(stored.value)):
-                    self.metrics.actions.labels(record.tenant, record.action, record.status.value).inc()
+                finding = orjson.loads(stored.value)
+                for record in await worker.handle(finding):
+                    latency = action_latency(finding, record)
+                    self.metrics.action_decided(record.tenant, record.action, record.status.value, latency)
                     if self.on_action:
                         self.on_action(record)
 

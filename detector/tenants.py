@@ -22,6 +22,7 @@ from detector.config import (
 from detector.ingest.poller import PollerSettings
 from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
 from detector.okta.client import OktaClient
+from detector.ops.metrics import Metrics
 from detector.redaction_key import existing_redaction_key
 from detector.respond.actions import ActionPolicy, TenantResponder
 
@@ -105,9 +106,11 @@ def poller_settings(tenant: TenantConfig) -> PollerSettings:
 
 
 class OktaClients:
-    """Makes each tenant's Okta clients (read and enforce credentials apart) and closes them all on exit."""
+    """Makes each tenant's Okta clients (read and enforce credentials apart) and closes them all on exit; each
+    reports the rate-limit headers it sees to ``metrics``."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
         self._made: list[OktaClient] = []
 
     def reader(self, tenant: TenantConfig) -> OktaClient:
@@ -117,7 +120,12 @@ class OktaClients:
         return self._client(tenant, tenant.enforce) if tenant.enforce else None
 
     def _client(self, tenant: TenantConfig, creds: Credentials) -> OktaClient:
-        client = OktaClient(tenant.org_url, make_auth(creds, tenant.org_url), budget_share=tenant.poll.budget_share)
+        client = OktaClient(
+            tenant.org_url,
+            make_auth(creds, tenant.org_url),
+            budget_share=tenant.poll.budget_share,
+            rate_observer=self.metrics.rate_observer(tenant.name) if self.metrics else None,
+        )
         self._made.append(client)
         return client
 

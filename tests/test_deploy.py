@@ -54,14 +54,18 @@ def mounts(service: dict[str, Any]) -> dict[str, Path]:
     return found
 
 
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "info": ("_info",)}
+
+
+def exposed(family: Any) -> set[str]:
+    """The names a family's samples are exposed under (a counter's ``_total``, an info's ``_info``)."""
+    return {family.name + suffix for suffix in SUFFIXES.get(family.type, ("",))}
+
+
 def metric_names() -> set[str]:
     names = set()
     for family in Metrics().registry.collect():
-        names.add(family.name)
-        if family.type == "counter":
-            names.add(f"{family.name}_total")
-        if family.type == "histogram":
-            names |= {f"{family.name}_bucket", f"{family.name}_sum", f"{family.name}_count"}
+        names |= {family.name} | exposed(family)
     return names
 
 
@@ -157,7 +161,8 @@ def test_alert_rules_cover_lag_errors_and_silence_with_real_metrics():
     used: set[str] = set()
     for rule in rules:
         assert {"alert", "expr", "labels", "annotations"} <= set(rule), rule
-        assert rule["labels"]["severity"] in ("warning", "critical") and rule["annotations"]["summary"]
+        assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
         assert balanced(rule["expr"]), rule["alert"]
         names = referenced_metrics(rule["expr"])
         assert names <= known, f"{rule['alert']}: unknown metric(s) {names - known}"
@@ -167,7 +172,16 @@ def test_alert_rules_cover_lag_errors_and_silence_with_real_metrics():
         "itdr_poll_lag_seconds",
         "itdr_poll_errors_total",
         "itdr_events_ingested_total",
+        "itdr_tenant_status",
+        "itdr_last_successful_poll_timestamp_seconds",
+        "itdr_actions_total",
+        "itdr_deadletter_total",
+        "itdr_circuit_breaker_open",
+        "itdr_tenant_permission_ok",
     } <= used
+    exprs = {rule["alert"]: rule["expr"] for rule in rules}
+    assert "time() - max by (tenant) (itdr_last_successful_poll_timestamp_seconds" in exprs["ItdrPollLagHigh"]
+    assert 'increase(itdr_actions_total{outcome="failed"}[15m])) > 0' in exprs["ItdrActionsFailing"]
 
 
 def test_grafana_provisions_prometheus_and_a_dashboard_of_real_metrics():
@@ -179,13 +193,25 @@ def test_grafana_provisions_prometheus_and_a_dashboard_of_real_metrics():
     assert provider["options"]["path"] == "/etc/grafana/dashboards"
 
     dashboard = json.loads((dashboards / "okta-itdr.json").read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    assert variables["datasource"]["current"]["value"] == datasource["uid"]
+    # every configured tenant has itdr_tenant_status from the start, a tenant that never worked too
+    assert variables["tenant"]["query"]["query"] == "label_values(itdr_tenant_status, tenant)"
+    assert variables["instance"]["query"]["query"] == 'label_values(up{job="okta-itdr"}, instance)'
     known = metric_names()
     exprs = {}
     for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
         for target in panel["targets"]:
-            assert target["datasource"]["uid"] == datasource["uid"], panel["title"]
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
             assert balanced(target["expr"]), panel["title"]
             assert referenced_metrics(target["expr"]) <= known, panel["title"]
+            if "tenant" in target["expr"]:
+                assert 'tenant=~"$tenant"' in target["expr"], panel["title"]
+            assert 'instance=~"$instance"' in target["expr"], panel["title"]
             exprs.setdefault(panel["title"], []).append(target["expr"])
     text = json.dumps(exprs)
     for needed in (
@@ -198,4 +224,12 @@ def test_grafana_provisions_prometheus_and_a_dashboard_of_real_metrics():
         "histogram_quantile(0.99, sum by (le) (rate(itdr_detection_latency_seconds_bucket",
     ):
         assert needed in text, needed
+    assert "Tenant status" in exprs
     assert services()["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${")
+
+
+def test_every_metric_family_the_daemon_exposes_has_a_dashboard_panel():
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "okta-itdr.json").read_text())
+    used = {name for p in dashboard["panels"] for t in p.get("targets", []) for name in referenced_metrics(t["expr"])}
+    unused = [f.name for f in Metrics().registry.collect() if not exposed(f) & used]
+    assert not unused, f"no panel shows {unused}"

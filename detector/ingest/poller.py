@@ -28,7 +28,8 @@ import structlog
 from detections.redaction import Redactor
 from detector.okta.client import LogPage, OktaClient
 from detector.okta.errors import OktaApiError, OktaAuthError, OktaBadResponse
-from detector.ops.labels import error_code
+from detector.ops.freshness import PollFreshness
+from detector.ops.labels import BUS, error_code
 from detector.ops.metrics import Metrics
 from detector.ops.status import PollReport
 from detector.stream.bus import BusUnavailable, Cursor, EventRecord, EventSink
@@ -79,6 +80,7 @@ class TenantPoller:
         self._now = now
         self._on_poll = on_poll
         self._wake = asyncio.Event()
+        self.freshness = PollFreshness(tenant, metrics.poll_lag, metrics.cursor_age)
         self.healthy = True
         self.last_error: str | None = None
         self._failures = 0
@@ -98,6 +100,7 @@ class TenantPoller:
             try:
                 result = await self.poll_once()
                 self.healthy, self.last_error, self._failures = True, None, 0
+                self.metrics.poll_succeeded(self.tenant)
                 if result.full:
                     delay = 0.0
             except OktaAuthError as exc:
@@ -107,8 +110,8 @@ class TenantPoller:
                 delay = self._failed(exc, error_code(exc), self.settings.error_backoff_s)
                 failure = (error_code(exc), exc.error_summary or str(exc))
             except BusUnavailable as exc:
-                delay = self._failed(exc, "bus", self.settings.error_backoff_s)
-                failure = ("bus", str(exc))
+                delay = self._failed(exc, BUS, self.settings.error_backoff_s)
+                failure = (BUS, str(exc))
             await self._report(started, time.monotonic() - clock, result, failure)
             if delay > 0:
                 await self._sleep(stop, delay)
@@ -147,6 +150,8 @@ class TenantPoller:
     async def poll_once(self) -> PollResult:
         """Fetch one page after the stored cursor and store it with its successor cursor."""
         cursor = await self.sink.load_cursor(self.tenant)
+        if cursor is not None:
+            self.freshness.resumed(_epoch(cursor.last_published))
         page = await self._fetch(cursor)
         self.metrics.pages.labels(self.tenant).inc()
         redacted = self.redactor.redact_page(page.events)
@@ -161,9 +166,9 @@ class TenantPoller:
         added = await self.sink.commit_page(self.tenant, records, Cursor(next_url, last_published))
         self.metrics.events_ingested.labels(self.tenant).inc(added)
         newest = _epoch(last_published)
-        if newest is not None:
-            self.metrics.poll_lag.labels(self.tenant).set(max(0.0, time.time() - newest))
-        return PollResult(len(records), added, len(records) >= self.settings.page_limit, newest)
+        full = len(records) >= self.settings.page_limit
+        self.freshness.stored(newest, full)
+        return PollResult(len(records), added, full, newest)
 
     async def _fetch(self, cursor: Cursor | None) -> LogPage:
         if cursor is None:

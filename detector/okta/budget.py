@@ -23,6 +23,13 @@ log = structlog.get_logger(__name__)
 
 _EPOCH_FLOOR = 1_000_000_000  # an X-Rate-Limit-Reset below this is a relative delay, not an epoch
 
+BUCKETS = ("logs", "user_get", "users", "default")  # every name bucket_for returns
+
+# Told of every response: its bucket, the bucket's X-Rate-Limit-Remaining (None when the response says
+# nothing of the time window, e.g. a concurrency 429) and whether it was a 429. A metrics hook: the client
+# itself knows nothing of Prometheus.
+RateObserver = Callable[[str, int | None, bool], None]
+
 
 def bucket_for(method: str, path: str) -> str:
     """Name the Okta rate-limit bucket a request falls in (the one place that knows the mapping).
@@ -100,6 +107,7 @@ class RateBudget:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: random.Random | None = None,
+        observe: RateObserver | None = None,
     ) -> None:
         if not 0 < share <= 1:
             raise ValueError("budget share must be within (0, 1]")
@@ -109,6 +117,7 @@ class RateBudget:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._observe: RateObserver = observe or (lambda bucket, remaining, limited: None)
         self._buckets: dict[str, BucketState] = {}
 
     async def acquire(self, bucket: str) -> float:
@@ -144,13 +153,15 @@ class RateBudget:
             )
             await self._sleep(delay)
 
-    def update(self, bucket: str, headers: Mapping[str, str]) -> None:
-        """Learn the bucket state from a response's headers."""
+    def update(self, bucket: str, headers: Mapping[str, str], *, limited: bool = False) -> None:
+        """Learn the bucket state from a response's headers; ``limited``: the response was a 429."""
         limit = _int_header(headers, "X-Rate-Limit-Limit")
         remaining = _int_header(headers, "X-Rate-Limit-Remaining")
         reset = _int_header(headers, "X-Rate-Limit-Reset")
         if limit is None or remaining is None or reset is None or limit <= 0:
-            return  # absent, or a concurrency 429 (Limit 0): says nothing about the time window
+            self._observe(bucket, None, limited)  # absent, or a concurrency 429 (Limit 0): no time window
+            return
+        self._observe(bucket, remaining, limited)
         date = date_header(headers)
         offset = (date - self._clock()) if date is not None else 0.0
         st = self._buckets.get(bucket)

@@ -22,7 +22,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from detector.okta.auth import Auth, PrivateKeyJwtAuth
-from detector.okta.budget import RateBudget, bucket_for, reset_wait
+from detector.okta.budget import RateBudget, RateObserver, bucket_for, reset_wait
 from detector.okta.errors import (
     OktaApiError,
     OktaBadResponse,
@@ -74,6 +74,7 @@ class OktaClient:
         max_wait: float = 60.0,
         backoff_base: float = 0.5,
         budget: RateBudget | None = None,
+        rate_observer: RateObserver | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -84,7 +85,7 @@ class OktaClient:
             raise ValueError("max_retries, timeout and max_wait must be non-negative (timeout > 0)")
         self.org_url = str(origin.origin())
         self.auth = auth
-        self.budget = budget or RateBudget(budget_share, sleep=sleep)
+        self.budget = budget or RateBudget(budget_share, sleep=sleep, observe=rate_observer)
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_wait = max_wait
@@ -238,7 +239,7 @@ class OktaClient:
             try:
                 sent = await self.auth.headers(self._get_session(), method, url)
                 resp = await self._send(method, url, path, sent, data, attempt, retry_for)
-                self.budget.update(bucket, resp.headers)
+                self.budget.update(bucket, resp.headers, limited=resp.status == 429)
                 if 200 <= resp.status < 300:
                     return resp
                 if not nonce_retried and self.auth.accept_dpop_nonce(resp.status, resp.headers, resp.body):

@@ -40,6 +40,10 @@ KNOWN_ERROR_CODES = frozenset(
     }
 )
 
+BUS = "bus"  # the bus refused the page: not Okta's error
+# Every ``code`` a failed poll can be counted under, but ``http_<status>``: the series that start at 0.
+POLL_ERROR_CODES = KNOWN_ERROR_CODES | {"transport", "bad_response", BUS, OTHER}
+
 
 def error_code(exc: OktaApiError) -> str:
     """A failed call's ``code`` label: a known code, ``http_<status>`` when Okta sent none, ``transport``

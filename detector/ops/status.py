@@ -237,8 +237,7 @@ class StatusBoard:
         ]
 
     def _gauge(self, status: TenantStatus) -> None:
-        for state in State:
-            self.metrics.tenant_status.labels(status.tenant, state.value).set(1 if state is status.state else 0)
+        self.metrics.set_tenant_status(status.tenant, status.state.value)
 
     async def _persist(self, status: TenantStatus, *, force: bool) -> None:
         now = self.clock()

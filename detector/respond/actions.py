@@ -10,9 +10,11 @@ detection in the last 24 h, and dry-run is off. Every decision, including
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -26,6 +28,9 @@ log = structlog.get_logger(__name__)
 
 REPEAT_WINDOW_S = 24 * 3600
 BREAKER_WINDOW_S = 3600
+BREAKER_REPORT_S = 5.0
+
+BreakerReport = Callable[[str, bool], None]  # (tenant, open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,18 @@ class ActionWorker:
         wanted = [Action(a) for a in finding.get("actions", ()) if a in Action.__members__.values()]
         wanted = [a for a in wanted if a in responder.policy.allowed]
         return [await self._one(responder, finding, action) for action in wanted]
+
+    async def breaker_open(self, tenant: str) -> bool:
+        """The tenant's circuit breaker: open while its actions done in the last hour reach max_actions_per_hour."""
+        return await self._taken(tenant) >= self.tenants[tenant].policy.max_actions_per_hour
+
+    async def watch_breakers(self, report: BreakerReport, interval: float = BREAKER_REPORT_S) -> None:
+        """Tell ``report`` every ``interval`` whether each tenant's breaker is open, until cancelled: a breaker
+        closes as the hour goes by, with no decision to notice it."""
+        while True:
+            for tenant in self.tenants:
+                report(tenant, await self.breaker_open(tenant))
+            await asyncio.sleep(interval)
 
     async def _one(self, responder: TenantResponder, finding: Mapping[str, Any], action: Action) -> ActionRecord:
         now = time.time()
@@ -115,10 +132,13 @@ class ActionWorker:
             record.tenant, record.principal, record.action, record.detection, now - REPEAT_WINDOW_S
         ):
             return "same action already taken on this user for this detection in the last 24 h"
-        taken = await self.ledger.count_since(record.tenant, now - BREAKER_WINDOW_S, frozenset({Status.DONE}))
+        taken = await self._taken(record.tenant)
         if taken >= policy.max_actions_per_hour:
             return f"circuit breaker open: {taken} actions in the last hour (max {policy.max_actions_per_hour})"
         return None
+
+    async def _taken(self, tenant: str) -> int:
+        return await self.ledger.count_since(tenant, time.time() - BREAKER_WINDOW_S, frozenset({Status.DONE}))
 
     async def _call(self, client: OktaClient | None, action: Action, user_id: str) -> str:
         assert client is not None
@@ -156,3 +176,14 @@ class ActionWorker:
             action_id=final.action_id,
         )
         return final
+
+
+def action_latency(finding: Mapping[str, Any], record: ActionRecord) -> float | None:
+    """Seconds from the event that completed ``finding`` (its ``time``) to ``record``'s ledger row done: how long an
+    attack ran before it was stopped. None unless the action was done."""
+    if record.status is not Status.DONE or not isinstance(finding.get("time"), str):
+        return None
+    try:
+        return record.updated_at - datetime.fromisoformat(finding["time"].replace("Z", "+00:00")).timestamp()
+    except ValueError:  # not a finding of ours: no latency to tell
+        return None

@@ -49,14 +49,7 @@ class StepResult:
 class DetectStep:
     def __init__(self, engines: Mapping[str, Engine], metrics: Metrics) -> None:
         self.engines = engines
-        self.metrics = metrics
-        for tenant in engines:
-            self.track(tenant)
-
-    def track(self, tenant: str) -> None:
-        """Every error series of the tenant from 0, so increase() sees the first error."""
-        for detection in self.engines[tenant].detections:
-            self.metrics.detection_errors.labels(tenant, detection.id)
+        self.metrics = metrics  # its series start at 0 (detector.ops.metrics.start_series, called by each mode)
 
     def parse(self, tenant: str, value: bytes, raw: Any = None, *, count: bool = True) -> Event | DeadLetter:
         """The event, or the dead letter saying why not. ``raw``: the already decoded JSON, if any."""

@@ -71,7 +71,6 @@ class DetectionStage:
                 self.states.pop(tenant, None)
                 return
             self.engines[tenant] = engine
-            self.detect.track(tenant)
             await self._load(tenant)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -6,7 +6,7 @@ from email.utils import formatdate
 
 import pytest
 
-from detector.okta.budget import RateBudget, bucket_for, reset_wait
+from detector.okta.budget import BUCKETS, RateBudget, bucket_for, reset_wait
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,7 @@ from detector.okta.budget import RateBudget, bucket_for, reset_wait
 )
 def test_bucket_for(method: str, path: str, bucket: str) -> None:
     assert bucket_for(method, path) == bucket
+    assert bucket in BUCKETS  # the metrics start a series for each
 
 
 def _headers(limit: int, remaining: int, reset: float, date: float) -> dict[str, str]:

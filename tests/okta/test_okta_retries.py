@@ -144,10 +144,23 @@ async def test_429_waits_until_reset_then_succeeds(start_sim: SimFactory) -> Non
     assert elapsed >= 1.0  # X-Rate-Limit-Reset − Date + 1 s
 
 
+async def test_the_rate_observer_hears_each_response_remaining_quota_and_429(start_sim: SimFactory) -> None:
+    sim = await _sim(start_sim, logs=2, window_seconds=1.0)
+    async with _client(sim, budget_share=1.0) as other:  # someone else drains the bucket
+        await other.fetch_log_page()
+        await other.fetch_log_page()
+    told: list[tuple[str, int | None, bool]] = []
+    async with _client(sim, rate_observer=lambda *heard: told.append(heard)) as client:
+        await client.fetch_log_page()
+        await client.get_user(sim.org.add_user(login="alice@acme.com")["id"])
+    assert told == [("logs", 0, True), ("logs", 1, False), ("user_get", 1999, False)]
+
+
 async def test_concurrency_429_is_retried(start_sim: SimFactory) -> None:
     sim = await _sim(start_sim, concurrency=1)
     sim.org.inject_fault("GET", "/api/v1/logs", "timeout", times=1, delay=0.4)  # holds the only slot
-    async with _client(sim, max_wait=1.5) as client:
+    told: list[tuple[str, int | None, bool]] = []
+    async with _client(sim, max_wait=1.5, rate_observer=lambda *heard: told.append(heard)) as client:
         slow = asyncio.create_task(client.fetch_log_page())
         await asyncio.sleep(0.1)
         fast = await client.fetch_log_page()
@@ -156,3 +169,4 @@ async def test_concurrency_429_is_retried(start_sim: SimFactory) -> None:
     statuses = [s.status for s in sim.requests("/api/v1/logs")]
     assert 429 in statuses and statuses.count(200) == 2
     assert client.budget.snapshot()["logs"]["limit"] == 120  # Limit 0 of the 429 not taken as the bucket
+    assert ("logs", None, True) in told  # a concurrency 429 says nothing of the bucket's quota
