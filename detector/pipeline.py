@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +29,13 @@ from detector.ops.http import Api
 from detector.ops.metrics import Metrics, start_series
 from detector.ops.status import StatusBoard
 from detector.redaction_key import redaction_key
-from detector.respond.actions import ActionWorker, TenantResponder, action_latency
+from detector.respond.actions import ActionWorker, TenantResponder
 from detector.respond.alerts import JsonlSink
+from detector.respond.channels.base import Channel
+from detector.respond.incidents import Incident, IncidentBook
 from detector.respond.ledger import ActionRecord, SqliteLedger
+from detector.respond.outbox import Deliverer, Outbox, write_updates
+from detector.respond.stage import RespondStep
 from detector.stream.bus import FINDINGS
 from detector.stream.detect_stage import DetectionStage
 from detector.stream.embedded import EmbeddedBus, Stored
@@ -40,6 +46,8 @@ log = structlog.get_logger(__name__)
 FindingHook = Callable[[dict[str, Any]], None]
 ActionHook = Callable[[ActionRecord], None]
 EVENT_DEDUPE_WINDOW_S = 24 * 3600
+EXPIRY_EVERY_S = 60.0
+BatchHandler = Callable[[list["Stored"]], Awaitable["Callable[[sqlite3.Connection], object] | None"]]
 
 
 @dataclass
@@ -48,6 +56,7 @@ class EmbeddedPipeline:
     metrics: Metrics = field(default_factory=Metrics)
     on_finding: FindingHook | None = None
     on_action: ActionHook | None = None
+    channels: list[Channel] = field(default_factory=list)  # where incidents are delivered
     bus: EmbeddedBus = field(init=False)
     ledger: SqliteLedger = field(init=False)
     config_path: Path | None = None  # what a reload (SIGHUP, POST /api/v1/reload) re-reads
@@ -92,12 +101,14 @@ class EmbeddedPipeline:
             self._key = redaction_key(self.config)
             self.bus = await EmbeddedBus(self.config.db_path).open()
             self.ledger = await SqliteLedger(self.config.db_path).open()
+            self.outbox = await Outbox(self.config.db_path).open()
             try:
                 self.status.store = self.bus
                 await self.status.load()
                 async with OktaClients(self.metrics) as clients:
                     await self._run(stop, clients)
             finally:
+                await self.outbox.close()
                 await self.ledger.close()
                 await self.bus.close()
 
@@ -108,11 +119,16 @@ class EmbeddedPipeline:
         worker = ActionWorker(self._responders, self.ledger)
         for tenant in self.config.tenants:
             self._engines_init(tenant)
+        self.incidents = IncidentBook(open_incidents=await self.outbox.open_incidents())
+        respond = RespondStep(self.incidents, worker, self.metrics, self.on_action)
+        deliverer = Deliverer(self.outbox, {c.name: c for c in self.channels}, self.metrics)
         jsonl = JsonlSink(self.config.findings_path)
         tasks = [
             asyncio.create_task(self._stage.run(stop), name="detections"),
             asyncio.create_task(self._consume("alerts", stop, self._alerts(jsonl)), name="alerts"),
-            asyncio.create_task(self._consume("actions", stop, self._actions(worker)), name="actions"),
+            asyncio.create_task(self._consume("actions", stop, self._respond(respond, deliverer.wake)), name="respond"),
+            asyncio.create_task(deliverer.run(stop), name="deliveries"),
+            asyncio.create_task(self._expire(stop, deliverer.wake), name="incidents-expiry"),
             asyncio.create_task(self._prune(stop), name="prune"),
             asyncio.create_task(worker.watch_breakers(self.metrics.set_breaker), name="breakers"),
         ]
@@ -204,21 +220,20 @@ class EmbeddedPipeline:
         log.info("config.reloaded", changes=done)
         return done
 
-    async def _consume(
-        self, group: str, stop: asyncio.Event, handle: Callable[[list[Stored]], Awaitable[None]]
-    ) -> None:
-        """At-least-once consumer of itdr.findings: handle a batch, then commit its offset."""
+    async def _consume(self, group: str, stop: asyncio.Event, handle: BatchHandler) -> None:
+        """At-least-once consumer of itdr.findings: handle a batch, then commit its offset together with the
+        writes the handler returns (a callable run inside the commit's transaction)."""
         offset = await self.bus.committed(group)
         while not stop.is_set():
             batch = await self.bus.read(FINDINGS, offset, 100)
             if not batch:
                 await self.bus.wait(FINDINGS, timeout=0.5)
                 continue
-            await handle(batch)
+            also = await handle(batch)
             offset = batch[-1].offset
-            await self.bus.commit(group, offset)
+            await self.bus.commit(group, offset, also=also)
 
-    def _alerts(self, jsonl: JsonlSink) -> Callable[[list[Stored]], Awaitable[None]]:
+    def _alerts(self, jsonl: JsonlSink) -> BatchHandler:
         written = jsonl.last_seq()
 
         async def handle(batch: list[Stored]) -> None:
@@ -230,17 +245,35 @@ class EmbeddedPipeline:
 
         return handle
 
-    def _actions(self, worker: ActionWorker) -> Callable[[list[Stored]], Awaitable[None]]:
-        async def handle(batch: list[Stored]) -> None:
+    def _respond(self, respond: RespondStep, wake: asyncio.Event) -> BatchHandler:
+        """Incidents and actions for a batch of findings; the incidents changed and their outbox rows are
+        committed with the batch's offset."""
+
+        async def handle(batch: list[Stored]) -> Callable[[sqlite3.Connection], object]:
+            changed: dict[str, Incident] = {}
             for stored in batch:
-                finding = orjson.loads(stored.value)
-                for record in await worker.handle(finding):
-                    latency = action_latency(finding, record)
-                    self.metrics.action_decided(record.tenant, record.action, record.status.value, latency)
-                    if self.on_action:
-                        self.on_action(record)
+                for incident in await respond.handle(orjson.loads(stored.value)):
+                    changed[incident.key] = incident
+            channels = self.channels
+
+            def write(db: sqlite3.Connection) -> object:
+                queued = write_updates(db, changed.values(), channels)
+                if queued:
+                    wake.set()
+                return queued
+
+            return write
 
         return handle
+
+    async def _expire(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+        """Resolve the incidents quiet for the quiet period, once a minute."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), EXPIRY_EVERY_S)
+            resolved = self.incidents.expire(time.time())
+            if resolved and await self.outbox.write(resolved, self.channels):
+                wake.set()
 
     async def _prune(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

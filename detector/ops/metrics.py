@@ -123,6 +123,22 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
             registry=r,
         )
+        self.deliveries = Counter(
+            "itdr_deliveries_total",
+            "Incident updates per channel by outcome: delivered, retried (an attempt that will be retried), parked",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "itdr_outbox_depth", "Incident updates waiting for a channel", ["channel"], registry=r
+        )
+        self.delivery_lag = Histogram(
+            "itdr_delivery_lag_seconds",
+            "Incident update stored to delivered, per channel",
+            ["channel"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900),
+            registry=r,
+        )
         self.action_latency = Histogram(
             "itdr_action_latency_seconds",
             "Event `published` of the event that completed the finding to its action's ledger row done",

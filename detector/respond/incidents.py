@@ -172,11 +172,11 @@ class IncidentBook:
         incident.version += 1
 
     def record_action(self, tenant: str, entity: str, action: Mapping[str, Any]) -> Incident | None:
-        """An action decided or done for a finding of this entity's open incident."""
+        """An action decided or done for a finding of this entity's open incident; None when nothing changed."""
         incident = self.open.get((tenant, entity))
-        if incident is None:
-            return None
-        incident.actions[action["action_id"]] = dict(action)
+        if incident is None or incident.actions.get(action["action_id"]) == {**action, "incident": incident.key}:
+            return None  # no incident, or a decision it already shows (a redelivered finding)
+        incident.actions[action["action_id"]] = {**action, "incident": incident.key}
         incident.version += 1
         return incident
 

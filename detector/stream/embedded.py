@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,8 +152,10 @@ class EmbeddedBus:
         offset: int,
         appends: Iterable[tuple[str, Record]] = (),
         states: dict[str, bytes | None] | None = None,
+        also: Callable[[sqlite3.Connection], object] | None = None,
     ) -> None:
-        """Append records, save detection state and move ``group`` to ``offset``, all or nothing.
+        """Append records, save detection state, run ``also`` (another stage's writes: the incidents and their
+        outbox rows) and move ``group`` to ``offset``, all or nothing.
 
         Findings are unique by key: a finding seen before (a replay) is dropped here.
         """
@@ -176,6 +178,8 @@ class EmbeddedBus:
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                         (key, value),
                     )
+            if also is not None:
+                also(db)
             _set_offset(db, group, offset)
 
         await self._db.transaction(txn)
