@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import platform
@@ -118,6 +119,38 @@ def deep_sizeof(root: Any) -> int:
         total += sys.getsizeof(obj)
         stack.extend(gc.get_referents(obj))
     return total
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident set size of a process, from /proc (Linux): no psutil."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
+
+
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU time of a process (every thread), from /proc/<pid>/stat, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # the name in parentheses may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_wait_seconds(pid: int | str = "self") -> float:
+    """Time the process's main thread (for the daemon: its event loop) spent runnable but waiting for a
+    CPU, from /proc/<pid>/schedstat: on a shared box, how much of a slowdown is other processes' doing."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[1]) / 1e9
+
+
+async def loop_lag(out: list[tuple[float, float]], period_s: float = 0.05) -> None:
+    """Append (wall time, how late a `period_s` sleep woke) until cancelled: how busy the event loop is."""
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(period_s)
+        out.append((time.time(), loop.time() - start - period_s))
 
 
 class Stopwatch:

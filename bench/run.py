@@ -1,7 +1,7 @@
 """Run the benchmark suite and print figures (never pass/fail).
 
-.venv/bin/python -m bench.run            # default, ~3-4 minutes (figure 4 alone ~1.5 min)
-.venv/bin/python -m bench.run --quick    # smoke run, a few seconds
+.venv/bin/python -m bench.run            # default, ~4-5 minutes (figure 4 alone ~1.5 min, figure 7 ~1 min)
+.venv/bin/python -m bench.run --quick    # smoke run, a few seconds (figure 7: ~25 s more, it polls in real time)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import adversarial, engine, kafka, latency, memory, tailer
+from bench import adversarial, engine, kafka, latency, memory, tailer, tenants
 from bench.common import (
     Figure,
     Stopwatch,
@@ -44,7 +44,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--signins", type=int, default=1, help="sign-ins per user in figure 4, one a day (default 1)")
     p.add_argument("--kafka-events", type=int, help="events through Kafka in figure 5 (default 50000, quick 5000)")
     p.add_argument("--attempts", type=int, help="attempts per attack in figure 6 (default 20000, quick 4000)")
-    p.add_argument("--only", choices=["1", "2", "3", "4", "5", "6"], action="append", help="run only these figures")
+    p.add_argument("--tenants", type=tenants.counts, help="tenant counts for figure 7 (default 100,500, quick 10,50)")
+    p.add_argument("--tenant-seconds", type=float, help="figure 7's window per tenant count (default 15, quick 5)")
+    p.add_argument("--only", choices=[str(i) for i in range(1, 8)], action="append", help="run only these figures")
     return p.parse_args(argv)
 
 
@@ -71,7 +73,7 @@ def report(console: Console, figures: list[Figure], facts: dict[str, str]) -> No
 async def main(argv: list[str] | None = None) -> list[Figure]:
     args = _args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    only = set(args.only or ["1", "2", "3", "4", "5", "6"])
+    only = set(args.only or [str(i) for i in range(1, 8)])
     n_events = args.events or (5_000 if args.quick else 100_000)
     n_attacks = args.attacks or (5 if args.quick else 30)
     facts = machine_facts()
@@ -119,6 +121,11 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_attempts = args.attempts or (4_000 if args.quick else 20_000)
         console.print(f"figure 6: growing attacks ({n_attempts} attempts each) …")
         figures += adversarial.run(n_attempts)
+    if "7" in only:
+        counts = args.tenants or ([10, 50] if args.quick else [100, 500])
+        window = args.tenant_seconds or (5.0 if args.quick else 15.0)
+        console.print(f"figure 7: tenants per poller process ({', '.join(map(str, counts))} tenants) …")
+        figures += tenants.run(counts, window, warmup_s=2.0 if args.quick else 5.0)
     report(console, figures, facts)
     return figures
 
