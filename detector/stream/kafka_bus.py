@@ -239,6 +239,9 @@ class KafkaSink:
             for r in records
         ]
         await asyncio.gather(*sent)  # every event acknowledged ...
+        if cursor.last_published is None and self._cursors and tenant in self._cursors:
+            # an empty page: keep the restart point of the last page that had events (as the embedded bus does)
+            cursor = Cursor(cursor.next_url, self._cursors[tenant].last_published)
         value = orjson.dumps({"next_url": cursor.next_url, "last_published": cursor.last_published})
         await (await self.producer.send(self.topics.cursors, value, key=tenant.encode()))  # ... before the cursor moves
         assert self._cursors is not None
