@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -36,8 +39,12 @@ from detector.ops.metrics import Metrics, start_series
 from detector.ops.status import StatusBoard
 from detector.private_files import private_dir
 from detector.redaction_key import redaction_key
-from detector.respond.actions import ActionWorker, action_latency
+from detector.respond.actions import ActionWorker
+from detector.respond.channels.base import Channel
+from detector.respond.incidents import Incident, IncidentBook
 from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
+from detector.respond.outbox import attempt, backoff, start_channel_series
+from detector.respond.stage import RespondStep
 from detector.stream.faust_app import build_app
 from detector.stream.kafka_bus import KafkaSink, TopicPlan, Topics, ensure_topics, idempotent_producer, read_topic
 from detector.tenants import OktaClients, engine_for, poller_settings, redactor_for, responder
@@ -46,6 +53,7 @@ log = structlog.get_logger(__name__)
 
 Role = Callable[[asyncio.Event], Awaitable[None]]
 RETRY_S = 2.0
+EXPIRY_EVERY_S = 60.0
 LAG_INTERVAL_S = 15.0  # Prometheus' default scrape interval
 
 
@@ -119,7 +127,9 @@ class PollerRole:
             await sink.stop()
 
 
-class _RebuildLedger(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebuild(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Rebuild what a consumer keeps in memory (ledger, open incidents, memos) when it gets partitions."""
+
     def __init__(self, rebuild: Callable[[], Awaitable[None]]) -> None:
         self.rebuild = rebuild
 
@@ -136,7 +146,10 @@ async def run_actions(
     metrics: Metrics,
     stop: asyncio.Event,
     on_action: Callable[[ActionRecord], None] | None = None,
+    channels: Sequence[Channel] = (),
 ) -> None:
+    """The respond role: findings folded into incidents (published to itdr.incidents), actions decided
+    and done, and one delivery consumer per channel on itdr.incidents."""
     start_series(metrics, config, ("act",))
     await ensure_topics(kafka.bootstrap, topic_plan(kafka))
     topics = Topics(kafka.topic_prefix)
@@ -146,14 +159,22 @@ async def run_actions(
     async def publish(record: ActionRecord) -> None:
         await (await producer.send(topics.actions, orjson.dumps(record.to_dict()), key=record.action_id.encode()))
 
+    async def publish_incidents(incidents: Sequence[Incident]) -> None:
+        sent = [await producer.send(topics.incidents, orjson.dumps(i.to_dict()), key=i.key.encode()) for i in incidents]
+        await asyncio.gather(*sent)
+
     ledger = await SqliteLedger(private_dir(config.data_dir) / "actions-ledger.sqlite", publish).open()
+    respond = RespondStep(IncidentBook(), ActionWorker({}, ledger), metrics, on_action)
 
     async def rebuild() -> None:
+        """On every assignment: the ledger from itdr.actions, the open incidents from itdr.incidents."""
         rows = await read_topic(kafka.bootstrap, topics.actions)
         for _, value in rows:
             if value:
                 await ledger.merge(record_from_dict(orjson.loads(value)))
-        log.info("actions.ledger_rebuilt", records=len(rows))
+        latest = {k: v for k, v in await read_topic(kafka.bootstrap, topics.incidents) if k is not None}
+        respond.book = IncidentBook(open_incidents=[Incident.from_dict(orjson.loads(v)) for v in latest.values() if v])
+        log.info("actions.rebuilt", records=len(rows), open_incidents=len(respond.book.open))
 
     group = f"{kafka.app_id}-actions"
     consumer = AIOKafkaConsumer(
@@ -163,53 +184,120 @@ async def run_actions(
         auto_offset_reset="earliest",
         max_poll_records=100,
     )
-    consumer.subscribe([topics.findings], listener=_RebuildLedger(rebuild))
+    consumer.subscribe([topics.findings], listener=_Rebuild(rebuild))
     lag = asyncio.create_task(report_consumer_lag(kafka.bootstrap, group, [topics.findings], metrics))
+    start_channel_series(metrics, [c.name for c in channels])
+    delivering = [asyncio.create_task(run_channel(kafka, channel, metrics, stop)) for channel in channels]
     try:
         await consumer.start()
         async with OktaClients(metrics) as clients:
-            worker = ActionWorker({t.name: responder(t, clients) for t in config.tenants}, ledger)
-            breakers = asyncio.create_task(worker.watch_breakers(metrics.set_breaker))
+            respond.worker = ActionWorker({t.name: responder(t, clients) for t in config.tenants}, ledger)
+            breakers = asyncio.create_task(respond.worker.watch_breakers(metrics.set_breaker))
+            expiry = asyncio.create_task(_expire_incidents(respond, publish_incidents, stop))
             try:
                 while not stop.is_set():
                     try:
-                        await _act_on_batch(consumer, worker, metrics, on_action)
+                        await _respond_to_batch(consumer, respond, publish_incidents)
                     except KafkaError as exc:
                         log.error("actions.kafka_error", error=repr(exc))
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), RETRY_S)
                         await _rewind(consumer)
             finally:
-                breakers.cancel()
-                await asyncio.gather(breakers, return_exceptions=True)
+                for task in (breakers, expiry):
+                    task.cancel()
+                await asyncio.gather(breakers, expiry, return_exceptions=True)
     finally:
-        lag.cancel()
+        for task in (lag, *delivering):
+            task.cancel()
         with contextlib.suppress(KafkaError):
             await consumer.stop()
+        await asyncio.gather(lag, *delivering, return_exceptions=True)
         await producer.stop()
         await ledger.close()
-        await asyncio.gather(lag, return_exceptions=True)
 
 
-async def _act_on_batch(
+async def _respond_to_batch(
     consumer: AIOKafkaConsumer,
-    worker: ActionWorker,
-    metrics: Metrics,
-    on_action: Callable[[ActionRecord], None] | None,
+    respond: RespondStep,
+    publish: Callable[[Sequence[Incident]], Awaitable[None]],
 ) -> None:
+    """Per partition: fold and act on each finding, publish the incidents changed, then commit."""
     for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+        changed: dict[str, Incident] = {}
         for message in records:
             try:
                 finding = orjson.loads(message.value)
             except orjson.JSONDecodeError as exc:  # not ours: never block the partition on it
                 log.error("actions.bad_finding", partition=tp.partition, offset=message.offset, error=str(exc))
                 continue
-            for record in await worker.handle(finding):
-                latency = action_latency(finding, record)
-                metrics.action_decided(record.tenant, record.action, record.status.value, latency)
-                if on_action:
-                    on_action(record)
+            for incident in await respond.handle(finding):
+                changed[incident.key] = incident
+        await publish(list(changed.values()))
         await consumer.commit({tp: records[-1].offset + 1})
+
+
+async def _expire_incidents(
+    respond: RespondStep, publish: Callable[[Sequence[Incident]], Awaitable[None]], stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), EXPIRY_EVERY_S)
+        resolved = respond.book.expire(time.time())
+        if resolved:
+            await publish(resolved)
+
+
+async def run_channel(kafka: KafkaSettings, channel: Channel, metrics: Metrics, stop: asyncio.Event) -> None:
+    """One channel's consumer of itdr.incidents: its offset commits only after the version was delivered
+    (or parked); a retry waits on this channel's partition alone. Its memos live on itdr.deliveries."""
+    topics = Topics(kafka.topic_prefix)
+    memos: dict[str, dict[str, Any]] = {}
+
+    async def load_memos() -> None:
+        memos.clear()
+        prefix = f"{channel.name}|".encode()
+        for key, value in await read_topic(kafka.bootstrap, topics.deliveries):
+            if key is not None and key.startswith(prefix) and value:
+                memos[key[len(prefix) :].decode()] = orjson.loads(value)
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap,
+        group_id=f"{kafka.app_id}-deliver-{channel.name}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=50,
+    )
+    consumer.subscribe([topics.incidents], listener=_Rebuild(load_memos))
+    producer = idempotent_producer(kafka.bootstrap)
+    rng = random.Random()
+    await producer.start()
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                for message in records:
+                    incident = orjson.loads(message.value) if message.value else None
+                    if incident is None or not channel.wants(incident):
+                        continue
+                    for attempts in itertools.count():
+                        memo = memos.get(incident["key"], {})
+                        outcome = await attempt(channel, incident, memo, metrics, message.timestamp / 1000)
+                        if outcome.memo:
+                            memos[incident["key"]] = dict(outcome.memo)
+                            key = f"{channel.name}|{incident['key']}".encode()
+                            await (await producer.send(topics.deliveries, orjson.dumps(dict(outcome.memo)), key=key))
+                        if outcome.kind != "retry" or stop.is_set():
+                            break
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), backoff(attempts, outcome.retry_after_s, rng))
+                    if stop.is_set():
+                        return  # not committed: the next owner delivers it
+                await consumer.commit({tp: records[-1].offset + 1})
+    finally:
+        with contextlib.suppress(KafkaError):
+            await consumer.stop()
+        await producer.stop()
 
 
 async def _rewind(consumer: AIOKafkaConsumer) -> None:

@@ -179,6 +179,15 @@ class Outbox:
         return [{"channel": r[0], "version": r[1], "state": r[2], "attempts": r[3], "reason": r[4]} for r in rows]
 
 
+def start_channel_series(metrics: Metrics, channels: Iterable[str]) -> None:
+    """Every channel's series from 0, so the first failure shows."""
+    for name in channels:
+        for outcome in ("delivered", "retried", "parked"):
+            metrics.deliveries.labels(name, outcome)
+        metrics.delivery_lag.labels(name)
+        metrics.outbox_depth.labels(name).set(0)
+
+
 def backoff(attempts: int, retry_after_s: float | None, rng: random.Random) -> float:
     """The destination's Retry-After when it gave one, else 1, 2, 4 ... 300 s with ±20 % jitter."""
     if retry_after_s is not None:
@@ -202,11 +211,7 @@ class Deliverer:
         self.wake = wake or asyncio.Event()  # set when an update was queued
         self._rng = rng or random.Random()
         self._wakes = {name: asyncio.Event() for name in channels}
-        for name in channels:
-            for outcome in ("delivered", "retried", "parked"):
-                metrics.deliveries.labels(name, outcome)
-            metrics.delivery_lag.labels(name)
-            metrics.outbox_depth.labels(name).set(0)
+        start_channel_series(metrics, channels)
 
     async def run(self, stop: asyncio.Event) -> None:
         loops = [asyncio.create_task(self._loop(name, stop), name=f"deliver:{name}") for name in self.channels]
@@ -239,26 +244,32 @@ class Deliverer:
         channel = self.channels[name]
         rows = await self.outbox.due(name, time.time())
         for row in rows:
-            outcome = await self._attempt(channel, row)
-            next_at = None
-            if outcome.kind == "retry":
-                next_at = time.time() + backoff(row.attempts, outcome.retry_after_s, self._rng)
-                self.metrics.deliveries.labels(name, "retried").inc()
-                log.warning("delivery.retry", channel=name, incident=row.incident, reason=outcome.reason)
-            elif outcome.kind == "permanent":
-                self.metrics.deliveries.labels(name, "parked").inc()
-                log.error("delivery.parked", channel=name, incident=row.incident, reason=outcome.reason)
-            else:
-                self.metrics.deliveries.labels(name, "delivered").inc()
-                self.metrics.delivery_lag.labels(name).observe(max(0.0, time.time() - row.created_at))
-            await self.outbox.settle(row, outcome, next_at)
+            memo = await self.outbox.memo(row.channel, row.incident)
+            outcome = await attempt(channel, row.value, memo, self.metrics, row.created_at)
+            retry_at = time.time() + backoff(row.attempts, outcome.retry_after_s, self._rng)
+            await self.outbox.settle(row, outcome, retry_at if outcome.kind == "retry" else None)
         return len(rows)
 
-    async def _attempt(self, channel: Channel, row: Pending) -> Outcome:
-        try:
-            return await channel.deliver(row.value, await self.outbox.memo(row.channel, row.incident))
-        except Exception as exc:  # a channel bug must not stop the loop: retry, and say why
-            return Outcome("retry", reason=f"{type(exc).__name__} in the channel: {str(exc)[:200]}")
+
+async def attempt(
+    channel: Channel, incident: Mapping[str, Any], memo: Mapping[str, Any], metrics: Metrics, stored_at: float
+) -> Outcome:
+    """One delivery of one incident version, counted and logged (both modes' delivery loops use it)."""
+    try:
+        outcome = await channel.deliver(incident, memo)
+    except Exception as exc:  # a channel bug must not stop the loop: retry, and say why
+        outcome = Outcome("retry", reason=f"{type(exc).__name__} in the channel: {str(exc)[:200]}")
+    name, key = channel.name, incident.get("key")
+    if outcome.kind == "retry":
+        metrics.deliveries.labels(name, "retried").inc()
+        log.warning("delivery.retry", channel=name, incident=key, reason=outcome.reason)
+    elif outcome.kind == "permanent":
+        metrics.deliveries.labels(name, "parked").inc()
+        log.error("delivery.parked", channel=name, incident=key, reason=outcome.reason)
+    else:
+        metrics.deliveries.labels(name, "delivered").inc()
+        metrics.delivery_lag.labels(name).observe(max(0.0, time.time() - stored_at))
+    return outcome
 
 
 async def _sleep_until(wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:

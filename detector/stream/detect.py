@@ -35,8 +35,9 @@ class DeadLetter:
 @dataclass(frozen=True, slots=True)
 class Emitted:
     tenant: str
-    dedup_key: str  # one per attack: Kafka keys findings by it, so its revisions stay in order
+    dedup_key: str  # one per attack
     record_key: str  # one per revision: what the embedded findings table is unique on
+    entity: str  # whom it is about: Kafka keys findings by tenant and entity, so one worker owns its incident
     value: bytes  # Finding.to_dict() as JSON
 
 
@@ -91,7 +92,7 @@ class DetectStep:
                 dedup_key=finding.dedup_key,
                 revision=finding.revision,
             )
-            result.findings.append(Emitted(tenant, finding.dedup_key, finding.record_key, body))
+            result.findings.append(Emitted(tenant, finding.dedup_key, finding.record_key, finding.entity, body))
         return result
 
     def _dead(self, tenant: str, reason: str, value: bytes) -> DeadLetter:

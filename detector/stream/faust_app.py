@@ -152,7 +152,7 @@ class DetectionAgents:
             with _as_current(record):
                 result = self.detect.detect(work.event, work.value, store, only=work.only)
             sends += [self._deadletter(d) for d in result.deadletters]
-            sends += [self.findings.send(key=f.dedup_key.encode(), value=f.value) for f in result.findings]
+            sends += [self.findings.send(key=f"{f.tenant}|{f.entity}".encode(), value=f.value) for f in result.findings]
         await self._acknowledged(sends)
         for store in states.values():
             store.flush()

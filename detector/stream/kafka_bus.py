@@ -5,10 +5,13 @@ Topics (created at startup by every role, idempotently):
 * ``okta.events``: LogEvents as Okta sent them, keyed ``tenant:actor_id``.
 * ``itdr.events.rekeyed``: events re-keyed by the state key of the detections that are not keyed by
   actor (per IP, per login, tenant-wide); written by the detection workers (``Engine.routes``).
-* ``itdr.findings`` keyed by dedup key; ``itdr.actions`` (audit trail, keyed by action id);
+* ``itdr.findings`` keyed ``tenant|entity`` (one worker owns an entity's incident, revisions stay in order);
+  ``itdr.actions`` (audit trail, keyed by action id);
   ``itdr.deadletter`` (malformed events with their reason).
 * ``itdr.cursors``: compacted, one partition, keyed by tenant: each poller's cursor.
 * ``itdr.status``: compacted, one partition, keyed by tenant: each tenant's status (detector.ops.status).
+* ``itdr.incidents``: compacted, keyed by incident key: each incident's latest version, what channels read.
+* ``itdr.deliveries``: compacted, keyed ``channel|incident``: each channel's memo (e.g. Slack's message ts).
 
 Cursor choice: the poller produces a page's events with an idempotent producer (acks=all), waits until
 Kafka acknowledged every one, and only then writes the cursor. A crash between the two re-produces that
@@ -39,6 +42,8 @@ log = structlog.get_logger(__name__)
 REKEYED = "itdr.events.rekeyed"
 CURSORS = "itdr.cursors"
 STATUS = "itdr.status"
+INCIDENTS = "itdr.incidents"
+DELIVERIES = "itdr.deliveries"
 
 _HOUR_MS = 3600 * 1000
 
@@ -77,6 +82,14 @@ class Topics:
     def status(self) -> str:
         return self.prefix + STATUS
 
+    @property
+    def incidents(self) -> str:
+        return self.prefix + INCIDENTS
+
+    @property
+    def deliveries(self) -> str:
+        return self.prefix + DELIVERIES
+
 
 @dataclass(frozen=True, slots=True)
 class TopicPlan:
@@ -101,6 +114,8 @@ class TopicPlan:
             (n.deadletter, self.partitions, audit),
             (n.cursors, 1, compacted),
             (n.status, 1, compacted),
+            (n.incidents, self.partitions, compacted),
+            (n.deliveries, self.partitions, compacted),
         ]
         return [NewTopic(name, n, self.replication, topic_configs=cfg) for name, n, cfg in spec]
 

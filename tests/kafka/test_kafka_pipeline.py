@@ -40,6 +40,11 @@ async def test_push_bombing_through_kafka_clears_the_session_once(sim: Sim, kafk
     assert {"mfa_push_bombing", "mfa_push_accepted"} <= mine, findings
     audit = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, Topics("e2e.").actions) if v]
     assert [a["status"] for a in audit if a["action"] == "clear_sessions"] == ["pending", "done"]
+    latest = {k: orjson.loads(v) for k, v in await read_topic(kafka_bootstrap, Topics("e2e.").incidents) if v}
+    (incident,) = [i for i in latest.values() if i["entity"] == f"user:{victim['id']}"]  # one attack, one incident
+    assert {f["detection"] for f in incident["findings"]} >= {"mfa_push_bombing", "mfa_push_accepted"}
+    assert incident["severity"] == "high-confidence"
+    assert [(a["action"], a["status"]) for a in incident["actions"]] == [("clear_sessions", "done")]
     dead = await read_records(kafka_bootstrap, Topics("e2e.").deadletter)
     assert [orjson.loads(r.value)["uuid"] for r in dead] == ["poison-published"]
     reason = dict(dead[0].headers)["reason"].decode()

@@ -68,6 +68,14 @@ async def test_push_bombing_is_detected_and_sessions_cleared_once(sim: Sim, tmp_
     accepted = next(x for x in lines if x["detection"] == "mfa_push_accepted")
     assert accepted["tier"] == "high-confidence" and accepted["principal"] == victim["id"]
 
+    from detector.stream.embedded import run_sync
+
+    incidents = [orjson.loads(v) for (v,) in run_sync(config.db_path, "SELECT value FROM incidents")]
+    (incident,) = [i for i in incidents if i["entity"] == f"user:{victim['id']}"]  # one attack, one incident
+    assert {f["detection"] for f in incident["findings"]} == set(detections)
+    assert incident["severity"] == "high-confidence" and incident["login"] == "victim@acme.com"
+    assert [(a["action"], a["status"]) for a in incident["actions"]] == [("clear_sessions", "done")]
+
     # Restart: the session.clear / session.end events our own call wrote are ignored, nothing repeats.
     pipeline2 = EmbeddedPipeline(config)
     await run_until(pipeline2, lambda: True, timeout=5)
