@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_status_arguments(status)
 
+    incidents = commands.add_parser("incidents", help="the incidents an embedded daemon keeps: list, show KEY")
+    from detector.respond.incidents_cli import add_arguments as add_incident_arguments
+
+    add_incident_arguments(incidents)
+
     check = commands.add_parser("check-config", help="validate a config file and resolve its secret references")
     check.add_argument("config", type=Path)
 
@@ -84,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         from detector.ops.status_cli import run as run_status
 
         return run_status(args)
+    if args.command == "incidents":
+        from detector.respond.incidents_cli import run as run_incidents
+
+        return run_incidents(args)
     if args.command == "check-config":
         return _check_config(args.config)
     if args.command == "test-connection":

@@ -24,7 +24,7 @@ from detector.connection import check_connection
 from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
 from detector.logsetup import configure_logging
-from detector.ops.api import FindingsQuery, findings_routes, reload_routes, tenant_routes
+from detector.ops.api import FindingsQuery, findings_routes, incident_routes, reload_routes, tenant_routes
 from detector.ops.http import Api
 from detector.ops.metrics import Metrics, start_series
 from detector.ops.status import StatusBoard
@@ -65,6 +65,7 @@ class EmbeddedPipeline:
     _polling: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = field(init=False, default_factory=dict)
     _responders: dict[str, TenantResponder] = field(init=False, default_factory=dict)
     _checks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
+    _wake_deliveries: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         slow = {t.name: t.poll.slow_sync_s for t in self.config.tenants}
@@ -79,6 +80,7 @@ class EmbeddedPipeline:
         routes = [
             *tenant_routes(self.status, self.sync, self.test_connection),
             *findings_routes(findings),
+            *incident_routes(self._incidents, self._incident, self.resolve_incident),
             *reload_routes(self.reload),
         ]
         return Api(routes=routes, readiness=self.not_ready)
@@ -86,6 +88,23 @@ class EmbeddedPipeline:
     async def test_connection(self, tenant: str) -> dict[str, Any]:
         """What the tenant's credentials may do (no side effects on the org); also sets its metrics."""
         return await check_connection(next(t for t in self.config.tenants if t.name == tenant), self.metrics)
+
+    async def _incidents(self, tenant: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+        return await self.outbox.incidents(tenant, status, limit)
+
+    async def _incident(self, key: str) -> dict[str, Any] | None:
+        found = await self.outbox.incident(key)
+        return None if found is None else {**found, "deliveries": await self.outbox.deliveries(key)}
+
+    async def resolve_incident(self, key: str, by: str, note: str = "") -> dict[str, Any] | None:
+        """An operator resolves an open incident: the channels get the resolution (PagerDuty resolves)."""
+        incident = next((i for i in self.incidents.open.values() if i.key == key), None)
+        if incident is None:
+            return None
+        self.incidents.resolve(incident, f"operator:{by}", time.time(), note)
+        if await self.outbox.write([incident], self.channels):
+            self._wake_deliveries.set()
+        return incident.to_dict()
 
     def sync(self, tenant: str) -> bool:
         poller = self.pollers.get(tenant)
@@ -121,7 +140,7 @@ class EmbeddedPipeline:
             self._engines_init(tenant)
         self.incidents = IncidentBook(open_incidents=await self.outbox.open_incidents())
         respond = RespondStep(self.incidents, worker, self.metrics, self.on_action)
-        deliverer = Deliverer(self.outbox, {c.name: c for c in self.channels}, self.metrics)
+        deliverer = Deliverer(self.outbox, {c.name: c for c in self.channels}, self.metrics, wake=self._wake_deliveries)
         jsonl = JsonlSink(self.config.findings_path)
         tasks = [
             asyncio.create_task(self._stage.run(stop), name="detections"),

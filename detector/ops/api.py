@@ -95,6 +95,51 @@ def findings_routes(source: FindingsSource) -> list[web.RouteDef]:
     return [web.get("/api/v1/findings", findings)]
 
 
+IncidentList = Callable[[str | None, str | None, int], Awaitable[list[dict[str, Any]]]]
+IncidentGet = Callable[[str], Awaitable[dict[str, Any] | None]]
+IncidentResolve = Callable[[str, str, str], Awaitable[dict[str, Any] | None]]
+
+
+def incident_routes(list_: IncidentList, get: IncidentGet, resolve: IncidentResolve) -> list[web.RouteDef]:
+    """``GET /api/v1/incidents?tenant=&status=&limit=``, ``GET /api/v1/incidents/{key}`` (with its deliveries),
+    ``POST /api/v1/incidents/{key}/resolve`` ``{"by": "...", "note": "..."}``."""
+
+    async def incidents(request: web.Request) -> web.Response:
+        q = request.query
+        status = q.get("status")
+        if status not in (None, "open", "resolved"):
+            return web.json_response({"error": "status must be open or resolved"}, status=400)
+        try:
+            limit = int(q.get("limit", "100"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_FINDINGS:
+            return web.json_response({"error": f"limit must be an integer in 1..{MAX_FINDINGS}"}, status=400)
+        return web.json_response({"incidents": await list_(q.get("tenant"), status, limit)})
+
+    async def incident(request: web.Request) -> web.Response:
+        found = await get(request.match_info["key"])
+        return web.json_response(found) if found else web.json_response({"error": "no such incident"}, status=404)
+
+    async def resolve_one(request: web.Request) -> web.Response:
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("by", ""), str) or not body.get("by"):
+            return web.json_response({"error": 'a JSON body {"by": "<who>", "note": "..."} is required'}, status=400)
+        resolved = await resolve(request.match_info["key"], body["by"][:200], str(body.get("note", ""))[:1000])
+        if resolved is None:
+            return web.json_response({"error": "no such open incident"}, status=404)
+        return web.json_response(resolved)
+
+    return [
+        web.get("/api/v1/incidents", incidents),
+        web.get("/api/v1/incidents/{key}", incident),
+        web.post("/api/v1/incidents/{key}/resolve", resolve_one),
+    ]
+
+
 def reload_routes(reload: Callable[[], Awaitable[list[str]]]) -> list[web.RouteDef]:
     """``POST /api/v1/reload``: re-read the config and secrets (as SIGHUP); a bad config is refused, with
     the reason, and the running one kept."""

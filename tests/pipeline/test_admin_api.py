@@ -121,6 +121,19 @@ async def test_status_readiness_findings_and_the_token(sim: Sim, tmp_path: Path,
         assert (await get("/api/v1/findings?tenant=broken"))[1] == {"findings": []}
         assert (await get("/api/v1/findings?tier=severe"))[0] == 400
         assert (await get("/api/v1/findings?since=2999-01-01T00:00:00Z"))[1] == {"findings": []}
+        _, listed = await eventually(lambda: get("/api/v1/incidents?tenant=acme&status=open"))
+        (incident,) = listed["incidents"]
+        assert incident["entity"] == f"user:{victim['id']}" and incident["severity"] == "high-confidence"
+        status, one = await get(f"/api/v1/incidents/{incident['key']}")
+        assert status == 200 and one["deliveries"] == [] and one["actions"][0]["status"] == "done"
+        async with http.post(
+            f"{base}/api/v1/incidents/{incident['key']}/resolve", headers=auth, json={"by": "ana", "note": "contained"}
+        ) as resp:
+            resolved = await resp.json()
+        assert resolved["status"] == "resolved" and resolved["resolution"]["by"] == "operator:ana"
+        assert (await get("/api/v1/incidents?status=open"))[1] == {"incidents": []}
+        assert (await get("/api/v1/incidents/inc-nope"))[0] == 404
+
         async def connection_known() -> Any:
             _, body = await get("/api/v1/tenants/broken")
             return body["connection"]
@@ -198,3 +211,20 @@ async def test_detector_status_asks_the_daemon_and_reads_the_data_dir_when_it_is
 def printed(out: str) -> Any:
     """The JSON document `detector status` printed (the daemon's own log lines share stdout here)."""
     return orjson.loads(out[out.index('{\n  "source"') :])
+
+
+async def test_detector_incidents_list_and_show(sim: Sim, tmp_path: Path, monkeypatch, capsys):
+    config = two_tenants(sim, tmp_path / "data", free_port(), monkeypatch)
+    victim = sim.org.add_user(login="victim@acme.com", first_name="Vic", last_name="Tim")
+    inject_push_bombing(sim, victim, time.time() - 120)
+    async with daemon(config):
+        await eventually(lambda: asyncio.sleep(0, clears(sim)))
+        await asyncio.sleep(0.5)
+    capsys.readouterr()
+    argv = ["incidents", "--config", str(tmp_path / "itdr.yaml")]
+    assert await asyncio.to_thread(main, [*argv, "--output", "jsonl", "list"]) == 0
+    (incident,) = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert await asyncio.to_thread(main, [*argv, "show", incident["key"]]) == 0
+    shown = capsys.readouterr().out
+    assert "Push accepted after MFA bombing" in shown and "action clear_sessions: done" in shown
+    assert await asyncio.to_thread(main, [*argv, "show", "inc-nope"]) == 1
