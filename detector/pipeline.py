@@ -25,7 +25,7 @@ from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
 from detector.logsetup import configure_logging
 from detector.ops.api import FindingsQuery, findings_routes, incident_routes, reload_routes, tenant_routes
-from detector.ops.http import Api
+from detector.ops.http import Api, NotStarted
 from detector.ops.metrics import Metrics, start_series
 from detector.ops.status import StatusBoard
 from detector.redaction_key import redaction_key
@@ -75,6 +75,7 @@ class EmbeddedPipeline:
         """The admin API of an embedded daemon: tenant status and sync, findings, readiness."""
 
         async def findings(q: FindingsQuery) -> list[dict[str, Any]]:
+            self._started()
             return await self.bus.query_findings(q.tenant, q.detection, q.tier, q.since, q.limit)
 
         routes = [
@@ -89,15 +90,22 @@ class EmbeddedPipeline:
         """What the tenant's credentials may do (no side effects on the org); also sets its metrics."""
         return await check_connection(next(t for t in self.config.tenants if t.name == tenant), self.metrics)
 
+    def _started(self) -> None:
+        if not hasattr(self, "incidents"):
+            raise NotStarted("the daemon is starting: its data is not open yet")
+
     async def _incidents(self, tenant: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+        self._started()
         return await self.outbox.incidents(tenant, status, limit)
 
     async def _incident(self, key: str) -> dict[str, Any] | None:
+        self._started()
         found = await self.outbox.incident(key)
         return None if found is None else {**found, "deliveries": await self.outbox.deliveries(key)}
 
     async def resolve_incident(self, key: str, by: str, note: str = "") -> dict[str, Any] | None:
         """An operator resolves an open incident: the channels get the resolution (PagerDuty resolves)."""
+        self._started()
         incident = next((i for i in self.incidents.open.values() if i.key == key), None)
         if incident is None:
             return None

@@ -44,6 +44,10 @@ class OpsHttpError(RuntimeError):
     """The server could not start (e.g. its port is taken); the message says where and why."""
 
 
+class NotStarted(RuntimeError):
+    """A route's data is not open yet (the process is starting): answered 503, not 500."""
+
+
 Readiness = Callable[[], Awaitable[list[str]] | list[str]]  # the reasons the role is not ready; [] = ready
 
 
@@ -138,14 +142,16 @@ class OpsHttpServer:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         """Everything under /api/ but the public routes needs the bearer token."""
-        if not request.path.startswith("/api/") or self._is_public(request):
+        if request.path.startswith("/api/") and not self._is_public(request):
+            if self._token is None:
+                return _unauthorized("the admin API is off: set http.token in the config")
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
+                return _unauthorized("a valid bearer token is required")
+        try:
             return await handler(request)
-        if self._token is None:
-            return _unauthorized("the admin API is off: set http.token in the config")
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
-            return _unauthorized("a valid bearer token is required")
-        return await handler(request)
+        except NotStarted as exc:
+            return web.json_response({"error": str(exc)}, status=503, headers={"Retry-After": "1"})
 
     def _is_public(self, request: web.Request) -> bool:
         route = request.match_info.route.resource
