@@ -12,12 +12,12 @@ async def test_trigger_then_resolve_with_the_same_dedup_key_and_mapped_severity(
     channel = make_channel("pagerduty")
     inc, book = incident([finding(0, tier="high")], actions=[awaiting()])
     first = await channel.deliver(view(inc), {})
-    assert first.kind == "delivered" and first.memo == {"triggered": ["default"]}
+    assert first.kind == "delivered" and first.memo == {"triggered": ["default"], "version": inc.version}
     book.apply(finding(1, tier="high", summary="12 push denials in 10 minutes"))
     second = await channel.deliver(view(inc), first.memo)
     book.resolve(inc, "undo", T0 + 90, "clear_sessions undone")
     third = await channel.deliver(view(inc), second.memo)
-    assert third.kind == "delivered" and third.memo == {"triggered": []}
+    assert third.kind == "delivered" and third.memo == {"triggered": [], "version": inc.version}
     trigger, update, resolve = pagerduty.received
     assert {e["dedup_key"] for e in pagerduty.received} == {inc.key}
     assert [e["event_action"] for e in pagerduty.received] == ["trigger", "trigger", "resolve"]
@@ -47,7 +47,7 @@ async def test_an_incident_that_rose_to_its_own_routing_key_is_resolved_at_both(
     memo = (await channel.deliver(view(inc), {})).memo
     book.apply(finding(1, tier="high-confidence"))
     memo = (await channel.deliver(view(inc), memo)).memo
-    assert memo == {"triggered": ["default", "high-confidence"]}
+    assert memo["triggered"] == ["default", "high-confidence"]
     book.resolve(inc, "operator", T0 + 60)
     pagerduty.fail(500, {"status": "error"})  # the first resolve fails: the retry resolves only what is left
     retry = await channel.deliver(view(inc), memo)
@@ -82,3 +82,17 @@ async def test_details_carry_evidence_findings_and_actions(make_channel, pagerdu
     assert details["findings"][0]["evidence"] == ["+40 5 denials in 10 min (a)", "-10 known VPN"]
     assert details["actions"] == ["clear_sessions: done for alice@acme.com (sessions cleared)"]
     assert details["where_from"]["Countries"] == "Romania" and details["findings_not_shown"] == 0
+
+
+async def test_a_late_retry_of_an_older_version_never_reopens_a_resolved_alert(make_channel, pagerduty):
+    channel = make_channel("pagerduty")
+    inc, book = incident()
+    memo = (await channel.deliver(view(inc), {})).memo
+    book.apply(finding(1))
+    stale = view(inc)  # version 2, whose delivery is still being retried when ...
+    book.resolve(inc, "operator", T0 + 60)
+    memo = (await channel.deliver(view(inc), memo)).memo  # ... version 3 resolves the alert
+    late = await channel.deliver(stale, memo)
+    assert late.kind == "delivered" and "superseded" in late.reason and late.memo == memo
+    assert [e["event_action"] for e in pagerduty.received] == ["trigger", "resolve"]
+    assert pagerduty.alerts[(ROUTING_KEY, inc.key)]["status"] == "resolved"

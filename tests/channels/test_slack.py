@@ -139,3 +139,16 @@ async def test_webhook_refusals_are_permanent_without_the_url(make_channel, slac
         outcome = await hook.deliver(view(inc), {})
         assert outcome.kind == "permanent" and str(status) in outcome.reason
         assert "hooksecret" not in outcome.reason and slack_webhook.url not in outcome.reason
+
+
+async def test_an_older_version_arriving_late_never_rolls_the_header_back(make_channel, slack_api):
+    bot = make_channel("slack_bot")
+    inc, book = incident()
+    stale = view(inc)
+    memo = (await bot.deliver(view(inc), {})).memo
+    book.resolve(inc, "operator", T0 + 60)
+    memo = (await bot.deliver(view(inc), memo)).memo
+    calls = len(slack_api.received)
+    late = await bot.deliver(stale, memo)
+    assert late.kind == "delivered" and "superseded" in late.reason and len(slack_api.received) == calls
+    assert "RESOLVED" in slack_api.messages[memo["ts"]]["blocks"][0]["text"]["text"]

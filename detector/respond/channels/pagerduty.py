@@ -44,19 +44,19 @@ class PagerDutyChannel(RoutedChannel):
     def key_name(self, severity: Any) -> str:
         return severity if isinstance(severity, str) and severity in self._keys else "default"
 
-    async def deliver(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
+    async def send(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
         triggered = [k for k in memo.get("triggered") or () if k in self._keys]
         if incident.get("status") == "resolved":
             pending = triggered or [self.key_name(incident.get("severity"))]
             for name in list(pending):
-                outcome = await self._send(resolve_event(self._keys[name], incident), {"triggered": pending})
+                outcome = await self._send(resolve_event(self._keys[name], incident), {**memo, "triggered": pending})
                 if outcome.kind != "delivered":
                     return outcome
                 pending = [k for k in pending if k != name]
-            return Outcome("delivered", {"triggered": []})
+            return Outcome("delivered", {**memo, "triggered": []})
         name = self.key_name(incident.get("severity"))
         # named before the send: a trigger that timed out may still have opened an alert to resolve later
-        after = {"triggered": sorted({*triggered, name})}
+        after = {**memo, "triggered": sorted({*triggered, name})}
         return await self._send(trigger_event(self._keys[name], incident), after)
 
     async def _send(self, event: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:

@@ -41,7 +41,7 @@ class SlackWebhookChannel(RoutedChannel):
         self._url = url
         self._client = AsyncWebhookClient(url, session=session, retry_handlers=[])
 
-    async def deliver(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
+    async def send(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
         try:
             message = blocks.message(incident)
         except (SlackObjectFormationError, ValueError) as exc:
@@ -64,7 +64,7 @@ class SlackBotChannel(RoutedChannel):
         self._channel = channel
         self._client = AsyncWebClient(token=token, base_url=base_url, session=session, retry_handlers=[])
 
-    async def deliver(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
+    async def send(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
         try:
             return await self._deliver(incident, dict(memo))
         except (SlackObjectFormationError, ValueError) as exc:

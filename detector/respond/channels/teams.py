@@ -100,7 +100,7 @@ class TeamsChannel(RoutedChannel):
         self._url = url
         self._session = session
 
-    async def deliver(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
+    async def send(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
         return await post(self._session, self._url, orjson.dumps(message(incident)), {}, memo)
 
 

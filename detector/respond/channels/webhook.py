@@ -48,7 +48,7 @@ class WebhookChannel(RoutedChannel):
         self._session = session
         self._clock = clock
 
-    async def deliver(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
+    async def send(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
         key, version = r.text(incident.get("key")), incident.get("version")
         if not _KEY.fullmatch(key) or not isinstance(version, int):
             return Outcome("permanent", memo, reason="the incident has no usable key and version for webhook-id")
