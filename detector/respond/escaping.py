@@ -90,8 +90,8 @@ def json_data(value: Any, limit: int = PAGERDUTY_DETAIL_LIMIT) -> Any:
 
 
 def plain_text(text: str, limit: int) -> str:
-    """Text for a field that shows no markup (a Slack ``plain_text`` object, a button or action title, a link
-    label): control characters shown as escapes, at most ``limit`` characters with an ellipsis."""
+    """Text for a field that shows no markup (an Adaptive Card action title, a PagerDuty link label or
+    field): control characters shown as escapes, at most ``limit`` characters with an ellipsis."""
     return _truncate(terminal_text(text), limit)
 
 
