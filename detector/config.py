@@ -11,7 +11,9 @@ and no error repeats a value that might be a secret.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import functools
 import ipaddress
 import os
 import re
@@ -37,7 +39,7 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from detections.confidence import Action
+from detections.confidence import Action, Tier
 from detections.registry import DetectionSettings
 from detections.tenant_profile import TenantProfile
 from detector.bounded_yaml import YamlRefused, load_yaml
@@ -361,6 +363,167 @@ def _is_ipv6(host: str) -> bool:
         return False
 
 
+# -- channels: where incidents are sent (detector/respond/channels) ------------------------------------------
+# A Slack or Teams webhook URL is itself a credential, like a token: only a reference, never echoed.
+
+
+def _endpoint_problem(value: str) -> str | None:
+    """Why ``value`` is not a URL incidents may be POSTed to; None when it is one."""
+    if not value.isascii() or _CONTROL.search(value) or " " in value or "\\" in value:
+        return "must not hold spaces, backslashes, control or non-ASCII characters"
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname or "", parts.port
+    except ValueError:
+        return "must be a URL with a valid host and port"
+    if parts.username is not None or parts.password is not None:
+        return "must not hold a user name or password"
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in _LOOPBACK):
+        return "must be an https:// URL (plain http only on loopback, for tests)"
+    return None if host else "must be a URL with a host name"
+
+
+def _endpoint(value: str) -> str:
+    problem = _endpoint_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Endpoint = Annotated[str, AfterValidator(_endpoint)]
+
+
+class UrlSecretRef(SecretRef):
+    """A URL that is a credential (a Slack incoming webhook, a Teams workflow URL with its signature)."""
+
+    def resolve(self) -> SecretStr:
+        value = super().resolve()
+        problem = _endpoint_problem(value.get_secret_value())
+        if problem:
+            raise ConfigError(f"the URL in {self._source} {problem}")
+        return value
+
+
+class SigningSecretRef(SecretRef):
+    """A Standard Webhooks signing secret: ``whsec_`` and the base64 of 24 to 64 random bytes."""
+
+    def resolve(self) -> SecretStr:
+        value = super().resolve()
+        self._decode(value.get_secret_value())
+        return value
+
+    def key(self) -> bytes:
+        """The HMAC key the secret stands for."""
+        return self._decode(self.resolve().get_secret_value())
+
+    def _decode(self, value: str) -> bytes:
+        try:
+            key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+        except ValueError:  # binascii.Error is one
+            key = b""
+        if not value.startswith("whsec_") or not 24 <= len(key) <= 64:
+            raise ConfigError(f"the secret in {self._source} must be whsec_ and the base64 of 24 to 64 random bytes")
+        return key
+
+
+@functools.cache
+def _findings_by_detection() -> dict[str, tuple[str, ...]]:
+    from detections.catalogue import entries  # reads the detections' source: only when a channel excludes one
+
+    return {e.id: e.findings for e in entries()}
+
+
+class _Channel(_Strict):
+    """What every channel has: a name (unique in its tenant), the lowest tier it takes, and the detections it
+    opts out of, by detection id (``mfa_fatigue``: all its findings) or finding id (``mfa_push_bombing``)."""
+
+    name: str = Field(pattern=_NAME.pattern)
+    min_tier: Tier = Tier.MEDIUM
+    exclude_detections: list[str] = Field(default_factory=list)
+
+    @field_validator("exclude_detections")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        by_detection = _findings_by_detection() if value else {}
+        known = set(by_detection) | {f for findings in by_detection.values() for f in findings}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown detection(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return value
+
+    @property
+    def excluded_findings(self) -> frozenset[str]:
+        """The finding ids excluded (what an incident's timeline names)."""
+        by_detection = _findings_by_detection() if self.exclude_detections else {}
+        return frozenset(f for name in self.exclude_detections for f in by_detection.get(name, (name,)))
+
+    def secrets(self) -> dict[str, SecretRef]:
+        """Each secret reference by its field path, for the log redactor and startup's checks."""
+        return {name: ref for name, ref in vars(self).items() if isinstance(ref, SecretRef)}
+
+
+InlineRefused = BeforeValidator(_reject_inline)
+
+
+class SlackWebhookConfig(_Channel):
+    kind: Literal["slack_webhook"]
+    url: Annotated[UrlSecretRef, InlineRefused]
+
+
+class SlackBotConfig(_Channel):
+    kind: Literal["slack_bot"]
+    token: Annotated[SecretRef, InlineRefused]  # a bot token (xoxb-) with chat:write
+    channel: str = Field(pattern=r"^#?[A-Za-z0-9._-]{1,80}$")  # a channel id (C0123ABC) or #name
+    base_url: Endpoint = "https://slack.com/api/"
+
+
+class TeamsConfig(_Channel):
+    kind: Literal["teams"]
+    url: Annotated[UrlSecretRef, InlineRefused]  # a Workflows "when a Teams webhook request is received" URL
+
+
+PagerDutyKeyName = Literal["default", "low", "medium", "high", "high-confidence"]
+
+
+class PagerDutyConfig(_Channel):
+    kind: Literal["pagerduty"]
+    routing_keys: dict[PagerDutyKeyName, Annotated[SecretRef, InlineRefused]]  # per tier, else default
+    base_url: Endpoint = "https://events.pagerduty.com"
+
+    @field_validator("routing_keys")
+    @classmethod
+    def _default(cls, value: dict[str, SecretRef]) -> dict[str, SecretRef]:
+        if "default" not in value:
+            raise ValueError("give a `default` routing key (and optionally one per tier)")
+        return value
+
+    def secrets(self) -> dict[str, SecretRef]:
+        return {f"routing_keys.{name}": ref for name, ref in self.routing_keys.items()}
+
+
+class WebhookConfig(_Channel):
+    kind: Literal["webhook"]
+    url: Annotated[UrlSecretRef, InlineRefused]
+    secret: Annotated[SigningSecretRef, InlineRefused]
+
+
+ChannelConfig = Annotated[
+    SlackWebhookConfig | SlackBotConfig | TeamsConfig | PagerDutyConfig | WebhookConfig, Field(discriminator="kind")
+]
+_CHANNEL_KINDS = frozenset({"slack_webhook", "slack_bot", "teams", "pagerduty", "webhook"})
+
+
+def _unique_channel_names(channels: list[Any]) -> list[Any]:
+    names = [c.name for c in channels]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"channel names must be unique in a tenant; repeated: {', '.join(dupes)}")
+    return channels
+
+
+Channels = Annotated[list[ChannelConfig], AfterValidator(_unique_channel_names)]
+
+
 class TenantConfig(_Strict):
     name: str
     org_url: Annotated[str, AfterValidator(_org_url)]
@@ -370,6 +533,7 @@ class TenantConfig(_Strict):
     response: ResponseSettings = Field(default_factory=ResponseSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)  # the organisation, for every detection
     detections: CheckedDetectionSettings = Field(default_factory=DetectionSettings)  # per-detection thresholds
+    channels: Channels = Field(default_factory=list)  # where incidents go: Slack, Teams, PagerDuty, webhooks
 
     @field_validator("detections", mode="before")
     @classmethod
@@ -479,7 +643,7 @@ def load_config(path: Path) -> Config:
     return parse_config(data)
 
 
-_SECRET_BEARING = frozenset({"read", "enforce"})  # credential blocks: a key a user wrote there may be a secret
+_SECRET_BEARING = frozenset({"read", "enforce", "channels"})  # blocks where an unknown key may be a secret
 
 
 def format_errors(exc: ValidationError) -> str:
@@ -501,7 +665,7 @@ def _yaml_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("ssws", "oauth") and path:  # discriminated-union tag, not a YAML key
+        elif (part in ("ssws", "oauth") or part in _CHANNEL_KINDS) and path:  # discriminated-union tag, not a key
             continue
         else:
             path += f".{part}" if path else str(part)
@@ -526,4 +690,10 @@ def secret_values(config: Config) -> list[str]:
                 values.append(ref.resolve().get_secret_value())
             except ConfigError as exc:
                 raise ConfigError(f"tenants[{i}].{role}.{field}: {exc}") from None
+        for j, channel in enumerate(tenant.channels):
+            for field, ref in channel.secrets().items():
+                try:
+                    values.append(ref.resolve().get_secret_value())
+                except ConfigError as exc:
+                    raise ConfigError(f"tenants[{i}].channels[{j}].{field}: {exc}") from None
     return values

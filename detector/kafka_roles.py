@@ -41,13 +41,14 @@ from detector.private_files import private_dir
 from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker
 from detector.respond.channels.base import Channel
+from detector.respond.channels.http import new_session
 from detector.respond.incidents import Incident, IncidentBook
 from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
-from detector.respond.outbox import attempt, backoff, start_channel_series
+from detector.respond.outbox import attempt, backoff, qualified, start_channel_series
 from detector.respond.stage import RespondStep
 from detector.stream.faust_app import build_app
 from detector.stream.kafka_bus import KafkaSink, TopicPlan, Topics, ensure_topics, idempotent_producer, read_topic
-from detector.tenants import OktaClients, engine_for, poller_settings, redactor_for, responder
+from detector.tenants import OktaClients, channels_for, engine_for, poller_settings, redactor_for, responder
 
 log = structlog.get_logger(__name__)
 
@@ -146,7 +147,6 @@ async def run_actions(
     metrics: Metrics,
     stop: asyncio.Event,
     on_action: Callable[[ActionRecord], None] | None = None,
-    channels: Sequence[Channel] = (),
 ) -> None:
     """The respond role: findings folded into incidents (published to itdr.incidents), actions decided
     and done, and one delivery consumer per channel on itdr.incidents."""
@@ -186,8 +186,10 @@ async def run_actions(
     )
     consumer.subscribe([topics.findings], listener=_Rebuild(rebuild))
     lag = asyncio.create_task(report_consumer_lag(kafka.bootstrap, group, [topics.findings], metrics))
-    start_channel_series(metrics, [c.name for c in channels])
-    delivering = [asyncio.create_task(run_channel(kafka, channel, metrics, stop)) for channel in channels]
+    session = new_session()
+    channels = {qualified(t.name, c): c for t in config.tenants for c in channels_for(t, session)}
+    start_channel_series(metrics, channels)
+    delivering = [asyncio.create_task(run_channel(kafka, name, c, metrics, stop)) for name, c in channels.items()]
     try:
         await consumer.start()
         async with OktaClients(metrics) as clients:
@@ -213,6 +215,7 @@ async def run_actions(
         with contextlib.suppress(KafkaError):
             await consumer.stop()
         await asyncio.gather(lag, *delivering, return_exceptions=True)
+        await session.close()
         await producer.stop()
         await ledger.close()
 
@@ -248,22 +251,24 @@ async def _expire_incidents(
             await publish(resolved)
 
 
-async def run_channel(kafka: KafkaSettings, channel: Channel, metrics: Metrics, stop: asyncio.Event) -> None:
-    """One channel's consumer of itdr.incidents: its offset commits only after the version was delivered
-    (or parked); a retry waits on this channel's partition alone. Its memos live on itdr.deliveries."""
+async def run_channel(kafka: KafkaSettings, name: str, channel: Channel, metrics: Metrics, stop: asyncio.Event) -> None:
+    """One channel's consumer of itdr.incidents (of its tenant): its offset commits only after the version
+    was delivered (or parked); a retry waits on this channel's partition alone. Its memos live on
+    itdr.deliveries. ``name`` is the channel's qualified name (tenant/name)."""
     topics = Topics(kafka.topic_prefix)
     memos: dict[str, dict[str, Any]] = {}
+    tenant = name.split("/", 1)[0]
 
     async def load_memos() -> None:
         memos.clear()
-        prefix = f"{channel.name}|".encode()
+        prefix = f"{name}|".encode()
         for key, value in await read_topic(kafka.bootstrap, topics.deliveries):
             if key is not None and key.startswith(prefix) and value:
                 memos[key[len(prefix) :].decode()] = orjson.loads(value)
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap,
-        group_id=f"{kafka.app_id}-deliver-{channel.name}",
+        group_id=f"{kafka.app_id}-deliver-{name.replace('/', '.')}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=50,
@@ -278,14 +283,16 @@ async def run_channel(kafka: KafkaSettings, channel: Channel, metrics: Metrics, 
             for tp, records in (await consumer.getmany(timeout_ms=500)).items():
                 for message in records:
                     incident = orjson.loads(message.value) if message.value else None
-                    if incident is None or not channel.wants(incident):
+                    if incident is None or incident["tenant"] != tenant:
                         continue
+                    if not channel.wants(incident) and incident["key"] not in memos:
+                        continue  # never sent; one that was keeps getting it (so it sees the resolution)
                     for attempts in itertools.count():
                         memo = memos.get(incident["key"], {})
-                        outcome = await attempt(channel, incident, memo, metrics, message.timestamp / 1000)
+                        outcome = await attempt(channel, incident, memo, metrics, message.timestamp / 1000, name)
                         if outcome.memo:
                             memos[incident["key"]] = dict(outcome.memo)
-                            key = f"{channel.name}|{incident['key']}".encode()
+                            key = f"{name}|{incident['key']}".encode()
                             await (await producer.send(topics.deliveries, orjson.dumps(dict(outcome.memo)), key=key))
                         if outcome.kind != "retry" or stop.is_set():
                             break

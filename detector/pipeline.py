@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,14 +32,23 @@ from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker, TenantResponder
 from detector.respond.alerts import JsonlSink
 from detector.respond.channels.base import Channel
+from detector.respond.channels.http import new_session
 from detector.respond.incidents import Incident, IncidentBook
 from detector.respond.ledger import ActionRecord, SqliteLedger
-from detector.respond.outbox import Deliverer, Outbox, write_updates
+from detector.respond.outbox import Deliverer, Outbox, qualified, write_updates
 from detector.respond.stage import RespondStep
 from detector.stream.bus import FINDINGS
 from detector.stream.detect_stage import DetectionStage
 from detector.stream.embedded import EmbeddedBus, Stored
-from detector.tenants import OktaClients, engine_for, poller_settings, redactor_for, responder, validated_config
+from detector.tenants import (
+    OktaClients,
+    channels_for,
+    engine_for,
+    poller_settings,
+    redactor_for,
+    responder,
+    validated_config,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +65,6 @@ class EmbeddedPipeline:
     metrics: Metrics = field(default_factory=Metrics)
     on_finding: FindingHook | None = None
     on_action: ActionHook | None = None
-    channels: list[Channel] = field(default_factory=list)  # where incidents are delivered
     bus: EmbeddedBus = field(init=False)
     ledger: SqliteLedger = field(init=False)
     config_path: Path | None = None  # what a reload (SIGHUP, POST /api/v1/reload) re-reads
@@ -129,12 +137,14 @@ class EmbeddedPipeline:
             self.bus = await EmbeddedBus(self.config.db_path).open()
             self.ledger = await SqliteLedger(self.config.db_path).open()
             self.outbox = await Outbox(self.config.db_path).open()
+            self._session = new_session()
             try:
                 self.status.store = self.bus
                 await self.status.load()
                 async with OktaClients(self.metrics) as clients:
                     await self._run(stop, clients)
             finally:
+                await self._session.close()
                 await self.outbox.close()
                 await self.ledger.close()
                 await self.bus.close()
@@ -146,9 +156,12 @@ class EmbeddedPipeline:
         worker = ActionWorker(self._responders, self.ledger)
         for tenant in self.config.tenants:
             self._engines_init(tenant)
+        self.channels = {t.name: channels_for(t, self._session) for t in self.config.tenants}
         self.incidents = IncidentBook(open_incidents=await self.outbox.open_incidents())
         respond = RespondStep(self.incidents, worker, self.metrics, self.on_action)
-        deliverer = Deliverer(self.outbox, {c.name: c for c in self.channels}, self.metrics, wake=self._wake_deliveries)
+        self._deliverer = deliverer = Deliverer(
+            self.outbox, _by_name(self.channels), self.metrics, wake=self._wake_deliveries
+        )
         jsonl = JsonlSink(self.config.findings_path)
         tasks = [
             asyncio.create_task(self._stage.run(stop), name="detections"),
@@ -242,6 +255,8 @@ class EmbeddedPipeline:
             self._start_polling(tenant)
             done.append(f"tenant {name} {'changed: restarted' if name in old_tenants else 'added'}")
         self.config = new
+        self.channels = {t.name: channels_for(t, self._session) for t in new.tenants}  # rotated secrets too
+        self._deliverer.update(_by_name(self.channels))
         start_series(self.metrics, new, ("poll", "detect", "act"))  # an added tenant's series from 0
         done.append("secrets re-read: rotated tokens are used from the next request")
         log.info("config.reloaded", changes=done)
@@ -319,6 +334,10 @@ async def _first_failure(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) ->
     for task in done:
         if task is not stopper and not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+def _by_name(channels: Mapping[str, list[Channel]]) -> dict[str, Channel]:
+    return {qualified(tenant, c): c for tenant, chans in channels.items() for c in chans}
 
 
 def _fixed_fields(old: Config, new: Config) -> list[str]:

@@ -1,4 +1,5 @@
-"""The per-tenant parts both modes build from config: Okta auth, the detection engine, the action policy."""
+"""The per-tenant parts both modes build from config: Okta auth, the detection engine, the action policy, the
+incident channels."""
 
 from __future__ import annotations
 
@@ -6,16 +7,25 @@ from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 
+import aiohttp
+
 from detections.engine import Engine, TenantContext
 from detections.redaction import Redactor
 from detections.registry import build_detections
 from detector.config import (
+    ChannelConfig,
     Config,
     ConfigError,
     Credentials,
     OAuthCredentials,
+    PagerDutyConfig,
+    SecretRef,
+    SlackBotConfig,
+    SlackWebhookConfig,
     SswsCredentials,
+    TeamsConfig,
     TenantConfig,
+    WebhookConfig,
     load_config,
     secret_values,
 )
@@ -25,6 +35,11 @@ from detector.okta.client import OktaClient
 from detector.ops.metrics import Metrics
 from detector.redaction_key import existing_redaction_key
 from detector.respond.actions import ActionPolicy, TenantResponder
+from detector.respond.channels.base import Channel, Routing
+from detector.respond.channels.pagerduty import PagerDutyChannel
+from detector.respond.channels.slack import SlackBotChannel, SlackWebhookChannel
+from detector.respond.channels.teams import TeamsChannel
+from detector.respond.channels.webhook import WebhookChannel
 
 
 def make_auth(credentials: Credentials, org_url: str) -> Auth:
@@ -153,3 +168,28 @@ class OktaClients:
 
 def responder(tenant: TenantConfig, clients: OktaClients) -> TenantResponder:
     return TenantResponder(policy_of(tenant), clients.enforcer(tenant))
+
+
+def channels_for(tenant: TenantConfig, session: aiohttp.ClientSession) -> list[Channel]:
+    """The tenant's incident channels, their secrets read now (a reload builds them again, rotated secrets
+    included). ``session`` is the caller's (``channels.http.new_session()``), closed by the caller."""
+    return [channel_for(c, session) for c in tenant.channels]
+
+
+def channel_for(config: ChannelConfig, session: aiohttp.ClientSession) -> Channel:
+    routing = Routing(config.min_tier.value, config.excluded_findings)
+    if isinstance(config, SlackWebhookConfig):
+        return SlackWebhookChannel(config.name, routing, _secret(config.url), session)
+    if isinstance(config, SlackBotConfig):
+        return SlackBotChannel(config.name, routing, _secret(config.token), config.channel, config.base_url, session)
+    if isinstance(config, TeamsConfig):
+        return TeamsChannel(config.name, routing, _secret(config.url), session)
+    if isinstance(config, PagerDutyConfig):
+        keys = {tier: _secret(ref) for tier, ref in config.routing_keys.items()}
+        return PagerDutyChannel(config.name, routing, keys, config.base_url, session)
+    assert isinstance(config, WebhookConfig)
+    return WebhookChannel(config.name, routing, _secret(config.url), config.secret.key(), session)
+
+
+def _secret(ref: SecretRef) -> str:
+    return ref.resolve().get_secret_value()

@@ -14,8 +14,10 @@ from detector.respond.escaping import (
     PAGERDUTY_DETAIL_LIMIT,
     PAGERDUTY_SUMMARY_LIMIT,
     SLACK_TEXT_LIMIT,
+    json_data,
     pagerduty_details,
     pagerduty_summary,
+    plain_text,
     slack_mrkdwn,
     slack_truncate,
     teams_text,
@@ -248,3 +250,27 @@ def test_pagerduty_property(text):
         assert out == text
     detail = pagerduty_details([text])[0]
     assert len(detail) <= PAGERDUTY_DETAIL_LIMIT and controls(detail) == []
+
+
+# -- plain text and JSON data ------------------------------------------------------------------------------
+
+
+def test_plain_text_shows_controls_and_is_bounded():
+    assert plain_text("Approve \x1b[31mclear_sessions\n", 75) == "Approve \\x1b[31mclear_sessions\\n"
+    out = plain_text("x" * 100, 75)
+    assert len(out) == 75 and out.endswith(ELLIPSIS)
+    assert plain_text("<!channel>", 75) == "<!channel>"  # no markup to escape where none is parsed
+
+
+@given(st.text(), st.integers(min_value=1, max_value=300))
+def test_plain_text_property(text, limit):
+    out = plain_text(text, limit)
+    assert len(out) <= limit and controls(out) == []
+
+
+def test_json_data_bounds_every_string_at_any_depth_and_keeps_the_rest():
+    data = {"a": ["\u202e" + "y" * 500, {"b": "ok", "n": 3, "t": True, "z": None}]}
+    out = json_data(data, 100)
+    assert out["a"][0].startswith("\\u202e") and len(out["a"][0]) == 100 and out["a"][0].endswith(ELLIPSIS)
+    assert out["a"][1] == {"b": "ok", "n": 3, "t": True, "z": None}
+    assert pagerduty_details(data) == json_data(data, PAGERDUTY_DETAIL_LIMIT)

@@ -69,19 +69,30 @@ def teams_text(text: str) -> str:
 
 def pagerduty_summary(text: str) -> str:
     """A PagerDuty ``payload.summary``: plain text, control characters shown, at most 1024 characters."""
-    return _truncate(terminal_text(text), PAGERDUTY_SUMMARY_LIMIT)
+    return plain_text(text, PAGERDUTY_SUMMARY_LIMIT)
 
 
 def pagerduty_details(value: Any) -> Any:
-    """``payload.custom_details`` from JSON-like data: JSON needs no escaping, but every string is bounded
-    and shows its control characters, since PagerDuty's UI and the tools it forwards to show them as text."""
+    """``payload.custom_details`` from JSON-like data: see :func:`json_data`."""
+    return json_data(value, PAGERDUTY_DETAIL_LIMIT)
+
+
+def json_data(value: Any, limit: int = PAGERDUTY_DETAIL_LIMIT) -> Any:
+    """JSON-like data for a JSON receiver (PagerDuty, a webhook): JSON needs no escaping, but every string is
+    bounded and shows its control characters, since the UIs and tools it is forwarded to show them as text."""
     if isinstance(value, str):
-        return _truncate(terminal_text(value), PAGERDUTY_DETAIL_LIMIT)
+        return plain_text(value, limit)
     if isinstance(value, dict):
-        return {key: pagerduty_details(item) for key, item in value.items()}
+        return {key: json_data(item, limit) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [pagerduty_details(item) for item in value]
+        return [json_data(item, limit) for item in value]
     return value
+
+
+def plain_text(text: str, limit: int) -> str:
+    """Text for a field that shows no markup (an Adaptive Card action title, a PagerDuty link label or
+    field): control characters shown as escapes, at most ``limit`` characters with an ellipsis."""
+    return _truncate(terminal_text(text), limit)
 
 
 def _visible(match: re.Match[str]) -> str:

@@ -62,9 +62,19 @@ BACKOFF_MAX_S = 300.0
 IDLE_S = 0.5  # how long a loop with nothing due sleeps (an update wakes it at once)
 
 
-def write_updates(db: sqlite3.Connection, incidents: Iterable[Incident], channels: Sequence[Channel]) -> int:
-    """Inside the caller's transaction: store each incident and queue its version for every channel that
-    wants it. Returns the rows queued. A version already queued (a replayed batch) is not queued again."""
+Channels = Mapping[str, Sequence[Channel]]  # tenant → its channels
+
+
+def qualified(tenant: str, channel: Channel) -> str:
+    """A channel's name in the outbox and its metrics: channels are configured per tenant, names may repeat."""
+    return f"{tenant}/{channel.name}"
+
+
+def write_updates(db: sqlite3.Connection, incidents: Iterable[Incident], channels: Channels) -> int:
+    """Inside the caller's transaction: store each incident and queue its version for every channel of its
+    tenant that wants it, or that was sent an earlier version (so it also gets the resolution, even if the
+    incident no longer passes its routing). Returns the rows queued; a version already queued (a replayed
+    batch) is not queued again."""
     now, queued = time.time(), 0
     for incident in incidents:
         value = incident.to_dict()
@@ -75,15 +85,23 @@ def write_updates(db: sqlite3.Connection, incidents: Iterable[Incident], channel
             "value = excluded.value",
             (incident.key, incident.tenant, incident.entity, incident.status, now, body),
         )
-        for channel in channels:
-            if channel.wants(value):
+        for channel in channels.get(incident.tenant, ()):
+            name = qualified(incident.tenant, channel)
+            if channel.wants(value) or _sent_before(db, name, incident.key):
                 cur = db.execute(
                     "INSERT OR IGNORE INTO outbox (channel, incident, version, value, next_at, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (channel.name, incident.key, incident.version, body, now, now),
+                    (name, incident.key, incident.version, body, now, now),
                 )
                 queued += cur.rowcount
     return queued
+
+
+def _sent_before(db: sqlite3.Connection, channel: str, incident: str) -> bool:
+    return (
+        db.execute("SELECT 1 FROM outbox WHERE channel = ? AND incident = ? LIMIT 1", (channel, incident)).fetchone()
+        is not None
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +146,7 @@ class Outbox:
         rows = await self._db.query("SELECT value FROM incidents WHERE key = ?", (key,))
         return orjson.loads(rows[0][0]) if rows else None
 
-    async def write(self, incidents: Sequence[Incident], channels: Sequence[Channel]) -> int:
+    async def write(self, incidents: Sequence[Incident], channels: Channels) -> int:
         """Updates made outside a findings batch (quiet-period resolution, an operator's resolve)."""
         return await self._db.transaction(lambda db: write_updates(db, incidents, channels))
 
@@ -201,7 +219,7 @@ class Deliverer:
     def __init__(
         self,
         outbox: Outbox,
-        channels: Mapping[str, Channel],
+        channels: Mapping[str, Channel],  # qualified name → channel
         metrics: Metrics,
         *,
         wake: asyncio.Event | None = None,
@@ -210,29 +228,44 @@ class Deliverer:
         self.outbox, self.channels, self.metrics = outbox, channels, metrics
         self.wake = wake or asyncio.Event()  # set when an update was queued
         self._rng = rng or random.Random()
-        self._wakes = {name: asyncio.Event() for name in channels}
+        self._wakes: dict[str, asyncio.Event] = {name: asyncio.Event() for name in channels}
+        self._loops: dict[str, asyncio.Task[None]] = {}
+        self._stop = asyncio.Event()
         start_channel_series(metrics, channels)
 
     async def run(self, stop: asyncio.Event) -> None:
-        loops = [asyncio.create_task(self._loop(name, stop), name=f"deliver:{name}") for name in self.channels]
+        self._stop = stop
+        self._loops: dict[str, asyncio.Task[None]] = {}
+        self.update(self.channels)
         fan = asyncio.create_task(self._fan_out(stop), name="deliver:wake")
         try:
             await stop.wait()
         finally:
-            for task in [*loops, fan]:
+            for task in [*self._loops.values(), fan]:
                 task.cancel()
-            await asyncio.gather(*loops, fan, return_exceptions=True)
+            await asyncio.gather(*self._loops.values(), fan, return_exceptions=True)
+
+    def update(self, channels: Mapping[str, Channel]) -> None:
+        """The channels after a reload: a loop starts for each new one, and stops for each one removed."""
+        self.channels = dict(channels)
+        start_channel_series(self.metrics, channels)
+        for name in [n for n in self._loops if n not in channels]:
+            self._loops.pop(name).cancel()
+        for name in channels:
+            if name not in self._loops:
+                self._wakes.setdefault(name, asyncio.Event()).set()
+                self._loops[name] = asyncio.create_task(self._loop(name, self._stop), name=f"deliver:{name}")
 
     async def _fan_out(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self.wake.wait()
             self.wake.clear()
-            for event in self._wakes.values():
+            for event in list(self._wakes.values()):
                 event.set()
 
     async def _loop(self, name: str, stop: asyncio.Event) -> None:
         wake = self._wakes[name]
-        while not stop.is_set():
+        while not stop.is_set() and name in self.channels:
             done = await self.step(name)
             self.metrics.outbox_depth.labels(name).set(await self.outbox.depth(name))
             if done == 0:
@@ -245,21 +278,26 @@ class Deliverer:
         rows = await self.outbox.due(name, time.time())
         for row in rows:
             memo = await self.outbox.memo(row.channel, row.incident)
-            outcome = await attempt(channel, row.value, memo, self.metrics, row.created_at)
+            outcome = await attempt(channel, row.value, memo, self.metrics, row.created_at, name)
             retry_at = time.time() + backoff(row.attempts, outcome.retry_after_s, self._rng)
             await self.outbox.settle(row, outcome, retry_at if outcome.kind == "retry" else None)
         return len(rows)
 
 
 async def attempt(
-    channel: Channel, incident: Mapping[str, Any], memo: Mapping[str, Any], metrics: Metrics, stored_at: float
+    channel: Channel,
+    incident: Mapping[str, Any],
+    memo: Mapping[str, Any],
+    metrics: Metrics,
+    stored_at: float,
+    name: str,
 ) -> Outcome:
-    """One delivery of one incident version, counted and logged (both modes' delivery loops use it)."""
+    """One delivery of one incident version, counted and logged under ``name`` (both modes' loops use it)."""
     try:
         outcome = await channel.deliver(incident, memo)
     except Exception as exc:  # a channel bug must not stop the loop: retry, and say why
         outcome = Outcome("retry", reason=f"{type(exc).__name__} in the channel: {str(exc)[:200]}")
-    name, key = channel.name, incident.get("key")
+    key = incident.get("key")
     if outcome.kind == "retry":
         metrics.deliveries.labels(name, "retried").inc()
         log.warning("delivery.retry", channel=name, incident=key, reason=outcome.reason)

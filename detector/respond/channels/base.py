@@ -6,12 +6,14 @@ the ``Outcome``: ``delivered`` is done; ``retry`` goes again after its backoff, 
 when the destination said; ``permanent`` is parked with ``reason``. It persists ``memo`` for (channel,
 incident key) after every outcome, ``retry`` included (a retry may carry progress: the Slack header's ts
 after the thread reply failed), and passes it to the next delivery of that incident. The memo is how a
-destination without idempotency keys (Slack's ``chat.postMessage``) is still written once; it is JSON,
-never a secret.
+destination without idempotency keys (Slack's ``chat.postMessage``) is still written once, and how an
+older version retried after a newer one was delivered is recognised (``version``); it is JSON, never a
+secret.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -58,13 +60,15 @@ class Routing:
             tiers = [f.get("tier") for f in findings if f.get("detection") not in self.excluded]
         else:
             tiers = [incident.get("severity")]
-        return (
-            max((TIER_ORDER.get(t, -1) for t in tiers if isinstance(t, str)), default=-1) >= TIER_ORDER[self.min_tier]
-        )
+        top = max((TIER_ORDER.get(t, -1) for t in tiers if isinstance(t, str)), default=-1)
+        return top >= TIER_ORDER[self.min_tier]
 
 
-class RoutedChannel:
-    """What every channel shares: its name and its routing."""
+class RoutedChannel(ABC):
+    """What every channel shares: its name, its routing, and never going back in time. The memo's
+    ``version`` is the newest incident version delivered; an older one arriving later (a retry that lost
+    the race with the next update) is superseded, not sent: it would re-trigger a resolved PagerDuty alert
+    or roll a Slack header back."""
 
     def __init__(self, name: str, routing: Routing) -> None:
         self.name = name
@@ -73,5 +77,22 @@ class RoutedChannel:
     def wants(self, incident: Mapping[str, Any]) -> bool:
         return self.routing.wants(incident)
 
+    async def deliver(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
+        version, newest = _version(incident.get("version")), _version(memo.get("version"))
+        if version < newest:
+            return Outcome("delivered", memo, reason=f"superseded: version {newest} was delivered")
+        outcome = await self.send(incident, memo)
+        if outcome.kind != "delivered":
+            return outcome
+        return Outcome("delivered", {**outcome.memo, "version": version}, outcome.retry_after_s, outcome.reason)
+
+    @abstractmethod
+    async def send(self, incident: Mapping[str, Any], memo: Mapping[str, Any]) -> Outcome:
+        """Render and send one version (no older than the memo's)."""
+
     def __repr__(self) -> str:  # never the URL or the token
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _version(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,0 +1,92 @@
+"""The generic webhook: signed per Standard Webhooks, verified by the reference implementation
+(``standardwebhooks``) in the receiver; a tampered body or an old timestamp is refused there."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from detector.respond.channels.base import Routing
+from detector.respond.channels.webhook import WebhookChannel
+
+from .conftest import SIGNING_KEY, SIGNING_SECRET, T0, finding, incident, view
+
+
+async def test_a_signed_delivery_is_verified_and_a_retry_keeps_its_id(make_channel, receiver):
+    channel = make_channel("webhook")
+    inc, book = incident()
+    assert (await channel.deliver(view(inc), {})).kind == "delivered"
+    assert (await channel.deliver(view(inc), {})).kind == "delivered"  # the same version again: a retry
+    book.resolve(inc, "quiet", T0 + 7200, "no finding for 6 h")
+    assert (await channel.deliver(view(inc), {})).kind == "delivered"
+    ids = [r["headers"]["webhook-id"] for r in receiver.received]
+    assert ids == [f"{inc.key}.v1", f"{inc.key}.v1", f"{inc.key}.v2"] and receiver.rejected == []
+    assert list(receiver.processed) == [f"{inc.key}.v1", f"{inc.key}.v2"]  # the receiver dropped the repeat
+    opened, resolved = receiver.processed.values()
+    assert opened["type"] == "incident.opened" and resolved["type"] == "incident.resolved"
+    assert resolved["data"]["key"] == inc.key and resolved["data"]["resolution"]["by"] == "quiet"
+    assert resolved["timestamp"] == resolved["data"]["updated"] and resolved["data"]["findings_not_shown"] == 0
+    headers = receiver.received[0]["headers"]
+    version, signature = headers["webhook-signature"].split(",")
+    assert version == "v1" and len(base64.b64decode(signature)) == 32
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
+
+
+async def test_a_tampered_body_is_refused_by_the_receiver(make_channel, receiver):
+    channel = make_channel("webhook")
+    inc, _ = incident()
+    assert (await channel.deliver(view(inc), {})).kind == "delivered"
+    sent = receiver.received[0]
+    tampered = orjson.loads(sent["body"])
+    tampered["data"]["login"] = "mallory@acme.com"
+    headers = {k: v for k, v in sent["headers"].items() if k.lower().startswith("webhook-")}
+    async with aiohttp.ClientSession() as client:
+        async with client.post(receiver.url, data=orjson.dumps(tampered), headers=headers) as response:
+            assert response.status == 401
+        async with client.post(receiver.url, data=sent["body"], headers=headers) as response:
+            assert response.status == 204  # the untouched body still verifies
+    assert receiver.rejected == ["No matching signature found"]
+
+
+async def test_an_old_timestamp_is_refused_and_that_is_permanent(session, receiver):
+    stale = WebhookChannel("soar", Routing(), receiver.url, SIGNING_KEY, session, clock=lambda: time.time() - 600)
+    inc, _ = incident([finding(0)])
+    outcome = await stale.deliver(view(inc), {})
+    assert outcome.kind == "permanent" and "401" in outcome.reason and "too old" in outcome.reason
+    assert receiver.processed == {} and receiver.rejected == ["Message timestamp too old"]
+
+
+async def test_an_incident_key_that_could_blur_the_signed_content_is_refused(session, receiver):
+    channel = WebhookChannel("soar", Routing(), receiver.url, SIGNING_KEY, session)
+    inc, _ = incident()
+    outcome = await channel.deliver({**view(inc), "key": "inc.1.evil"}, {})
+    assert outcome.kind == "permanent" and receiver.received == []
+
+
+def readme_verify() -> Any:
+    """The ``verify`` function of the README's "Verifying the webhook signature" example, as written."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Verifying the webhook signature", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    return namespace["verify"]
+
+
+async def test_the_readme_verifier_accepts_our_signature_and_refuses_a_tampered_body(make_channel, receiver):
+    verify = readme_verify()
+    inc, _ = incident()
+    assert (await make_channel("webhook").deliver(view(inc), {})).kind == "delivered"
+    sent = receiver.received[0]
+    headers = {k.lower(): v for k, v in sent["headers"].items()}
+    verify(SIGNING_SECRET, headers, sent["body"])
+    with pytest.raises(ValueError, match="bad signature"):
+        verify(SIGNING_SECRET, headers, sent["body"].replace(b"alice", b"mallo"))
+    with pytest.raises(ValueError, match="replay"):
+        verify(SIGNING_SECRET, {**headers, "webhook-timestamp": str(int(time.time()) - 600)}, sent["body"])
