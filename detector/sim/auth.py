@@ -17,6 +17,9 @@ from detector.sim.org import SimOrg
 LOGS_READ = ("okta.logs.read",)
 USERS_READ = ("okta.users.read", "okta.users.manage")
 USERS_MANAGE = ("okta.users.manage",)
+GROUPS_READ = ("okta.groups.read", "okta.groups.manage")
+GROUPS_MANAGE = ("okta.groups.manage",)
+ROLES_READ = ("okta.roles.read", "okta.roles.manage")
 
 
 def request_url(request: web.Request) -> str:

@@ -7,6 +7,7 @@ it directly to add users and credentials, append System Log events and inspect w
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,6 +22,18 @@ from detector.sim.ratelimit import RateLimiter, RateLimits
 from detector.sim.timefmt import iso_ms, parse_iso
 
 RETENTION_DAYS = 90
+STANDARD_ROLES = {  # Okta's standard admin role types and their labels
+    "SUPER_ADMIN": "Super Administrator",
+    "ORG_ADMIN": "Organizational Administrator",
+    "APP_ADMIN": "Application Administrator",
+    "USER_ADMIN": "Group Administrator",
+    "HELP_DESK_ADMIN": "Help Desk Administrator",
+    "READ_ONLY_ADMIN": "Read Only Administrator",
+    "MOBILE_ADMIN": "Mobile Administrator",
+    "API_ACCESS_MANAGEMENT_ADMIN": "API Access Management Administrator",
+    "REPORT_ADMIN": "Report Administrator",
+    "GROUP_MEMBERSHIP_ADMIN": "Group Membership Administrator",
+}
 MAX_SINCE_DAYS = 180
 
 
@@ -31,7 +44,7 @@ class EnforcementCall:
     method: str
     path: str
     user_id: str | None
-    action: str  # suspend, unsuspend, ..., clear_sessions
+    action: str  # suspend, unsuspend, ..., clear_sessions, add_to_group, remove_from_group
     credential_id: str
     at: float
     status: int = 0  # the HTTP status the simulator answered
@@ -59,6 +72,7 @@ class SimOrg:
         self.api_tokens: dict[str, ApiToken] = {}  # by secret value
         self.apps: dict[str, ServiceApp] = {}  # by client_id
         self.access_tokens: dict[str, AccessToken] = {}  # by token value
+        self.roles: dict[str, tuple[str, ...]] = {}  # standard admin role types held, by user id
         self.replay = ReplayCache()
         self.dpop_nonce = self.ids.secret(32)
         # Set by SimServer.start(); used for absolute hrefs in objects built outside a request.
@@ -143,6 +157,35 @@ class SimOrg:
 
     def user_by_login(self, login: str) -> UserRecord | None:
         return self.directory.find(login)
+
+    def set_roles(self, user_id: str, roles: Iterable[str]) -> None:
+        """Assign standard admin roles (``SUPER_ADMIN``, ``ORG_ADMIN``, ...) to a user; () takes them away."""
+        unknown = sorted(set(roles) - STANDARD_ROLES.keys())
+        if unknown:
+            raise ValueError(f"unknown admin role(s) {unknown}; known: {sorted(STANDARD_ROLES)}")
+        self.roles[self.directory.get(user_id).id] = tuple(dict.fromkeys(roles))
+
+    def roles_json(self, user_id: str, base_url: str) -> list[dict[str, Any]]:
+        """`GET /api/v1/users/{id}/roles`: the user's assignments as `StandardRole` objects."""
+        created = iso_ms(self.directory.get(user_id).created)
+        return [
+            {
+                "id": "ra1" + hashlib.sha256(f"{user_id}:{role}".encode()).hexdigest()[:17],
+                "label": STANDARD_ROLES[role],
+                "type": role,
+                "status": "ACTIVE",
+                "created": created,
+                "lastUpdated": created,
+                "assignmentType": "USER",
+                "_links": {"assignee": {"href": f"{base_url}/api/v1/users/{user_id}"}},
+            }
+            for role in self.roles.get(user_id, ())
+        ]
+
+    def add_group(self, name: str, description: str = "") -> dict[str, Any]:
+        """Create an OKTA_GROUP (as `POST /api/v1/groups` does); returns the Okta Group object."""
+        group = self.directory.create_group(name, description, self.clock())
+        return self.directory.group_json(group, self.base_url)
 
     def open_session(self, user_id: str, session_id: str | None = None) -> str:
         """Record a sign-in session for the user (so clearing sessions can end it); returns its id.

@@ -1,4 +1,4 @@
-"""Users API: read a user, its groups and factors; lifecycle operations; clearing sessions.
+"""Users API: read a user, its groups, factors and admin roles; lifecycle operations; clearing sessions.
 
 Every enforcement call that authenticates is recorded in `org.calls` (with the status answered)
 and, when it succeeds, writes the System Log events Okta writes for it.
@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from detector.sim.audit import admin_event
-from detector.sim.auth import USERS_MANAGE, USERS_READ, authenticate
+from detector.sim.auth import ROLES_READ, USERS_MANAGE, USERS_READ, authenticate
 from detector.sim.context import org_of, request_context
 from detector.sim.directory import LIFECYCLE_ACTIONS
 from detector.sim.errors import OktaError
@@ -42,6 +42,14 @@ async def list_user_groups(request: web.Request) -> web.Response:
     return _json([org.directory.group_json(by_id[gid], _base(request)) for gid in user.group_ids])
 
 
+async def list_user_roles(request: web.Request) -> web.Response:
+    """`GET /api/v1/users/{id}/roles`: the standard admin roles assigned to the user (``SimOrg.set_roles``)."""
+    org = org_of(request)
+    authenticate(request, org, ROLES_READ)
+    user = org.directory.get(request.match_info["id"])
+    return _json(org.roles_json(user.id, _base(request)))
+
+
 async def list_factors(request: web.Request) -> web.Response:
     org = org_of(request)
     authenticate(request, org, USERS_READ)
@@ -49,7 +57,7 @@ async def list_factors(request: web.Request) -> web.Response:
     return _json([org.directory.factor_json(user, f, _base(request)) for f in user.factors])
 
 
-def _record(
+def record_call(
     org: SimOrg, request: web.Request, action: str, user_id: str | None, credential_id: str, status: int
 ) -> None:
     org.calls.append(EnforcementCall(request.method, request.path, user_id, action, credential_id, org.clock(), status))
@@ -67,10 +75,10 @@ async def lifecycle(request: web.Request) -> web.Response:
         user_id = user.id
         outcome = org.directory.lifecycle(user, action, org.clock())
     except OktaError as exc:
-        _record(org, request, action, user_id, principal.credential_id, exc.status or 500)
+        record_call(org, request, action, user_id, principal.credential_id, exc.status or 500)
         raise
     org.append(admin_event(outcome.event_type, request_context(request), principal, user))
-    _record(org, request, action, user.id, principal.credential_id, 200)
+    record_call(org, request, action, user.id, principal.credential_id, 200)
     if action == "expire_password":
         return _json(org.directory.user_json(user, _base(request)))
     if action == "activate" and request.query.get("sendEmail", "true").lower() == "false":
@@ -86,14 +94,14 @@ async def clear_sessions(request: web.Request) -> web.Response:
     try:
         user = org.directory.get(request.match_info["id"])
     except OktaError as exc:
-        _record(org, request, "clear_sessions", None, principal.credential_id, exc.status or 404)
+        record_call(org, request, "clear_sessions", None, principal.credential_id, exc.status or 404)
         raise
     ctx = request_context(request)
     ended = org.directory.clear_sessions(user)
     org.append(admin_event("user.session.clear", ctx, principal, user))
     for sid in ended:
         org.append(admin_event("user.session.end", ctx, principal, user, session_id=sid))
-    _record(org, request, "clear_sessions", user.id, principal.credential_id, 204)
+    record_call(org, request, "clear_sessions", user.id, principal.credential_id, 204)
     return web.Response(status=204)
 
 
@@ -101,5 +109,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/v1/users/{id}", get_user, allow_head=False)
     router.add_get("/api/v1/users/{id}/groups", list_user_groups, allow_head=False)
     router.add_get("/api/v1/users/{id}/factors", list_factors, allow_head=False)
+    router.add_get("/api/v1/users/{id}/roles", list_user_roles, allow_head=False)
     router.add_post("/api/v1/users/{id}/lifecycle/{action}", lifecycle)
     router.add_delete("/api/v1/users/{id}/sessions", clear_sessions)
