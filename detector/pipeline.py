@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +29,23 @@ from detector.ops.status import StatusBoard
 from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker, TenantResponder
 from detector.respond.alerts import JsonlSink
+from detector.respond.allowlist import Allowlist
+from detector.respond.decisions import Decisions
 from detector.respond.ledger import ActionRecord, SqliteLedger
+from detector.respond.routes import ResponseDesk, response_routes
 from detector.stream.bus import FINDINGS
 from detector.stream.detect_stage import DetectionStage
 from detector.stream.embedded import EmbeddedBus, Stored
-from detector.tenants import OktaClients, engine_for, poller_settings, redactor_for, responder, validated_config
+from detector.tenants import (
+    OktaClients,
+    engine_for,
+    link_signer,
+    poller_settings,
+    redactor_for,
+    responder,
+    slack_requests,
+    validated_config,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -46,27 +59,33 @@ class EmbeddedPipeline:
     config: Config
     metrics: Metrics = field(default_factory=Metrics)
     on_finding: FindingHook | None = None
-    on_action: ActionHook | None = None
+    on_action: ActionHook | None = None  # every action decision (auto, asked, approved, denied, expired, undone)
+    on_undo: ActionHook | None = None  # an action undone: its incident is resolved
+    clock: Callable[[], float] = time.time  # what response control reads the time from (expiry, staleness)
+    sweep_interval_s: float = 5.0  # how often approval requests past their expiry are expired
     bus: EmbeddedBus = field(init=False)
     ledger: SqliteLedger = field(init=False)
+    allowlist: Allowlist = field(init=False)
     config_path: Path | None = None  # what a reload (SIGHUP, POST /api/v1/reload) re-reads
     pollers: dict[str, TenantPoller] = field(init=False, default_factory=dict)
     status: StatusBoard = field(init=False)
     _polling: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = field(init=False, default_factory=dict)
     _responders: dict[str, TenantResponder] = field(init=False, default_factory=dict)
+    _desk: ResponseDesk | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         slow = {t.name: t.poll.slow_sync_s for t in self.config.tenants}
         self.status = StatusBoard([t.name for t in self.config.tenants], self.metrics, slow_after_s=slow)
 
     def api(self) -> Api:
-        """The admin API of an embedded daemon: tenant status and sync, findings, readiness."""
+        """The admin API of an embedded daemon: tenant status and sync, findings, response control, readiness."""
 
         async def findings(q: FindingsQuery) -> list[dict[str, Any]]:
             return await self.bus.query_findings(q.tenant, q.detection, q.tier, q.since, q.limit)
 
+        response, public = response_routes(lambda: self._desk)
         routes = [*tenant_routes(self.status, self.sync), *findings_routes(findings), *reload_routes(self.reload)]
-        return Api(routes=routes, readiness=self.not_ready)
+        return Api(routes=[*routes, *response], public=public, readiness=self.not_ready)
 
     def sync(self, tenant: str) -> bool:
         poller = self.pollers.get(tenant)
@@ -82,27 +101,43 @@ class EmbeddedPipeline:
             self._key = redaction_key(self.config)
             self.bus = await EmbeddedBus(self.config.db_path).open()
             self.ledger = await SqliteLedger(self.config.db_path).open()
+            self.allowlist = await Allowlist(self.config.db_path).open()
             try:
                 self.status.store = self.bus
                 await self.status.load()
                 async with OktaClients() as clients:
                     await self._run(stop, clients)
             finally:
+                self._desk = None
+                await self.allowlist.close()
                 await self.ledger.close()
                 await self.bus.close()
 
     async def _run(self, stop: asyncio.Event, clients: OktaClients) -> None:
         self._clients = clients
         self._stage = DetectionStage(self.bus, {}, self.metrics)
-        worker = ActionWorker(self._responders, self.ledger)
+        links = link_signer(self.config)
+        worker = ActionWorker(
+            self._responders,
+            self.ledger,
+            links=links,
+            allowlist=self.allowlist,
+            clock=self.clock,
+            on_record=self._recorded,
+        )
+        decisions = Decisions(worker, on_undo=self.on_undo)
         for tenant in self.config.tenants:
             self._engines_init(tenant)
+        self._desk = ResponseDesk(
+            decisions, self.allowlist, links, slack_requests(self.config, self.clock), lambda: list(self._responders)
+        )
         jsonl = JsonlSink(self.config.findings_path)
         tasks = [
             asyncio.create_task(self._stage.run(stop), name="detections"),
             asyncio.create_task(self._consume("alerts", stop, self._alerts(jsonl)), name="alerts"),
             asyncio.create_task(self._consume("actions", stop, self._actions(worker)), name="actions"),
             asyncio.create_task(self._prune(stop), name="prune"),
+            asyncio.create_task(decisions.run_sweeps(stop, self.sweep_interval_s), name="approval-sweep"),
         ]
         for tenant in self.config.tenants:
             self._start_polling(tenant)
@@ -199,7 +234,7 @@ class EmbeddedPipeline:
         written = jsonl.last_seq()
 
         async def handle(batch: list[Stored]) -> None:
-            fresh = [(s.offset, orjson.loads(s.value)) for s in batch if s.offset > written]
+            fresh = [(s.offset, await self._marked(orjson.loads(s.value))) for s in batch if s.offset > written]
             await asyncio.to_thread(jsonl.write, fresh)
             for _, finding in fresh:
                 if self.on_finding:
@@ -207,15 +242,25 @@ class EmbeddedPipeline:
 
         return handle
 
+    async def _marked(self, finding: dict[str, Any]) -> dict[str, Any]:
+        """A finding an allowlist entry covers is still written, marked with the entry (no action runs)."""
+        entry = await self.allowlist.match(finding, self.clock())
+        if entry is None:
+            return finding
+        log.info("finding.allowlisted", tenant=finding["tenant"], detection=finding["detection"], entry=entry.entry_id)
+        return {**finding, "allowlisted": entry.label()}
+
     def _actions(self, worker: ActionWorker) -> Callable[[list[Stored]], Awaitable[None]]:
         async def handle(batch: list[Stored]) -> None:
             for stored in batch:
-                for record in await worker.handle(orjson.loads(stored.value)):
-                    self.metrics.actions.labels(record.tenant, record.action, record.status.value).inc()
-                    if self.on_action:
-                        self.on_action(record)
+                await worker.handle(orjson.loads(stored.value))
 
         return handle
+
+    def _recorded(self, record: ActionRecord) -> None:
+        self.metrics.actions.labels(record.tenant, record.action, record.status.value).inc()
+        if self.on_action:
+            self.on_action(record)
 
     async def _prune(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -22,8 +23,11 @@ from detector.config import (
 from detector.ingest.poller import PollerSettings
 from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
 from detector.okta.client import OktaClient
-from detector.redaction_key import existing_redaction_key
+from detector.redaction_key import deployment_key, existing_redaction_key
 from detector.respond.actions import ActionPolicy, TenantResponder
+from detector.respond.links import LinkSigner
+from detector.respond.policy import ResponsePolicy
+from detector.respond.slack import SlackRequests
 
 
 def make_auth(credentials: Credentials, org_url: str) -> Auth:
@@ -77,11 +81,15 @@ def policy_of(tenant: TenantConfig) -> ActionPolicy:
     r = tenant.response
     return ActionPolicy(
         dry_run=r.dry_run,
-        allowed=frozenset(r.actions),
+        response=ResponsePolicy(frozenset(r.actions), dict(r.modes), r.policy),
         protected_users=frozenset(r.protected_users),
         protected_groups=frozenset(r.protected_groups),
         max_actions_per_hour=r.max_actions_per_hour,
         allow_suspend=r.allow_suspend,
+        quarantine_group=r.quarantine_group,
+        stale_after_s=r.stale_after_s,
+        approval_ttl_s=r.approval_ttl_s,
+        undo_ttl_s=r.undo_ttl_s,
     )
 
 
@@ -145,3 +153,18 @@ class OktaClients:
 
 def responder(tenant: TenantConfig, clients: OktaClients) -> TenantResponder:
     return TenantResponder(policy_of(tenant), clients.enforcer(tenant))
+
+
+LINK_KEY_FILE = "link.key"
+
+
+def link_signer(config: Config) -> LinkSigner:
+    """The signer of approval and undo links: ``approvals.link_key``, else ``<data_dir>/link.key`` (made once)."""
+    key = deployment_key(config.approvals.link_key, config.data_dir / LINK_KEY_FILE, "approvals.link_key")
+    return LinkSigner(key, config.http.public_url if config.http else None)
+
+
+def slack_requests(config: Config, clock: Callable[[], float]) -> SlackRequests | None:
+    """Slack's request verifier, when ``approvals.slack_signing_secret`` is set."""
+    secret = config.approvals.slack_signing_secret
+    return SlackRequests(secret.resolve().get_secret_value(), clock) if secret else None
