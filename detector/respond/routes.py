@@ -263,6 +263,7 @@ def _slack(text: str) -> web.Response:
 
 _ERRORS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest,
+    401: web.HTTPUnauthorized,
     404: web.HTTPNotFound,
     409: web.HTTPConflict,
     410: web.HTTPGone,
