@@ -1,4 +1,5 @@
-"""The `detector` command: run (embedded or Kafka), poller, worker, actions, check-config, sim, demo, replay."""
+"""The `detector` command: run (embedded or Kafka), poller, worker, actions (and its list, undo), allowlist,
+check-config, sim, demo, replay."""
 
 from __future__ import annotations
 
@@ -33,14 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
     for role, text in (
         ("poller", "Kafka mode: only the System Log pollers"),
         ("worker", "Kafka mode: only a detection worker (Faust)"),
-        ("actions", "Kafka mode: only the action worker"),
+        ("actions", "Kafka mode: only the action worker; `actions list|undo ID`: the ledger, undo an action"),
     ):
         sub = commands.add_parser(role, help=text)
         sub.add_argument("--config", "-c", type=Path, required=True)
         sub.add_argument("--kafka", metavar="BOOTSTRAP", help="host:port[,host:port] (default: kafka.bootstrap)")
         if role == "worker":
             sub.add_argument("--web-port", type=_port, help="Faust's web server port on 127.0.0.1")
+        if role == "actions":
+            from detector.respond.cli import add_action_arguments
+
+            add_action_arguments(sub)
         _metrics_port_argument(sub)
+
+    allowlist = commands.add_parser("allowlist", help="hold back actions on a user until a time (a travel notice)")
+    from detector.respond.cli import add_allowlist_arguments
+
+    add_allowlist_arguments(allowlist)
 
     status = commands.add_parser("status", help="each tenant's status, from the running daemon or its data")
     from detector.ops.status_cli import add_arguments as add_status_arguments
@@ -79,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_status(args)
     if args.command == "check-config":
         return _check_config(args.config)
+    if args.command == "allowlist" or (args.command == "actions" and args.verb):
+        from detector.respond.cli import run_actions, run_allowlist
+
+        return run_allowlist(args) if args.command == "allowlist" else run_actions(args)
     if args.command in ("run", "poller", "worker", "actions", "demo"):
         os.umask(0o077)  # what the daemon's libraries create (Faust's, RocksDB's files) is private too
     if args.command in ("run", "poller", "worker", "actions"):

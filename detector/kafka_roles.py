@@ -36,7 +36,7 @@ from detector.ops.status import StatusBoard
 from detector.private_files import private_dir
 from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker
-from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
+from detector.respond.ledger import KAFKA_LEDGER_FILE, ActionRecord, SqliteLedger, record_from_dict
 from detector.stream.faust_app import build_app
 from detector.stream.kafka_bus import KafkaSink, TopicPlan, Topics, ensure_topics, idempotent_producer, read_topic
 from detector.tenants import OktaClients, engine_for, poller_settings, redactor_for, responder
@@ -135,7 +135,7 @@ async def run_actions(
     async def publish(record: ActionRecord) -> None:
         await (await producer.send(topics.actions, orjson.dumps(record.to_dict()), key=record.action_id.encode()))
 
-    ledger = await SqliteLedger(private_dir(config.data_dir) / "actions-ledger.sqlite", publish).open()
+    ledger = await SqliteLedger(private_dir(config.data_dir) / KAFKA_LEDGER_FILE, publish).open()
 
     async def rebuild() -> None:
         rows = await read_topic(kafka.bootstrap, topics.actions)

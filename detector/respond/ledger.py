@@ -123,6 +123,7 @@ _JSON = frozenset({"approval", "okta_error"})
 
 
 Publish = Callable[["ActionRecord"], Awaitable[None]]
+KAFKA_LEDGER_FILE = "actions-ledger.sqlite"  # the Kafka action worker's file in data_dir (embedded: itdr.sqlite)
 
 
 class SqliteLedger:

@@ -53,7 +53,12 @@ def push_bombing(sim: Sim, user: dict[str, Any], t0: float, denials: int = 6) ->
 
 
 def response_config(
-    sim: Sim, data_dir: Path, monkeypatch: pytest.MonkeyPatch, response: dict[str, Any], **top: Any
+    sim: Sim,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    response: dict[str, Any],
+    tenant: dict[str, Any] | None = None,
+    **top: Any,
 ) -> Config:
     """The daemon's config (also written to ``<data_dir>/../itdr.yaml`` for the CLI), its admin API on."""
     for name, value in (
@@ -64,7 +69,7 @@ def response_config(
     ):
         monkeypatch.setenv(name, value)
     port = free_port()
-    raw = config_dict(sim, data_dir, response=response)
+    raw = config_dict(sim, data_dir, response=response, **(tenant or {}))
     raw["http"] = {"port": port, "token": {"env": "ITDR_TEST_ADMIN"}, "public_url": f"http://127.0.0.1:{port}"}
     raw["approvals"] = {"slack_signing_secret": {"env": "ITDR_TEST_SLACK"}}
     raw.update(top)
