@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -36,15 +37,27 @@ from detector.ops.status import StatusBoard
 from detector.private_files import private_dir
 from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker
+from detector.respond.allowlist import Allowlist
+from detector.respond.decisions import Decisions
 from detector.respond.ledger import KAFKA_LEDGER_FILE, ActionRecord, SqliteLedger, record_from_dict
+from detector.respond.routes import ResponseDesk
 from detector.stream.faust_app import build_app
 from detector.stream.kafka_bus import KafkaSink, TopicPlan, Topics, ensure_topics, idempotent_producer, read_topic
-from detector.tenants import OktaClients, engine_for, poller_settings, redactor_for, responder
+from detector.tenants import (
+    OktaClients,
+    engine_for,
+    link_signer,
+    poller_settings,
+    redactor_for,
+    responder,
+    slack_requests,
+)
 
 log = structlog.get_logger(__name__)
 
 Role = Callable[[asyncio.Event], Awaitable[None]]
 RETRY_S = 2.0
+SWEEP_S = 5.0  # how often approval requests past their expiry are expired
 LAG_INTERVAL_S = 15.0  # Prometheus' default scrape interval
 
 
@@ -126,7 +139,10 @@ async def run_actions(
     metrics: Metrics,
     stop: asyncio.Event,
     on_action: Callable[[ActionRecord], None] | None = None,
+    on_desk: Callable[[ResponseDesk | None], None] | None = None,
 ) -> None:
+    """The action worker. ``on_desk`` receives what ``response_routes`` acts through once it is up (None
+    when it stops): the role's admin API serves approvals, undo and the allowlist with it."""
     await ensure_topics(kafka.bootstrap, topic_plan(kafka))
     topics = Topics(kafka.topic_prefix)
     producer = idempotent_producer(kafka.bootstrap)
@@ -136,6 +152,7 @@ async def run_actions(
         await (await producer.send(topics.actions, orjson.dumps(record.to_dict()), key=record.action_id.encode()))
 
     ledger = await SqliteLedger(private_dir(config.data_dir) / KAFKA_LEDGER_FILE, publish).open()
+    allowlist = await Allowlist(ledger.path).open()  # this worker's file: see detector/respond/allowlist.py
 
     async def rebuild() -> None:
         rows = await read_topic(kafka.bootstrap, topics.actions)
@@ -157,30 +174,44 @@ async def run_actions(
     try:
         await consumer.start()
         async with OktaClients() as clients:
-            worker = ActionWorker({t.name: responder(t, clients) for t in config.tenants}, ledger)
-            while not stop.is_set():
-                try:
-                    await _act_on_batch(consumer, worker, metrics, on_action)
-                except KafkaError as exc:
-                    log.error("actions.kafka_error", error=repr(exc))
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), RETRY_S)
-                    await _rewind(consumer)
+            tenants = {t.name: responder(t, clients) for t in config.tenants}
+
+            def recorded(record: ActionRecord) -> None:
+                metrics.actions.labels(record.tenant, record.action, record.status.value).inc()
+                if on_action:
+                    on_action(record)
+
+            links = link_signer(config)
+            worker = ActionWorker(tenants, ledger, links=links, allowlist=allowlist, on_record=recorded)
+            decisions = Decisions(worker)
+            sweeps = asyncio.create_task(decisions.run_sweeps(stop, SWEEP_S))
+            if on_desk:
+                on_desk(ResponseDesk(decisions, allowlist, links, slack_requests(config, time.time), lambda: tenants))
+            try:
+                while not stop.is_set():
+                    try:
+                        await _act_on_batch(consumer, worker)
+                    except KafkaError as exc:
+                        log.error("actions.kafka_error", error=repr(exc))
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), RETRY_S)
+                        await _rewind(consumer)
+            finally:
+                if on_desk:
+                    on_desk(None)
+                sweeps.cancel()
+                await asyncio.gather(sweeps, return_exceptions=True)
     finally:
         lag.cancel()
         with contextlib.suppress(KafkaError):
             await consumer.stop()
         await producer.stop()
+        await allowlist.close()
         await ledger.close()
         await asyncio.gather(lag, return_exceptions=True)
 
 
-async def _act_on_batch(
-    consumer: AIOKafkaConsumer,
-    worker: ActionWorker,
-    metrics: Metrics,
-    on_action: Callable[[ActionRecord], None] | None,
-) -> None:
+async def _act_on_batch(consumer: AIOKafkaConsumer, worker: ActionWorker) -> None:
     for tp, records in (await consumer.getmany(timeout_ms=500)).items():
         for message in records:
             try:
@@ -188,10 +219,7 @@ async def _act_on_batch(
             except orjson.JSONDecodeError as exc:  # not ours: never block the partition on it
                 log.error("actions.bad_finding", partition=tp.partition, offset=message.offset, error=str(exc))
                 continue
-            for record in await worker.handle(finding):
-                metrics.actions.labels(record.tenant, record.action, record.status.value).inc()
-                if on_action:
-                    on_action(record)
+            await worker.handle(finding)  # every decision reaches the metrics and on_action through on_record
         await consumer.commit({tp: records[-1].offset + 1})
 
 
