@@ -234,7 +234,7 @@ class EmbeddedPipeline:
         written = jsonl.last_seq()
 
         async def handle(batch: list[Stored]) -> None:
-            fresh = [(s.offset, await self._marked(orjson.loads(s.value))) for s in batch if s.offset > written]
+            fresh = [(s.offset, await self.allowlisted(orjson.loads(s.value))) for s in batch if s.offset > written]
             await asyncio.to_thread(jsonl.write, fresh)
             for _, finding in fresh:
                 if self.on_finding:
@@ -242,8 +242,9 @@ class EmbeddedPipeline:
 
         return handle
 
-    async def _marked(self, finding: dict[str, Any]) -> dict[str, Any]:
-        """A finding an allowlist entry covers is still written, marked with the entry (no action runs)."""
+    async def allowlisted(self, finding: dict[str, Any]) -> dict[str, Any]:
+        """The finding, marked ``allowlisted: <reason>`` when an entry covers it: it is still written and
+        folded into its incident, only no action runs (the action worker checks the same entries)."""
         entry = await self.allowlist.match(finding, self.clock())
         if entry is None:
             return finding
@@ -285,6 +286,6 @@ def _fixed_fields(old: Config, new: Config) -> list[str]:
     """Settings a running daemon cannot change under itself (where its data lives, its transport, its port)."""
     return [
         name
-        for name in ("data_dir", "findings_jsonl", "kafka", "http", "redaction_key")
+        for name in ("data_dir", "findings_jsonl", "kafka", "http", "redaction_key", "approvals")
         if getattr(old, name) != getattr(new, name)
     ]

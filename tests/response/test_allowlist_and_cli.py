@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 
 from detector.cli import main
+from detector.respond.incidents import IncidentBook
 from detector.respond.ledger import Status
 
 from .conftest import Clock, Sim, clears, push_bombing, response_config, running
@@ -36,6 +37,8 @@ async def test_an_allowlist_entry_holds_actions_back_until_it_expires(sim: Sim, 
         findings = [orjson.loads(x) for x in lines.splitlines()]
         accepted = next(f for f in findings if f["detection"] == "mfa_push_accepted")
         assert accepted["allowlisted"] == skipped.detail.removeprefix("allowlisted: ")  # still recorded, marked
+        incident = IncidentBook().apply(accepted)
+        assert incident is not None and incident.findings[0]["allowlisted"] == accepted["allowlisted"]
         assert clears(sim) == []
 
         clock.advance(11 * 60)  # the entry has expired: no restart needed

@@ -133,3 +133,15 @@ async def test_the_circuit_breaker_holds_under_a_storm_of_approved_findings(sim:
     assert [r.status for r in decided] == [Status.DONE] * 5 + [Status.SKIPPED] * 195
     assert decided[5].detail == "approved by alice; circuit breaker open: 5 actions in the last hour (max 5)"
     assert len(clears(sim)) == 5
+
+
+async def test_a_failed_call_records_oktas_error_code_and_request_id(sim: Sim, tmp_path: Path, monkeypatch):
+    victim = sim.org.add_user(login="victim@acme.com", first_name="Vic", last_name="Tim")
+    sim.org.inject_fault("DELETE", "/api/v1/users", "status", times=1, status=403)
+    push_bombing(sim, victim, time.time() - 120)
+    config = response_config(sim, tmp_path / "data", monkeypatch, {})
+    async with running(config) as daemon:
+        failed = await daemon.record_in(Status.FAILED)
+    assert failed.okta_error is not None and failed.okta_error["error_code"] == "E0000006"
+    assert failed.okta_error["request_id"] and f"request_id={failed.okta_error['request_id']}" in failed.detail
+    assert clears(sim) == []
