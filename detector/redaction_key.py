@@ -37,8 +37,13 @@ def deployment_key(ref: SecretRef | None, path: Path, field: str) -> bytes:
     """A key like the redaction key: the secret ``ref`` (config ``field``) when set, else the key file at
     ``path``, made now if there is none yet."""
     if ref is not None:
-        return _checked(ref.resolve().get_secret_value().encode(), field)
+        return configured_key(ref, field)
     return _read(path) if path.exists() else _create(path)
+
+
+def configured_key(ref: SecretRef, field: str) -> bytes:
+    """The key a config field refers to, long enough to be one (ConfigError names the field when not)."""
+    return _checked(ref.resolve().get_secret_value().encode(), field)
 
 
 def existing_redaction_key(config: Config) -> bytes | None:

@@ -23,7 +23,7 @@ from detector.config import (
 from detector.ingest.poller import PollerSettings
 from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
 from detector.okta.client import OktaClient
-from detector.redaction_key import deployment_key, existing_redaction_key
+from detector.redaction_key import configured_key, deployment_key, existing_redaction_key
 from detector.respond.actions import ActionPolicy, TenantResponder
 from detector.respond.links import LinkSigner
 from detector.respond.policy import ResponsePolicy
@@ -57,11 +57,13 @@ def check_auth(config: Config) -> None:
 
 def validated_config(path: Path) -> tuple[Config, list[str]]:
     """The config as startup accepts it (parsed, every secret readable, every key loadable, the redaction
-    key usable), and its secrets for the log redactor. ConfigError names the field when not."""
+    and link keys usable), and its secrets for the log redactor. ConfigError names the field when not."""
     config = load_config(path)
     secrets = secret_values(config)
     check_auth(config)
     existing_redaction_key(config)
+    if config.approvals.link_key is not None:
+        configured_key(config.approvals.link_key, "approvals.link_key")
     return config, secrets
 
 

@@ -107,3 +107,16 @@ def test_public_url(url: str, expected: str):
 def test_approval_secrets_are_references_only():
     with pytest.raises(ConfigError, match=r"approvals\.slack_signing_secret: secrets are never written inline"):
         config(approvals={"slack_signing_secret": "8f742231b10e8888abcd99yyyzzz85a5"})
+
+
+def test_check_config_refuses_a_link_key_too_short_to_sign_with(tmp_path, monkeypatch, capsys):
+    from detector.cli import main
+
+    monkeypatch.setenv("T", "00token")
+    monkeypatch.setenv("ITDR_LINK_KEY", "short")
+    tenant = "  - {name: acme, org_url: 'https://acme.okta.com', read: {kind: ssws, token: {env: T}}}\n"
+    path = tmp_path / "itdr.yaml"
+    path.write_text(f"data_dir: {tmp_path}\napprovals: {{link_key: {{env: ITDR_LINK_KEY}}}}\ntenants:\n{tenant}")
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "approvals.link_key: the key needs at least 16 bytes" in err and "short" not in err
