@@ -1,4 +1,5 @@
-"""The `detector` command: run (embedded or Kafka), poller, worker, actions, check-config, sim, demo, replay."""
+"""The `detector` command: run (embedded or Kafka), poller, worker, actions (and its list, undo), allowlist,
+check-config, sim, demo, replay."""
 
 from __future__ import annotations
 
@@ -33,14 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
     for role, text in (
         ("poller", "Kafka mode: only the System Log pollers"),
         ("worker", "Kafka mode: only a detection worker (Faust)"),
-        ("actions", "Kafka mode: only the action worker"),
+        ("actions", "Kafka mode: only the action worker; `actions list|undo ID`: the ledger, undo an action"),
     ):
         sub = commands.add_parser(role, help=text)
         sub.add_argument("--config", "-c", type=Path, required=True)
         sub.add_argument("--kafka", metavar="BOOTSTRAP", help="host:port[,host:port] (default: kafka.bootstrap)")
         if role == "worker":
             sub.add_argument("--web-port", type=_port, help="Faust's web server port on 127.0.0.1")
+        if role == "actions":
+            from detector.respond.cli import add_action_arguments
+
+            add_action_arguments(sub)
         _metrics_port_argument(sub)
+
+    allowlist = commands.add_parser("allowlist", help="hold back actions on a user until a time (a travel notice)")
+    from detector.respond.cli import add_allowlist_arguments
+
+    add_allowlist_arguments(allowlist)
 
     status = commands.add_parser("status", help="each tenant's status, from the running daemon or its data")
     from detector.ops.status_cli import add_arguments as add_status_arguments
@@ -99,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         from detector.connection_cli import run as run_test_connection
 
         return run_test_connection(args)
+    if args.command == "allowlist" or (args.command == "actions" and args.verb):
+        from detector.respond.cli import run_actions, run_allowlist
+
+        return run_allowlist(args) if args.command == "allowlist" else run_actions(args)
     if args.command in ("run", "poller", "worker", "actions", "demo"):
         os.umask(0o077)  # what the daemon's libraries create (Faust's, RocksDB's files) is private too
     if args.command in ("run", "poller", "worker", "actions"):
@@ -177,6 +191,7 @@ def _run_kafka(args: argparse.Namespace, config: Config, http: HttpSettings | No
     from detector import kafka_roles
     from detector.config import KafkaSettings
     from detector.ops.http import build_server
+    from detector.respond.routes import ResponseDesk, response_routes
 
     if args.kafka:
         base = config.kafka.model_dump() if config.kafka else {}
@@ -196,15 +211,21 @@ def _run_kafka(args: argparse.Namespace, config: Config, http: HttpSettings | No
     def pollers(stop: asyncio.Event) -> Awaitable[None]:
         return poller_role.run(stop)
 
-    def actions(stop: asyncio.Event) -> Awaitable[None]:
-        return kafka_roles.run_actions(config, kafka, metrics, stop)
+    desk: list[ResponseDesk | None] = [None]  # set by the action worker once it is up
 
+    def actions(stop: asyncio.Event) -> Awaitable[None]:
+        return kafka_roles.run_actions(config, kafka, metrics, stop, on_desk=lambda d: desk.__setitem__(0, d))
+
+    response, public = response_routes(lambda: desk[0])
+    actions_api = Api(routes=response, public=public)
     if args.command == "poller":
         return _serve(pollers, metrics, "poller", http, poller_role.api())
     if args.command == "actions":
-        return _serve(actions, metrics, "actions", http)
+        return _serve(actions, metrics, "actions", http, actions_api)
     app = kafka_roles.worker_app(config, kafka, metrics, args.web_port)
-    role, api = ("worker", None) if args.command == "worker" else ("all", poller_role.api())
+    both = poller_role.api()
+    both = Api(routes=[*both.routes, *response], public=public, readiness=both.readiness)
+    role, api = ("worker", None) if args.command == "worker" else ("all", both)
     server = build_server(metrics.registry, role, http, api) if http else None
     kafka_roles.run_worker(app, kafka, [pollers, actions] if args.command == "run" else [], server)
     return 0

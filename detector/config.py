@@ -39,11 +39,12 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from detections.confidence import Action, Tier
+from detections.confidence import Tier
 from detections.registry import DetectionSettings
 from detections.tenant_profile import TenantProfile
 from detector.bounded_yaml import YamlRefused, load_yaml
 from detector.regular_file import FileRefused, read_regular_file
+from detector.respond.policy import Mode, ResponseAction, finding_ids
 
 OKTA_MAX_LOOKBACK_MINUTES = 90 * 24 * 60  # System Log retention; older `since` returns nothing
 MAX_CONFIG_BYTES = 1 << 20
@@ -197,13 +198,56 @@ class PollSettings(_Strict):
         return min(value, OKTA_MAX_LOOKBACK_MINUTES)
 
 
+Tiers = Literal["low", "medium", "high", "high-confidence", "*"]
+OktaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
+
+
 class ResponseSettings(_Strict):
-    dry_run: StrictBool = False
-    actions: list[Action] = Field(default_factory=lambda: [Action.CLEAR_SESSIONS])
+    """What a finding may make the daemon do to a user (detector/respond/policy.py says how it is decided)."""
+
+    dry_run: StrictBool = False  # the one switch: everything decided and recorded, Okta never called
+    actions: list[ResponseAction] = Field(default_factory=lambda: [ResponseAction.CLEAR_SESSIONS])
+    modes: dict[ResponseAction, Mode] = Field(default_factory=dict)  # per action, where no policy rule applies
+    policy: dict[str, dict[Tiers, dict[ResponseAction, Mode]]] = Field(default_factory=dict)  # detection × tier
     protected_users: list[str] = Field(default_factory=list)  # user ids or logins
     protected_groups: list[str] = Field(default_factory=list)  # group ids or names
     max_actions_per_hour: Annotated[int, Strict(), Field(ge=0, le=3600)] = 10  # 0: never act
     allow_suspend: StrictBool = False
+    quarantine_group: OktaId | None = None  # the group id quarantine adds a user to
+    stale_after_s: Seconds = 900.0  # a finding whose events are older asks instead of acting
+    approval_ttl_s: Annotated[float, Strict(), Field(ge=60, le=7 * 86_400, allow_inf_nan=False)] = 1800.0
+    undo_ttl_s: Annotated[float, Strict(), Field(ge=60, le=30 * 86_400, allow_inf_nan=False)] = 7 * 86_400.0
+
+    @field_validator("policy")
+    @classmethod
+    def _known_detections(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - finding_ids() - {"*"})
+        if unknown:
+            known = ", ".join(sorted(finding_ids()))
+            raise ValueError(f"unknown detection(s) {', '.join(unknown)}; known: *, {known}")
+        return value
+
+    @model_validator(mode="after")
+    def _safe_modes(self) -> ResponseSettings:
+        named = [(f"modes.{a}", a, m) for a, m in self.modes.items()] + [
+            (f"policy.{d}.{t}.{a}", a, m)
+            for d, tiers in self.policy.items()
+            for t, actions in tiers.items()
+            for a, m in actions.items()
+        ]
+        problems = []
+        for where, action, mode in named:
+            if action is ResponseAction.SUSPEND and mode is Mode.AUTO:
+                problems.append(f"{where}: suspend is never automatic (approve or shadow)")
+            elif action is ResponseAction.SUSPEND and mode is not Mode.OFF and not self.allow_suspend:
+                problems.append(f"{where}: suspend needs allow_suspend: true")
+            elif action is ResponseAction.QUARANTINE and mode is not Mode.OFF and self.quarantine_group is None:
+                problems.append(f"{where}: quarantine needs quarantine_group (the quarantine group's id)")
+        if ResponseAction.QUARANTINE in self.actions and self.quarantine_group is None:
+            problems.append("actions: quarantine needs quarantine_group (the quarantine group's id)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 def _cidr(value: str) -> str:
@@ -562,6 +606,19 @@ class KafkaSettings(_Strict):
     audit_retention_days: Annotated[int, Strict(), Field(ge=1, le=100 * 365)] = 400  # itdr.actions: the audit trail
 
 
+def _public_url(value: str) -> str:
+    """Where people reach this server (a reverse proxy, usually): approval and undo links start with it."""
+    if "@" in value or not value.isascii() or _CONTROL.search(value) or " " in value or "\\" in value:
+        raise ValueError("must be a plain URL: no user name, spaces, backslashes, control or non-ASCII characters")
+    parts = urlsplit(value)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in _LOOPBACK):
+        raise ValueError("must be an https:// URL (plain http only on loopback)")
+    if not host or parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError("must be a base URL with a host and no query or fragment, e.g. https://itdr.acme.com")
+    return value.rstrip("/")
+
+
 class HttpSettings(_Strict):
     """The process's one HTTP server (detector.ops.http): ``/metrics``, ``/healthz``, ``/readyz`` and, when
     ``token`` is set, the admin API under ``/api/v1`` (bearer token; tenant status, findings, sync).
@@ -574,6 +631,7 @@ class HttpSettings(_Strict):
     bind: str = "127.0.0.1"
     port: Port = 9108
     token: SecretRef | None = None  # the admin API's bearer token; None: the API answers 401 to everyone
+    public_url: Annotated[str, AfterValidator(_public_url)] | None = None  # base of approval and undo links
 
     @field_validator("token", mode="before")
     @classmethod
@@ -589,6 +647,13 @@ class HttpSettings(_Strict):
             raise ValueError(f"not an IP address: {value!r} (127.0.0.1 by default; 0.0.0.0 in a container)") from None
 
 
+class ApprovalSettings(_Strict):
+    """The deployment's approval channels: the key that signs one-time links and Slack's signing secret."""
+
+    link_key: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = None  # None: <data_dir>/link.key
+    slack_signing_secret: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = None  # None: no Slack
+
+
 class Config(_Strict):
     data_dir: SafePath = Path("var")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -596,6 +661,7 @@ class Config(_Strict):
     kafka: KafkaSettings | None = None  # None: embedded mode (one process, SQLite)
     http: HttpSettings | None = Field(None, validation_alias=AliasChoices("http", "metrics"))  # None: no server
     redaction_key: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = None  # None: <data_dir>/redaction.key
+    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     tenants: list[TenantConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -675,6 +741,13 @@ def _yaml_path(loc: tuple[int | str, ...]) -> str:
 def secret_values(config: Config) -> list[str]:
     """Every secret the config refers to, resolved, for the log redactor (fails like startup would)."""
     values = [config.redaction_key.resolve().get_secret_value()] if config.redaction_key else []
+    for name in ("link_key", "slack_signing_secret"):
+        ref = getattr(config.approvals, name)
+        if ref is not None:
+            try:
+                values.append(ref.resolve().get_secret_value())
+            except ConfigError as exc:
+                raise ConfigError(f"approvals.{name}: {exc}") from None
     if config.http is not None and config.http.token is not None:
         try:
             values.append(config.http.token.resolve().get_secret_value())

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from detections.confidence import Action
 from detector.config import ConfigError, Credentials, OAuthCredentials, SswsCredentials, TenantConfig
 from detector.okta.client import OktaClient
 from detector.okta.errors import OktaApiError
@@ -29,16 +28,18 @@ from detector.okta.permissions import (
 )
 from detector.ops.labels import known
 from detector.ops.metrics import Metrics
+from detector.respond.policy import Mode, ResponseAction
 from detector.tenants import OktaClients
 
 SYSTEM_LOG = "system_log"  # what a refused log read disables: polling, so every detection
 READ, ENFORCE = "read", "enforce"
 
-ACTION_CALLS: dict[Action, Operation] = {
-    Action.CLEAR_SESSIONS: Operation.CLEAR_SESSIONS,
-    Action.EXPIRE_PASSWORD: Operation.EXPIRE_PASSWORD,
-    Action.RESET_FACTORS: Operation.RESET_FACTORS,
-    Action.SUSPEND: Operation.SUSPEND,
+ACTION_CALLS: dict[ResponseAction, Operation] = {
+    ResponseAction.CLEAR_SESSIONS: Operation.CLEAR_SESSIONS,
+    ResponseAction.EXPIRE_PASSWORD: Operation.EXPIRE_PASSWORD,
+    ResponseAction.RESET_FACTORS: Operation.RESET_FACTORS,
+    ResponseAction.SUSPEND: Operation.SUSPEND,
+    ResponseAction.QUARANTINE: Operation.MANAGE_GROUP_MEMBERSHIP,
 }
 # `permission` label values: each call, each scope; a configured scope outside these is `other`.
 PERMISSION_LABELS = frozenset(op.value for op in Operation) | {s for scopes in SCOPES.values() for s in scopes}
@@ -122,10 +123,18 @@ class ConnectionReport:
             metrics.permission_ok.labels(self.tenant, credential, permission).set(value)
 
 
-def enabled_actions(tenant: TenantConfig) -> tuple[Action, ...]:
-    """The actions the action worker may run for this tenant: listed, and suspend only with allow_suspend."""
-    response = tenant.response
-    return tuple(a for a in dict.fromkeys(response.actions) if a is not Action.SUSPEND or response.allow_suspend)
+def enabled_actions(tenant: TenantConfig) -> tuple[ResponseAction, ...]:
+    """The actions the action worker may run for this tenant: listed in ``actions``, or given a mode other than
+    off by ``modes`` or a ``policy`` rule; suspend only with allow_suspend, quarantine only with its group."""
+    r = tenant.response
+    named = [*r.actions, *(a for a, m in r.modes.items() if m is not Mode.OFF)]
+    named += [a for tiers in r.policy.values() for rule in tiers.values() for a, m in rule.items() if m is not Mode.OFF]
+    return tuple(
+        a
+        for a in dict.fromkeys(named)
+        if (a is not ResponseAction.SUSPEND or r.allow_suspend)
+        and (a is not ResponseAction.QUARANTINE or r.quarantine_group)
+    )
 
 
 def enforcer_calls(tenant: TenantConfig) -> dict[Operation, tuple[str, ...]]:
@@ -134,7 +143,7 @@ def enforcer_calls(tenant: TenantConfig) -> dict[Operation, tuple[str, ...]]:
     needs: dict[Operation, list[str]] = {}
     for action in enabled_actions(tenant):
         needs.setdefault(ACTION_CALLS[action], []).append(action.value)
-        if action is Action.SUSPEND or tenant.response.protected_groups:
+        if action is ResponseAction.SUSPEND or tenant.response.protected_groups:
             needs.setdefault(Operation.READ_USERS, []).append(action.value)
     return {op: tuple(actions) for op, actions in needs.items()}
 

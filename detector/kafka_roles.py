@@ -40,21 +40,34 @@ from detector.ops.status import StatusBoard
 from detector.private_files import private_dir
 from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker
+from detector.respond.allowlist import Allowlist
 from detector.respond.channels.base import Channel
 from detector.respond.channels.http import new_session
+from detector.respond.decisions import Decisions
 from detector.respond.incidents import Incident, IncidentBook
-from detector.respond.ledger import ActionRecord, SqliteLedger, record_from_dict
+from detector.respond.ledger import KAFKA_LEDGER_FILE, ActionRecord, SqliteLedger, record_from_dict
 from detector.respond.outbox import attempt, backoff, qualified, start_channel_series
+from detector.respond.routes import ResponseDesk
 from detector.respond.stage import RespondStep
 from detector.stream.faust_app import build_app
 from detector.stream.kafka_bus import KafkaSink, TopicPlan, Topics, ensure_topics, idempotent_producer, read_topic
-from detector.tenants import OktaClients, channels_for, engine_for, poller_settings, redactor_for, responder
+from detector.tenants import (
+    OktaClients,
+    channels_for,
+    engine_for,
+    link_signer,
+    poller_settings,
+    redactor_for,
+    responder,
+    slack_requests,
+)
 
 log = structlog.get_logger(__name__)
 
 Role = Callable[[asyncio.Event], Awaitable[None]]
 RETRY_S = 2.0
 EXPIRY_EVERY_S = 60.0
+SWEEP_S = 5.0  # how often approval requests past their expiry are expired
 LAG_INTERVAL_S = 15.0  # Prometheus' default scrape interval
 
 
@@ -147,9 +160,12 @@ async def run_actions(
     metrics: Metrics,
     stop: asyncio.Event,
     on_action: Callable[[ActionRecord], None] | None = None,
+    on_desk: Callable[[ResponseDesk | None], None] | None = None,
 ) -> None:
     """The respond role: findings folded into incidents (published to itdr.incidents), actions decided
-    and done, and one delivery consumer per channel on itdr.incidents."""
+    and done (or asked for), and one delivery consumer per channel on itdr.incidents. ``on_desk`` receives
+    what ``response_routes`` acts through once it is up (None when it stops): the role's admin API serves
+    approvals, undo and the allowlist with it."""
     start_series(metrics, config, ("act",))
     await ensure_topics(kafka.bootstrap, topic_plan(kafka))
     topics = Topics(kafka.topic_prefix)
@@ -163,8 +179,32 @@ async def run_actions(
         sent = [await producer.send(topics.incidents, orjson.dumps(i.to_dict()), key=i.key.encode()) for i in incidents]
         await asyncio.gather(*sent)
 
-    ledger = await SqliteLedger(private_dir(config.data_dir) / "actions-ledger.sqlite", publish).open()
-    respond = RespondStep(IncidentBook(), ActionWorker({}, ledger), metrics, on_action)
+    ledger = await SqliteLedger(private_dir(config.data_dir) / KAFKA_LEDGER_FILE, publish).open()
+    allowlist = await Allowlist(ledger.path).open()  # this worker's file: see detector/respond/allowlist.py
+    dirty: dict[str, Incident] = {}  # incidents a decision changed, not yet published
+    decided = asyncio.Event()
+
+    def recorded(record: ActionRecord) -> None:
+        """Every decision: counted, and shown on its incident (published with the batch, or by itself)."""
+        metrics.action_decided(record.tenant, record.action, record.status.value, None)
+        if on_action:
+            on_action(record)
+        incident = respond.book.record_action(record.tenant, f"user:{record.principal}", record.to_dict())
+        if incident is not None:
+            dirty[incident.key] = incident
+            decided.set()
+
+    def undone(record: ActionRecord) -> None:
+        incident = next((i for i in respond.book.open.values() if i.key == record.incident), None)
+        if incident is not None:
+            respond.book.resolve(incident, "undo", time.time(), f"{record.action} undone by {record.by}")
+            dirty[incident.key] = incident
+            decided.set()
+
+    links = link_signer(config)
+    worker = ActionWorker({}, ledger, links=links, allowlist=allowlist, on_record=recorded)
+    respond = RespondStep(IncidentBook(), worker, metrics)
+    decisions = Decisions(worker, on_undo=undone)
 
     async def rebuild() -> None:
         """On every assignment: the ledger from itdr.actions, the open incidents from itdr.incidents."""
@@ -193,22 +233,43 @@ async def run_actions(
     try:
         await consumer.start()
         async with OktaClients(metrics) as clients:
-            respond.worker = ActionWorker({t.name: responder(t, clients) for t in config.tenants}, ledger)
-            breakers = asyncio.create_task(respond.worker.watch_breakers(metrics.set_breaker))
-            expiry = asyncio.create_task(_expire_incidents(respond, publish_incidents, stop))
+            tenants = {t.name: responder(t, clients) for t in config.tenants}
+            worker.tenants = tenants
+
+            async def publish_dirty() -> None:
+                changed = list(dirty.values())
+                dirty.clear()
+                await publish_incidents(changed)
+
+            async def publish_decisions() -> None:
+                while not stop.is_set():
+                    await decided.wait()
+                    decided.clear()
+                    await publish_dirty()
+
+            tasks = [
+                asyncio.create_task(worker.watch_breakers(metrics.set_breaker)),
+                asyncio.create_task(_expire_incidents(respond, publish_incidents, stop)),
+                asyncio.create_task(decisions.run_sweeps(stop, SWEEP_S)),
+                asyncio.create_task(publish_decisions()),
+            ]
+            if on_desk:
+                on_desk(ResponseDesk(decisions, allowlist, links, slack_requests(config, time.time), lambda: tenants))
             try:
                 while not stop.is_set():
                     try:
-                        await _respond_to_batch(consumer, respond, publish_incidents)
+                        await _respond_to_batch(consumer, respond, publish_incidents, publish_dirty)
                     except KafkaError as exc:
                         log.error("actions.kafka_error", error=repr(exc))
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), RETRY_S)
                         await _rewind(consumer)
             finally:
-                for task in (breakers, expiry):
+                if on_desk:
+                    on_desk(None)
+                for task in tasks:
                     task.cancel()
-                await asyncio.gather(breakers, expiry, return_exceptions=True)
+                await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         for task in (lag, *delivering):
             task.cancel()
@@ -217,6 +278,7 @@ async def run_actions(
         await asyncio.gather(lag, *delivering, return_exceptions=True)
         await session.close()
         await producer.stop()
+        await allowlist.close()
         await ledger.close()
 
 
@@ -224,8 +286,10 @@ async def _respond_to_batch(
     consumer: AIOKafkaConsumer,
     respond: RespondStep,
     publish: Callable[[Sequence[Incident]], Awaitable[None]],
+    publish_dirty: Callable[[], Awaitable[None]],
 ) -> None:
-    """Per partition: fold and act on each finding, publish the incidents changed, then commit."""
+    """Per partition: fold and act on each finding, publish the incidents changed (and those its decisions
+    changed), then commit."""
     for tp, records in (await consumer.getmany(timeout_ms=500)).items():
         changed: dict[str, Incident] = {}
         for message in records:
@@ -237,6 +301,7 @@ async def _respond_to_batch(
             for incident in await respond.handle(finding):
                 changed[incident.key] = incident
         await publish(list(changed.values()))
+        await publish_dirty()
         await consumer.commit({tp: records[-1].offset + 1})
 
 

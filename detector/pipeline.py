@@ -31,11 +31,14 @@ from detector.ops.status import StatusBoard
 from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker, TenantResponder
 from detector.respond.alerts import JsonlSink
+from detector.respond.allowlist import Allowlist
 from detector.respond.channels.base import Channel
 from detector.respond.channels.http import new_session
+from detector.respond.decisions import Decisions
 from detector.respond.incidents import Incident, IncidentBook
 from detector.respond.ledger import ActionRecord, SqliteLedger
 from detector.respond.outbox import Deliverer, Outbox, qualified, write_updates
+from detector.respond.routes import ResponseDesk, response_routes
 from detector.respond.stage import RespondStep
 from detector.stream.bus import FINDINGS
 from detector.stream.detect_stage import DetectionStage
@@ -44,9 +47,11 @@ from detector.tenants import (
     OktaClients,
     channels_for,
     engine_for,
+    link_signer,
     poller_settings,
     redactor_for,
     responder,
+    slack_requests,
     validated_config,
 )
 
@@ -64,9 +69,13 @@ class EmbeddedPipeline:
     config: Config
     metrics: Metrics = field(default_factory=Metrics)
     on_finding: FindingHook | None = None
-    on_action: ActionHook | None = None
+    on_action: ActionHook | None = None  # every action decision (auto, asked, approved, denied, expired, undone)
+    on_undo: ActionHook | None = None  # an action undone: its incident is resolved
+    clock: Callable[[], float] = time.time  # what response control reads the time from (expiry, staleness)
+    sweep_interval_s: float = 5.0  # how often approval requests past their expiry are expired
     bus: EmbeddedBus = field(init=False)
     ledger: SqliteLedger = field(init=False)
+    allowlist: Allowlist = field(init=False)
     config_path: Path | None = None  # what a reload (SIGHUP, POST /api/v1/reload) re-reads
     pollers: dict[str, TenantPoller] = field(init=False, default_factory=dict)
     status: StatusBoard = field(init=False)
@@ -74,25 +83,30 @@ class EmbeddedPipeline:
     _responders: dict[str, TenantResponder] = field(init=False, default_factory=dict)
     _checks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
     _wake_deliveries: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _decided: asyncio.Event = field(init=False, default_factory=asyncio.Event)  # _dirty has decisions to write
+    _dirty: dict[str, Incident] = field(init=False, default_factory=dict)  # incidents changed, not yet written
+    _desk: ResponseDesk | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         slow = {t.name: t.poll.slow_sync_s for t in self.config.tenants}
         self.status = StatusBoard([t.name for t in self.config.tenants], self.metrics, slow_after_s=slow)
 
     def api(self) -> Api:
-        """The admin API of an embedded daemon: tenant status and sync, findings, readiness."""
+        """The admin API of an embedded daemon: tenant status and sync, findings, response control, readiness."""
 
         async def findings(q: FindingsQuery) -> list[dict[str, Any]]:
             self._started()
             return await self.bus.query_findings(q.tenant, q.detection, q.tier, q.since, q.limit)
 
+        response, public = response_routes(lambda: self._desk)
         routes = [
             *tenant_routes(self.status, self.sync, self.test_connection),
             *findings_routes(findings),
             *incident_routes(self._incidents, self._incident, self.resolve_incident),
             *reload_routes(self.reload),
+            *response,
         ]
-        return Api(routes=routes, readiness=self.not_ready)
+        return Api(routes=routes, public=public, readiness=self.not_ready)
 
     async def test_connection(self, tenant: str) -> dict[str, Any]:
         """What the tenant's credentials may do (no side effects on the org); also sets its metrics."""
@@ -138,12 +152,15 @@ class EmbeddedPipeline:
             self.ledger = await SqliteLedger(self.config.db_path).open()
             self.outbox = await Outbox(self.config.db_path).open()
             self._session = new_session()
+            self.allowlist = await Allowlist(self.config.db_path).open()
             try:
                 self.status.store = self.bus
                 await self.status.load()
                 async with OktaClients(self.metrics) as clients:
                     await self._run(stop, clients)
             finally:
+                self._desk = None
+                await self.allowlist.close()
                 await self._session.close()
                 await self.outbox.close()
                 await self.ledger.close()
@@ -153,24 +170,38 @@ class EmbeddedPipeline:
         start_series(self.metrics, self.config, ("poll", "detect", "act"))
         self._clients = clients
         self._stage = DetectionStage(self.bus, {}, self.metrics)
-        worker = ActionWorker(self._responders, self.ledger)
+        links = link_signer(self.config)
+        worker = ActionWorker(
+            self._responders,
+            self.ledger,
+            links=links,
+            allowlist=self.allowlist,
+            clock=self.clock,
+            on_record=self._recorded,
+        )
+        decisions = Decisions(worker, on_undo=self._undone)
         for tenant in self.config.tenants:
             self._engines_init(tenant)
         self.channels = {t.name: channels_for(t, self._session) for t in self.config.tenants}
         self.incidents = IncidentBook(open_incidents=await self.outbox.open_incidents())
-        respond = RespondStep(self.incidents, worker, self.metrics, self.on_action)
+        respond = RespondStep(self.incidents, worker, self.metrics)
         self._deliverer = deliverer = Deliverer(
             self.outbox, _by_name(self.channels), self.metrics, wake=self._wake_deliveries
+        )
+        self._desk = ResponseDesk(
+            decisions, self.allowlist, links, slack_requests(self.config, self.clock), lambda: list(self._responders)
         )
         jsonl = JsonlSink(self.config.findings_path)
         tasks = [
             asyncio.create_task(self._stage.run(stop), name="detections"),
             asyncio.create_task(self._consume("alerts", stop, self._alerts(jsonl)), name="alerts"),
-            asyncio.create_task(self._consume("actions", stop, self._respond(respond, deliverer.wake)), name="respond"),
+            asyncio.create_task(self._consume("actions", stop, self._respond(respond)), name="respond"),
             asyncio.create_task(deliverer.run(stop), name="deliveries"),
-            asyncio.create_task(self._expire(stop, deliverer.wake), name="incidents-expiry"),
+            asyncio.create_task(self._write_decisions(stop), name="incident-decisions"),
+            asyncio.create_task(self._expire(stop), name="incidents-expiry"),
             asyncio.create_task(self._prune(stop), name="prune"),
             asyncio.create_task(worker.watch_breakers(self.metrics.set_breaker), name="breakers"),
+            asyncio.create_task(decisions.run_sweeps(stop, self.sweep_interval_s), name="approval-sweep"),
         ]
         for tenant in self.config.tenants:
             self._start_polling(tenant)
@@ -279,7 +310,7 @@ class EmbeddedPipeline:
         written = jsonl.last_seq()
 
         async def handle(batch: list[Stored]) -> None:
-            fresh = [(s.offset, orjson.loads(s.value)) for s in batch if s.offset > written]
+            fresh = [(s.offset, await self.allowlisted(orjson.loads(s.value))) for s in batch if s.offset > written]
             await asyncio.to_thread(jsonl.write, fresh)
             for _, finding in fresh:
                 if self.on_finding:
@@ -287,41 +318,90 @@ class EmbeddedPipeline:
 
         return handle
 
-    def _respond(self, respond: RespondStep, wake: asyncio.Event) -> BatchHandler:
-        """Incidents and actions for a batch of findings; the incidents changed and their outbox rows are
-        committed with the batch's offset."""
+    def _respond(self, respond: RespondStep) -> BatchHandler:
+        """Incidents and actions for a batch of findings: the incidents it changed (findings folded in, actions
+        recorded through ``_recorded``) and their outbox rows are committed with the batch's offset."""
 
         async def handle(batch: list[Stored]) -> Callable[[sqlite3.Connection], object]:
-            changed: dict[str, Incident] = {}
             for stored in batch:
-                for incident in await respond.handle(orjson.loads(stored.value)):
-                    changed[incident.key] = incident
+                for incident in await respond.handle(await self.allowlisted(orjson.loads(stored.value))):
+                    self._dirty[incident.key] = incident
+            changed, self._dirty = self._dirty, {}
             channels = self.channels
 
             def write(db: sqlite3.Connection) -> object:
                 queued = write_updates(db, changed.values(), channels)
                 if queued:
-                    wake.set()
+                    self._wake_deliveries.set()
                 return queued
 
             return write
 
         return handle
 
-    async def _expire(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+    def _recorded(self, record: ActionRecord) -> None:
+        """Every decision the action worker saves (asked, done, approved, denied, expired, undone): counted,
+        and shown on its incident, which goes to the channels again."""
+        self.metrics.action_decided(record.tenant, record.action, record.status.value, None)
+        if self.on_action:
+            self.on_action(record)
+        incident = self.incidents.record_action(record.tenant, f"user:{record.principal}", record.to_dict())
+        if incident is not None:
+            self._dirty[incident.key] = incident
+            self._decided.set()
+
+    async def _write_decisions(self, stop: asyncio.Event) -> None:
+        """Decisions made outside a findings batch (an approval, an undo, an expired request) reach the
+        incident's channels: written as soon as they are recorded (a batch in progress writes them too)."""
+        while not stop.is_set():
+            await _sleep_until(self._decided, stop)
+            self._decided.clear()
+            changed, self._dirty = self._dirty, {}
+            if changed and await self.outbox.write(list(changed.values()), self.channels):
+                self._wake_deliveries.set()
+
+    def _undone(self, record: ActionRecord) -> None:
+        """An action undone resolves its incident (PagerDuty resolves, Slack's thread says so)."""
+        incident = next((i for i in self.incidents.open.values() if i.key == record.incident), None)
+        if incident is not None:
+            self.incidents.resolve(incident, "undo", time.time(), f"{record.action} undone by {record.by}")
+            self._dirty[incident.key] = incident
+            self._decided.set()
+        if self.on_undo:
+            self.on_undo(record)
+
+    async def allowlisted(self, finding: dict[str, Any]) -> dict[str, Any]:
+        """The finding, marked ``allowlisted: <reason>`` when an entry covers it: it is still written and
+        folded into its incident, only no action runs (the action worker checks the same entries)."""
+        entry = await self.allowlist.match(finding, self.clock())
+        if entry is None:
+            return finding
+        log.info("finding.allowlisted", tenant=finding["tenant"], detection=finding["detection"], entry=entry.entry_id)
+        return {**finding, "allowlisted": entry.label()}
+
+    async def _expire(self, stop: asyncio.Event) -> None:
         """Resolve the incidents quiet for the quiet period, once a minute."""
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), EXPIRY_EVERY_S)
             resolved = self.incidents.expire(time.time())
             if resolved and await self.outbox.write(resolved, self.channels):
-                wake.set()
+                self._wake_deliveries.set()
 
     async def _prune(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 600)
             await self.bus.prune_events(EVENT_DEDUPE_WINDOW_S, [DetectionStage.group])
+
+
+async def _sleep_until(event: asyncio.Event, stop: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _first_failure(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> None:
@@ -344,6 +424,6 @@ def _fixed_fields(old: Config, new: Config) -> list[str]:
     """Settings a running daemon cannot change under itself (where its data lives, its transport, its port)."""
     return [
         name
-        for name in ("data_dir", "findings_jsonl", "kafka", "http", "redaction_key")
+        for name in ("data_dir", "findings_jsonl", "kafka", "http", "redaction_key", "approvals")
         if getattr(old, name) != getattr(new, name)
     ]

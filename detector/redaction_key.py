@@ -1,4 +1,5 @@
-"""The deployment's redaction key (detections.redaction): a config secret, else generated once on disk.
+"""The deployment's keys (the redaction key of detections.redaction, the link key that signs approval and
+undo links): a config secret, else generated once on disk.
 
 Why: the key is what makes a redaction marker useless to whoever reads the data,
 and the same key everywhere is what makes the same typed password the same
@@ -19,7 +20,7 @@ from pathlib import Path
 import structlog
 
 from detections.redaction import MIN_KEY_BYTES
-from detector.config import Config, ConfigError
+from detector.config import Config, ConfigError, SecretRef
 from detector.private_files import open_private, private_dir
 
 log = structlog.get_logger(__name__)
@@ -30,6 +31,19 @@ KEY_FILE = "redaction.key"
 def redaction_key(config: Config) -> bytes:
     """The configured key, else the data directory's, made now if there is none yet."""
     return existing_redaction_key(config) or _create(config.data_dir / KEY_FILE)
+
+
+def deployment_key(ref: SecretRef | None, path: Path, field: str) -> bytes:
+    """A key like the redaction key: the secret ``ref`` (config ``field``) when set, else the key file at
+    ``path``, made now if there is none yet."""
+    if ref is not None:
+        return configured_key(ref, field)
+    return _read(path) if path.exists() else _create(path)
+
+
+def configured_key(ref: SecretRef, field: str) -> bytes:
+    """The key a config field refers to, long enough to be one (ConfigError names the field when not)."""
+    return _checked(ref.resolve().get_secret_value().encode(), field)
 
 
 def existing_redaction_key(config: Config) -> bytes | None:
@@ -68,5 +82,5 @@ def _read(path: Path) -> bytes:
 
 def _checked(key: bytes, where: str) -> bytes:
     if len(key) < MIN_KEY_BYTES:
-        raise ConfigError(f"{where}: the redaction key needs at least {MIN_KEY_BYTES} bytes (openssl rand -hex 32)")
+        raise ConfigError(f"{where}: the key needs at least {MIN_KEY_BYTES} bytes (openssl rand -hex 32)")
     return key

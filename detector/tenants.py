@@ -3,6 +3,7 @@ incident channels."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -33,13 +34,16 @@ from detector.ingest.poller import PollerSettings
 from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
 from detector.okta.client import OktaClient
 from detector.ops.metrics import Metrics
-from detector.redaction_key import existing_redaction_key
+from detector.redaction_key import configured_key, deployment_key, existing_redaction_key
 from detector.respond.actions import ActionPolicy, TenantResponder
 from detector.respond.channels.base import Channel, Routing
 from detector.respond.channels.pagerduty import PagerDutyChannel
 from detector.respond.channels.slack import SlackBotChannel, SlackWebhookChannel
 from detector.respond.channels.teams import TeamsChannel
 from detector.respond.channels.webhook import WebhookChannel
+from detector.respond.links import LinkSigner
+from detector.respond.policy import ResponsePolicy
+from detector.respond.slack import SlackRequests
 
 
 def make_auth(credentials: Credentials, org_url: str) -> Auth:
@@ -69,11 +73,13 @@ def check_auth(config: Config) -> None:
 
 def validated_config(path: Path) -> tuple[Config, list[str]]:
     """The config as startup accepts it (parsed, every secret readable, every key loadable, the redaction
-    key usable), and its secrets for the log redactor. ConfigError names the field when not."""
+    and link keys usable), and its secrets for the log redactor. ConfigError names the field when not."""
     config = load_config(path)
     secrets = secret_values(config)
     check_auth(config)
     existing_redaction_key(config)
+    if config.approvals.link_key is not None:
+        configured_key(config.approvals.link_key, "approvals.link_key")
     return config, secrets
 
 
@@ -93,11 +99,15 @@ def policy_of(tenant: TenantConfig) -> ActionPolicy:
     r = tenant.response
     return ActionPolicy(
         dry_run=r.dry_run,
-        allowed=frozenset(r.actions),
+        response=ResponsePolicy(frozenset(r.actions), dict(r.modes), r.policy),
         protected_users=frozenset(r.protected_users),
         protected_groups=frozenset(r.protected_groups),
         max_actions_per_hour=r.max_actions_per_hour,
         allow_suspend=r.allow_suspend,
+        quarantine_group=r.quarantine_group,
+        stale_after_s=r.stale_after_s,
+        approval_ttl_s=r.approval_ttl_s,
+        undo_ttl_s=r.undo_ttl_s,
     )
 
 
@@ -193,3 +203,18 @@ def channel_for(config: ChannelConfig, session: aiohttp.ClientSession) -> Channe
 
 def _secret(ref: SecretRef) -> str:
     return ref.resolve().get_secret_value()
+
+
+LINK_KEY_FILE = "link.key"
+
+
+def link_signer(config: Config) -> LinkSigner:
+    """The signer of approval and undo links: ``approvals.link_key``, else ``<data_dir>/link.key`` (made once)."""
+    key = deployment_key(config.approvals.link_key, config.data_dir / LINK_KEY_FILE, "approvals.link_key")
+    return LinkSigner(key, config.http.public_url if config.http else None)
+
+
+def slack_requests(config: Config, clock: Callable[[], float]) -> SlackRequests | None:
+    """Slack's request verifier, when ``approvals.slack_signing_secret`` is set."""
+    secret = config.approvals.slack_signing_secret
+    return SlackRequests(secret.resolve().get_secret_value(), clock) if secret else None

@@ -223,11 +223,17 @@ def test_metrics_server_is_off_unless_configured_and_loopback_unless_told():
     config = parse_config({"tenants": [tenant()], "metrics": {}})
     assert (config.http.bind, config.http.port) == ("127.0.0.1", 9108)
     container = parse_config({"tenants": [tenant()], "metrics": {"bind": "0.0.0.0", "port": 9200}})
-    assert _metrics_settings(container, 9300).model_dump() == {"bind": "0.0.0.0", "port": 9300, "token": None}
+    assert _metrics_settings(container, 9300).model_dump() == {
+        "bind": "0.0.0.0",
+        "port": 9300,
+        "token": None,
+        "public_url": None,
+    }
     assert _metrics_settings(parse_config({"tenants": [tenant()]}), 9301).model_dump() == {
         "bind": "127.0.0.1",
         "port": 9301,
         "token": None,
+        "public_url": None,
     }
     assert parse_config({"tenants": [tenant()], "http": {"port": 9400}}).http.port == 9400  # its current name
     assert "metrics.bind: not an IP address" in error_of({"tenants": [tenant()], "metrics": {"bind": "everywhere"}})

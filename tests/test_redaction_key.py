@@ -62,7 +62,7 @@ def test_a_loose_or_truncated_key_file_is_tightened_or_refused(tmp_path: Path):
     assert existing_redaction_key(config(tmp_path)) == b"0123456789abcdef0123"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     path.write_text("\n")
-    with pytest.raises(ConfigError, match=r"redaction\.key: the redaction key needs at least 16 bytes"):
+    with pytest.raises(ConfigError, match=r"redaction\.key: the key needs at least 16 bytes"):
         redaction_key(config(tmp_path))
 
 

@@ -184,7 +184,23 @@ class OktaClient:
                 self._check_origin(url)
         raise self._bad(None, "GET", self._user_url(user_id, "groups"), "too many pages of groups")
 
+    async def list_user_roles(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's admin role assignments (``okta.roles.read``); [] for a user who is no admin."""
+        url = self._user_url(user_id, "roles")
+        resp = await self._request("GET", url)
+        data = self._parse_json(resp, "GET", url)
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise self._bad(resp, "GET", url, "expected a JSON array of role assignments")
+        return data
+
     # -- enforcement --------------------------------------------------------------------------
+
+    async def set_group_member(self, group_id: str, user_id: str, *, member: bool) -> None:
+        """PUT (``member``) or DELETE a user's membership of an OKTA_GROUP; both are idempotent at Okta."""
+        if not group_id or not user_id:
+            raise ValueError("group_id and user_id must not be empty")
+        url = f"{self.org_url}/api/v1/groups/{quote(group_id, safe='')}/users/{quote(user_id, safe='')}"
+        await self._request("PUT" if member else "DELETE", url)
 
     async def clear_user_sessions(
         self, user_id: str, *, oauth_tokens: bool = True, forget_devices: bool | None = None

@@ -40,6 +40,9 @@ MAX_CONNECTIONS = 32  # Prometheus needs one or two; more are refused at once, n
 SHUTDOWN_TIMEOUT_S = 2.0  # a stuck client must not hold up the process's exit
 
 
+BEARER = web.RequestKey("bearer_ok", bool)  # on a public route: did the request carry the bearer token too
+
+
 class OpsHttpError(RuntimeError):
     """The server could not start (e.g. its port is taken); the message says where and why."""
 
@@ -141,24 +144,34 @@ class OpsHttpServer:
     async def _authenticate(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        """Everything under /api/ but the public routes needs the bearer token."""
-        if request.path.startswith("/api/") and not self._is_public(request):
-            if self._token is None:
-                return _unauthorized("the admin API is off: set http.token in the config")
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
-                return _unauthorized("a valid bearer token is required")
+        """Everything under /api/ but the public routes needs the bearer token. A public route that also
+        takes the token (an approval by the API or by a signed link) reads ``request[BEARER]``."""
+        if request.path.startswith("/api/"):
+            if self._is_public(request):
+                request[BEARER] = self._bearer_ok(request)
+            elif self._token is None:
+                return unauthorized("the admin API is off: set http.token in the config")
+            elif not self._bearer_ok(request):
+                return unauthorized("a valid bearer token is required")
         try:
             return await handler(request)
         except NotStarted as exc:
             return web.json_response({"error": str(exc)}, status=503, headers={"Retry-After": "1"})
+
+    def _bearer_ok(self, request: web.Request) -> bool:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        return (
+            self._token is not None
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(given.strip().encode(), self._token)
+        )
 
     def _is_public(self, request: web.Request) -> bool:
         route = request.match_info.route.resource
         return route is not None and (request.method, route.canonical) in self._public
 
 
-def _unauthorized(why: str) -> web.Response:
+def unauthorized(why: str) -> web.Response:
     return web.json_response({"error": why}, status=401, headers={"WWW-Authenticate": 'Bearer realm="okta-itdr"'})
 
 

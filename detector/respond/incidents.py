@@ -119,6 +119,8 @@ def _timeline_entry(finding: Mapping[str, Any]) -> dict[str, Any]:
     entry["dampeners"] = finding.get("dampeners", [])
     entry["eligible_actions"] = finding.get("actions", [])
     entry["where"] = finding.get("where") or {}
+    if finding.get("allowlisted"):  # an allowlist entry held its actions back: the reason, for the analyst
+        entry["allowlisted"] = finding["allowlisted"]
     return entry
 
 

@@ -10,36 +10,34 @@ commits. Either way a redelivered finding changes nothing twice: the incident ig
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from detector.ops.metrics import Metrics
 from detector.respond.actions import ActionWorker, action_latency
 from detector.respond.incidents import Incident, IncidentBook
-from detector.respond.ledger import ActionRecord
-
-ActionHook = Callable[[ActionRecord], None]
 
 
 class RespondStep:
-    def __init__(
-        self, book: IncidentBook, worker: ActionWorker, metrics: Metrics, on_action: ActionHook | None = None
-    ) -> None:
-        self.book, self.worker, self.metrics, self.on_action = book, worker, metrics, on_action
+    """The worker's ``on_record`` (wired by each mode) records every decision on the incident, so a decision
+    made later (an approval, an undo) reaches the channels the same way as one made here."""
+
+    def __init__(self, book: IncidentBook, worker: ActionWorker, metrics: Metrics) -> None:
+        self.book, self.worker, self.metrics = book, worker, metrics
 
     async def handle(self, finding: Mapping[str, Any]) -> list[Incident]:
-        """The incidents this finding changed (usually one; none for a finding already folded in)."""
-        changed: dict[str, Incident] = {}
+        """Fold the finding into its incident, then decide its actions: returns the incident when it changed
+        (the decisions are on it, through ``on_record``, before the caller stores it)."""
         incident = self.book.apply(finding)
-        if incident is not None:
-            changed[incident.key] = incident
-        for record in await self.worker.handle(finding):
+        key = incident.key if incident else self._open_key(finding)
+        for record in await self.worker.handle({**finding, "incident": key} if key else finding):
             latency = action_latency(finding, record)
-            self.metrics.action_decided(record.tenant, record.action, record.status.value, latency)
-            if self.on_action:
-                self.on_action(record)
-            entity = finding.get("entity") or f"user:{record.principal}"
-            updated = self.book.record_action(record.tenant, entity, record.to_dict())
-            if updated is not None:
-                changed[updated.key] = updated
-        return list(changed.values())
+            if latency is not None:
+                self.metrics.action_latency.labels(record.tenant, record.action).observe(max(0.0, latency))
+        return [incident] if incident is not None else []
+
+    def _open_key(self, finding: Mapping[str, Any]) -> str | None:
+        """A redelivered finding (already folded in): the incident it is in, for its actions' records."""
+        entity = finding.get("entity") or f"user:{finding.get('principal')}"
+        incident = self.book.open.get((finding["tenant"], entity))
+        return incident.key if incident is not None else None

@@ -1,4 +1,4 @@
-"""Okta simulator: a real HTTP server that speaks the System Log, Users and OAuth APIs as Okta does.
+"""Okta simulator: a real HTTP server that speaks the System Log, Users, Groups and OAuth APIs as Okta does.
 
 `SimOrg` holds one org's state (plain Python, no I/O); `SimServer` serves it over loopback HTTP.
 """

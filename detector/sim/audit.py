@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detector.sim.credentials import Principal
-from detector.sim.directory import UserRecord
+from detector.sim.directory import Group, UserRecord
 
 DISPLAY_MESSAGES = {
     "user.lifecycle.suspend": "Suspend Okta user",
@@ -24,6 +24,8 @@ DISPLAY_MESSAGES = {
     "user.mfa.factor.reset_all": "Reset all factors for user",
     "user.session.clear": "Clear user session",
     "user.session.end": "User logout from Okta",
+    "group.user_membership.add": "Add user to group membership",
+    "group.user_membership.remove": "Remove user from group membership",
 }
 
 
@@ -44,13 +46,15 @@ def admin_event(
     principal: Principal,
     user: UserRecord,
     session_id: str | None = None,
+    group: Group | None = None,
 ) -> dict[str, Any]:
-    """One LogEvent caused by an API call; `uuid`/`published` are filled when appended."""
+    """One LogEvent caused by an API call; `uuid`/`published` are filled when appended. A membership
+    change also targets the group (`UserGroup`), as Okta's `group.user_membership.*` events do."""
     detail: dict[str, Any] = {}
     if principal.token_id:
         detail["requestApiTokenId"] = principal.token_id
     debug: dict[str, Any] = {"requestId": ctx.request_id, "requestUri": ctx.path, "url": ctx.path_qs}
-    target = [user.target()]
+    target = [user.target()] + ([group.target()] if group is not None else [])
     if session_id is not None:
         debug["EndedSessionId"] = session_id
         target.append(

@@ -37,6 +37,8 @@ ROLES_READ = Needs(("okta.roles.read", "okta.roles.manage"), roles.ROLES_READ)
 OWN_ROLES = Needs(ROLES_READ.scopes, None)  # an admin may read its own role assignments
 CLEAR_SESSIONS = Needs(_USERS_MANAGE, roles.CLEAR_SESSIONS)
 LIFECYCLE = {action: Needs(_USERS_MANAGE, permission) for action, permission in roles.LIFECYCLE_PERMISSIONS.items()}
+GROUPS_READ = Needs(("okta.groups.read", "okta.groups.manage"), roles.GROUPS_READ)
+GROUPS_MANAGE = Needs(("okta.groups.manage",), roles.GROUP_MEMBERSHIP)
 
 
 def request_url(request: web.Request) -> str:

@@ -34,6 +34,18 @@ class Group:
     name: str
     type: str  # BUILT_IN for Everyone, OKTA_GROUP otherwise
     created: float
+    description: str = ""
+    membership_updated: float | None = None
+
+    def target(self) -> dict[str, Any]:
+        """The group as a System Log `target` entry."""
+        return {
+            "id": self.id,
+            "type": "UserGroup",
+            "alternateId": "unknown",
+            "displayName": self.name,
+            "detailEntry": None,
+        }
 
 
 @dataclass
@@ -132,6 +144,56 @@ class Directory:
         user.factors = [Factor(self._ids.okta_id("opf"), f, now) for f in factors]
         self.users[uid] = user
         return user
+
+    def create_group(self, name: str, description: str, now: float) -> Group:
+        """`POST /api/v1/groups`: a new OKTA_GROUP; Okta refuses a second group of the same name."""
+        if not name.strip():
+            raise OktaError("E0000001", "Api validation failed: name", causes=["name: The field cannot be left blank"])
+        if name in self.groups:
+            raise OktaError(
+                "E0000001", "Api validation failed: name", causes=["name: An object with this field already exists"]
+            )
+        group = self.group(name, now)
+        group.description = description
+        return group
+
+    # -- group membership (Okta's Groups API: OKTA_GROUP memberships only) ----------------------
+
+    def group_by_id(self, group_id: str) -> Group:
+        for group in self.groups.values():
+            if group.id == group_id:
+                return group
+        raise OktaError("E0000007", f"Not found: Resource not found: {group_id} (UserGroup)")
+
+    def members(self, group: Group) -> list[UserRecord]:
+        return [u for u in self.users.values() if group.id in u.group_ids]
+
+    def add_member(self, group: Group, user: UserRecord, now: float) -> bool:
+        """Assign the user; True when it was not a member yet (Okta answers 204 either way)."""
+        self._modifiable(group)
+        if group.id in user.group_ids:
+            return False
+        user.group_ids.append(group.id)
+        group.membership_updated = now
+        return True
+
+    def remove_member(self, group: Group, user: UserRecord, now: float) -> bool:
+        """Unassign the user; True when it was a member (Okta answers 204 either way)."""
+        self._modifiable(group)
+        if group.id not in user.group_ids:
+            return False
+        user.group_ids.remove(group.id)
+        group.membership_updated = now
+        return True
+
+    @staticmethod
+    def _modifiable(group: Group) -> None:
+        if group.type != "OKTA_GROUP":
+            raise OktaError(
+                "E0000001",
+                "Api validation failed: group membership",
+                causes=[f"Memberships can only be changed for OKTA_GROUP groups, not {group.type}"],
+            )
 
     # -- lookup --------------------------------------------------------------------------------
 
@@ -268,12 +330,12 @@ class Directory:
             "id": group.id,
             "created": iso_ms(group.created),
             "lastUpdated": iso_ms(group.created),
-            "lastMembershipUpdated": iso_ms(group.created),
+            "lastMembershipUpdated": iso_ms(group.membership_updated or group.created),
             "objectClass": ["okta:user_group"],
             "type": group.type,
             "profile": {
                 "name": group.name,
-                "description": "All users in your organization" if group.type == "BUILT_IN" else "",
+                "description": "All users in your organization" if group.type == "BUILT_IN" else group.description,
             },
             "_links": {"users": {"href": f"{href}/users"}, "apps": {"href": f"{href}/apps"}},
         }

@@ -32,7 +32,7 @@ class EnforcementCall:
     method: str
     path: str
     user_id: str | None
-    action: str  # suspend, unsuspend, ..., clear_sessions
+    action: str  # suspend, unsuspend, ..., clear_sessions, add_to_group, remove_from_group
     credential_id: str
     at: float
     status: int = 0  # the HTTP status the simulator answered
@@ -175,6 +175,19 @@ class SimOrg:
 
     def user_by_login(self, login: str) -> UserRecord | None:
         return self.directory.find(login)
+
+    def set_roles(self, user_id: str, roles: Iterable[str]) -> None:
+        """Assign standard admin roles (``SUPER_ADMIN``, ``ORG_ADMIN``, ...) to a user; () takes them away."""
+        unknown = sorted(set(roles) - STANDARD_ROLES.keys())
+        if unknown:
+            raise ValueError(f"unknown admin role(s) {unknown}; known: {sorted(STANDARD_ROLES)}")
+        user = self.directory.get(user_id).id
+        self.roles[user] = [RoleAssignment(user, role, self.clock()) for role in dict.fromkeys(roles)]
+
+    def add_group(self, name: str, description: str = "") -> dict[str, Any]:
+        """Create an OKTA_GROUP (as `POST /api/v1/groups` does); returns the Okta Group object."""
+        group = self.directory.create_group(name, description, self.clock())
+        return self.directory.group_json(group, self.base_url)
 
     def open_session(self, user_id: str, session_id: str | None = None) -> str:
         """Record a sign-in session for the user (so clearing sessions can end it); returns its id.

@@ -27,6 +27,8 @@ ACTIVATE = "okta.users.lifecycle.activate"
 DEACTIVATE = "okta.users.lifecycle.deactivate"
 UNLOCK = "okta.users.lifecycle.unlock"
 ROLES_READ = "okta.roles.read"  # another user's role assignments: "Add, remove, and view administrators"
+GROUPS_READ = "okta.groups.read"
+GROUP_MEMBERSHIP = "okta.groups.members.manage"
 
 LIFECYCLE_PERMISSIONS = {
     "suspend": SUSPEND,
@@ -37,7 +39,9 @@ LIFECYCLE_PERMISSIONS = {
     "expire_password": EXPIRE_PASSWORD,
     "reset_factors": RESET_FACTORS,
 }
-_USER_ADMIN = frozenset({USERS_READ, LOGS_READ, CLEAR_SESSIONS, *LIFECYCLE_PERMISSIONS.values()})
+_USER_ADMIN = frozenset(
+    {USERS_READ, LOGS_READ, CLEAR_SESSIONS, GROUPS_READ, GROUP_MEMBERSHIP, *LIFECYCLE_PERMISSIONS.values()}
+)
 
 # role type -> (Okta's label, permissions held; None = every permission)
 STANDARD_ROLES: dict[str, tuple[str, frozenset[str] | None]] = {
@@ -48,7 +52,10 @@ STANDARD_ROLES: dict[str, tuple[str, frozenset[str] | None]] = {
         "Help Desk Administrator",
         frozenset({USERS_READ, LOGS_READ, CLEAR_SESSIONS, EXPIRE_PASSWORD, RESET_FACTORS, UNLOCK}),
     ),
-    "GROUP_MEMBERSHIP_ADMIN": ("Group Membership Administrator", frozenset({USERS_READ})),  # + group membership
+    "GROUP_MEMBERSHIP_ADMIN": (
+        "Group Membership Administrator",
+        frozenset({USERS_READ, GROUPS_READ, GROUP_MEMBERSHIP}),
+    ),
     "READ_ONLY_ADMIN": ("Read Only Administrator", frozenset({USERS_READ, LOGS_READ})),
     "REPORT_ADMIN": ("Report Administrator", frozenset({LOGS_READ})),
     "APP_ADMIN": ("Application Administrator", frozenset({USERS_READ, LOGS_READ})),

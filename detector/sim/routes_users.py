@@ -106,7 +106,7 @@ async def list_factors(request: web.Request) -> web.Response:
     return _json([org.directory.factor_json(user, f, _base(request)) for f in user.factors])
 
 
-def _record(
+def record_call(
     org: SimOrg, request: web.Request, action: str, user_id: str | None, credential_id: str, status: int
 ) -> None:
     org.calls.append(EnforcementCall(request.method, request.path, user_id, action, credential_id, org.clock(), status))
@@ -125,10 +125,10 @@ async def lifecycle(request: web.Request) -> web.Response:
         authorize(request, principal, LIFECYCLE[action])
         outcome = org.directory.lifecycle(user, action, org.clock())
     except OktaError as exc:
-        _record(org, request, action, user_id, principal.credential_id, exc.status or 500)
+        record_call(org, request, action, user_id, principal.credential_id, exc.status or 500)
         raise
     org.append(admin_event(outcome.event_type, request_context(request), principal, user))
-    _record(org, request, action, user.id, principal.credential_id, 200)
+    record_call(org, request, action, user.id, principal.credential_id, 200)
     if action == "expire_password":
         return _json(org.directory.user_json(user, _base(request)))
     if action == "activate" and request.query.get("sendEmail", "true").lower() == "false":
@@ -147,14 +147,14 @@ async def clear_sessions(request: web.Request) -> web.Response:
         user_id = user.id
         authorize(request, principal, CLEAR_SESSIONS)
     except OktaError as exc:
-        _record(org, request, "clear_sessions", user_id, principal.credential_id, exc.status or 404)
+        record_call(org, request, "clear_sessions", user_id, principal.credential_id, exc.status or 404)
         raise
     ctx = request_context(request)
     ended = org.directory.clear_sessions(user)
     org.append(admin_event("user.session.clear", ctx, principal, user))
     for sid in ended:
         org.append(admin_event("user.session.end", ctx, principal, user, session_id=sid))
-    _record(org, request, "clear_sessions", user.id, principal.credential_id, 204)
+    record_call(org, request, "clear_sessions", user.id, principal.credential_id, 204)
     return web.Response(status=204)
 
 

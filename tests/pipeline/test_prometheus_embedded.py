@@ -10,12 +10,14 @@ the daemon's /metrics page.
 from __future__ import annotations
 
 import asyncio
+import base64
 import signal
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from aiohttp import web
 
 from deploy.kafka.broker import free_port
 from tests.prometheus import Prometheus, check_expressions, promtool
@@ -28,10 +30,17 @@ REVOKED = "sim-revoked-token-00000000000000"
 
 
 def two_tenants(sim: Sim, tmp_path: Path, port: int) -> Path:
+    """``acme`` delivers its incidents to a webhook receiver, so the delivery series have data too."""
     cfg = config_dict(sim, tmp_path / "data")
     acme = cfg["tenants"][0]
     revoked = {"kind": "ssws", "token": {"env": "ITDR_TEST_REVOKED_TOKEN"}}
-    cfg["tenants"] = [{**acme, "enforce": revoked}, {**acme, "name": "broken", "read": revoked}]
+    hook = {
+        "kind": "webhook",
+        "name": "soar",
+        "url": {"env": "ITDR_TEST_HOOK_URL"},
+        "secret": {"env": "ITDR_TEST_HOOK_SECRET"},
+    }
+    cfg["tenants"] = [{**acme, "enforce": revoked, "channels": [hook]}, {**acme, "name": "broken", "read": revoked}]
     cfg["metrics"] = {"bind": "127.0.0.1", "port": port}
     path = tmp_path / "itdr.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -39,9 +48,20 @@ def two_tenants(sim: Sim, tmp_path: Path, port: int) -> Path:
 
 
 async def test_prometheus_scrapes_the_embedded_daemon_and_every_expression_answers(
-    sim: Sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sim: Sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aiohttp_server
 ):
     monkeypatch.setenv("ITDR_TEST_REVOKED_TOKEN", REVOKED)
+    receiver = web.Application()
+    received: list[bytes] = []
+
+    async def accept(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.Response(status=204)
+
+    receiver.router.add_post("/hook", accept)
+    server = await aiohttp_server(receiver)
+    monkeypatch.setenv("ITDR_TEST_HOOK_URL", str(server.make_url("/hook")))
+    monkeypatch.setenv("ITDR_TEST_HOOK_SECRET", "whsec_" + base64.b64encode(b"k" * 32).decode())
     port = free_port()
     log = tmp_path / "daemon.log"
     proc = await start_daemon(two_tenants(sim, tmp_path, port), log)
@@ -64,6 +84,9 @@ async def test_prometheus_scrapes_the_embedded_daemon_and_every_expression_answe
             (alert,) = await prometheus.wait_for(firing, timeout=30)
             assert alert["metric"]["tenant"] == "acme" and alert["metric"]["action"] == "clear_sessions"
             alive()
+            await prometheus.wait_for('itdr_deliveries_total{outcome="delivered"} > 0', timeout=30)
+            assert received  # the incident reached the receiver
+            await prometheus.scraped()
             await check_expressions(
                 prometheus,
                 tenants=["acme", "broken"],
