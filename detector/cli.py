@@ -19,15 +19,19 @@ from detector.ops.http import Api
 from detector.ops.metrics import Metrics
 from detector.stderr import print_error, print_info
 from detector.tenants import validated_config
+from detector.version import package_version
+
+CONFIG_HELP = "the daemon's config file (YAML; docs/config.md)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand and flag (also used by tests that check the commands in deploy/)."""
     parser = argparse.ArgumentParser(prog="detector", description="Streaming ITDR for Okta")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the daemon: embedded (one process, SQLite) unless Kafka is set")
-    run.add_argument("--config", "-c", type=Path, required=True)
+    run.add_argument("--config", "-c", type=Path, required=True, help=CONFIG_HELP)
     run.add_argument("--kafka", metavar="BOOTSTRAP", help="Kafka mode, every role in this process")
     run.add_argument("--web-port", type=_port, help="Kafka mode: Faust's web server port on 127.0.0.1")
     _metrics_port_argument(run)
@@ -37,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("actions", "Kafka mode: only the action worker; `actions list|undo ID`: the ledger, undo an action"),
     ):
         sub = commands.add_parser(role, help=text)
-        sub.add_argument("--config", "-c", type=Path, required=True)
+        sub.add_argument("--config", "-c", type=Path, required=True, help=CONFIG_HELP)
         sub.add_argument("--kafka", metavar="BOOTSTRAP", help="host:port[,host:port] (default: kafka.bootstrap)")
         if role == "worker":
             sub.add_argument("--web-port", type=_port, help="Faust's web server port on 127.0.0.1")
@@ -63,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_incident_arguments(incidents)
 
     check = commands.add_parser("check-config", help="validate a config file and resolve its secret references")
-    check.add_argument("config", type=Path)
+    check.add_argument("config", type=Path, help=CONFIG_HELP)
 
     test = commands.add_parser(
         "test-connection", help="check what each tenant's Okta credentials may do, changing nothing in the org"
@@ -73,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_connection_arguments(test)
 
     demo = commands.add_parser("demo", help="simulator + daemon + an MFA push-bombing attack, end to end")
-    demo.add_argument("--data-dir", type=Path, default=Path("var/demo"))
+    demo.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its data")
     demo.add_argument("--timeout", type=float, default=90.0, help="give up after this many seconds")
     demo.add_argument("--dry-run", action="store_true", help="decide actions but do not call Okta")
 

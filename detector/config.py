@@ -100,8 +100,12 @@ class SecretRef(_Strict):
 
     multiline: ClassVar[bool] = False  # a token goes in an HTTP header; a PEM key has lines
 
-    env: Annotated[str, AfterValidator(_env_name)] | None = None
-    file: SafePath | None = None
+    env: Annotated[str, AfterValidator(_env_name)] | None = Field(
+        None, description="the environment variable that holds the secret"
+    )
+    file: SafePath | None = Field(
+        None, description="the file that holds the secret (a regular file of at most 64 KiB, e.g. a mounted secret)"
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
@@ -156,9 +160,13 @@ def _reject_inline(value: Any) -> Any:
 
 
 class SswsCredentials(_Strict):
-    kind: Literal["ssws"] = "ssws"
-    token: SecretRef
-    token_id: str | None = None  # the token's 00T… id, so our own actions are recognised in the System Log
+    """An Okta API token (``Authorization: SSWS``): it acts with its owner's admin roles."""
+
+    kind: Literal["ssws"] = Field("ssws", description="an API token")
+    token: SecretRef = Field(description="the API token")
+    token_id: str | None = Field(
+        None, description="the token's 00T… id, so the daemon recognises its own actions in the System Log"
+    )
 
     @field_validator("token", mode="before")
     @classmethod
@@ -169,12 +177,18 @@ class SswsCredentials(_Strict):
 class OAuthCredentials(_Strict):
     """An API Services app using client credentials with a private_key_jwt assertion."""
 
-    kind: Literal["oauth"] = "oauth"
-    client_id: str = Field(min_length=1)
-    private_key: MultilineSecretRef
-    key_id: str | None = None
-    scopes: list[str] = Field(min_length=1)
-    dpop: StrictBool | None = None  # None: use DPoP when the org demands it
+    kind: Literal["oauth"] = Field("oauth", description="an OAuth 2.0 service app (client credentials)")
+    client_id: str = Field(min_length=1, description="the service app's client id (0oa…)")
+    private_key: MultilineSecretRef = Field(
+        description="the app's private key in PEM (RSA or EC), which signs the assertion"
+    )
+    key_id: str | None = Field(None, description="the key's `kid` in the app's JWKS, sent in the assertion's header")
+    scopes: list[str] = Field(
+        min_length=1, description="the OAuth scopes to ask for (okta.logs.read to poll; okta.users.manage to act)"
+    )
+    dpop: StrictBool | None = Field(
+        None, description="bind tokens with DPoP: true always, false never, unset when the org demands it"
+    )
 
     @field_validator("private_key", mode="before")
     @classmethod
@@ -186,11 +200,23 @@ Credentials = Annotated[SswsCredentials | OAuthCredentials, Field(discriminator=
 
 
 class PollSettings(_Strict):
-    interval_s: Annotated[float, Strict(), Field(gt=0, le=300, allow_inf_nan=False)] = 1.0
-    lookback_minutes: Annotated[int, Strict(), Field(ge=1)] = 15
-    page_limit: Annotated[int, Strict(), Field(ge=1, le=1000)] = 1000
-    budget_share: Share = 0.5
-    slow_sync_s: Annotated[float, Strict(), Field(gt=0, le=86400, allow_inf_nan=False)] = 300.0  # status: slow above
+    """How the tenant's System Log is polled."""
+
+    interval_s: Annotated[float, Strict(), Field(gt=0, le=300, allow_inf_nan=False)] = Field(
+        1.0, description="seconds between polls once the log is caught up (a full page is followed at once)"
+    )
+    lookback_minutes: Annotated[int, Strict(), Field(ge=1)] = Field(
+        15, description="how far back the first poll starts when no cursor is stored (capped at 90 days)"
+    )
+    page_limit: Annotated[int, Strict(), Field(ge=1, le=1000)] = Field(
+        1000, description="events asked for per System Log page (`limit`; Okta's maximum is 1000)"
+    )
+    budget_share: Share = Field(
+        0.5, description="the share of each Okta rate-limit bucket the daemon may spend, leaving the rest to admins"
+    )
+    slow_sync_s: Annotated[float, Strict(), Field(gt=0, le=86400, allow_inf_nan=False)] = Field(
+        300.0, description="tenant status: `slow` when the poll lag is above this many seconds"
+    )
 
     @field_validator("lookback_minutes")
     @classmethod
@@ -205,18 +231,36 @@ OktaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
 class ResponseSettings(_Strict):
     """What a finding may make the daemon do to a user (detector/respond/policy.py says how it is decided)."""
 
-    dry_run: StrictBool = False  # the one switch: everything decided and recorded, Okta never called
-    actions: list[ResponseAction] = Field(default_factory=lambda: [ResponseAction.CLEAR_SESSIONS])
-    modes: dict[ResponseAction, Mode] = Field(default_factory=dict)  # per action, where no policy rule applies
-    policy: dict[str, dict[Tiers, dict[ResponseAction, Mode]]] = Field(default_factory=dict)  # detection × tier
-    protected_users: list[str] = Field(default_factory=list)  # user ids or logins
-    protected_groups: list[str] = Field(default_factory=list)  # group ids or names
-    max_actions_per_hour: Annotated[int, Strict(), Field(ge=0, le=3600)] = 10  # 0: never act
-    allow_suspend: StrictBool = False
-    quarantine_group: OktaId | None = None  # the group id quarantine adds a user to
-    stale_after_s: Seconds = 900.0  # a finding whose events are older asks instead of acting
-    approval_ttl_s: Annotated[float, Strict(), Field(ge=60, le=7 * 86_400, allow_inf_nan=False)] = 1800.0
-    undo_ttl_s: Annotated[float, Strict(), Field(ge=60, le=30 * 86_400, allow_inf_nan=False)] = 7 * 86_400.0
+    dry_run: StrictBool = Field(False, description="decide and record every action, never call Okta")
+    actions: list[ResponseAction] = Field(
+        default_factory=lambda: [ResponseAction.CLEAR_SESSIONS],
+        description="the default rule: the earned actions that may run (`suspend` also needs `allow_suspend`)",
+    )
+    modes: dict[ResponseAction, Mode] = Field(
+        default_factory=dict,
+        description="the default rule's mode per action (auto, approve, shadow, off); suspend is approve at most",
+    )
+    policy: dict[str, dict[Tiers, dict[ResponseAction, Mode]]] = Field(
+        default_factory=dict, description="rules: detection (or *) -> tier (or *) -> action -> mode"
+    )
+    protected_users: list[str] = Field(
+        default_factory=list, description="user ids or logins never actioned (still detected and alerted)"
+    )
+    protected_groups: list[str] = Field(
+        default_factory=list, description="group ids or names whose members are never actioned"
+    )
+    max_actions_per_hour: Annotated[int, Strict(), Field(ge=0, le=3600)] = Field(
+        10, description="the circuit breaker: actions done per tenant per hour (0: never act)"
+    )
+    allow_suspend: StrictBool = Field(False, description="suspend is opt-in, and never automatic")
+    quarantine_group: OktaId | None = Field(None, description="the group id the quarantine action adds a user to")
+    stale_after_s: Seconds = Field(900.0, description="a finding whose events are older asks instead of acting")
+    approval_ttl_s: Annotated[float, Strict(), Field(ge=60, le=7 * 86_400, allow_inf_nan=False)] = Field(
+        1800.0, description="an unanswered approval request expires after this long, doing nothing"
+    )
+    undo_ttl_s: Annotated[float, Strict(), Field(ge=60, le=30 * 86_400, allow_inf_nan=False)] = Field(
+        7 * 86_400.0, description="how long an undo link works"
+    )
 
     @field_validator("policy")
     @classmethod
@@ -280,12 +324,24 @@ class ContextSettings(_Strict):
     Merged with the per-detection allowlists under ``detections:``; protected users/groups live under
     ``response:`` (they restrict enforcement, not detection)."""
 
-    egress_cidrs: list[Cidr] = Field(default_factory=list)  # corporate VPN / secure web gateway egress
-    egress_asns: list[Asn] = Field(default_factory=list)  # e.g. Zscaler 53813
-    vpn_operators: list[Name] = Field(default_factory=list)  # Okta debugData.tunnels operators the company uses
-    known_travellers: list[Name] = Field(default_factory=list)  # user ids or logins: impossible travel dampened
-    service_accounts: list[Name] = Field(default_factory=list)  # user ids or logins: no human-only detections
-    login_domains: list[Name] = Field(default_factory=list)  # e.g. acme.com: what the org's logins end with
+    egress_cidrs: list[Cidr] = Field(
+        default_factory=list, description="corporate VPN / secure web gateway egress networks, e.g. 198.51.100.0/24"
+    )
+    egress_asns: list[Asn] = Field(
+        default_factory=list, description="AS numbers of the company's egress (e.g. Zscaler 53813; AS53813 works too)"
+    )
+    vpn_operators: list[Name] = Field(
+        default_factory=list, description="tunnel operators the company uses (Okta debugData.tunnels)"
+    )
+    known_travellers: list[Name] = Field(
+        default_factory=list, description="user ids or logins whose impossible travel is dampened, not dropped"
+    )
+    service_accounts: list[Name] = Field(
+        default_factory=list, description="user ids or logins of non-human users: the human-only detections skip them"
+    )
+    login_domains: list[Name] = Field(
+        default_factory=list, description="what the org's logins end with (e.g. acme.com); else learned"
+    )
 
     def profile(self) -> TenantProfile:
         return TenantProfile(
@@ -481,9 +537,11 @@ class _Channel(_Strict):
     """What every channel has: a name (unique in its tenant), the lowest tier it takes, and the detections it
     opts out of, by detection id (``mfa_fatigue``: all its findings) or finding id (``mfa_push_bombing``)."""
 
-    name: str = Field(pattern=_NAME.pattern)
-    min_tier: Tier = Tier.MEDIUM
-    exclude_detections: list[str] = Field(default_factory=list)
+    name: str = Field(pattern=_NAME.pattern, description="the channel's name, unique in its tenant (metrics, logs)")
+    min_tier: Tier = Field(Tier.MEDIUM, description="the lowest incident tier the channel takes")
+    exclude_detections: list[str] = Field(
+        default_factory=list, description="detection ids or finding ids whose findings do not count for it"
+    )
 
     @field_validator("exclude_detections")
     @classmethod
@@ -510,29 +568,41 @@ InlineRefused = BeforeValidator(_reject_inline)
 
 
 class SlackWebhookConfig(_Channel):
-    kind: Literal["slack_webhook"]
-    url: Annotated[UrlSecretRef, InlineRefused]
+    """A Slack incoming webhook: one message per incident update."""
+
+    kind: Literal["slack_webhook"] = Field(description="`slack_webhook`")
+    url: Annotated[UrlSecretRef, InlineRefused] = Field(description="the webhook URL (a secret reference)")
 
 
 class SlackBotConfig(_Channel):
-    kind: Literal["slack_bot"]
-    token: Annotated[SecretRef, InlineRefused]  # a bot token (xoxb-) with chat:write
-    channel: str = Field(pattern=r"^#?[A-Za-z0-9._-]{1,80}$")  # a channel id (C0123ABC) or #name
-    base_url: Endpoint = "https://slack.com/api/"
+    """A Slack app's bot: the incident's first message, then its updates in the thread, the header kept current."""
+
+    kind: Literal["slack_bot"] = Field(description="`slack_bot`")
+    token: Annotated[SecretRef, InlineRefused] = Field(description="a bot token (xoxb-) with chat:write")
+    channel: str = Field(pattern=r"^#?[A-Za-z0-9._-]{1,80}$", description="a channel id (C0123ABC) or #name")
+    base_url: Endpoint = Field("https://slack.com/api/", description="Slack's Web API (a stand-in in tests)")
 
 
 class TeamsConfig(_Channel):
-    kind: Literal["teams"]
-    url: Annotated[UrlSecretRef, InlineRefused]  # a Workflows "when a Teams webhook request is received" URL
+    """Microsoft Teams through a Workflows webhook: an Adaptive Card per incident update."""
+
+    kind: Literal["teams"] = Field(description="`teams`")
+    url: Annotated[UrlSecretRef, InlineRefused] = Field(
+        description='the Workflows "when a Teams webhook request is received" URL (a secret reference)'
+    )
 
 
 PagerDutyKeyName = Literal["default", "low", "medium", "high", "high-confidence"]
 
 
 class PagerDutyConfig(_Channel):
-    kind: Literal["pagerduty"]
-    routing_keys: dict[PagerDutyKeyName, Annotated[SecretRef, InlineRefused]]  # per tier, else default
-    base_url: Endpoint = "https://events.pagerduty.com"
+    """PagerDuty Events API v2: trigger with the incident key as dedup_key, resolve when it is resolved."""
+
+    kind: Literal["pagerduty"] = Field(description="`pagerduty`")
+    routing_keys: dict[PagerDutyKeyName, Annotated[SecretRef, InlineRefused]] = Field(
+        description="integration keys: `default`, and optionally one per tier"
+    )
+    base_url: Endpoint = Field("https://events.pagerduty.com", description="the Events API (a stand-in in tests)")
 
     @field_validator("routing_keys")
     @classmethod
@@ -546,9 +616,11 @@ class PagerDutyConfig(_Channel):
 
 
 class WebhookConfig(_Channel):
-    kind: Literal["webhook"]
-    url: Annotated[UrlSecretRef, InlineRefused]
-    secret: Annotated[SigningSecretRef, InlineRefused]
+    """A generic webhook signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)."""
+
+    kind: Literal["webhook"] = Field(description="`webhook`")
+    url: Annotated[UrlSecretRef, InlineRefused] = Field(description="the receiver's URL (a secret reference)")
+    secret: Annotated[SigningSecretRef, InlineRefused] = Field(description="the signing secret, `whsec_<base64>`")
 
 
 ChannelConfig = Annotated[
@@ -569,15 +641,29 @@ Channels = Annotated[list[ChannelConfig], AfterValidator(_unique_channel_names)]
 
 
 class TenantConfig(_Strict):
-    name: str
-    org_url: Annotated[str, AfterValidator(_org_url)]
-    read: Credentials
-    enforce: Credentials | None = None  # separate least-privilege credentials; None: alert only
-    poll: PollSettings = Field(default_factory=PollSettings)
-    response: ResponseSettings = Field(default_factory=ResponseSettings)
-    context: ContextSettings = Field(default_factory=ContextSettings)  # the organisation, for every detection
-    detections: CheckedDetectionSettings = Field(default_factory=DetectionSettings)  # per-detection thresholds
-    channels: Channels = Field(default_factory=list)  # where incidents go: Slack, Teams, PagerDuty, webhooks
+    """One Okta org: where it is, the credentials to read and to act, and how it is watched."""
+
+    name: str = Field(
+        description="lower-case letters, digits, - and _, at most 63: it keys Kafka records, metrics and the admin API"
+    )
+    org_url: Annotated[str, AfterValidator(_org_url)] = Field(
+        description="the org's https origin, e.g. https://acme.okta.com (http only on loopback, for the simulator)"
+    )
+    read: Credentials = Field(description="the credential that polls the System Log (okta.logs.read only)")
+    enforce: Credentials | None = Field(
+        None, description="a separate credential that may act (okta.users.manage); unset: alert only"
+    )
+    poll: PollSettings = Field(default_factory=PollSettings, description="how the System Log is polled")
+    response: ResponseSettings = Field(default_factory=ResponseSettings, description="what may be enforced")
+    context: ContextSettings = Field(
+        default_factory=ContextSettings, description="the organisation, stated once for every detection"
+    )
+    detections: CheckedDetectionSettings = Field(
+        default_factory=DetectionSettings, description="per-detection thresholds and allowlists"
+    )
+    channels: Channels = Field(
+        default_factory=list, description="where incidents go: Slack, Teams, PagerDuty, signed webhooks"
+    )
 
     @field_validator("detections", mode="before")
     @classmethod
@@ -595,15 +681,31 @@ class TenantConfig(_Strict):
 class KafkaSettings(_Strict):
     """Kafka mode. Partitions cap how many detection workers share the load; replication 3 in production."""
 
-    bootstrap: str = Field(pattern=r"^[^\s,]+:\d+(,[^\s,]+:\d+)*$")  # host:port[,host:port...]
-    partitions: Annotated[int, Strict(), Field(ge=1, le=1024)] = 6
-    replication: Annotated[int, Strict(), Field(ge=1, le=7)] = 1
-    app_id: str = Field("okta-itdr", pattern=r"^[a-z0-9][a-z0-9._-]*$")  # Faust app id = consumer group prefix
-    topic_prefix: str = Field("", pattern=r"^([a-z0-9][a-z0-9._-]*[._-])?$")  # e.g. "prod." on a shared cluster
-    store: str = Field("memory://", pattern=r"^(memory|rocksdb)://$")  # detection state; rocksdb needs rocksdict
-    web_port: Port = 6066  # Faust's web server, on 127.0.0.1 only
-    events_retention_hours: Annotated[int, Strict(), Field(ge=1, le=100 * 365 * 24)] = 7 * 24
-    audit_retention_days: Annotated[int, Strict(), Field(ge=1, le=100 * 365)] = 400  # itdr.actions: the audit trail
+    bootstrap: str = Field(pattern=r"^[^\s,]+:\d+(,[^\s,]+:\d+)*$", description="the brokers: host:port[,host:port...]")
+    partitions: Annotated[int, Strict(), Field(ge=1, le=1024)] = Field(
+        6, description="partitions of the topics the roles create: the most detection workers that share the load"
+    )
+    replication: Annotated[int, Strict(), Field(ge=1, le=7)] = Field(
+        1, description="replication factor of the topics the roles create (3 in production)"
+    )
+    app_id: str = Field(
+        "okta-itdr", pattern=r"^[a-z0-9][a-z0-9._-]*$", description="the Faust app id, prefix of the consumer groups"
+    )
+    topic_prefix: str = Field(
+        "", pattern=r"^([a-z0-9][a-z0-9._-]*[._-])?$", description='put before every topic name, e.g. "prod."'
+    )
+    store: str = Field(
+        "memory://",
+        pattern=r"^(memory|rocksdb)://$",
+        description="where workers keep detection state: memory, or rocksdb on disk (needs rocksdict)",
+    )
+    web_port: Port = Field(6066, description="Faust's web server port, on 127.0.0.1 only (`--web-port` overrides it)")
+    events_retention_hours: Annotated[int, Strict(), Field(ge=1, le=100 * 365 * 24)] = Field(
+        7 * 24, description="retention of okta.events and the re-keyed events topic"
+    )
+    audit_retention_days: Annotated[int, Strict(), Field(ge=1, le=100 * 365)] = Field(
+        400, description="retention of itdr.findings, itdr.actions (the audit trail) and itdr.deadletter"
+    )
 
 
 def _public_url(value: str) -> str:
@@ -628,10 +730,14 @@ class HttpSettings(_Strict):
     ``::``) is for containers, where Prometheus scrapes from another network namespace. Written ``http:``;
     ``metrics:`` is the same section under its earlier name."""
 
-    bind: str = "127.0.0.1"
-    port: Port = 9108
-    token: SecretRef | None = None  # the admin API's bearer token; None: the API answers 401 to everyone
-    public_url: Annotated[str, AfterValidator(_public_url)] | None = None  # base of approval and undo links
+    bind: str = Field("127.0.0.1", description="the IP address to listen on (0.0.0.0 or :: in a container)")
+    port: Port = Field(9108, description="the port (`--metrics-port` overrides it; one per process on a host)")
+    token: SecretRef | None = Field(
+        None, description="the admin API's bearer token; unset: the API answers 401 to everyone"
+    )
+    public_url: Annotated[str, AfterValidator(_public_url)] | None = Field(
+        None, description="where people reach this server: the base of approval and undo links; unset: no links"
+    )
 
     @field_validator("token", mode="before")
     @classmethod
@@ -650,19 +756,41 @@ class HttpSettings(_Strict):
 class ApprovalSettings(_Strict):
     """The deployment's approval channels: the key that signs one-time links and Slack's signing secret."""
 
-    link_key: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = None  # None: <data_dir>/link.key
-    slack_signing_secret: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = None  # None: no Slack
+    link_key: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = Field(
+        None, description="the key signing approval and undo links; unset: made once in `<data_dir>/link.key`"
+    )
+    slack_signing_secret: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = Field(
+        None, description="the Slack app's signing secret: enables Slack's buttons; unset: no Slack route"
+    )
 
 
 class Config(_Strict):
-    data_dir: SafePath = Path("var")
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    findings_jsonl: SafePath | None = None  # default: <data_dir>/findings.jsonl
-    kafka: KafkaSettings | None = None  # None: embedded mode (one process, SQLite)
-    http: HttpSettings | None = Field(None, validation_alias=AliasChoices("http", "metrics"))  # None: no server
-    redaction_key: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = None  # None: <data_dir>/redaction.key
-    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
-    tenants: list[TenantConfig] = Field(min_length=1)
+    """The whole daemon: where its data lives, how its stages are joined, its HTTP server, its tenants."""
+
+    data_dir: SafePath = Field(
+        Path("var"), description="the daemon's data: SQLite bus and ledger, findings, redaction key (made 0700)"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="the least severe log line written (JSON lines on stderr)"
+    )
+    findings_jsonl: SafePath | None = Field(
+        None, description="embedded mode: the file findings are appended to; unset: `<data_dir>/findings.jsonl`"
+    )
+    kafka: KafkaSettings | None = Field(
+        None, description="Kafka mode (or `--kafka`); unset: embedded mode (one process, SQLite)"
+    )
+    http: HttpSettings | None = Field(
+        None,
+        validation_alias=AliasChoices("http", "metrics"),
+        description="the ops HTTP server (also written `metrics:`); unset: none unless `--metrics-port` is given",
+    )
+    redaction_key: Annotated[SecretRef, BeforeValidator(_reject_inline)] | None = Field(
+        None, description="the key of password redaction markers; unset: made once in `<data_dir>/redaction.key`"
+    )
+    approvals: ApprovalSettings = Field(
+        default_factory=ApprovalSettings, description="how approval links are signed and Slack's buttons verified"
+    )
+    tenants: list[TenantConfig] = Field(min_length=1, description="the Okta orgs to watch (unique names)")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:

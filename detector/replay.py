@@ -317,7 +317,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "files", nargs="+", type=Path, metavar="FILE", help="JSON array or JSON lines of LogEvents; - is stdin"
     )
     parser.add_argument("--tenant", help="tenant name for findings (and the --config tenant to use)")
-    parser.add_argument("--output", choices=("jsonl", "table"), default="table")
+    parser.add_argument("--output", choices=("jsonl", "table"), default="table", help="a table, or one JSON per line")
     parser.add_argument("--out", type=Path, help="write findings here instead of stdout")
     parser.add_argument("--no-sort", action="store_true", help="replay in file order, not by published")
     parser.add_argument("--config", "-c", type=Path, help="take detection settings from this config's tenant")

@@ -21,6 +21,7 @@ import yaml
 from detector.cli import build_parser
 from detector.config import load_config, secret_values
 from detector.ops.metrics import Metrics
+from tests.deploy_support import served
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -233,3 +234,10 @@ def test_every_metric_family_the_daemon_exposes_has_a_dashboard_panel():
     used = {name for p in dashboard["panels"] for t in p.get("targets", []) for name in referenced_metrics(t["expr"])}
     unused = [f.name for f in Metrics().registry.collect() if not exposed(f) & used]
     assert not unused, f"no panel shows {unused}"
+
+
+async def test_healthchecks_request_paths_the_ops_server_serves():
+    urls = [re.search(r"http://[^'\"\s]+", " ".join(services()[name]["healthcheck"]["test"])) for name in ROLES]
+    paths = {urlsplit(url.group()).path for url in urls if url}
+    assert all(urls) and paths == {"/healthz"}
+    assert set((await served(paths)).values()) == {200}

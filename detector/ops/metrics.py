@@ -9,7 +9,6 @@ series for an alert to find."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -20,6 +19,7 @@ from detector.config import Config
 from detector.okta.budget import BUCKETS, RateObserver
 from detector.ops.labels import OTHER, POLL_ERROR_CODES
 from detector.respond.ledger import Status
+from detector.version import package_version
 
 Stage = Literal["poll", "detect", "act"]  # what a process runs: embedded mode all three, each Kafka role one
 TenantStatus = Literal["success", "in_progress", "error"]
@@ -31,7 +31,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = self.registry = registry or CollectorRegistry()
         self.build = Info("itdr_build", "The okta-itdr version running", registry=r)
-        self.build.info({"version": _version()})
+        self.build.info({"version": package_version()})
         self.pages = Counter("itdr_log_pages_total", "System Log pages fetched", ["tenant"], registry=r)
         self.events_ingested = Counter(
             "itdr_events_ingested_total", "New System Log events stored on the bus", ["tenant"], registry=r
@@ -213,10 +213,3 @@ def start_series(metrics: Metrics, config: Config, stages: Collection[Stage]) ->
                     metrics.actions.labels(tenant, action.value, outcome)
     if "detect" in stages:
         metrics.deadletters.labels(OTHER)  # a record keyed by a tenant this process does not know
-
-
-def _version() -> str:
-    try:
-        return version("okta-itdr")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown"

@@ -54,8 +54,8 @@ def add_action_arguments(parser: argparse.ArgumentParser) -> None:
 def add_allowlist_arguments(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="verb", required=True)
     add = verbs.add_parser("add", help="hold back actions on a user's findings until a time, with a reason")
-    add.add_argument("--config", "-c", type=Path, required=True)
-    add.add_argument("--tenant", required=True)
+    add.add_argument("--config", "-c", type=Path, required=True, help="the daemon's config file")
+    add.add_argument("--tenant", required=True, help="the tenant the user belongs to")
     add.add_argument("--user", required=True, help="the Okta user id or login")
     add.add_argument("--reason", required=True, help='e.g. "in Singapore until 10 Dec (travel notice)"')
     until = add.add_mutually_exclusive_group(required=True)
@@ -64,14 +64,14 @@ def add_allowlist_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--detection", action="append", default=[], help="only this detection (repeatable)")
     add.add_argument("--by", default=None, help="who asks (default: your user name)")
     remove = verbs.add_parser("remove", help="stop an entry now (it stays listed, as audit)")
-    remove.add_argument("entry_id")
-    remove.add_argument("--config", "-c", type=Path, required=True)
-    remove.add_argument("--by", default=None)
+    remove.add_argument("entry_id", help="the entry's id (see `detector allowlist list`)")
+    remove.add_argument("--config", "-c", type=Path, required=True, help="the daemon's config file")
+    remove.add_argument("--by", default=None, help="who removes it (default: your user name)")
     listing = verbs.add_parser("list", help="the entries in force (--all: expired and removed ones too)")
-    listing.add_argument("--config", "-c", type=Path, required=True)
-    listing.add_argument("--tenant")
-    listing.add_argument("--all", action="store_true")
-    listing.add_argument("--output", choices=("table", "jsonl"), default="table")
+    listing.add_argument("--config", "-c", type=Path, required=True, help="the daemon's config file")
+    listing.add_argument("--tenant", help="only this tenant")
+    listing.add_argument("--all", action="store_true", help="also the expired and removed entries")
+    listing.add_argument("--output", choices=("table", "jsonl"), default="table", help="a table or JSON lines")
 
 
 def ledger_path(config: Config) -> Path:

@@ -17,15 +17,15 @@ from detector.sim.server import SimServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8900, help="port to listen on")
     parser.add_argument(
         "--scenario", default="demo", help=f"a scenario YAML file or a bundled one ({', '.join(bundled_scenarios())})"
     )
     parser.add_argument("--token", help="SSWS token the simulator accepts (default: a random one, printed)")
     parser.add_argument("--time-scale", type=float, default=1.0, help="<1 plays the scenario's steps faster")
     parser.add_argument("--logs-per-minute", type=int, default=120, help="rate limit of the /api/v1/logs bucket")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated users and traffic")
 
 
 async def run(args: argparse.Namespace) -> int:
