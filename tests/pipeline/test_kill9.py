@@ -2,23 +2,31 @@
 
 The simulator runs in the test process and keeps storing events (background
 sign-ins plus two push-bombing attacks) while the daemon, a real subprocess,
-is killed over and over. At the end every event the org stored is in the bus
-exactly once, each attack produced exactly its findings, the findings file
-has no repeated line, and Okta received exactly one session clear per victim.
+is killed over and over, also while it delivers incidents to a (slow) webhook
+receiver. At the end every event the org stored is in the bus exactly once,
+each attack produced exactly its findings, the findings file has no repeated
+line, Okta received exactly one session clear per victim, and the receiver got
+every incident update the outbox queued, each under one webhook-id (a delivery
+repeated after a kill carries the id it had, so the receiver drops it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import random
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 import yaml
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook
 
 from detections.testkit import log_event
 from detector.stream.embedded import run_sync
@@ -27,6 +35,7 @@ from .conftest import ENFORCE_TOKEN, READ_TOKEN, Sim, config_dict
 from .test_embedded_pipeline import inject_push_bombing
 
 KILLS = 12
+SIGNING_SECRET = "whsec_" + base64.b64encode(b"kill9-signing-key-0123456789abcdef").decode()
 
 
 async def background(sim: Sim, users: list[dict], stop: asyncio.Event, rng: random.Random) -> None:
@@ -51,12 +60,40 @@ async def start_daemon(config_path: Path, log: Path) -> asyncio.subprocess.Proce
         )
 
 
-async def test_sigkill_at_random_points_loses_and_repeats_nothing(sim: Sim, tmp_path: Path):
+async def slow_receiver(aiohttp_server: Any, processed: dict[str, int]) -> str:
+    """A Standard Webhooks receiver that takes its time (so kills land mid-delivery) and counts each id."""
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        await asyncio.sleep(0.15)
+        Webhook(SIGNING_SECRET).verify(body, dict(request.headers))
+        processed[request.headers["webhook-id"]] = processed.get(request.headers["webhook-id"], 0) + 1
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    return str((await aiohttp_server(app)).make_url("/hook"))
+
+
+async def test_sigkill_at_random_points_loses_and_repeats_nothing(
+    sim: Sim, tmp_path: Path, aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch
+):
     rng = random.Random(int(os.environ.get("ITDR_KILL_SEED", "20261123")))
     users = [sim.org.add_user(login=f"user{i}@acme.com", first_name="U", last_name=str(i)) for i in range(30)]
     victims = users[:2]
+    received: dict[str, int] = {}
+    monkeypatch.setenv("ITDR_TEST_HOOK_URL", await slow_receiver(aiohttp_server, received))
+    monkeypatch.setenv("ITDR_TEST_HOOK_SECRET", SIGNING_SECRET)
     cfg = config_dict(sim, tmp_path / "data")
     cfg["tenants"][0]["poll"] = {"interval_s": 0.05, "lookback_minutes": 60, "page_limit": 200}
+    cfg["tenants"][0]["channels"] = [
+        {
+            "kind": "webhook",
+            "name": "soar",
+            "url": {"env": "ITDR_TEST_HOOK_URL"},
+            "secret": {"env": "ITDR_TEST_HOOK_SECRET"},
+        }
+    ]
     config_path = tmp_path / "itdr.yaml"
     config_path.write_text(yaml.safe_dump(cfg))
     db = tmp_path / "data" / "itdr.sqlite"
@@ -87,7 +124,8 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(sim: Sim, tmp_
         while True:
             stored = run_sync(db, "SELECT uuid FROM events") if db.exists() else []
             done = len(stored) >= len(expected) and len([c for c in sim.org.calls if c.action == "clear_sessions"]) >= 2
-            if done or time.monotonic() > deadline:
+            pending = run_sync(db, "SELECT COUNT(*) FROM outbox WHERE state = 'pending'")[0][0] if done else 1
+            if (done and pending == 0) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)
@@ -111,3 +149,9 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(sim: Sim, tmp_
 
     clears = sorted(c.user_id for c in sim.org.calls if c.action == "clear_sessions")
     assert clears == sorted(v["id"] for v in victims), "Okta called twice (or never) for a victim"
+
+    queued = {f"{key}.v{version}" for key, version in run_sync(db, "SELECT incident, version FROM outbox")}
+    assert run_sync(db, "SELECT DISTINCT state FROM outbox") == [("delivered",)]
+    assert set(received) == queued, "an incident update lost"  # a repeat after a kill has the same id
+    incidents = {key for (key,) in run_sync(db, "SELECT key FROM incidents")}
+    assert len(incidents) == 2 and {q.rsplit(".v", 1)[0] for q in queued} == incidents  # one per attack
