@@ -258,7 +258,7 @@ async def run_actions(
             try:
                 while not stop.is_set():
                     try:
-                        await _respond_to_batch(consumer, respond, publish_incidents, publish_dirty)
+                        await _respond_to_batch(consumer, respond, publish_incidents, dirty)
                     except KafkaError as exc:
                         log.error("actions.kafka_error", error=repr(exc))
                         with contextlib.suppress(TimeoutError):
@@ -286,10 +286,10 @@ async def _respond_to_batch(
     consumer: AIOKafkaConsumer,
     respond: RespondStep,
     publish: Callable[[Sequence[Incident]], Awaitable[None]],
-    publish_dirty: Callable[[], Awaitable[None]],
+    dirty: dict[str, Incident],
 ) -> None:
-    """Per partition: fold and act on each finding, publish the incidents changed (and those its decisions
-    changed), then commit."""
+    """Per partition: fold and act on each finding, publish the incidents changed (and those their
+    decisions changed, ``dirty``: each once, at its newest version), then commit."""
     for tp, records in (await consumer.getmany(timeout_ms=500)).items():
         changed: dict[str, Incident] = {}
         for message in records:
@@ -300,8 +300,9 @@ async def _respond_to_batch(
                 continue
             for incident in await respond.handle(finding):
                 changed[incident.key] = incident
+        changed.update(dirty)
+        dirty.clear()
         await publish(list(changed.values()))
-        await publish_dirty()
         await consumer.commit({tp: records[-1].offset + 1})
 
 

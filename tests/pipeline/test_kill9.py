@@ -60,14 +60,20 @@ async def start_daemon(config_path: Path, log: Path) -> asyncio.subprocess.Proce
         )
 
 
-async def slow_receiver(aiohttp_server: Any, processed: dict[str, int]) -> str:
-    """A Standard Webhooks receiver that takes its time (so kills land mid-delivery) and counts each id."""
+async def slow_receiver(
+    aiohttp_server: Any, processed: dict[str, int], bodies: dict[str, set[bytes]] | None = None
+) -> str:
+    """A Standard Webhooks receiver that takes its time (so kills land mid-delivery), counts each id and
+    keeps each id's distinct bodies in ``bodies``."""
 
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
         await asyncio.sleep(0.15)
         Webhook(SIGNING_SECRET).verify(body, dict(request.headers))
-        processed[request.headers["webhook-id"]] = processed.get(request.headers["webhook-id"], 0) + 1
+        msg_id = request.headers["webhook-id"]
+        processed[msg_id] = processed.get(msg_id, 0) + 1
+        if bodies is not None:
+            bodies.setdefault(msg_id, set()).add(body)
         return web.Response(status=204)
 
     app = web.Application()
