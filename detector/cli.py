@@ -11,6 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import structlog
 from pydantic import ValidationError
 
 from detector.config import Config, ConfigError, HttpSettings, format_errors
@@ -251,15 +252,19 @@ def _serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        if reload is not None:  # SIGHUP: re-read the config and secrets; without a reload it would kill us
-            reloads: set[asyncio.Task[None]] = set()
+        reloads: set[asyncio.Task[None]] = set()
 
-            def on_hup() -> None:
-                task = asyncio.create_task(_reload_logged(reload))
-                reloads.add(task)
-                task.add_done_callback(reloads.discard)
+        def on_hup() -> None:  # without a handler SIGHUP would kill the role mid-batch
+            if reload is None:
+                structlog.get_logger(__name__).warning(
+                    "config.reload_unsupported", role=name, hint="restart this role to apply a new config"
+                )
+                return
+            task = asyncio.create_task(_reload_logged(reload))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
 
-            loop.add_signal_handler(signal.SIGHUP, on_hup)
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
         async with serving(metrics.registry, name, http, api):
             await role(stop)
 
@@ -273,8 +278,6 @@ def _serve(
 
 async def _reload_logged(reload: Callable[[], Awaitable[list[str]]]) -> None:
     """A SIGHUP's reload: a config that fails validation is refused, with the reason, and the running one kept."""
-    import structlog
-
     try:
         await reload()
     except ConfigError as exc:

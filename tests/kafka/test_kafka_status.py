@@ -1,10 +1,12 @@
 """Kafka mode: the poller role serves tenant status and readiness, and keeps the status on itdr.status so a
-restarted (or another) poller knows when each tenant first connected."""
+restarted (or another) poller knows when each tenant first connected. A SIGHUP (no reload in Kafka mode)
+is answered in the log, not by dying."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,9 @@ async def test_poller_status_readiness_and_its_topic(sim: Sim, kafka_bootstrap: 
             assert status == 503 and ready["reasons"] == [
                 "tenant broken: no successful poll yet (E0000011: Invalid token provided)"
             ]
+            role.process.send_signal(signal.SIGHUP)  # type: ignore[union-attr]  # no reload here: said, not fatal
+            await asyncio.sleep(1.0)
+            assert role.alive() and "config.reload_unsupported" in role.tail(), role.tail()
         finally:
             assert await role.stop() == 0, role.tail()
         stored = {k.decode(): orjson.loads(v) for k, v in await read_topic(kafka_bootstrap, Topics("status.").status)}
