@@ -222,11 +222,15 @@ async def run_demo(data_dir: Path, *, timeout: float = 90.0, dry_run: bool = Fal
             asyncio.create_task(ScenarioRunner(org, scenario).run(until_cancelled=True)),
             asyncio.create_task(run.watch_okta()),
         ]
-        try:
-            await asyncio.wait_for(run.finished.wait(), timeout)
-        except TimeoutError:
-            run.timed_out(timeout)
+        finished = asyncio.ensure_future(run.finished.wait())
+        try:  # until it has all been shown, or the daemon stops (its error is raised below)
+            done, _ = await asyncio.wait([finished, tasks[0]], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                run.timed_out(timeout)
+            elif finished not in done:
+                run.failure = "the daemon stopped"
         finally:
+            finished.cancel()
             stop.set()
             await asyncio.wait_for(tasks[0], 15)
             others = [*tasks[1:], *run.approvals]
