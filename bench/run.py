@@ -1,7 +1,7 @@
 """Run the benchmark suite and print figures (never pass/fail).
 
-.venv/bin/python -m bench.run            # default, ~4-5 minutes (figure 4 alone ~1.5 min, figure 7 ~1 min)
-.venv/bin/python -m bench.run --quick    # smoke run, a few seconds (figure 7: ~25 s more, it polls in real time)
+.venv/bin/python -m bench.run            # default, ~5 minutes (figure 4 alone ~1.5 min, 7 ~1 min, 8 ~40 s)
+.venv/bin/python -m bench.run --quick    # smoke run, a few seconds (figures 7, 8: ~25 s and ~10 s more, in real time)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import adversarial, engine, kafka, latency, memory, tailer, tenants
+from bench import adversarial, deliveries, engine, kafka, latency, memory, tailer, tenants
 from bench.common import (
     Figure,
     Stopwatch,
@@ -46,7 +46,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--attempts", type=int, help="attempts per attack in figure 6 (default 20000, quick 4000)")
     p.add_argument("--tenants", type=tenants.counts, help="tenant counts for figure 7 (default 100,500, quick 10,50)")
     p.add_argument("--tenant-seconds", type=float, help="figure 7's window per tenant count (default 15, quick 5)")
-    p.add_argument("--only", choices=[str(i) for i in range(1, 8)], action="append", help="run only these figures")
+    p.add_argument("--incidents", type=int, help="incidents for figure 8 (default 200, quick 50; 5 versions, quick 4)")
+    p.add_argument("--only", choices=[str(i) for i in range(1, 9)], action="append", help="run only these figures")
     return p.parse_args(argv)
 
 
@@ -73,7 +74,7 @@ def report(console: Console, figures: list[Figure], facts: dict[str, str]) -> No
 async def main(argv: list[str] | None = None) -> list[Figure]:
     args = _args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    only = set(args.only or [str(i) for i in range(1, 8)])
+    only = set(args.only or [str(i) for i in range(1, 9)])
     n_events = args.events or (5_000 if args.quick else 100_000)
     n_attacks = args.attacks or (5 if args.quick else 30)
     facts = machine_facts()
@@ -126,6 +127,10 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         window = args.tenant_seconds or (5.0 if args.quick else 15.0)
         console.print(f"figure 7: tenants per poller process ({', '.join(map(str, counts))} tenants) …")
         figures += tenants.run(counts, window, warmup_s=2.0 if args.quick else 5.0)
+    if "8" in only:
+        n_incidents, n_versions = args.incidents or (50 if args.quick else 200), 4 if args.quick else 5
+        console.print(f"figure 8: incident deliveries ({n_incidents} incidents x {n_versions} versions) …")
+        figures += await deliveries.run_async(n_incidents, n_versions, deliveries.RATE)
     report(console, figures, facts)
     return figures
 

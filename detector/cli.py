@@ -80,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="simulator + daemon + an MFA push-bombing attack, end to end")
     demo.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="where the demo keeps its data")
     demo.add_argument("--timeout", type=float, default=90.0, help="give up after this many seconds")
-    demo.add_argument("--dry-run", action="store_true", help="decide actions but do not call Okta")
+    demo_mode = demo.add_mutually_exclusive_group()
+    demo_mode.add_argument("--dry-run", action="store_true", help="decide actions but do not call Okta")
+    demo_mode.add_argument(
+        "--approve", action="store_true", help="the session clear waits for approval; the demo approves by signed link"
+    )
 
     sim = commands.add_parser("sim", help="run the Okta simulator (a real HTTP server) with background traffic")
     from detector.sim.cli import add_arguments as add_sim_arguments
@@ -126,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         from detector.demo import run_demo
 
         configure_logging("warning")
-        return asyncio.run(run_demo(args.data_dir, timeout=args.timeout, dry_run=args.dry_run))
+        return asyncio.run(run_demo(args.data_dir, timeout=args.timeout, dry_run=args.dry_run, approve=args.approve))
     from detector.sim.cli import run as run_sim
 
     configure_logging("info")

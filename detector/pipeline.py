@@ -295,7 +295,8 @@ class EmbeddedPipeline:
 
     async def _consume(self, group: str, stop: asyncio.Event, handle: BatchHandler) -> None:
         """At-least-once consumer of itdr.findings: handle a batch, then commit its offset together with the
-        writes the handler returns (a callable run inside the commit's transaction)."""
+        writes the handler returns (a callable run inside the commit's transaction). Writes that queued
+        deliveries (a count above 0) wake the deliverer, here on the event loop, once they are committed."""
         offset = await self.bus.committed(group)
         while not stop.is_set():
             batch = await self.bus.read(FINDINGS, offset, 100)
@@ -304,7 +305,8 @@ class EmbeddedPipeline:
                 continue
             also = await handle(batch)
             offset = batch[-1].offset
-            await self.bus.commit(group, offset, also=also)
+            if await self.bus.commit(group, offset, also=also):
+                self._wake_deliveries.set()
 
     def _alerts(self, jsonl: JsonlSink) -> BatchHandler:
         written = jsonl.last_seq()
@@ -328,14 +330,7 @@ class EmbeddedPipeline:
                     self._dirty[incident.key] = incident
             changed, self._dirty = self._dirty, {}
             channels = self.channels
-
-            def write(db: sqlite3.Connection) -> object:
-                queued = write_updates(db, changed.values(), channels)
-                if queued:
-                    self._wake_deliveries.set()
-                return queued
-
-            return write
+            return lambda db: write_updates(db, changed.values(), channels)  # the rows queued
 
         return handle
 

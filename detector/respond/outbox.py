@@ -266,10 +266,10 @@ class Deliverer:
     async def _loop(self, name: str, stop: asyncio.Event) -> None:
         wake = self._wakes[name]
         while not stop.is_set() and name in self.channels:
+            wake.clear()  # before looking: an update queued while this loop looks keeps it awake
             done = await self.step(name)
             self.metrics.outbox_depth.labels(name).set(await self.outbox.depth(name))
             if done == 0:
-                wake.clear()
                 await _sleep_until(wake, stop, IDLE_S)
 
     async def step(self, name: str) -> int:

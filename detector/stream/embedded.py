@@ -153,15 +153,16 @@ class EmbeddedBus:
         appends: Iterable[tuple[str, Record]] = (),
         states: dict[str, bytes | None] | None = None,
         also: Callable[[sqlite3.Connection], object] | None = None,
-    ) -> None:
+    ) -> object:
         """Append records, save detection state, run ``also`` (another stage's writes: the incidents and their
-        outbox rows) and move ``group`` to ``offset``, all or nothing.
+        outbox rows) and move ``group`` to ``offset``, all or nothing. Returns what ``also`` returned, once
+        committed: ``also`` runs on the SQLite thread, so whatever it should set off is set off by the caller.
 
         Findings are unique by key: a finding seen before (a replay) is dropped here.
         """
         appends = list(appends)
 
-        def txn(db: sqlite3.Connection) -> None:
+        def txn(db: sqlite3.Connection) -> object:
             now = time.time()
             for topic, record in appends:
                 verb = "INSERT OR IGNORE" if topic == FINDINGS else "INSERT"
@@ -178,13 +179,14 @@ class EmbeddedBus:
                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                         (key, value),
                     )
-            if also is not None:
-                also(db)
+            done = also(db) if also is not None else None
             _set_offset(db, group, offset)
+            return done
 
-        await self._db.transaction(txn)
+        done = await self._db.transaction(txn)
         for topic in {topic for topic, _ in appends}:
             self._changed[topic].set()
+        return done
 
     async def load_states(self, prefix: str = "") -> dict[str, bytes]:
         """Stored detection state, of the keys starting with ``prefix`` (a tenant's: ``"acme|"``)."""

@@ -14,6 +14,8 @@ import pytest
 
 from detector.respond.channels.base import Routing
 from detector.respond.channels.webhook import WebhookChannel
+from detector.sim import standard_webhooks
+from detector.sim.receiver import WebhookReceiver
 
 from .conftest import SIGNING_KEY, SIGNING_SECRET, T0, finding, incident, view
 
@@ -69,14 +71,23 @@ async def test_an_incident_key_that_could_blur_the_signed_content_is_refused(ses
     assert outcome.kind == "permanent" and receiver.received == []
 
 
-def readme_verify() -> Any:
-    """The ``verify`` function of the README's "Verifying the webhook signature" example, as written."""
+def readme_code() -> str:
+    """The README's "Verifying the webhook signature" example, as written."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Verifying the webhook signature", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def readme_verify() -> Any:
+    """The ``verify`` function of the README's example."""
     namespace: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(readme_code(), "README.md", "exec"), namespace)
     return namespace["verify"]
+
+
+def test_the_readme_example_is_the_verifier_the_demo_and_the_bench_run():
+    source = Path(standard_webhooks.__file__).read_text(encoding="utf-8")
+    assert source.split('"""', 2)[2].lstrip("\n") == readme_code()
 
 
 async def test_the_readme_verifier_accepts_our_signature_and_refuses_a_tampered_body(make_channel, receiver):
@@ -90,3 +101,24 @@ async def test_the_readme_verifier_accepts_our_signature_and_refuses_a_tampered_
         verify(SIGNING_SECRET, headers, sent["body"].replace(b"alice", b"mallo"))
     with pytest.raises(ValueError, match="replay"):
         verify(SIGNING_SECRET, {**headers, "webhook-timestamp": str(int(time.time()) - 600)}, sent["body"])
+
+
+async def test_the_demo_receiver_takes_each_version_once_and_refuses_what_does_not_verify(session):
+    taken: list[Any] = []
+    rx = WebhookReceiver(SIGNING_SECRET, taken.append)
+    channel = WebhookChannel("soc", Routing(), await rx.start(), SIGNING_KEY, session)
+    try:
+        inc, book = incident([finding(0)])
+        assert (await channel.deliver(view(inc), {})).kind == "delivered"
+        assert (await channel.deliver(view(inc), {})).kind == "delivered"  # a retry: taken once
+        book.apply(finding(1))
+        assert (await channel.deliver(view(inc), {})).kind == "delivered"
+        forged = WebhookChannel("soc", Routing(), rx.url, b"k" * 32, session)
+        assert (await forged.deliver(view(inc), {})).kind == "permanent"  # 401: not signed with our secret
+    finally:
+        await rx.stop()
+    assert [(d.msg_id, d.type, d.incident["finding_count"]) for d in taken] == [
+        (f"{inc.key}.v1", "incident.opened", 1),
+        (f"{inc.key}.v2", "incident.updated", 2),
+    ]
+    assert rx.deliveries == taken and rx.rejected == 1

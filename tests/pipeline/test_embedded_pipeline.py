@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from detections.testkit import oie_push_accept, oie_push_deny, push_sent
 from detector.pipeline import EmbeddedPipeline
 from detector.respond.ledger import Status
+from detector.sim.receiver import WebhookReceiver
 
 from .conftest import Sim, daemon_config
 
@@ -113,6 +116,48 @@ async def test_service_accounts_in_the_tenant_context_get_no_mfa_findings(sim: S
 
     assert {f["principal_login"] for f in seen} == {"victim@acme.com"}
     assert [c.user_id for c in clears(sim)] == [victim["id"]]
+
+
+class ThreadNotingEvent(asyncio.Event):
+    """An asyncio.Event that notes the thread of every ``set``: only the event loop's may set it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def set(self) -> None:
+        self.threads.add(threading.get_ident())
+        super().set()
+
+
+async def test_incident_updates_reach_a_webhook_woken_from_the_event_loop(sim: Sim, tmp_path: Path, monkeypatch):
+    """Each update of the attack's incident reaches the tenant's webhook, verified; the outbox rows a findings
+    batch queues wake the deliverer from the event loop once committed, never from the SQLite thread that
+    wrote them (an asyncio.Event set there wakes nobody until the loop happens to run, and in asyncio's
+    debug mode raises inside the transaction)."""
+    secret = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+    receiver = WebhookReceiver(secret)
+    monkeypatch.setenv("ITDR_TEST_WEBHOOK_URL", await receiver.start())
+    monkeypatch.setenv("ITDR_TEST_WEBHOOK_SECRET", secret)
+    victim = sim.org.add_user(login="victim@acme.com", first_name="Vic", last_name="Tim")
+    inject_push_bombing(sim, victim, time.time() - 120)
+    channel = {"kind": "webhook", "name": "soc", "url": {"env": "ITDR_TEST_WEBHOOK_URL"}}
+    channel["secret"] = {"env": "ITDR_TEST_WEBHOOK_SECRET"}
+    pipeline = EmbeddedPipeline(daemon_config(sim, tmp_path, monkeypatch, channels=[channel]))
+    wake = pipeline._wake_deliveries = ThreadNotingEvent()
+
+    def cleared() -> bool:
+        actions = [a for d in receiver.deliveries for a in d.incident["actions"]]
+        return any(a["action"] == "clear_sessions" and a["status"] == "done" for a in actions)
+
+    try:
+        await run_until(pipeline, cleared)
+    finally:
+        await receiver.stop()
+    assert wake.threads == {threading.get_ident()}
+    assert {d.incident["key"] for d in receiver.deliveries} == {receiver.deliveries[0].incident["key"]}
+    versions = [d.incident["version"] for d in receiver.deliveries]
+    assert versions == sorted(set(versions)) and receiver.rejected == 0
 
 
 @pytest.mark.parametrize("kind", ["bad_json", "status"])
