@@ -40,6 +40,18 @@ async def test_a_signed_delivery_is_verified_and_a_retry_keeps_its_id(make_chann
     assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
 
 
+async def test_the_first_version_a_receiver_gets_is_opened_whatever_its_number(make_channel, receiver):
+    channel = make_channel("webhook")
+    inc, book = incident()
+    book.apply(finding(1))
+    book.apply(finding(2, title="Push accepted after MFA bombing"))  # written together: v1 is never sent
+    assert inc.version > 1
+    first = await channel.deliver(view(inc), {})
+    book.apply(finding(3))
+    assert (await channel.deliver(view(inc), first.memo)).kind == "delivered"
+    assert [b["type"] for b in receiver.processed.values()] == ["incident.opened", "incident.updated"]
+
+
 async def test_a_tampered_body_is_refused_by_the_receiver(make_channel, receiver):
     channel = make_channel("webhook")
     inc, _ = incident()
@@ -110,9 +122,9 @@ async def test_the_demo_receiver_takes_each_version_once_and_refuses_what_does_n
     try:
         inc, book = incident([finding(0)])
         assert (await channel.deliver(view(inc), {})).kind == "delivered"
-        assert (await channel.deliver(view(inc), {})).kind == "delivered"  # a retry: taken once
+        memo = (await channel.deliver(view(inc), {})).memo  # a retry (its memo not stored): taken once
         book.apply(finding(1))
-        assert (await channel.deliver(view(inc), {})).kind == "delivered"
+        assert (await channel.deliver(view(inc), memo)).kind == "delivered"
         forged = WebhookChannel("soc", Routing(), rx.url, b"k" * 32, session)
         assert (await forged.deliver(view(inc), {})).kind == "permanent"  # 401: not signed with our secret
     finally:

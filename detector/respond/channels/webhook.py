@@ -52,7 +52,7 @@ class WebhookChannel(RoutedChannel):
         key, version = r.text(incident.get("key")), incident.get("version")
         if not _KEY.fullmatch(key) or not isinstance(version, int):
             return Outcome("permanent", memo, reason="the incident has no usable key and version for webhook-id")
-        body = orjson.dumps(payload(incident))
+        body = orjson.dumps(payload(incident, first="version" not in memo))
         msg_id, timestamp = f"{key}.v{version}", str(int(self._clock()))
         headers = {
             "webhook-id": msg_id,
@@ -67,11 +67,13 @@ def sign(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def payload(incident: Mapping[str, Any]) -> dict[str, Any]:
+def payload(incident: Mapping[str, Any], first: bool) -> dict[str, Any]:
+    """``first``: this receiver has had no version of the incident yet, so it is ``incident.opened`` whatever
+    its version (several updates can be written at once: the first delivered may be v2 or later)."""
     if incident.get("status") == "resolved":
         kind = "incident.resolved"
     else:
-        kind = "incident.opened" if incident.get("version") == 1 else "incident.updated"
+        kind = "incident.opened" if first else "incident.updated"
     findings = [json_data(dict(f)) for f in r.newest_first(r.findings_of(incident))]
     kept, left_out = r.fit(findings, lambda f: len(orjson.dumps(f)) + 1, DATA_BUDGET)
     kept.sort(key=lambda f: r.text(f.get("time")))  # the timeline's own order, oldest first
