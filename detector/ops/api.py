@@ -75,6 +75,15 @@ def tenant_routes(
     return routes
 
 
+def _limit(raw: str) -> int | None:
+    """A listing's ``limit``, or None when it is not an integer in 1..MAX_FINDINGS."""
+    try:
+        limit = int(raw)
+    except ValueError:
+        return None
+    return limit if 1 <= limit <= MAX_FINDINGS else None
+
+
 def findings_routes(source: FindingsSource) -> list[web.RouteDef]:
     """``GET /api/v1/findings?tenant=&detection=&tier=&since=&limit=``: newest first."""
 
@@ -83,11 +92,8 @@ def findings_routes(source: FindingsSource) -> list[web.RouteDef]:
         tier = q.get("tier")
         if tier is not None and tier not in {t.value for t in Tier}:
             return web.json_response({"error": f"tier must be one of {', '.join(t.value for t in Tier)}"}, status=400)
-        try:
-            limit = int(q.get("limit", "100"))
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= MAX_FINDINGS:
+        limit = _limit(q.get("limit", "100"))
+        if limit is None:
             return web.json_response({"error": f"limit must be an integer in 1..{MAX_FINDINGS}"}, status=400)
         query = FindingsQuery(q.get("tenant"), q.get("detection"), tier, q.get("since"), limit)
         return web.json_response({"findings": await source(query)})
@@ -109,11 +115,8 @@ def incident_routes(list_: IncidentList, get: IncidentGet, resolve: IncidentReso
         status = q.get("status")
         if status not in (None, "open", "resolved"):
             return web.json_response({"error": "status must be open or resolved"}, status=400)
-        try:
-            limit = int(q.get("limit", "100"))
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= MAX_FINDINGS:
+        limit = _limit(q.get("limit", "100"))
+        if limit is None:
             return web.json_response({"error": f"limit must be an integer in 1..{MAX_FINDINGS}"}, status=400)
         return web.json_response({"incidents": await list_(q.get("tenant"), status, limit)})
 

@@ -69,14 +69,21 @@ async def test_sigkill_of_every_role_loses_and_repeats_nothing(sim: Sim, kafka_b
         await asyncio.sleep(1.0)  # let delayed events become visible
         expected = {e["uuid"] for e in sim.org.events_visible()}
 
-        async def settled() -> bool:
+        async def unsettled() -> str:
+            """What is still missing ("" once settled)."""
             produced = {orjson.loads(v)["uuid"] for _, v in await read_topic(kafka_bootstrap, Topics("crash.").events)}
             lag = await group_lag(kafka_bootstrap, "crash", Topics("crash.").events)
-            return expected <= produced and lag == 0 and len(clears(sim)) >= VICTIMS
+            missing = [
+                f"{len(expected - produced)} events not produced" if expected - produced else "",
+                f"worker lag {lag}" if lag != 0 else "",
+                f"{len(clears(sim))} of {VICTIMS} session clears" if len(clears(sim)) < VICTIMS else "",
+            ]
+            return ", ".join(m for m in missing if m)
 
         deadline = time.monotonic() + 120
-        while not await settled():
-            assert time.monotonic() < deadline, "\n".join(f"--- {n}\n{r.tail()}" for n, r in roles.items())
+        while missing := await unsettled():
+            tails = "\n".join(f"--- {n}\n{r.tail()}" for n, r in roles.items())
+            assert time.monotonic() < deadline, f"not settled: {missing}\n{tails}"
             await wait_for(lambda: True, 1, list(roles.values()), "roles alive")
             await asyncio.sleep(1.0)
         await asyncio.sleep(3.0)  # any late duplicate would show now

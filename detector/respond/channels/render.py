@@ -93,6 +93,19 @@ def evidence_lines(finding: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def facts(incident: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The incident at a glance, label and value, as every card shows it."""
+    return [
+        ("Who", who(incident)),
+        ("Severity", tier(incident.get("severity"))),
+        ("Status", status_line(incident)),
+        ("Tenant", text(incident.get("tenant"))),
+        ("Opened", text(incident.get("opened"))),
+        ("Updated", text(incident.get("updated"))),
+        ("Findings", text(incident.get("finding_count"))),
+    ]
+
+
 def where_lines(incident: Mapping[str, Any], limit: int = 10) -> list[tuple[str, str]]:
     """(label, values) for IPs, ASNs and countries, each list cut at ``limit`` values."""
     sources = incident.get("sources") if isinstance(incident.get("sources"), Mapping) else {}

@@ -103,16 +103,8 @@ def _header(incident: Mapping[str, Any]) -> HeaderBlock:
 
 
 def _facts(incident: Mapping[str, Any]) -> SectionBlock:
-    facts = [
-        ("Who", r.who(incident)),
-        ("Severity", r.tier(incident.get("severity"))),
-        ("Status", r.status_line(incident)),
-        ("Tenant", r.text(incident.get("tenant"))),
-        ("Opened", r.text(incident.get("opened"))),
-        ("Updated", r.text(incident.get("updated"))),
-        ("Findings", r.text(incident.get("finding_count"))),
-    ]
-    return SectionBlock(fields=[MarkdownTextObject(text=f"*{label}*\n{md(v, FIELD_LIMIT - 20)}") for label, v in facts])
+    fields = [MarkdownTextObject(text=f"*{label}*\n{md(v, FIELD_LIMIT - 20)}") for label, v in r.facts(incident)]
+    return SectionBlock(fields=fields)
 
 
 def _finding(finding: Mapping[str, Any]) -> SectionBlock:

@@ -44,17 +44,7 @@ def card(incident: Mapping[str, Any]) -> dict[str, Any]:
             style="heading",
             color=_TIER_COLOR.get(r.tier(incident.get("severity")), "Default"),
         ),
-        _facts(
-            [
-                ("Who", r.who(incident)),
-                ("Severity", r.tier(incident.get("severity"))),
-                ("Status", r.status_line(incident)),
-                ("Tenant", r.text(incident.get("tenant"))),
-                ("Opened", r.text(incident.get("opened"))),
-                ("Updated", r.text(incident.get("updated"))),
-                ("Findings", r.text(incident.get("finding_count"))),
-            ]
-        ),
+        _facts(r.facts(incident)),
     ]
     if r.summary(incident):
         head += [_label("What"), _text(t(r.summary(incident)))]
