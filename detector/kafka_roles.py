@@ -175,9 +175,16 @@ async def run_actions(
     async def publish(record: ActionRecord) -> None:
         await (await producer.send(topics.actions, orjson.dumps(record.to_dict()), key=record.action_id.encode()))
 
+    published: dict[str, int] = {}  # open incidents' newest version on the topic: each version goes out once
+
     async def publish_incidents(incidents: Sequence[Incident]) -> None:
-        sent = [await producer.send(topics.incidents, orjson.dumps(i.to_dict()), key=i.key.encode()) for i in incidents]
+        fresh = [i for i in incidents if i.version > published.get(i.key, 0)]
+        sent = [await producer.send(topics.incidents, orjson.dumps(i.to_dict()), key=i.key.encode()) for i in fresh]
         await asyncio.gather(*sent)
+        for incident in fresh:
+            published[incident.key] = incident.version
+            if not incident.is_open:
+                del published[incident.key]
 
     ledger = await SqliteLedger(private_dir(config.data_dir) / KAFKA_LEDGER_FILE, publish).open()
     allowlist = await Allowlist(ledger.path).open()  # this worker's file: see detector/respond/allowlist.py

@@ -47,9 +47,12 @@ async def test_the_first_version_a_receiver_gets_is_opened_whatever_its_number(m
     book.apply(finding(2, title="Push accepted after MFA bombing"))  # written together: v1 is never sent
     assert inc.version > 1
     first = await channel.deliver(view(inc), {})
+    again = await channel.deliver(view(inc), first.memo)  # the same version again (published twice): the same body
     book.apply(finding(3))
-    assert (await channel.deliver(view(inc), first.memo)).kind == "delivered"
+    assert (await channel.deliver(view(inc), again.memo)).kind == "delivered"
     assert [b["type"] for b in receiver.processed.values()] == ["incident.opened", "incident.updated"]
+    bodies = [r["body"] for r in receiver.received]
+    assert len(bodies) == 3 and bodies[0] == bodies[1]
 
 
 async def test_a_tampered_body_is_refused_by_the_receiver(make_channel, receiver):

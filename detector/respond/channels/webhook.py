@@ -18,6 +18,7 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -52,14 +53,16 @@ class WebhookChannel(RoutedChannel):
         key, version = r.text(incident.get("key")), incident.get("version")
         if not _KEY.fullmatch(key) or not isinstance(version, int):
             return Outcome("permanent", memo, reason="the incident has no usable key and version for webhook-id")
-        body = orjson.dumps(payload(incident, first="version" not in memo))
+        opened = memo.get("opened", version)  # the version this receiver first got: a resend of it says opened too
+        body = orjson.dumps(payload(incident, first=opened == version))
         msg_id, timestamp = f"{key}.v{version}", str(int(self._clock()))
         headers = {
             "webhook-id": msg_id,
             "webhook-timestamp": timestamp,
             "webhook-signature": sign(self._key, msg_id, timestamp, body),
         }
-        return await post(self._session, self._url, body, headers, memo)
+        outcome = await post(self._session, self._url, body, headers, memo)
+        return replace(outcome, memo={**outcome.memo, "opened": opened}) if outcome.kind == "delivered" else outcome
 
 
 def sign(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
@@ -68,8 +71,8 @@ def sign(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
 
 
 def payload(incident: Mapping[str, Any], first: bool) -> dict[str, Any]:
-    """``first``: this receiver has had no version of the incident yet, so it is ``incident.opened`` whatever
-    its version (several updates can be written at once: the first delivered may be v2 or later)."""
+    """``first``: the first version this receiver gets, so it is ``incident.opened`` whatever its number (updates
+    written together are delivered as their newest: the first may be v2 or later)."""
     if incident.get("status") == "resolved":
         kind = "incident.resolved"
     else:
