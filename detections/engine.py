@@ -18,6 +18,7 @@ import orjson
 from detections.event import Event
 from detections.finding import Finding
 from detections.tenant_profile import TenantProfile
+from detections.threat_signals import Signal, ThreatSignals
 
 
 class DetectionState(Protocol):
@@ -95,6 +96,7 @@ class Engine:
         self._by_id = {d.id: d for d in self.detections}
         self.actor_keyed = frozenset(d.id for d in self.detections if d.keyed_by_actor)
         self.human_only = frozenset(d.id for d in self.detections if getattr(d, "human_only", False))
+        self.signals = next((d for d in self.detections if isinstance(d, ThreatSignals)), None)
 
     def _skipped(self, event: Event) -> frozenset[str]:
         """Detections this event must not reach: the human-only ones for a listed service account."""
@@ -127,7 +129,22 @@ class Engine:
                 outcome.failures.append(DetectionFailure(detection.id, exc))
                 continue
             outcome.findings.extend(found)
+        self._flag_sources(event, outcome)
         return outcome
+
+    def _flag_sources(self, event: Event, outcome: Outcome) -> None:
+        """Threat signals: the sources of the credential attacks found on this event are flagged tenant-wide,
+        which may implicate sign-ins seen earlier (detections/threat_signals.py)."""
+        if self.signals is None or not outcome.findings:
+            return
+        try:
+            outcome.findings.extend(self.signals.flagged(event, outcome.findings))
+        except Exception as exc:  # isolation, as for any detection
+            outcome.failures.append(DetectionFailure(self.signals.id, exc))
+
+    def signal_received(self, signal: Signal) -> list[Finding]:
+        """A signal another worker flagged (Kafka mode's ``itdr.signals``): the findings it implies here."""
+        return [] if self.signals is None else self.signals.received(signal)
 
     @staticmethod
     def _state(detection: Detection, store_key: str, states: StateStore, outcome: Outcome) -> Any:

@@ -25,6 +25,7 @@ from detections.success_after_credential_attack import (
 )
 from detections.tenant_profile import TenantProfile
 from detections.tenant_tampering import TenantTampering, TenantTamperingConfig
+from detections.threat_signals import Book, ThreatSignals, ThreatSignalsConfig
 from detections.user_reported_suspicious import UserReportedSuspicious, UserReportedSuspiciousConfig
 
 
@@ -51,13 +52,16 @@ class DetectionSettings:
     fastpass_phishing: FastPassPhishingConfig = field(default_factory=FastPassPhishingConfig)
     mfa_reset_takeover: MfaResetTakeoverConfig = field(default_factory=MfaResetTakeoverConfig)
     push_requester_mismatch: PushRequesterMismatchConfig = field(default_factory=PushRequesterMismatchConfig)
+    threat_signals: ThreatSignalsConfig = field(default_factory=ThreatSignalsConfig)
 
 
 def build_detections(
-    settings: DetectionSettings | None = None, profile: TenantProfile | None = None
+    settings: DetectionSettings | None = None, profile: TenantProfile | None = None, book: Book | None = None
 ) -> list[Detection]:
-    """The tenant profile (egress, known travellers) is merged into every detection config that has the field."""
-    settings = (profile or TenantProfile()).apply(settings or DetectionSettings())
+    """The tenant profile (egress, known travellers) is merged into every detection config that has the field.
+    ``book``: the signal book the tenants of one deployment share (default: this tenant's own)."""
+    profile = profile or TenantProfile()
+    settings = profile.apply(settings or DetectionSettings())
     return [
         MfaFatigue(settings.mfa_fatigue),
         ImpossibleTravel(settings.impossible_travel),
@@ -77,4 +81,6 @@ def build_detections(
         MfaResetTakeover(settings.mfa_reset_takeover),
         # defers to mfa_fatigue's accepted variant, so it reads that detection's thresholds
         PushRequesterMismatch(settings.push_requester_mismatch, settings.mfa_fatigue),
+        # reads the signal book on sign-ins; the engine writes it with the credential attacks' findings
+        ThreatSignals(settings.threat_signals, book, profile),
     ]
