@@ -189,7 +189,8 @@ class Book:
         self._signals: dict[tuple[str, str], Signal] = {}
         self._by_source: dict[str, set[str]] = {}
         self._local: set[tuple[str, str]] = set()  # flagged by this process (not received)
-        self._recent: dict[str, OrderedDict[str, list[Success]]] = {}
+        self._recent: dict[str, OrderedDict[str, list[Success]]] = {}  # tenant → IP → kept, oldest IP first
+        self._by_asn: dict[str, dict[str, set[str]]] = {}  # tenant → AS number → IPs with kept successes
         self._dirty: set[str] = set()
         self._flags: dict[tuple[str, str], Signal] = {}
 
@@ -237,32 +238,46 @@ class Book:
         """Keep ``success`` for a late flag; successes older than ``horizon_s`` behind it, and the IPs beyond
         ``ips`` least recently seen, are dropped."""
         recent = self._recent.setdefault(tenant, OrderedDict())
-        kept = [s for s in recent.pop(success.ip, []) if s.time >= success.time - horizon_s and s.uuid != success.uuid]
-        kept = sorted([*kept, success], key=lambda s: s.time)[-per_ip:]
-        recent[success.ip] = kept
-        self._touch(f"{self.RECENT}{tenant}|{success.ip}")
+        old = recent.get(success.ip, [])
+        kept = [s for s in old if s.time >= success.time - horizon_s and s.uuid != success.uuid]
+        self._keep(tenant, success.ip, sorted([*kept, success], key=lambda s: s.time)[-per_ip:])
         while recent and (len(recent) > ips or _newest(next(iter(recent.values()))) < success.time - horizon_s):
-            ip, _ = recent.popitem(last=False)
-            self._touch(f"{self.RECENT}{tenant}|{ip}")
+            self._keep(tenant, next(iter(recent)), [])
 
     def take_successes(self, signal: Signal, lookback_s: float) -> list[Success]:
         """The kept successes ``signal`` implicates (from its IP, or any IP of its ASN), removed from the book."""
         recent = self._recent.get(signal.tenant, OrderedDict())
         kind, _, value = signal.source.partition(":")
-        ips = [value] if kind == "ip" else list(recent)
+        ips = [value] if kind == "ip" else sorted(self._by_asn.get(signal.tenant, {}).get(value, ()))
         taken: list[Success] = []
         for ip in ips:
             kept = recent.get(ip, [])
             hit = [s for s in kept if signal.covers(s.time, lookback_s) and _from(s, kind, value)]
             if hit:
                 taken += hit
-                rest = [s for s in kept if s not in hit]
-                if rest:
-                    recent[ip] = rest
-                else:
-                    del recent[ip]
-                self._touch(f"{self.RECENT}{signal.tenant}|{ip}")
+                self._keep(signal.tenant, ip, [s for s in kept if s not in hit], refresh=False)
         return sorted(taken, key=lambda s: s.time)
+
+    def _keep(self, tenant: str, ip: str, kept: list[Success], *, refresh: bool = True) -> None:
+        """Set what is kept of ``ip`` (nothing: forget it) and its ASN index with it; ``refresh`` makes it the
+        IP seen last (the last to be dropped)."""
+        recent = self._recent.setdefault(tenant, OrderedDict())
+        index = self._by_asn.setdefault(tenant, {})
+        for gone in recent.get(ip, ()):
+            if gone.asn is not None and (ips := index.get(str(gone.asn))) is not None:
+                ips.discard(ip)
+                if not ips:
+                    del index[str(gone.asn)]
+        if kept:
+            if refresh:
+                recent.pop(ip, None)
+            recent[ip] = kept
+            for new in kept:
+                if new.asn is not None:
+                    index.setdefault(str(new.asn), set()).add(ip)
+        else:
+            recent.pop(ip, None)
+        self._touch(f"{self.RECENT}{tenant}|{ip}")
 
     # -- persistence and sharing --
 
@@ -295,16 +310,21 @@ class Book:
                     self._by_source.setdefault(key, set()).add(tenant)
                     self._local.add((tenant, key))
                 else:
-                    kept = [Success(*r) for r in orjson.loads(value)]
-                    self._recent.setdefault(tenant, OrderedDict())[key] = kept
+                    self._keep(tenant, key, [Success(*r) for r in orjson.loads(value)])
             except (ValueError, TypeError, KeyError, orjson.JSONDecodeError):
                 continue
+        self._dirty.clear()  # as stored
 
     def take_flags(self) -> list[Signal]:
         """The signals flagged here since the last call: what Kafka mode publishes."""
         flags = list(self._flags.values())
         self._flags.clear()
         return flags
+
+
+def _overlap(a: Signal, b: Signal) -> bool:
+    """Both signals were live at once (event time), whichever was flagged or received first."""
+    return a.first <= b.expires and b.first <= a.expires
 
 
 def _newest(kept: list[Success]) -> float:
@@ -397,8 +417,6 @@ class ThreatSignals:
                     self.config.ttl_s,
                 )
                 out += self.received(signal, local=True)
-        if out or any(f.detection in FLAGGING for f in findings):
-            self.book.prune(event.tenant, event.time, self.config.lateness_s)
         return out
 
     def received(self, signal: Signal, *, local: bool = False) -> list[Finding]:
@@ -406,6 +424,7 @@ class ThreatSignals:
         merged, changed = self.book.flag(signal, local=local)
         if not changed:
             return []
+        self.book.prune(signal.tenant, signal.last, self.config.lateness_s)
         return self._late_successes(merged) + self._cross_tenant(merged, local)
 
     def sources(self, event: Event, finding: Finding) -> list[str]:
@@ -493,7 +512,7 @@ class ThreatSignals:
     def _cross_tenant(self, signal: Signal, local: bool) -> list[Finding]:
         """A source flagged in several tenants: one finding in each, naming them all. A signal read from
         another worker raises it here only if this process flagged one of them (that worker raises its own)."""
-        live = [s for s in self.book.flagged_in(signal.source) if s.covers(signal.last, 0.0) or s == signal]
+        live = [s for s in self.book.flagged_in(signal.source) if _overlap(s, signal)]
         if len({s.tenant for s in live}) < 2:
             return []
         if not local and not any(self.book.is_local(s.tenant, s.source) for s in live):

@@ -104,6 +104,9 @@ def test_a_success_before_the_spray_finding_is_implicated_when_the_spray_arrives
     assert "min before the source was flagged" in hit.assessment.evidence[1].label
     in_order = named(run(engine(), [*raws, success_of(3, T0 + 5 * MIN, uuid=success["uuid"])]), hit.detection)
     assert [f.dedup_key for f in in_order] == [hit.dedup_key]  # same finding whichever arrived first
+    other_ip = success_of(5, T0 + 6 * MIN, ip="45.135.232.99")  # another IP of the sprayer's dedicated network
+    (by_asn,) = named(run(engine(), [other_ip, *raws]), "success_from_flagged_source")
+    assert by_asn.principal == "00uuser5" and "flagged network AS44477" in by_asn.assessment.evidence[2].label
     long_before = run(engine(), [success_of(3, T0 - 2 * HOUR), *raws])
     assert named(long_before, "success_from_flagged_source") == []
 
