@@ -12,7 +12,8 @@ How:
 
 * sources: each attacking IP the finding names (distributed spray: only the IPs that tried several
   users - a typo comes from one user's own IP), never the tenant's egress CIDRs. The ASN of the event that
-  completed the finding as well, unless the event says the network is shared: no AS number or no name,
+  completed a breadth finding (not ``brute_force``: depth against one user may be that user) as well,
+  unless the event says the network is shared: no AS number or no name,
   an anonymizer (``isProxy``, an anonymous ``debugData.tunnels`` entry) or any tunnel, a mobile carrier,
   ISP, cloud, CDN or VPN by ``asOrg`` / ``isp`` / ``domain`` (``shared_network_markers``), or the tenant's
   ``egress_asns``: one attacker must not implicate every customer of a carrier;
@@ -20,9 +21,11 @@ How:
   latest), how many users the attack targeted, and expires ``ttl_s`` after its latest flag (event time);
 * a ``user.session.start`` / ``user.authentication.sso`` SUCCESS of a human from a flagged IP (or another
   IP of a flagged ASN) between ``lookback_s`` before the first flag and the expiry: evidence attack pattern
-  +30 (the signal, cited), access achieved +35, from the flagged source +20 → 85 in two classes:
+  +30 (the signal, cited), access achieved +35, from the flagged IP +20 → 85 in two classes:
   high-confidence, earning clear sessions and expire password as ``success_after_credential_attack`` does.
-  Dampener: the user's known device and IP (Okta ``New Device`` and ``New IP`` NEGATIVE) −30;
+  From another IP of a flagged ASN +10 → 75, high: paged, a person decides (the marker list cannot know
+  every ISP, and a wrongly trusted network would expire passwords all over it). Dampener: the user's
+  known device and IP (Okta ``New Device`` and ``New IP`` NEGATIVE) −30;
 * order: a spray's finding can be emitted after the success it implicates (its events arrive late, or
   another worker flags it). Successes that matched no signal are kept per source for ``lookback_s`` +
   ``lateness_s`` (at most ``max_recent_per_ip`` per IP, ``max_recent_ips`` IPs per tenant); when a source
@@ -68,6 +71,7 @@ FLAGGING = frozenset(
         "threatinsight_request",
     }
 )
+DEPTH = frozenset({"brute_force", "brute_force_lockouts"})  # one user's account: flag the IPs, not their network
 SUCCESS = "success_from_flagged_source"
 CROSS_TENANT = "cross_tenant_threat_source"
 
@@ -78,6 +82,8 @@ class ThreatSignalsConfig:
     lookback_s: float = 3600.0  # ... and this long before its first (a success during the attack)
     lateness_s: float = 900.0
     suppress_s: float = 3600.0  # one finding per user
+    same_ip_points: int = 20  # the success came from the flagged IP itself
+    same_network_points: int = 10  # ... from another IP of a flagged ASN
     known_client_dampening: int = 30
     max_recent_per_ip: int = 8  # successes kept per IP for a late flag to re-check
     max_recent_ips: int = 20_000  # IPs with kept successes, per tenant (the oldest go first)
@@ -432,7 +438,8 @@ class ThreatSignals:
         out = [
             f"ip:{ip}" for ip in dict.fromkeys(finding.sources) if ip and not geo.ip_in(ip, self.profile.egress_cidrs)
         ]
-        if self.config.flag_asns and event.ip in finding.sources and self.shared_network(event) is None:
+        breadth = finding.detection not in DEPTH
+        if self.config.flag_asns and breadth and event.ip in finding.sources and self.shared_network(event) is None:
             out.append(f"asn:{event.asn}")
         return out
 
@@ -481,7 +488,12 @@ class ThreatSignals:
                 u,
             ),
             Evidence(EvidenceClass.ACCESS, f"successful sign-in {relative} the source was flagged", 35, u),
-            Evidence(EvidenceClass.ACCESS, f"the success came from {via}", 20, u),
+            Evidence(
+                EvidenceClass.ACCESS,
+                f"the success came from {via}",
+                cfg.same_ip_points if kind == "ip" else cfg.same_network_points,
+                u,
+            ),
         ]
         dampeners = []
         if success.known_client:

@@ -79,6 +79,9 @@ def test_a_dedicated_asn_implicates_its_other_ips_but_a_carrier_or_vpn_does_not(
     dedicated = run(engine(), [*spray(), success_of(3, T0 + 40 * MIN, ip="45.135.232.99", securityContext=STARK)])
     (hit,) = named(dedicated, "success_from_flagged_source")
     assert "45.135.232.99, an IP of the flagged network AS44477" in hit.assessment.evidence[2].label
+    assert (
+        hit.confidence == 75 and hit.assessment.tier is Tier.HIGH and hit.assessment.actions == ()
+    )  # a person decides
 
     carrier = [*spray(network=TMOBILE), success_of(3, T0 + 40 * MIN, ip="172.56.9.9", securityContext=TMOBILE)]
     assert named(run(engine(), carrier), "success_from_flagged_source") == []
@@ -136,8 +139,9 @@ def test_threatinsight_and_brute_force_flag_too():
     (hit,) = named(run(engine(), [verdict, success_of(1, T0 + 10 * MIN)]), "success_from_flagged_source")
     assert "flagged by threatinsight_request" in hit.assessment.evidence[0].label
     guesses = [failed_sign_in(T0 + i * MIN, "user7@acme.com", ip=SPRAYER, securityContext=STARK) for i in range(10)]
-    findings = run(engine(), [*guesses, success_of(2, T0 + 20 * MIN)])  # another user than the one guessed
-    assert [f.principal for f in named(findings, "success_from_flagged_source")] == ["00uuser2"]
+    other_ip = success_of(9, T0 + 20 * MIN, ip="45.135.232.99")
+    findings = run(engine(), [*guesses, success_of(2, T0 + 20 * MIN), other_ip])  # another user than the one guessed
+    assert [f.principal for f in named(findings, "success_from_flagged_source")] == ["00uuser2"]  # its IP, not its ASN
 
 
 def test_the_users_own_known_device_and_ip_is_dampened_below_action():
