@@ -84,9 +84,10 @@ def run(n_signins: int, n_signals: int) -> list[Figure]:
     for i in range(n_signals):
         book.flag(Signal(TENANT, f"ip:172.16.{i // 256 % 256}.{i % 256}", "password_spray", f"k{i}", T0, T0, 10, 86400))
     full = _per_event_us(_engine(book), events)
-    engine = _engine(Book())
+    kept_book = Book()
+    engine = _engine(kept_book)
     _per_event_us(engine, events)  # fills the kept successes (max_recent_ips of them)
-    kept = len(engine.signals.book._recent.get(TENANT, {})) if engine.signals else 0
+    kept = kept_book.kept_ips(TENANT)
     ip_ms, ip_hits = _flag_ms(engine, events[-1].ip or "", {**NETWORK, "isProxy": True})  # the IP only
     asn_ms, asn_hits = _flag_ms(engine, "192.0.2.77", {**NETWORK, "asNumber": 64500})  # none kept in it
     return [

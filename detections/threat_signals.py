@@ -176,6 +176,10 @@ class SignalBook(Protocol):
 
     def flagged_in(self, source: str) -> list[Signal]: ...
 
+    def is_local(self, tenant: str, source: str) -> bool: ...
+
+    def prune(self, tenant: str, now: float, lateness_s: float) -> None: ...
+
     def note_success(self, tenant: str, success: Success, horizon_s: float, per_ip: int, ips: int) -> None: ...
 
     def take_successes(self, signal: Signal, lookback_s: float) -> list[Success]: ...
@@ -249,6 +253,10 @@ class Book:
         self._keep(tenant, success.ip, sorted([*kept, success], key=lambda s: s.time)[-per_ip:])
         while recent and (len(recent) > ips or _newest(next(iter(recent.values()))) < success.time - horizon_s):
             self._keep(tenant, next(iter(recent)), [])
+
+    def kept_ips(self, tenant: str) -> int:
+        """How many IPs have successes kept for a late flag."""
+        return len(self._recent.get(tenant, ()))
 
     def take_successes(self, signal: Signal, lookback_s: float) -> list[Success]:
         """The kept successes ``signal`` implicates (from its IP, or any IP of its ASN), removed from the book."""
@@ -360,11 +368,11 @@ class ThreatSignals:
     def __init__(
         self,
         config: ThreatSignalsConfig | None = None,
-        book: Book | None = None,
+        book: SignalBook | None = None,
         profile: TenantProfile | None = None,
     ) -> None:
         self.config = config or ThreatSignalsConfig()
-        self.book = book if book is not None else Book()
+        self.book: SignalBook = book if book is not None else Book()
         self.profile = profile or TenantProfile()
 
     def state_key(self, event: Event) -> str | None:

@@ -184,3 +184,14 @@ def test_a_signal_from_another_worker_implicates_a_success_seen_here():
     (hit,) = mine.signal_received(received)
     assert hit.detection == "success_from_flagged_source" and hit.principal == "00uuser3"
     assert mine.signal_received(received) == []  # a signal read twice implies nothing new
+
+
+def test_a_book_that_raises_is_isolated_like_any_detection():
+    class Broken(Book):
+        def flag(self, signal, *, local=True):
+            raise RuntimeError("book down")
+
+    eng, states = engine(book=Broken()), {}
+    outcomes = [eng.run(parse_event(r, "acme"), states) for r in spray()]
+    assert [f.detection for o in outcomes for f in o.findings] == ["password_spray"]  # still emitted
+    assert [x.detection for o in outcomes for x in o.failures] == ["threat_signals"]
