@@ -18,9 +18,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from detections.catalogue import finding_names
+from detections.confidence import Tier
 from detections.corpus import PROFILE, TENANT, Case, Expect
 from detections.engine import Engine, TenantContext
 from detections.event import parse_event
+from detections.finding import Finding
 from detections.registry import build_detections
 
 
@@ -28,6 +30,7 @@ from detections.registry import build_detections
 class Outcome:
     case: Case
     found: frozenset[Expect]  # as raised; ``matched`` reads them as the labels name them
+    tiers: frozenset[tuple[str, Tier]] = frozenset()  # (finding, tier) of every revision raised
 
     @property
     def matched(self) -> frozenset[Expect]:
@@ -69,15 +72,21 @@ class Score:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
 
 
-def run_case(case: Case) -> Outcome:
-    """The case's events, in its delivery order, through every detection of one tenant, from empty state."""
+def findings_of(case: Case) -> list[Finding]:
+    """Every finding (each revision) the case's events raise, in its delivery order, through every detection of
+    one tenant, from empty state."""
     engine = Engine(build_detections(profile=PROFILE), TenantContext(TENANT, profile=PROFILE))
     states: dict = {}
-    found = set()
-    for raw in case.events:
-        for finding in engine.process(parse_event(raw, TENANT), states):
-            found.add(Expect(finding.detection, finding.entity))
-    return Outcome(case, frozenset(found))
+    return [f for raw in case.events for f in engine.process(parse_event(raw, TENANT), states)]
+
+
+def run_case(case: Case) -> Outcome:
+    found = findings_of(case)
+    return Outcome(
+        case,
+        frozenset(Expect(f.detection, f.entity) for f in found),
+        frozenset((f.detection, f.assessment.tier) for f in found),
+    )
 
 
 def run(cases: Iterable[Case]) -> list[Outcome]:
