@@ -47,13 +47,33 @@ def test_variants_cover_both_engines_behaviors_and_delivery_order():
     parts = [c.name.split("/") for c in CASES]
     assert {p[2] for p in parts} == {"any", "classic", "oie"}
     assert {p[3] for p in parts} == {"with", "log_only", "without"}
-    assert {p[4] for p in parts} == {"in_order", "late", "shuffled"}
+    assert {p[4] for p in parts} == {"in_order", "late", "shuffled", "twice"}
     for case in CASES:
         if case.name.endswith("/late"):  # the attack's first event arrives after a later one
             published = [e["published"] for e in case.events]
             assert published != sorted(published) and published[-1] < max(published)
     traps = {p[1] for p, c in zip(parts, CASES, strict=True) if c.trap}
     assert {"travel_on_corporate_vpn", "mistypes_twice", "service_account", "office_egress_typos"} <= traps
+
+
+def test_an_event_keeps_its_uuid_in_every_delivery():
+    by_name = {c.name: c for c in CASES}
+    for case in CASES:
+        variant, delivery = case.name.rsplit("/", 1)
+        plain = by_name[f"{variant}/in_order"]
+        uuids, once = [e["uuid"] for e in case.events], [e["uuid"] for e in plain.events]
+        if delivery == "twice":  # the history once, the attack again
+            assert uuids == once + once[len(once) - (len(uuids) - len(once)) :], case.name
+        assert sorted(set(uuids)) == sorted(once) and len(set(once)) == len(once), case.name
+
+
+@pytest.mark.parametrize("name", [c.name for c in CASES if c.name.endswith("/twice")])
+def test_an_attack_delivered_twice_writes_the_same_findings_as_once(name):
+    """At-least-once delivery: the repeat is dropped by uuid, so not one more revision or finding."""
+    once = next(c for c in CASES if c.name == name.removesuffix("twice") + "in_order")
+    assert [f.record_key for f in scoring.findings_of(once)] == [
+        f.record_key for f in scoring.findings_of(next(c for c in CASES if c.name == name))
+    ]
 
 
 @pytest.mark.parametrize("name", [c.name for c in CASES if not c.gap])
