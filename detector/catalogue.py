@@ -87,11 +87,11 @@ def detections() -> tuple[Detection, ...]:
 
 # -- the listing: a rich table, plain text, JSON ------------------------------------------------------------------
 
-COLUMNS = ("detection", "title", "MITRE ATT&CK", "tiers", "evidence", "actions", "settings (default, range)")
+COLUMNS = ("detection", "title", "MITRE ATT&CK", "tiers", "evidence", "actions", "settings (default, range or type)")
 
 
 def _cells(d: Detection) -> tuple[str, ...]:
-    knobs = "\n".join(f"{k.name}={k.default} ({k.range})" for k in d.knobs)
+    knobs = "\n".join(f"{k.name}={k.default} ({_short(k.range) or k.type})" for k in d.knobs)
     return (
         d.id,
         d.title,
@@ -103,8 +103,15 @@ def _cells(d: Detection) -> tuple[str, ...]:
     )
 
 
+def _short(constraints: str) -> str:
+    """The range without ``strict`` (every setting is: no ``"5"`` for 5, no ``true`` for a number); "" if none."""
+    return ", ".join(c for c in constraints.split("; ") if c not in ("strict", "-"))
+
+
 def table(rows: tuple[Detection, ...]) -> Table:
-    out = Table(*COLUMNS, title="Detections", title_justify="left", show_lines=True)
+    out = Table(title="Detections (settings: strict types; docs/detections.md)", title_justify="left", show_lines=True)
+    for name in COLUMNS:
+        out.add_column(name, overflow="fold", ratio=3 if name.startswith("settings") else 1)
     for d in rows:
         out.add_row(*(Text("\n".join(terminal_text(line) for line in c.split("\n"))) for c in _cells(d)))
     return out

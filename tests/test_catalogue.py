@@ -81,7 +81,7 @@ def test_plain_text_in_a_pipe_is_one_tab_separated_line_per_detection():
     assert all(len(line.split("\t")) == len(catalogue.COLUMNS) for line in lines)
     assert "\x1b" not in out  # no colour codes in a pipe
     fatigue = lines[0].split("\t")
-    assert fatigue[3] == "low..high-confidence" and "min_denials=5 (strict; ≥ 1" in fatigue[6]
+    assert fatigue[3] == "low..high-confidence" and "; min_denials=5 (≥ 1, ≤ 1000000); " in fatigue[6]
 
 
 def test_the_terminal_table_shows_every_detection_without_reading_markup():
