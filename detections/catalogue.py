@@ -88,7 +88,7 @@ def _finding_ids(cls: type) -> tuple[str, ...]:
         if not klass.__module__.startswith("detections."):
             continue
         module = sys.modules[klass.__module__]
-        tree = ast.parse(inspect.getsource(module))
+        tree = _tree(klass.__module__)
         parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
         keywords = [n for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "detection"]
         for node in sorted(keywords, key=lambda n: (n.lineno, n.col_offset)):
@@ -157,32 +157,37 @@ def tiers_reached() -> dict[str, tuple[Tier, ...]]:
     return {detection: tuple(t for t in Tier if t in tiers) for detection, tiers in reached.items()}
 
 
-def _modules(cls: type) -> list[ast.AST]:
-    return [
-        ast.parse(inspect.getsource(sys.modules[k.__module__]))
-        for k in cls.__mro__
-        if k.__module__.startswith("detections.")
-    ]
+@functools.cache
+def _tree(module: str) -> ast.Module:
+    """A module's parsed source, once per process: every column reads the same trees."""
+    return ast.parse(inspect.getsource(sys.modules[module]))
+
+
+@functools.cache
+def _names(module: str) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
+    """What a module names, walked once: its ``Name.attr`` attributes and its string literals."""
+    attributes, strings = set(), set()
+    for node in ast.walk(_tree(module)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            attributes.add((node.value.id, node.attr))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            strings.add(node.value)
+    return frozenset(attributes), frozenset(strings)
+
+
+def _modules(cls: type) -> list[str]:
+    return [k.__module__ for k in cls.__mro__ if k.__module__.startswith("detections.")]
 
 
 def _members(cls: type, enum: type[E]) -> tuple[E, ...]:
     """The members of ``enum`` the class's modules name (``Action.CLEAR_SESSIONS``), in the enum's order."""
-    named = {
-        node.attr
-        for tree in _modules(cls)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == enum.__name__
-    }
+    named = {attr for module in _modules(cls) for owner, attr in _names(module)[0] if owner == enum.__name__}
     return tuple(m for m in enum if m.name in named)  # type: ignore[attr-defined]
 
 
 def _techniques(cls: type) -> tuple[str, ...]:
     """MITRE technique ids (``T1621``, ``T1078.004``) written as string literals in the class's modules."""
-    found: dict[str, None] = {}
-    for tree in _modules(cls):
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _TECHNIQUE.fullmatch(node.value):
-                found[node.value] = None
+    found = {text for module in _modules(cls) for text in _names(module)[1] if _TECHNIQUE.fullmatch(text)}
     return tuple(sorted(found, key=lambda t: [int(x) for x in t[1:].split(".")]))
 
 

@@ -8,8 +8,9 @@ fires on another's attack or on a benign look-alike, and gives precision and rec
 Each scenario is built with ``detections/testkit.py`` (events shaped like the vendored Okta samples) and
 expanded into variants:
 
-* shape: Okta Classic and Identity Engine spellings where the detection reads both (``deny_push`` or
-  ``auth_via_mfa``; a password failure on ``user.session.start`` or as ``PASSWORD_AS_FACTOR``);
+* shape: Okta Classic and Identity Engine spellings (``deny_push`` or ``auth_via_mfa``; a password failure on
+  ``user.session.start`` or as ``PASSWORD_AS_FACTOR``; an Identity Engine sign-in logs its password step before
+  ``user.session.start``); ``any`` where the two engines log the same events (admin and tenant changes);
 * behaviors: Okta's ``debugData.behaviors`` as sent (``with``), inside Identity Engine's
   ``logOnlySecurityData`` (``log_only``) or absent (``without``: an org without the feature, an export that drops
   it), when the scenario's events carry any;
@@ -31,7 +32,7 @@ import hashlib
 import random
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -106,7 +107,7 @@ class Scenario:
     expect: tuple[Expect, ...] = ()
     allow: tuple[Expect, ...] = ()
     shapes: tuple[str, ...] = ("any",)
-    trap: bool = field(default=False)
+    trap: bool = False
 
 
 def _e(finding: str, entity: str) -> Expect:
@@ -270,15 +271,16 @@ def _anonymizer(shape: str) -> tuple[list[Raw], list[Raw]]:
 
 def _success_after_attack(shape: str) -> tuple[list[Raw], list[Raw]]:
     fails = [
-        password_failure(T0 + i * 2 * MIN, "alice@acme.com", shape, ip=ATTACKER_IP, securityContext=dict(MTS))
+        _alice(password_failure(T0 + i * 2 * MIN, "alice@acme.com", shape, ip=ATTACKER_IP, securityContext=dict(MTS)))
         for i in range(5)
     ]
-    if shape == "oie":
-        for raw in fails:
-            raw["actor"]["id"] = "00u1alice"
-    else:
-        fails = [{**raw, "actor": {**raw["actor"], "id": "00u1alice"}} for raw in fails]
     return history(), [*fails, kit.sign_in(T0 + 30 * MIN, "moscow", ip=ATTACKER_IP, behaviors=NEW_BOTH)]
+
+
+def _alice(raw: Raw) -> Raw:
+    """A failure Okta matched to Alice's user (the test kit derives an id from the login)."""
+    raw["actor"]["id"] = "00u1alice"
+    return raw
 
 
 def _botnet(users: int = 12, per_user: int = 2, ips: int = 8, shape: str = "classic") -> list[Raw]:
@@ -356,9 +358,7 @@ def _known_traveller(shape: str) -> tuple[list[Raw], list[Raw]]:
 
 def _mistypes_twice(shape: str) -> tuple[list[Raw], list[Raw]]:
     """Two wrong passwords from the home laptop, then the right one."""
-    fails = [password_failure(T0 + i * 20, "alice@acme.com", shape, ip="73.1.2.3") for i in range(2)]
-    for raw in fails:
-        raw["actor"]["id"] = "00u1alice"
+    fails = [_alice(password_failure(T0 + i * 20, "alice@acme.com", shape, ip="73.1.2.3")) for i in range(2)]
     return history(), [*fails, kit.sign_in(T0 + MIN, "nyc", behaviors=KNOWN)]
 
 
