@@ -220,6 +220,20 @@ def _admin_grant(shape: str) -> tuple[list[Raw], list[Raw]]:
     return [], [grant]
 
 
+def _grant_by_risky_admin(shape: str) -> tuple[list[Raw], list[Raw]]:
+    """The granting admin signed in from a new device and place three hours before (the escalation path)."""
+    risky = kit.sign_in(T0 - 3 * HOUR, "lagos", actor=dict(kit.ADMIN_ACTOR), behaviors=NEW_BOTH, session="idxADMIN")
+    (grant,) = _admin_grant(shape)[1]
+    return [kit.sign_in(T0 - (i + 2) * DAY, "nyc", actor=dict(kit.ADMIN_ACTOR)) for i in range(5)], [risky, grant]
+
+
+def _report_after_sign_in(shape: str) -> tuple[list[Raw], list[Raw]]:
+    """The attacker's sign-in from Moscow, then Alice's "this wasn't me" on the new-sign-in e-mail."""
+    stranger = kit.sign_in(T0 - 10 * MIN, "moscow", behaviors=NEW_BOTH, session="idxSTRANGER", dt_hash="dt-other")
+    report = kit.suspicious_activity_report(T0, "system.email.new_device_notification.sent_message")
+    return history(), [stranger, report]
+
+
 TOKEN = {"id": "00Tpki36zlWjhjQ1u2p4", "type": "Token", "alternateId": "unknown", "displayName": "backup-sync"}
 
 
@@ -468,6 +482,12 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario("user_reported_suspicious", "report", _user_report, (_e("user_reported_suspicious", ALICE),)),
     Scenario(
+        "user_reported_suspicious",
+        "report_after_sign_in",
+        _report_after_sign_in,
+        (_e("user_reported_suspicious", ALICE),),
+    ),
+    Scenario(
         "okta_threat_signals",
         "threatinsight_on_success",
         _threatinsight_on_success,
@@ -488,6 +508,12 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("brute_force", "one_user_many_failures", _brute_force, (_e("brute_force", BOB),), shapes=BOTH),
     Scenario("brute_force", "repeated_lockouts", _lockouts, (_e("brute_force_lockouts", ALICE),)),
     Scenario("admin_privilege_granted", "super_admin", _admin_grant, (_e("admin_privilege_granted", BOB),)),
+    Scenario(
+        "admin_privilege_granted",
+        "granted_by_risky_admin",
+        _grant_by_risky_admin,
+        (_e("admin_privilege_granted", BOB),),
+    ),
     Scenario("api_token_created", "token", _api_token, (_e("api_token_created", ADMIN),)),
     Scenario("tenant_tampering", "new_idp", _tamper_idp, (_e("tenant_tampering", ADMIN),)),
     Scenario("tenant_tampering", "mfa_off", _tamper_mfa_off, (_e("tenant_tampering", ADMIN),), shapes=BOTH),
