@@ -23,6 +23,7 @@ import sys
 import tokenize
 from typing import Any, TypeVar
 
+from detections.baseline import Baseline, BaselineConfig
 from detections.confidence import Action, EvidenceClass, Tier
 from detections.registry import DetectionSettings, build_detections
 
@@ -71,6 +72,30 @@ def entries() -> list[Entry]:
             )
         )
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Shared:
+    """What detections share and a tenant tunes like one (the behavioural baseline): not a detection."""
+
+    id: str  # its key under tenants[].detections
+    module: str
+    summary: str
+    readers: tuple[str, ...]  # the detections that read it
+    config: str
+    defaults: tuple[tuple[str, str, str], ...]  # (field, default, comment)
+
+
+def baseline() -> Shared:
+    module = sys.modules[Baseline.__module__]
+    return Shared(
+        id="baseline",
+        module=Baseline.__module__.replace(".", "/") + ".py",
+        summary=" ".join((module.__doc__ or "").strip().split("\n\n")[0].split()),
+        readers=tuple(d.id for d in build_detections() if getattr(d, "reads_baseline", False)),
+        config=BaselineConfig.__name__,
+        defaults=_defaults(BaselineConfig()),
+    )
 
 
 @functools.cache

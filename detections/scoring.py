@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from detections.catalogue import finding_names
 from detections.confidence import Tier
 from detections.corpus import PROFILE, TENANT, Case, Expect
-from detections.engine import Engine, TenantContext
+from detections.engine import TenantContext
 from detections.event import parse_event
 from detections.finding import Finding
-from detections.registry import build_detections
+from detections.registry import build_engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ class Score:
 def findings_of(case: Case) -> list[Finding]:
     """Every finding (each revision) the case's events raise, in its delivery order, through every detection of
     one tenant, from empty state."""
-    engine = Engine(build_detections(profile=PROFILE), TenantContext(TENANT, profile=PROFILE))
+    engine = build_engine(None, TenantContext(TENANT, profile=PROFILE))
     states: dict = {}
     return [f for raw in case.events for f in engine.process(parse_event(raw, TENANT), states)]
 

@@ -17,7 +17,7 @@ from typing import Any, get_type_hints
 from rich.table import Table
 from rich.text import Text
 
-from detections.catalogue import entries, tiers_reached
+from detections.catalogue import baseline, entries, tiers_reached
 from detections.registry import DetectionSettings
 from detector.config_reference import setting_range
 from detector.respond.escaping import terminal_text
@@ -55,15 +55,19 @@ class Detection:
         return dataclasses.asdict(self)
 
 
+def _knobs(key: str, defaults: tuple[tuple[str, str, str], ...]) -> tuple[Knob, ...]:
+    """The settings under ``tenants[].detections.<key>`` with the type and range the config checks."""
+    kinds = get_type_hints(get_type_hints(DetectionSettings)[key])
+    return tuple(Knob(n, d, *setting_range(n, kinds[n]), note) for n, d, note in defaults)
+
+
 @functools.cache
 def detections() -> tuple[Detection, ...]:
     """Every detection of the registry, in its order."""
-    hints = get_type_hints(DetectionSettings)
     reached = tiers_reached()
     out = []
     for e in entries():
-        kinds = get_type_hints(hints[e.id])
-        knobs = tuple(Knob(n, d, *setting_range(n, kinds[n]), note) for n, d, note in e.defaults)
+        knobs = _knobs(e.id, e.defaults)
         earned = earned_actions({"actions": [a.value for a in e.actions]})
         out.append(
             Detection(
@@ -170,8 +174,31 @@ def markdown(rows: tuple[Detection, ...]) -> str:
             "| setting | default | range | note |",
             "|---|---|---|---|",
         ]
-        lines += [f"| `{k.name}` | `{_cell(k.default)}` | {_cell(k.range)} | {_cell(k.note)} |" for k in d.knobs]
-    return "\n".join(lines) + "\n"
+        lines += _knob_rows(d.knobs)
+    return "\n".join(lines + _baseline_section()) + "\n"
+
+
+def _knob_rows(knobs: tuple[Knob, ...]) -> list[str]:
+    return [f"| `{k.name}` | `{_cell(k.default)}` | {_cell(k.range)} | {_cell(k.note)} |" for k in knobs]
+
+
+def _baseline_section() -> list[str]:
+    """The per-user profile the detections share: not a detection, but its settings are tuned like one."""
+    shared = baseline()
+    readers = ", ".join(f"[`{r}`](#{r})" for r in shared.readers)
+    return [
+        "",
+        f"## {shared.id}",
+        "",
+        shared.summary,
+        "",
+        f"* Source: [`{shared.module}`](../{shared.module}); read by {readers}",
+        f"* Settings (`{shared.config}`; per tenant in the config file under `tenants[].detections.{shared.id}`):",
+        "",
+        "| setting | default | range | note |",
+        "|---|---|---|---|",
+        *_knob_rows(_knobs(shared.id, shared.defaults)),
+    ]
 
 
 def render() -> str:

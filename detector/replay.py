@@ -33,11 +33,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from detections.engine import Engine, TenantContext
+from detections.engine import TenantContext
 from detections.event import Event, MalformedEvent, parse_event
 from detections.finding import Finding, latest_revisions
 from detections.redaction import Redactor
-from detections.registry import DetectionSettings, build_detections
+from detections.registry import DetectionSettings, build_engine
 from detector.respond.escaping import terminal_text
 
 PROGRESS_THRESHOLD = 5_000  # show a progress bar above this many events
@@ -123,7 +123,7 @@ def replay(
         malformed[first:] = sorted(malformed[first:], key=lambda bad: bad.position)  # in file order
     if sort:
         events.sort(key=lambda e: e[0].time)  # stable: ties keep file order
-    engine = Engine(build_detections(settings or DetectionSettings(), context.profile), context)
+    engine = build_engine(settings, context)
     states: dict[str, Any] = {}
     findings: list[Finding] = []
     total = len(events)
