@@ -1,4 +1,4 @@
-"""Figure 9: the threat-signal book's cost per successful sign-in, and per flag, as it fills.
+"""Figure 11: the threat-signal book's cost per successful sign-in, and per flag, as it fills.
 
 Every successful sign-in reads the book (is its IP or ASN flagged?) and, when nothing implicates it,
 is kept for a late flag; every flag re-checks the kept successes of its source (an ASN: every kept IP
@@ -91,11 +91,11 @@ def run(n_signins: int, n_signals: int) -> list[Figure]:
     ip_ms, ip_hits = _flag_ms(engine, events[-1].ip or "", {**NETWORK, "isProxy": True})  # the IP only
     asn_ms, asn_hits = _flag_ms(engine, "192.0.2.77", {**NETWORK, "asNumber": 64500})  # none kept in it
     return [
-        Figure("9 signals", "sign-in, empty book", empty, "µs/event", f"{n_signins} sign-ins, threat_signals alone"),
-        Figure("9 signals", f"sign-in, {n_signals} flagged IPs", full, "µs/event", "none of them the sign-in's"),
-        Figure("9 signals", "flag of one IP", ip_ms, "ms", f"{ip_hits} kept success implicated"),
+        Figure("11 signals", "sign-in, empty book", empty, "µs/event", f"{n_signins} sign-ins, threat_signals alone"),
+        Figure("11 signals", f"sign-in, {n_signals} flagged IPs", full, "µs/event", "none of them the sign-in's"),
+        Figure("11 signals", "flag of one IP", ip_ms, "ms", f"{ip_hits} kept success implicated"),
         Figure(
-            "9 signals", "flag of one ASN", asn_ms, "ms", f"{kept} IPs kept (indexed by ASN); {asn_hits} implicated"
+            "11 signals", "flag of one ASN", asn_ms, "ms", f"{kept} IPs kept (indexed by ASN); {asn_hits} implicated"
         ),
     ]
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 import orjson
 
-from detections.baseline import NOTHING_NEW, Baseline, Novelty
+from detections.baseline import NOTHING_NEW, Baseline, Novelty, facets_of
 from detections.event import Event
 from detections.finding import Finding
 from detections.tenant_profile import TenantProfile
@@ -130,6 +130,7 @@ class Engine:
         with_baseline = bool(self.reads_baseline) and (only is None or not self.actor_keyed.isdisjoint(only))
         profile_key = self._profile_key(event) if with_baseline else None
         profile = None if profile_key is None else self._state(self.baseline, profile_key, states, outcome)
+        shown = None if profile is None else facets_of(event)  # once, for the judgement and the learning
         novelty: Novelty | None = None
         for detection in self.detections:
             if (only is not None and detection.id not in only) or detection.id in skipped:
@@ -142,7 +143,7 @@ class Engine:
                 state = self._state(detection, store_key, states, outcome)
                 if detection.id in self.reads_baseline:
                     if novelty is None:
-                        novelty = NOTHING_NEW if profile is None else self.baseline.judge(event, profile)
+                        novelty = NOTHING_NEW if profile is None else self.baseline.judge(event, profile, shown)
                     found = detection.detect(event, state, novelty)  # type: ignore[call-arg]
                 else:
                     found = detection.detect(event, state)
@@ -153,7 +154,7 @@ class Engine:
             outcome.findings.extend(found)
         if profile_key is not None and profile is not None:
             try:
-                if self.baseline.learn(event, profile):
+                if self.baseline.learn(event, profile, shown):
                     states[profile_key] = profile
             except Exception as exc:
                 outcome.failures.append(DetectionFailure(Baseline.id, exc))

@@ -74,6 +74,14 @@ FLAGGING = frozenset(
 DEPTH = frozenset({"brute_force", "brute_force_lockouts"})  # one user's account: flag the IPs, not their network
 SUCCESS = "success_from_flagged_source"
 CROSS_TENANT = "cross_tenant_threat_source"
+# words of Okta's asOrg / isp / domain naming networks many share: carriers, ISPs, clouds, CDNs, VPNs, relays
+SHARED_NETWORKS = (
+    "telecom", "telekom", "communications", "broadband", "cable", "fiber", "internet", "isp", "comcast",
+    "verizon", "at&t", "charter", "spectrum", "cox", "orange", "vodafone", "telefonica", "british telecom",
+    "rogers", "bell", "amazon", "aws", "google", "microsoft", "azure", "oracle", "alibaba", "tencent",
+    "digitalocean", "linode", "akamai", "cloudflare", "fastly", "ovh", "hetzner", "vultr", "choopa",
+    "leaseweb", "contabo", "m247", "datacamp", "zscaler", "vpn", "proxy", "relay", "tor", "mullvad",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +96,7 @@ class ThreatSignalsConfig:
     max_recent_per_ip: int = 8  # successes kept per IP for a late flag to re-check
     max_recent_ips: int = 20_000  # IPs with kept successes, per tenant (the oldest go first)
     flag_asns: bool = True  # also flag the ASN of a network the event shows is not shared
-    # asOrg / isp / domain words of shared networks: carriers, ISPs, clouds, CDNs, VPNs, relays
-    shared_network_markers: tuple[str, ...] = (
-        "telecom", "telekom", "communications", "broadband", "cable", "fiber", "internet", "isp", "comcast",
-        "verizon", "at&t", "charter", "spectrum", "cox", "orange", "vodafone", "telefonica", "british telecom",
-        "rogers", "bell", "amazon", "aws", "google", "microsoft", "azure", "oracle", "alibaba", "tencent",
-        "digitalocean", "linode", "akamai", "cloudflare", "fastly", "ovh", "hetzner", "vultr", "choopa",
-        "leaseweb", "contabo", "m247", "datacamp", "zscaler", "vpn", "proxy", "relay", "tor", "mullvad",
-    )  # fmt: skip
+    shared_network_markers: tuple[str, ...] = SHARED_NETWORKS  # asOrg / isp / domain words of shared networks
 
 
 @dataclass(frozen=True, slots=True)
