@@ -25,7 +25,8 @@ How:
   high-confidence, earning clear sessions and expire password as ``success_after_credential_attack`` does.
   From another IP of a flagged ASN +10 → 75, high: paged, a person decides (the marker list cannot know
   every ISP, and a wrongly trusted network would expire passwords all over it). Dampener: the user's
-  known device and IP (Okta ``New Device`` and ``New IP`` NEGATIVE) −30;
+  known device and network (the user's baseline knows both, or Okta ``New Device`` and ``New IP``
+  NEGATIVE) −30;
 * order: a spray's finding can be emitted after the success it implicates (its events arrive late, or
   another worker flags it). Successes that matched no signal are kept per source for ``lookback_s`` +
   ``lateness_s`` (at most ``max_recent_per_ip`` per IP, ``max_recent_ips`` IPs per tenant); when a source
@@ -49,6 +50,7 @@ from typing import Any, ClassVar, Protocol
 import orjson
 
 from detections import geo
+from detections.baseline import Novelty
 from detections.common import (
     Suppression,
     build_finding,
@@ -157,8 +159,11 @@ class Success:
     where: dict[str, Any] = field(compare=False)
 
     @classmethod
-    def of(cls, event: Event) -> Success:
-        known = event.behaviors.get("New Device") == "NEGATIVE" and event.behaviors.get("New IP") == "NEGATIVE"
+    def of(cls, event: Event, novelty: Novelty) -> Success:
+        """``known_client``: Okta says the device and IP are known, or the user's baseline knows both."""
+        okta = event.behaviors.get("New Device") == "NEGATIVE" and event.behaviors.get("New IP") == "NEGATIVE"
+        mine = novelty.sign_ins > 0 and novelty.new_device is None and novelty.new_network is None
+        known = okta or mine
         where = {"ip": event.ip, "asn": event.asn, "as_org": event.as_org}
         where |= {"country": event.geo.country, "city": event.geo.city}
         return cls(event.time, event.uuid, event.actor_id, event.actor_login, event.ip or "", event.asn, known, where)
@@ -364,6 +369,7 @@ class ThreatSignals:
 
     id: ClassVar[str] = "threat_signals"
     keyed_by_actor: ClassVar[bool] = True
+    reads_baseline: ClassVar[bool] = True  # is the sign-in from the user's own device and network?
     mitre: ClassVar[tuple[str, ...]] = ("T1110", "T1110.003", "T1110.004", "T1078.004")
 
     def __init__(
@@ -387,11 +393,11 @@ class ThreatSignals:
     def load_state(self, data: dict[str, Any]) -> ThreatSignalsState:
         return ThreatSignalsState(Suppression.from_dict(data["sup"]))
 
-    def detect(self, event: Event, state: ThreatSignalsState) -> list[Finding]:
+    def detect(self, event: Event, state: ThreatSignalsState, novelty: Novelty) -> list[Finding]:
         cfg = self.config
         if state.sup.replayed(event.uuid):
             return []
-        success = Success.of(event)
+        success = Success.of(event, novelty)
         signal = self._matching(event.tenant, success)
         if signal is None:
             horizon = cfg.lookback_s + cfg.lateness_s
@@ -508,7 +514,8 @@ class ThreatSignals:
         if success.known_client:
             dampeners.append(
                 Dampener(
-                    "success from the user's known device and IP (Okta New Device/New IP NEGATIVE)",
+                    "success from the user's known device and network (the user's baseline, or Okta New Device"
+                    " and New IP NEGATIVE)",
                     cfg.known_client_dampening,
                 )
             )

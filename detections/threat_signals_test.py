@@ -152,6 +152,18 @@ def test_the_users_own_known_device_and_ip_is_dampened_below_action():
     assert hit.confidence == 55 and hit.assessment.actions == ()
 
 
+def test_without_oktas_behaviours_the_users_baseline_says_whether_the_device_and_network_are_known():
+    """The spray came through the office NAT the user always signs in from, on the user's own laptop."""
+    usual = [success_of(3, T0 - (12 - i) * 24 * HOUR, behaviors=None, dt_hash="dt-user3") for i in range(12)]
+    own = run(engine(), [*usual, *spray(), success_of(3, T0 + 40 * MIN, behaviors=None, dt_hash="dt-user3")])
+    (hit,) = named(own, "success_from_flagged_source")
+    assert hit.confidence == 55 and hit.assessment.actions == ()
+    assert "the user's baseline" in hit.assessment.dampeners[0].label
+    stranger = run(engine(), [*usual, *spray(), success_of(3, T0 + 40 * MIN, behaviors=None, dt_hash="dt-evil")])
+    (hit,) = named(stranger, "success_from_flagged_source")
+    assert hit.confidence == 85 and hit.assessment.dampeners == ()
+
+
 def test_a_source_flagged_in_two_tenants_raises_a_cross_tenant_finding_in_each():
     book = Book()
     acme, globex = engine("acme", book), engine("globex", book)
