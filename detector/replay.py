@@ -45,7 +45,6 @@ from detector.respond.escaping import terminal_text
 __all__ = ["MAX_LINE", "Malformed", "ReplayError", "ReplayResult", "WindowLimits", "_lines", "replay"]
 
 PROGRESS_BYTES = 8 << 20  # show a progress bar for inputs larger than this (or of unknown size)
-PROGRESS_EVERY = 1000  # events between progress updates
 MAX_MALFORMED_SHOWN = 50
 MAX_KEPT = 1000  # bad records and detection errors kept to report (all are counted)
 LEARN_BATCH = 1000  # records the redactor learns from before it redacts them, as the poller does per page
@@ -89,7 +88,7 @@ class ReplayResult:
         return sum(self.counts.values())
 
 
-ProgressFn = Callable[[int, int | None, int], None]  # (bytes read, bytes in all inputs or None, events replayed)
+ProgressFn = Callable[[int, int | None, int], None]  # (bytes read, bytes in all inputs or None, records read)
 Held = tuple[bytes | str, int, int, bool]  # an event held for the engine: its JSON text and where it came from
 
 
@@ -127,7 +126,7 @@ def replay(
     names = [str(p) for p in paths]
     sizes = [size_of(p) for p in paths]
     total = None if None in sizes else sum(s or 0 for s in sizes)
-    counted = ByteCount()
+    counted, read = ByteCount(), 0
     malformed: list[tuple[int, Malformed]] = []
 
     def bad(source: int, what: Malformed) -> None:
@@ -150,8 +149,6 @@ def replay(
             result.failed_total += 1
             if len(result.failed) < MAX_KEPT:
                 result.failed.append(Malformed(names[source], position, is_index, failure.reason))
-        if progress is not None and result.events % PROGRESS_EVERY == 0:
-            progress(counted.done, total, result.events)
 
     for source, path in enumerate(paths):
         try:
@@ -167,13 +164,14 @@ def replay(
                     held = (text, source, record.position, record.is_index)
                     for ready in order.push(at, held) if order is not None else (held,):
                         detect(ready)
+                read += len(batch)
+                if progress is not None:  # as read, not as replayed: the window may hold the first minutes
+                    progress(counted.done, total, read)
         except ReplayError as exc:
             result.unreadable.append(str(exc))
     for ready in order.drain() if order is not None else ():
         detect(ready)
     latest.close()
-    if progress is not None:
-        progress(counted.done, total, result.events)
     result.malformed = [what for _, what in sorted(malformed, key=lambda m: (m[0], m[1].position))]
     result.late, result.held_at_most = (order.late, order.peak) if order is not None else (0, 0)
     result.counts, result.written_early = latest.counts, latest.early
@@ -303,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _ProgressBar:
-    """Bytes read against the inputs' sizes (so the ETA holds from the first record), events and events/s.
+    """Bytes read against the inputs' sizes (so the ETA holds from the first records), records and records/s.
 
     Shown for inputs larger than PROGRESS_BYTES, or of unknown size (a pipe: no total, no ETA)."""
 
@@ -317,18 +315,18 @@ class _ProgressBar:
                 TextColumn("replaying"),
                 BarColumn(),
                 DownloadColumn(),
-                TextColumn("{task.fields[events]:,} events, {task.fields[rate]:,.0f} events/s"),
+                TextColumn("{task.fields[records]:,} events, {task.fields[rate]:,.0f} events/s"),
                 TimeRemainingColumn(),
                 TimeElapsedColumn(),
                 console=console,
             )
-            self._task = self._bar.add_task("replay", total=total, events=0, rate=0.0)
+            self._task = self._bar.add_task("replay", total=total, records=0, rate=0.0)
             self._bar.start()
 
-    def update(self, done: int, total: int | None, events: int) -> None:
+    def update(self, done: int, total: int | None, records: int) -> None:
         if self._bar is not None:
-            rate = events / max(time.monotonic() - self._started, 1e-9)
-            self._bar.update(self._task, completed=done, total=total, events=events, rate=rate)
+            rate = records / max(time.monotonic() - self._started, 1e-9)
+            self._bar.update(self._task, completed=done, total=total, records=records, rate=rate)
 
     def stop(self) -> None:
         if self._bar is not None:

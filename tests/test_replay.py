@@ -255,19 +255,18 @@ def test_jsonl_output_is_the_findings_json_unescaped(tmp_path):
 
 def test_progress_bar_shows_bytes_events_and_rate(tmp_path, attack, monkeypatch, capsys):
     monkeypatch.setattr(replay_mod, "PROGRESS_BYTES", 3)
-    monkeypatch.setattr(replay_mod, "PROGRESS_EVERY", 1)
     assert main(["replay", str(write_jsonl(tmp_path / "a.jsonl", attack))]) == 0
     err = capsys.readouterr().err
     assert "events/s" in err and f"{len(attack)} events" in err and "replay summary" in err
 
 
 def test_progress_counts_bytes_against_the_input_size_from_the_first_update(tmp_path, monkeypatch):
-    monkeypatch.setattr(replay_mod, "PROGRESS_EVERY", 100)
+    monkeypatch.setattr(replay_mod, "LEARN_BATCH", 100)  # records between updates
     monkeypatch.setattr(replay_input, "CHUNK", 4096)  # many reads, so progress moves before the end
-    raws = [sign_in(T0 + i, uuid=f"e-{i}") for i in range(5000)]  # 1 s apart: the window lets go as it reads
+    raws = [sign_in(T0 + i, uuid=f"e-{i}") for i in range(5000)]
     path = write_jsonl(tmp_path / "a.jsonl", raws)
     calls: list[tuple[int, int | None, int]] = []
-    replay([path], "acme", progress=lambda done, total, events: calls.append((done, total, events)))
+    replay([path], "acme", progress=lambda done, total, read: calls.append((done, total, read)))
     size = path.stat().st_size
     assert all(total == size for _, total, _ in calls)
     assert calls[0][0] < size and calls[0][2] == 100  # the first update already has the total: an ETA
