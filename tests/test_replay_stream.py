@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detections.engine import Engine, TenantContext
 from detections.event import MalformedEvent, parse_event
@@ -258,3 +260,44 @@ def test_help_states_the_window_and_the_output_formats():
     flat = " ".join(help_text.split())
     assert "--reorder-seconds S" in help_text and "--reorder-events N" in help_text and "{table,jsonl,json}" in flat
     assert 'counted as "late" in the summary' in flat and "default 100,000" in flat and "default 600 s" in flat
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.lists(JSON_VALUES, max_size=6), st.integers(1, 9), st.sampled_from([None, 0, 2]), st.booleans())
+def test_an_array_reads_the_same_whatever_the_chunks(items, chunk, indent, ascii_only):
+    data = json.dumps(items, indent=indent, ensure_ascii=ascii_only).encode()
+    chunks = iter([data[i : i + chunk] for i in range(0, len(data), chunk)])
+    first = next(chunks)
+    rows = list(replay_input._array("a.json", first, chunks, lambda bad: pytest.fail(str(bad))))
+    assert [r.raw for r in rows] == items and [r.position for r in rows] == list(range(len(items)))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'[{"a": 1},\n "oops", {"a": NaN},\n  {"b": 2} {"c": 3}]',
+        b'[{"a": 1}]\n\n  trailing',
+        b'[\n{"a": 1},\n{"uuid": "cut',
+        b'[{"a": 1}, {"uuid": "\xff\xfe"}, {"b": 2}]',
+        b'[{"a": "\xc3\xa9t\xc3\xa9"},\n {"b": 12345678',
+        b"[" * 3000 + b"]" * 3000,
+    ],
+)
+def test_a_broken_array_is_reported_the_same_whatever_the_chunks(data, monkeypatch):
+    """The break's line, column and byte, and the items kept, do not depend on where the reads fall."""
+
+    def read(chunk: int) -> tuple[list, list[str]]:
+        monkeypatch.setattr(replay_input, "CHUNK", chunk)
+        chunks = iter([data[i : i + chunk] for i in range(0, len(data), chunk)])
+        bad: list[str] = []
+        rows = [r.raw for r in replay_input._array("a.json", next(chunks), chunks, lambda m: bad.append(str(m)))]
+        return rows, bad
+
+    whole = read(len(data))
+    assert whole[1] and all(read(chunk) == whole for chunk in (1, 2, 3, 5, 64))
