@@ -21,7 +21,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import adversarial, deliveries, engine, kafka, latency, memory, replay, tailer, tenants
+from bench import adversarial, corpus, deliveries, engine, kafka, latency, memory, replay, tailer, tenants
 from bench.common import (
     Figure,
     Stopwatch,
@@ -33,6 +33,8 @@ from bench.common import (
     population,
     push_bombing,
 )
+
+FIGURES = [str(i) for i in range(1, 11)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,7 +51,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tenant-seconds", type=float, help="figure 7's window per tenant count (default 15, quick 5)")
     p.add_argument("--incidents", type=int, help="incidents for figure 8 (default 200, quick 50; 5 versions, quick 4)")
     p.add_argument("--size-mb", type=float, help="export size for figure 9 (default 1024 MB, quick 50)")
-    p.add_argument("--only", choices=[str(i) for i in range(1, 10)], action="append", help="run only these figures")
+    p.add_argument("--only", choices=FIGURES, action="append", help="run only these figures")
     return p.parse_args(argv)
 
 
@@ -76,7 +78,7 @@ def report(console: Console, figures: list[Figure], facts: dict[str, str]) -> No
 async def main(argv: list[str] | None = None) -> list[Figure]:
     args = _args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    only = set(args.only or [str(i) for i in range(1, 10)])
+    only = set(args.only or FIGURES)
     n_events = args.events or (5_000 if args.quick else 100_000)
     n_attacks = args.attacks or (5 if args.quick else 30)
     facts = machine_facts()
@@ -137,6 +139,9 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         size_mb = args.size_mb or (50.0 if args.quick else 1024.0)
         console.print(f"figure 9: replay of a {size_mb:g} MB export (JSON lines, then a JSON array) …")
         figures += replay.run(size_mb)
+    if "10" in only:
+        console.print("figure 10: precision and recall per detection on the labelled corpus …")
+        figures += corpus.run()
     report(console, figures, facts)
     return figures
 

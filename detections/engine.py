@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 import orjson
 
+from detections.baseline import NOTHING_NEW, Baseline, Novelty, facets_of
 from detections.event import Event
 from detections.finding import Finding
 from detections.tenant_profile import TenantProfile
@@ -32,6 +33,9 @@ class Detection(Protocol):
     keyed_by_actor: ClassVar[bool]
     # Optional ``human_only: ClassVar[bool]`` (absent = False): the detection judges a person's behaviour, so the
     # engine does not feed it the events of the tenant's listed service accounts (TenantProfile.service_accounts).
+    # Optional ``reads_baseline: ClassVar[bool]`` (absent = False): the detection is called as
+    # ``detect(event, state, novelty)`` with what the event shows that is new for its user (detections.baseline);
+    # it must be keyed by actor, where the user's profile lives.
 
     def state_key(self, event: Event) -> str | None:
         """The state partition this event updates, or None when the event is not relevant."""
@@ -89,12 +93,18 @@ class StateUnreadable(Exception):
 
 
 class Engine:
-    def __init__(self, detections: Sequence[Detection], context: TenantContext) -> None:
+    def __init__(
+        self, detections: Sequence[Detection], context: TenantContext, baseline: Baseline | None = None
+    ) -> None:
         self.detections = tuple(detections)
         self.context = context
-        self._by_id = {d.id: d for d in self.detections}
+        self.baseline = baseline or Baseline()
+        self._by_id: dict[str, Any] = {d.id: d for d in self.detections} | {Baseline.id: self.baseline}
         self.actor_keyed = frozenset(d.id for d in self.detections if d.keyed_by_actor)
         self.human_only = frozenset(d.id for d in self.detections if getattr(d, "human_only", False))
+        self.reads_baseline = frozenset(d.id for d in self.detections if getattr(d, "reads_baseline", False))
+        if not self.reads_baseline <= self.actor_keyed:
+            raise ValueError(f"reads_baseline needs keyed_by_actor: {sorted(self.reads_baseline - self.actor_keyed)}")
 
     def _skipped(self, event: Event) -> frozenset[str]:
         """Detections this event must not reach: the human-only ones for a listed service account."""
@@ -107,11 +117,19 @@ class Engine:
         Isolated: a detection that raises is reported in ``failures`` and the others still run, so one
         hostile event (or one bug) never stops the stage. Its state keeps what it had written before it
         raised; a stored state that no longer decodes is started afresh and reported the same way.
+
+        The user's baseline runs with the actor-keyed detections (in Kafka mode: in the actor's partition):
+        the event is judged against the profile as it was, then learned. No detection reads it: it is not kept.
         """
         outcome = Outcome()
         if self.context.is_own_action(event):
             return outcome
         skipped = self._skipped(event)
+        with_baseline = bool(self.reads_baseline) and (only is None or not self.actor_keyed.isdisjoint(only))
+        profile_key = self._profile_key(event) if with_baseline else None
+        profile = None if profile_key is None else self._state(self.baseline, profile_key, states, outcome)
+        shown = None if profile is None else facets_of(event)  # once, for the judgement and the learning
+        novelty: Novelty | None = None
         for detection in self.detections:
             if (only is not None and detection.id not in only) or detection.id in skipped:
                 continue
@@ -121,16 +139,37 @@ class Engine:
                     continue
                 store_key = f"{detection.id}|{key}"
                 state = self._state(detection, store_key, states, outcome)
-                found = detection.detect(event, state)
+                if detection.id in self.reads_baseline:
+                    if novelty is None:
+                        novelty = NOTHING_NEW if profile is None else self.baseline.judge(event, profile, shown)
+                    found = detection.detect(event, state, novelty)  # type: ignore[call-arg]
+                else:
+                    found = detection.detect(event, state)
                 states[store_key] = state
             except Exception as exc:  # isolation is the point
                 outcome.failures.append(DetectionFailure(detection.id, exc))
                 continue
             outcome.findings.extend(found)
+        if profile_key is not None and profile is not None:
+            try:
+                if self.baseline.learn(event, profile, shown):
+                    states[profile_key] = profile
+            except Exception as exc:
+                outcome.failures.append(DetectionFailure(Baseline.id, exc))
         return outcome
 
+    def _profile_key(self, event: Event) -> str | None:
+        key = self.baseline.state_key(event)
+        return None if key is None else f"{Baseline.id}|{key}"
+
+    def novelty(self, event: Event, states: StateStore) -> Novelty:
+        """What the event shows that is new for its user, against the stored profile (tests, explanations)."""
+        key = self._profile_key(event)
+        stored = None if key is None else states.get(key)
+        return NOTHING_NEW if stored is None else self.baseline.judge(event, stored)
+
     @staticmethod
-    def _state(detection: Detection, store_key: str, states: StateStore, outcome: Outcome) -> Any:
+    def _state(detection: Any, store_key: str, states: StateStore, outcome: Outcome) -> Any:
         try:
             state = states.get(store_key)
         except Exception as exc:  # e.g. a state written by an older version

@@ -31,11 +31,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 from rich.text import Text
 
-from detections.engine import Engine, TenantContext
+from detections.engine import TenantContext
 from detections.event import MalformedEvent, parse_event, parse_time
 from detections.finding import Finding
 from detections.redaction import Redactor
-from detections.registry import DetectionSettings, build_detections
+from detections.registry import DetectionSettings, build_engine
 from detector.replay_input import MAX_LINE, ByteCount, Malformed, Record, ReplayError, is_named_pipe, records, size_of
 from detector.replay_input import lines as _lines
 from detector.replay_order import DEFAULT_EVENTS, DEFAULT_SECONDS, ReorderWindow, WindowLimits
@@ -119,7 +119,7 @@ def replay(
     result = ReplayResult()
     context = context or TenantContext(tenant)
     redactor = Redactor(redaction_key or secrets.token_bytes(32), context.profile.login_domains)
-    engine = Engine(build_detections(settings or DetectionSettings(), context.profile), context)
+    engine = build_engine(settings, context)
     store = new_state_store() if states is None else states
     latest = LatestRevisions(on_finding or result.findings.append)
     order: ReorderWindow[Held] | None = ReorderWindow(window or WindowLimits()) if sort else None

@@ -20,11 +20,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detections.engine import Engine, TenantContext
+from detections.engine import TenantContext
 from detections.event import MalformedEvent, parse_event
 from detections.finding import latest_revisions
 from detections.redaction import Redactor
-from detections.registry import build_detections
+from detections.registry import build_engine
 from detections.testkit import failed_sign_in, push_bombing, sign_in
 from detector import replay_input
 from detector.cli import main
@@ -52,7 +52,7 @@ def whole_file(raws: list, tenant: str, field: str | None = None) -> list[dict]:
         with contextlib.suppress(MalformedEvent):
             events.append(parse_event(redactor.redact(raw), tenant))
     events.sort(key=lambda e: e.time)
-    engine, states, findings = Engine(build_detections(), TenantContext(tenant)), {}, []
+    engine, states, findings = build_engine(None, TenantContext(tenant)), {}, []
     for event in events:
         findings += engine.run(event, states).findings
     return [f.to_dict() for f in latest_revisions(findings)]
@@ -235,7 +235,7 @@ def test_open_findings_are_bounded_and_the_latest_revision_wins():
 
 def replay_findings():
     raws = [sign_in(T0 - 3600, ip="73.1.2.3"), *push_bombing(T0, 6, accept=True)]
-    engine = Engine(build_detections(), TenantContext("acme"))
+    engine = build_engine(None, TenantContext("acme"))
     return engine.process_all((parse_event(r, "acme") for r in raws), {})[0]
 
 
