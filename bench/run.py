@@ -21,7 +21,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import adversarial, corpus, deliveries, engine, kafka, latency, memory, replay, tailer, tenants
+from bench import adversarial, corpus, deliveries, engine, kafka, latency, memory, replay, signals, tailer, tenants
 from bench.common import (
     Figure,
     Stopwatch,
@@ -34,7 +34,7 @@ from bench.common import (
     push_bombing,
 )
 
-FIGURES = [str(i) for i in range(1, 11)]
+FIGURES = [str(i) for i in range(1, 12)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -142,6 +142,10 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
     if "10" in only:
         console.print("figure 10: precision and recall per detection on the labelled corpus …")
         figures += corpus.run()
+    if "11" in only:
+        n_signins, n_signals = (4_000, 2_000) if args.quick else (20_000, 10_000)
+        console.print(f"figure 11: threat signals ({n_signins} sign-ins, {n_signals} flagged IPs) …")
+        figures += signals.run(n_signins, n_signals)
     report(console, figures, facts)
     return figures
 

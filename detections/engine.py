@@ -19,6 +19,7 @@ from detections.baseline import NOTHING_NEW, Baseline, Novelty, facets_of
 from detections.event import Event
 from detections.finding import Finding
 from detections.tenant_profile import TenantProfile
+from detections.threat_signals import Signal, ThreatSignals
 
 
 class DetectionState(Protocol):
@@ -102,6 +103,7 @@ class Engine:
         self._by_id: dict[str, Any] = {d.id: d for d in self.detections} | {Baseline.id: self.baseline}
         self.actor_keyed = frozenset(d.id for d in self.detections if d.keyed_by_actor)
         self.human_only = frozenset(d.id for d in self.detections if getattr(d, "human_only", False))
+        self.signals = next((d for d in self.detections if isinstance(d, ThreatSignals)), None)
         self.reads_baseline = frozenset(d.id for d in self.detections if getattr(d, "reads_baseline", False))
         if not self.reads_baseline <= self.actor_keyed:
             raise ValueError(f"reads_baseline needs keyed_by_actor: {sorted(self.reads_baseline - self.actor_keyed)}")
@@ -156,6 +158,7 @@ class Engine:
                     states[profile_key] = profile
             except Exception as exc:
                 outcome.failures.append(DetectionFailure(Baseline.id, exc))
+        self._flag_sources(event, outcome)
         return outcome
 
     def _profile_key(self, event: Event) -> str | None:
@@ -167,6 +170,20 @@ class Engine:
         key = self._profile_key(event)
         stored = None if key is None else states.get(key)
         return NOTHING_NEW if stored is None else self.baseline.judge(event, stored)
+
+    def _flag_sources(self, event: Event, outcome: Outcome) -> None:
+        """Threat signals: the sources of the credential attacks found on this event are flagged tenant-wide,
+        which may implicate sign-ins seen earlier (detections/threat_signals.py)."""
+        if self.signals is None or not outcome.findings:
+            return
+        try:
+            outcome.findings.extend(self.signals.flagged(event, outcome.findings))
+        except Exception as exc:  # isolation, as for any detection
+            outcome.failures.append(DetectionFailure(self.signals.id, exc))
+
+    def signal_received(self, signal: Signal) -> list[Finding]:
+        """A signal another worker flagged (Kafka mode's ``itdr.signals``): the findings it implies here."""
+        return [] if self.signals is None else self.signals.received(signal)
 
     @staticmethod
     def _state(detection: Any, store_key: str, states: StateStore, outcome: Outcome) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from detections.engine import Engine
+from detections.threat_signals import Book
 from detector.ops.metrics import Metrics
 from detector.stream.bus import DEADLETTER, EVENTS, FINDINGS
 from detector.stream.detect import DeadLetter, DetectStep, StepResult
@@ -37,9 +38,18 @@ class TrackingDict(dict[str, Any]):
 class DetectionStage:
     group = "detections"
 
-    def __init__(self, bus: EmbeddedBus, engines: dict[str, Engine], metrics: Metrics, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        bus: EmbeddedBus,
+        engines: dict[str, Engine],
+        metrics: Metrics,
+        batch_size: int = 500,
+        book: Book | None = None,
+    ) -> None:
         self.bus = bus
         self.engines = engines
+        # the threat-signal book the engines share: its rows live in the detection state table too
+        self.book = book if book is not None else Book(persist=True)
         self.detect = DetectStep(engines, metrics)
         self.batch_size = batch_size
         self.states: dict[str, TrackingDict] = {tenant: TrackingDict() for tenant in engines}
@@ -49,6 +59,8 @@ class DetectionStage:
     async def start(self) -> None:
         """Load committed state and offset: the stage resumes exactly where its last commit left it."""
         self._offset = await self.bus.committed(self.group)
+        for prefix in (Book.SIGNALS, Book.RECENT):
+            self.book.load_rows(await self.bus.load_states(prefix))
         for tenant in self.engines:
             await self._load(tenant)
 
@@ -106,4 +118,5 @@ class DetectionStage:
             for key in states.dirty:
                 out[f"{tenant}|{key}"] = engine.encode_state(states[key])
             states.dirty.clear()
+        out.update(self.book.take_rows())  # committed with the batch, as the detections' own state
         return out
