@@ -1,7 +1,8 @@
 """Run the benchmark suite and print figures (never pass/fail).
 
-.venv/bin/python -m bench.run            # default, ~5 minutes (figure 4 alone ~1.5 min, 7 ~1 min, 8 ~40 s)
+.venv/bin/python -m bench.run            # default, 10-15 min (figure 4 alone ~1.5 min, 7 ~1 min, 8 ~40 s, 9 6-10 min)
 .venv/bin/python -m bench.run --quick    # smoke run, a few seconds (figures 7, 8: ~25 s and ~10 s more, in real time)
+.venv/bin/python -m bench.run --only 9 --size-mb 50   # figure 9: replay of a 50 MB export (default 1 GB)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import adversarial, corpus, deliveries, engine, kafka, latency, memory, signals, tailer, tenants
+from bench import adversarial, corpus, deliveries, engine, kafka, latency, memory, replay, signals, tailer, tenants
 from bench.common import (
     Figure,
     Stopwatch,
@@ -32,6 +33,8 @@ from bench.common import (
     population,
     push_bombing,
 )
+
+FIGURES = [str(i) for i in range(1, 12)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,8 +50,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tenants", type=tenants.counts, help="tenant counts for figure 7 (default 100,500, quick 10,50)")
     p.add_argument("--tenant-seconds", type=float, help="figure 7's window per tenant count (default 15, quick 5)")
     p.add_argument("--incidents", type=int, help="incidents for figure 8 (default 200, quick 50; 5 versions, quick 4)")
-    figures = [str(i) for i in (*range(1, 9), 10, 11)]  # 9: kept for another branch's figure
-    p.add_argument("--only", choices=figures, action="append", help="run only these figures")
+    p.add_argument("--size-mb", type=float, help="export size for figure 9 (default 1024 MB, quick 50)")
+    p.add_argument("--only", choices=FIGURES, action="append", help="run only these figures")
     return p.parse_args(argv)
 
 
@@ -75,7 +78,7 @@ def report(console: Console, figures: list[Figure], facts: dict[str, str]) -> No
 async def main(argv: list[str] | None = None) -> list[Figure]:
     args = _args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    only = set(args.only or [str(i) for i in (*range(1, 9), 10, 11)])
+    only = set(args.only or FIGURES)
     n_events = args.events or (5_000 if args.quick else 100_000)
     n_attacks = args.attacks or (5 if args.quick else 30)
     facts = machine_facts()
@@ -132,6 +135,10 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_incidents, n_versions = args.incidents or (50 if args.quick else 200), 4 if args.quick else 5
         console.print(f"figure 8: incident deliveries ({n_incidents} incidents x {n_versions} versions) …")
         figures += await deliveries.run_async(n_incidents, n_versions, deliveries.RATE)
+    if "9" in only:
+        size_mb = args.size_mb or (50.0 if args.quick else 1024.0)
+        console.print(f"figure 9: replay of a {size_mb:g} MB export (JSON lines, then a JSON array) …")
+        figures += replay.run(size_mb)
     if "10" in only:
         console.print("figure 10: precision and recall per detection on the labelled corpus …")
         figures += corpus.run()

@@ -1,89 +1,100 @@
-"""Offline replay: run the detections over exported Okta System Log files.
+"""Offline replay: run the detections over exported Okta System Log files, as a stream.
 
-Input is a JSON array as ``/api/v1/logs`` returns it, or JSON lines of
-LogEvents; the format is told by the first non-space byte. ``-`` is standard
-input; it and named pipes are read as streams, in bounded chunks, until their
-writer closes them. Several inputs are merged and, unless asked not to, sorted
-by ``published``. A bad record, whatever is wrong with it, is reported (file,
-line or index, reason) and skipped; an input that cannot be read at all (or is
-a device, which could stream forever) is reported and the others are replayed.
-A detection that raises on an event is reported the same way (the others still
-saw the event). Passwords typed as usernames are redacted before anything is
-parsed or printed.
+Input is a JSON array as ``/api/v1/logs`` returns it, or JSON lines of LogEvents (detector.replay_input:
+read record by record, never whole). ``-`` is standard input; it and named pipes are read until their
+writer closes them. The inputs are read one after the other, in the order given, and their events go to
+the engine in ``published`` order through a bounded reorder window (detector.replay_order); an event
+older than what the window already let go is replayed anyway and counted late. Findings are written at
+their latest revision (detector.replay_output). A bad record, whatever is wrong with it, is reported
+(file, line or index, reason) and skipped; an input that cannot be read at all (or is a device, which could
+stream forever) is reported and the others are replayed. A detection that raises on an event is reported
+the same way (the others still saw the event). Passwords typed as usernames are redacted before anything
+is parsed or printed. Memory is bounded by the window, the open findings and the detection state, not by
+the input.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import re
 import secrets
-import stat
-import sys
+import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from detections.engine import TenantContext
-from detections.event import Event, MalformedEvent, parse_event
-from detections.finding import Finding, latest_revisions
+from detections.event import MalformedEvent, parse_event, parse_time
+from detections.finding import Finding
 from detections.redaction import Redactor
 from detections.registry import DetectionSettings, build_engine
+from detector.replay_input import MAX_LINE, ByteCount, Malformed, Record, ReplayError, is_named_pipe, records, size_of
+from detector.replay_input import lines as _lines
+from detector.replay_order import DEFAULT_EVENTS, DEFAULT_SECONDS, ReorderWindow, WindowLimits
+from detector.replay_output import FORMATS, FindingsWriter, LatestRevisions
 from detector.respond.escaping import terminal_text
 
-PROGRESS_THRESHOLD = 5_000  # show a progress bar above this many events
+__all__ = ["MAX_LINE", "Malformed", "ReplayError", "ReplayResult", "WindowLimits", "_lines", "replay"]
+
+PROGRESS_BYTES = 8 << 20  # show a progress bar for inputs larger than this (or of unknown size)
 MAX_MALFORMED_SHOWN = 50
-MAX_LINE = 1 << 20  # a longer JSON line is a bad record, dropped as it is read (/dev/zero as stdin has no end)
-CHUNK = 1 << 16
-STDIN = Path("-")
-STDIN_FD = 0  # not sys.stdin.fileno(): sys.stdin is None when the descriptor was closed at exec
+MAX_KEPT = 1000  # bad records and detection errors kept to report (all are counted)
+LEARN_BATCH = 1000  # records the redactor learns from before it redacts them, as the poller does per page
 EXIT_CODES = """exit codes:
   0  every record was replayed
   1  some records were skipped, or a detection raised on some (the other detections still saw them):
      each is reported on stderr, and the findings of the rest are written
   2  an input could not be read at all (the others are still replayed), or the arguments are unusable"""
+ORDER_HELP = f"""order and memory:
+  Inputs are read one after the other, in the order given (give them oldest first), each as a stream.
+  Their events reach the detections in `published` order through a reorder window that holds at most
+  --reorder-events events (default {DEFAULT_EVENTS:,}, about 2.5 KiB each) and at most --reorder-seconds
+  of event time (default {DEFAULT_SECONDS:g} s): Okta exports are in published order give or take seconds.
+  An event older than what the window already let go is still replayed, out of order, and counted as
+  "late" in the summary. Findings are written at their latest revision, each once, in the order they
+  were first raised; {{max_open:,}} findings are held for revision, and beyond that the oldest is written
+  early (a later revision of it is then written again, with a higher revision)."""
 
 
-class ReplayError(Exception):
-    """An input or the arguments cannot be used at all (exit code 2)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Malformed:
-    path: str
-    position: int  # 1-based line number (JSON lines) or 0-based index (JSON array)
-    is_index: bool
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"[{self.position}]" if self.is_index else f":{self.position}"
-        return f"{self.path}{where}: {self.reason}"
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReplayResult:
-    findings: list[Finding]
-    malformed: list[Malformed]
-    events: int  # events replayed (malformed records not included)
+    findings: list[Finding] = field(default_factory=list)  # the written findings, when replay() collects them
+    malformed: list[Malformed] = field(default_factory=list)  # the first MAX_KEPT, in file order per input
+    events: int = 0  # events replayed (malformed records not included)
     unreadable: list[str] = field(default_factory=list)  # inputs not read at all, each with its reason
     failed: list[Malformed] = field(default_factory=list)  # events a detection raised on (the others ran)
+    malformed_total: int = 0
+    failed_total: int = 0
+    late: int = 0  # events older than what the reorder window had already let go
+    held_at_most: int = 0  # the reorder window's peak
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # findings written per (detection, tier)
+    written_early: int = 0  # findings written before the end: the map of open findings was full
 
     @property
     def exit_code(self) -> int:
         """What ``detector replay`` exits with (EXIT_CODES)."""
-        return 2 if self.unreadable else 1 if self.malformed or self.failed else 0
+        return 2 if self.unreadable else 1 if self.malformed_total or self.failed_total else 0
+
+    @property
+    def findings_written(self) -> int:
+        return sum(self.counts.values())
 
 
-ProgressFn = Callable[[int, int], None]  # (done, total)
+ProgressFn = Callable[[int, int | None, int], None]  # (bytes read, bytes in all inputs or None, records read)
+Held = tuple[bytes | str, int, int, bool]  # an event held for the engine: its JSON text and where it came from
+
+
+def new_state_store() -> MutableMapping[str, Any]:
+    """The detection state of one replay: the one place to put a store that sweeps expired state."""
+    return {}
 
 
 def replay(
@@ -96,230 +107,144 @@ def replay(
     context: TenantContext | None = None,
     progress: ProgressFn | None = None,
     redaction_key: bytes | None = None,
+    window: WindowLimits | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
+    states: MutableMapping[str, Any] | None = None,
 ) -> ReplayResult:
-    """Parse every input, then feed the events through a fresh engine with empty state.
+    """Stream every input through a fresh engine with empty state (``states``, else ``new_state_store()``).
 
-    Suspected passwords are redacted as the daemon's poller does (detections.redaction), with the
-    deployment's key when given (markers as in the daemon's data), else a key for this run only."""
-    malformed: list[Malformed] = []
-    failed: list[Malformed] = []
-    unreadable: list[str] = []
-    events: list[tuple[Event, str, int, bool]] = []  # the event and where it came from
+    Findings go to ``on_finding`` as they are settled (else to ``result.findings``). Suspected passwords are
+    redacted as the daemon's poller does (detections.redaction), with the deployment's key when given
+    (markers as in the daemon's data), else a key for this run only."""
+    result = ReplayResult()
     context = context or TenantContext(tenant)
     redactor = Redactor(redaction_key or secrets.token_bytes(32), context.profile.login_domains)
-    for path in paths:
-        first = len(malformed)
-        rows: list[tuple[Any, int, bool]] = []
-        try:
-            rows.extend(_records(path, field, malformed))
-        except ReplayError as exc:
-            unreadable.append(str(exc))
-        redactor.learn(raw for raw, _, _ in rows)
-        for raw, position, is_index in rows:
-            try:
-                events.append((parse_event(redactor.redact(raw), tenant), str(path), position, is_index))
-            except Exception as exc:  # whatever is wrong with one record, the others are replayed
-                malformed.append(Malformed(str(path), position, is_index, _reason(exc)))
-        malformed[first:] = sorted(malformed[first:], key=lambda bad: bad.position)  # in file order
-    if sort:
-        events.sort(key=lambda e: e[0].time)  # stable: ties keep file order
     engine = build_engine(settings, context)
-    states: dict[str, Any] = {}
-    findings: list[Finding] = []
-    total = len(events)
-    for done, (event, path, position, is_index) in enumerate(events, 1):
-        outcome = engine.run(event, states)
-        findings.extend(outcome.findings)
-        failed += [Malformed(path, position, is_index, failure.reason) for failure in outcome.failures]
-        if progress is not None and (done % 500 == 0 or done == total):
-            progress(done, total)
-    return ReplayResult(latest_revisions(findings), malformed, total, unreadable, failed)
+    store = new_state_store() if states is None else states
+    latest = LatestRevisions(on_finding or result.findings.append)
+    order: ReorderWindow[Held] | None = ReorderWindow(window or WindowLimits()) if sort else None
+    names = [str(p) for p in paths]
+    sizes = [size_of(p) for p in paths]
+    total = None if None in sizes else sum(s or 0 for s in sizes)
+    counted, read = ByteCount(), 0
+    malformed: list[tuple[int, Malformed]] = []
+
+    def bad(source: int, what: Malformed) -> None:
+        result.malformed_total += 1
+        if len(malformed) < MAX_KEPT:
+            malformed.append((source, what))
+
+    def detect(held: Held) -> None:
+        text, source, position, is_index = held
+        try:
+            event = parse_event(orjson.loads(text), tenant)
+        except Exception as exc:  # whatever is wrong with one record, the others are replayed
+            bad(source, Malformed(names[source], position, is_index, _reason(exc)))
+            return
+        outcome = engine.run(event, store)
+        result.events += 1
+        for finding in outcome.findings:
+            latest.add(finding)
+        for failure in outcome.failures:
+            result.failed_total += 1
+            if len(result.failed) < MAX_KEPT:
+                result.failed.append(Malformed(names[source], position, is_index, failure.reason))
+
+    for source, path in enumerate(paths):
+        try:
+            rows = records(path, field, lambda what, source=source: bad(source, what), counted)
+            for batch in _batches(rows, LEARN_BATCH):
+                redactor.learn(record.raw for record in batch)
+                for record in batch:
+                    try:
+                        at, text = _admit(record, redactor, tenant)
+                    except Exception as exc:
+                        bad(source, Malformed(names[source], record.position, record.is_index, _reason(exc)))
+                        continue
+                    held = (text, source, record.position, record.is_index)
+                    for ready in order.push(at, held) if order is not None else (held,):
+                        detect(ready)
+                read += len(batch)
+                if progress is not None:  # as read, not as replayed: the window may hold the first minutes
+                    progress(counted.done, total, read)
+        except ReplayError as exc:
+            result.unreadable.append(str(exc))
+    for ready in order.drain() if order is not None else ():
+        detect(ready)
+    latest.close()
+    result.malformed = [what for _, what in sorted(malformed, key=lambda m: (m[0], m[1].position))]
+    result.late, result.held_at_most = (order.late, order.peak) if order is not None else (0, 0)
+    result.counts, result.written_early = latest.counts, latest.early
+    return result
+
+
+def _admit(record: Record, redactor: Redactor, tenant: str) -> tuple[float, bytes | str]:
+    """The record's event time and the JSON text to hold it as (redacted), or the reason it is refused."""
+    raw = redactor.redact(record.raw)
+    try:
+        at = parse_time(raw.get("published"))
+    except (AttributeError, MalformedEvent):  # not an object, or no usable time: the event's first fault
+        at = parse_event(raw, tenant).time
+    if raw is record.raw and record.text is not None:
+        return at, record.text
+    return at, orjson.dumps(raw)
+
+
+def _batches(rows: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 def _reason(exc: Exception) -> str:
     return str(exc) if isinstance(exc, MalformedEvent) else f"unusable event ({type(exc).__name__}: {exc})"
 
 
-def _records(path: Path, field: str | None, malformed: list[Malformed]) -> Iterator[tuple[Any, int, bool]]:
-    """(LogEvent, position, is_index) for each record; bad records go to ``malformed``."""
-    try:
-        with _open(path) as stream:
-            head, blank_lines = _head(stream)
-            if head[:1] == b"[":
-                rows = _array(path, head + stream.read(), malformed)
-            else:
-                rows = _json_lines(path, _chunks(head, stream), blank_lines + 1, malformed)
-            for item, position, is_index in rows:
-                if field is not None:
-                    if not isinstance(item, dict):
-                        malformed.append(Malformed(str(path), position, is_index, f"a {_kind(item)}, not an object"))
-                        continue
-                    if not isinstance(item.get(field), dict):
-                        malformed.append(Malformed(str(path), position, is_index, f"no object in field {field!r}"))
-                        continue
-                    item = item[field]
-                yield item, position, is_index
-    except OSError as exc:
-        raise ReplayError(f"{path}: cannot read: {exc.strerror or exc}") from None
-
-
-def _open(path: Path) -> IO[bytes]:
-    """The input as a binary stream. Devices and directories are refused before they are opened: reading
-    /dev/zero or a terminal never ends, and opening some devices has side effects."""
-    mode = os.fstat(STDIN_FD).st_mode if path == STDIN else path.stat().st_mode
-    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
-        raise ReplayError(f"{path}: is {_file_kind(mode)}, not a file or a pipe; not read")
-    return open(STDIN_FD, "rb", closefd=False) if path == STDIN else path.open("rb")
-
-
-def _is_named_pipe(path: Path) -> bool:
-    """A FIFO: opening it waits for a writer, so the CLI says so first."""
-    try:
-        return path != STDIN and stat.S_ISFIFO(path.stat().st_mode)
-    except OSError:
-        return False
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISCHR(mode):
-        return "a character device (a terminal, /dev/zero...)"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    return "not a regular file"
-
-
-def _head(stream: IO[bytes]) -> tuple[bytes, int]:
-    """The input from its first non-space byte (a UTF-8 BOM dropped), and how many lines came before it."""
-    blank_lines = 0
-    chunk = stream.read(CHUNK).removeprefix(b"\xef\xbb\xbf")
-    while chunk:
-        head = chunk.lstrip()
-        if head:
-            return head, blank_lines + chunk.count(b"\n", 0, len(chunk) - len(head))
-        blank_lines += chunk.count(b"\n")
-        chunk = stream.read(CHUNK)
-    return b"", blank_lines
-
-
-def _chunks(head: bytes, stream: IO[bytes]) -> Iterator[bytes]:
-    yield head
-    while chunk := stream.read(CHUNK):
-        yield chunk
-
-
-def _json_lines(
-    path: Path, chunks: Iterable[bytes], first_line: int, malformed: list[Malformed]
-) -> Iterator[tuple[Any, int, bool]]:
-    for number, line in enumerate(_lines(chunks), first_line):
-        if line is None:
-            malformed.append(Malformed(str(path), number, False, f"line longer than {MAX_LINE} bytes"))
-        elif line.strip():
-            try:
-                yield orjson.loads(line), number, False
-            except orjson.JSONDecodeError as exc:
-                malformed.append(Malformed(str(path), number, False, f"bad JSON: {exc}"))
-
-
-def _lines(chunks: Iterable[bytes], limit: int = MAX_LINE) -> Iterator[bytes | None]:
-    """Each line without its newline, or None for one longer than ``limit``, whose bytes are dropped as read."""
-    pending = bytearray()
-    too_long = False
-    for chunk in chunks:
-        start = 0
-        while (end := chunk.find(b"\n", start)) != -1:
-            too_long = too_long or len(pending) + end - start > limit
-            yield None if too_long else bytes(pending) + chunk[start:end]
-            pending.clear()
-            too_long = False
-            start = end + 1
-        if not too_long:
-            pending += chunk[start:]
-            if len(pending) > limit:
-                pending.clear()
-                too_long = True
-    if too_long:
-        yield None
-    elif pending:
-        yield bytes(pending)
-
-
-def _array(path: Path, data: bytes, malformed: list[Malformed]) -> Iterator[tuple[Any, int, bool]]:
-    try:
-        items = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return _salvage(path, data, malformed)
-    return ((item, index, True) for index, item in enumerate(items))
-
-
-class _Broken(Exception):
-    """Where a JSON array stops being one: what follows cannot be told apart into items."""
-
-    def __init__(self, what: str, text: str, pos: int) -> None:
-        if pos >= len(text):
-            super().__init__("not a valid JSON array: it is cut short")
-        else:
-            line, column = text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
-            super().__init__(f"not a valid JSON array: {what.removesuffix(' at')} at line {line} column {column}")
-
-
-_SPACE = re.compile(r"[ \t\n\r]*")
-
-
-def _salvage(path: Path, data: bytes, malformed: list[Malformed]) -> Iterator[tuple[Any, int, bool]]:
-    """An array orjson refused, item by item: an item orjson cannot parse is reported and skipped; where the
-    array itself breaks (cut short, not UTF-8, a missing comma), that is reported and the rest is lost."""
-    try:
-        text, undecodable = data.decode(), ""
-    except UnicodeDecodeError as exc:
-        text, undecodable = data[: exc.start].decode(), f"; not UTF-8 from byte {exc.start}"
-    decoder = json.JSONDecoder()  # finds where an item ends; orjson decides whether it is valid
-    index, pos = 0, _SPACE.match(text, 1).end()  # text[0] is the [
-    try:
-        if not text.startswith("]", pos):
-            while True:
-                try:
-                    end = decoder.raw_decode(text, pos)[1]
-                except json.JSONDecodeError as exc:
-                    raise _Broken(exc.msg, text, exc.pos) from None
-                except RecursionError:
-                    raise _Broken("nested too deep", text, pos) from None
-                try:
-                    yield orjson.loads(text[pos:end]), index, True
-                except orjson.JSONDecodeError as exc:
-                    malformed.append(Malformed(str(path), index, True, f"bad JSON: {exc}"))
-                index += 1
-                pos = _SPACE.match(text, end).end()
-                if not text.startswith(",", pos):
-                    break
-                pos = _SPACE.match(text, pos + 1).end()
-        if not text.startswith("]", pos):
-            raise _Broken("expected , or ]", text, pos)
-        pos = _SPACE.match(text, pos + 1).end()
-        if pos < len(text) or undecodable:
-            raise _Broken("data after its closing ]", text, pos)
-    except _Broken as exc:
-        malformed.append(Malformed(str(path), index, True, f"{exc}{undecodable}; the rest of the file is skipped"))
-
-
-def _kind(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
 # --- CLI glue -------------------------------------------------------------------------------------
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 90 * 86400:
+        raise argparse.ArgumentTypeError("must be between 0 and 90 days in seconds")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = EXIT_CODES
+    from detector.replay_output import MAX_OPEN
+
+    parser.epilog = ORDER_HELP.format(max_open=MAX_OPEN) + "\n\n" + EXIT_CODES
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
         "files", nargs="+", type=Path, metavar="FILE", help="JSON array or JSON lines of LogEvents; - is stdin"
     )
     parser.add_argument("--tenant", help="tenant name for findings (and the --config tenant to use)")
-    parser.add_argument("--output", choices=("jsonl", "table"), default="table", help="a table, or one JSON per line")
+    parser.add_argument(
+        "--output", choices=FORMATS, default="table", help="a table, one JSON per line, or one JSON array"
+    )
     parser.add_argument("--out", type=Path, help="write findings here instead of stdout")
     parser.add_argument("--no-sort", action="store_true", help="replay in file order, not by published")
+    parser.add_argument(
+        "--reorder-seconds",
+        type=_seconds,
+        default=DEFAULT_SECONDS,
+        metavar="S",
+        help=f"event time the reorder window spans (default {DEFAULT_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--reorder-events",
+        type=_positive_int,
+        default=DEFAULT_EVENTS,
+        metavar="N",
+        help=f"events the reorder window holds at most (default {DEFAULT_EVENTS})",
+    )
     parser.add_argument("--config", "-c", type=Path, help="take detection settings from this config's tenant")
     parser.add_argument("--field", help="each record wraps the LogEvent in this key (e.g. event)")
 
@@ -332,22 +257,14 @@ def run(args: argparse.Namespace) -> int:
         _report(err, "error:", "red", str(exc))
         return 2
     for path in args.files:
-        if _is_named_pipe(path):
+        if is_named_pipe(path):
             _report(err, "waiting", "cyan", f"for a writer on the named pipe {path}; it is read until closed")
-
-    bar: Progress | None = None
-    task = None
-
-    def on_progress(done: int, total: int) -> None:
-        nonlocal bar, task
-        if total <= PROGRESS_THRESHOLD:
-            return
-        if bar is None:
-            bar = Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err)
-            bar.start()
-            task = bar.add_task("replay", total=total)
-        bar.update(task, completed=done)
-
+    try:
+        writer = FindingsWriter(args.output, args.out)
+    except OSError as exc:
+        _report(err, "error:", "red", f"cannot write {args.out}: {exc.strerror or exc}")
+        return 2
+    bar = _ProgressBar(err, [size_of(p) for p in args.files])
     try:
         result = replay(
             args.files,
@@ -356,31 +273,65 @@ def run(args: argparse.Namespace) -> int:
             sort=not args.no_sort,
             field=args.field,
             context=context,
-            progress=on_progress,
+            progress=bar.update if bar.shown else None,
             redaction_key=key,
+            window=WindowLimits(args.reorder_seconds, args.reorder_events),
+            on_finding=writer.write,
         )
+        writer.close()
+    except OSError as exc:
+        bar.stop()
+        _report(err, "error:", "red", f"cannot write {args.out or 'the findings'}: {exc.strerror or exc}")
+        return 2
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.stop()
 
     for message in result.unreadable:
         _report(err, "error:", "red", message)
     for bad in result.malformed[:MAX_MALFORMED_SHOWN]:
         _report(err, "malformed", "yellow", str(bad))
-    if len(result.malformed) > MAX_MALFORMED_SHOWN:
-        err.print(f"[yellow]... and {len(result.malformed) - MAX_MALFORMED_SHOWN} more malformed records[/]")
+    if result.malformed_total > MAX_MALFORMED_SHOWN:
+        err.print(f"[yellow]... and {result.malformed_total - MAX_MALFORMED_SHOWN} more malformed records[/]")
     for bad in result.failed[:MAX_MALFORMED_SHOWN]:
         _report(err, "detection error", "yellow", str(bad))
-    if len(result.failed) > MAX_MALFORMED_SHOWN:
-        err.print(f"[yellow]... and {len(result.failed) - MAX_MALFORMED_SHOWN} more detection errors[/]")
-
-    try:
-        _write_findings(result.findings, args.output, args.out)
-    except OSError as exc:
-        _report(err, "error:", "red", f"cannot write {args.out}: {exc.strerror or exc}")
-        return 2
+    if result.failed_total > MAX_MALFORMED_SHOWN:
+        err.print(f"[yellow]... and {result.failed_total - MAX_MALFORMED_SHOWN} more detection errors[/]")
     err.print(summary_table(result))
     return result.exit_code
+
+
+class _ProgressBar:
+    """Bytes read against the inputs' sizes (so the ETA holds from the first records), records and records/s.
+
+    Shown for inputs larger than PROGRESS_BYTES, or of unknown size (a pipe: no total, no ETA)."""
+
+    def __init__(self, console: Console, sizes: list[int | None]) -> None:
+        total = None if None in sizes else sum(s or 0 for s in sizes)
+        self.shown = total is None or total > PROGRESS_BYTES
+        self._started = time.monotonic()
+        self._bar: Progress | None = None
+        if self.shown:
+            self._bar = Progress(
+                TextColumn("replaying"),
+                BarColumn(),
+                DownloadColumn(),
+                TextColumn("{task.fields[records]:,} events, {task.fields[rate]:,.0f} events/s"),
+                TimeRemainingColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            )
+            self._task = self._bar.add_task("replay", total=total, records=0, rate=0.0)
+            self._bar.start()
+
+    def update(self, done: int, total: int | None, records: int) -> None:
+        if self._bar is not None:
+            rate = records / max(time.monotonic() - self._started, 1e-9)
+            self._bar.update(self._task, completed=done, total=total, records=records, rate=rate)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 def _report(console: Console, label: str, style: str, message: str) -> None:
@@ -410,41 +361,22 @@ def _settings(args: argparse.Namespace) -> tuple[str, DetectionSettings, TenantC
     return chosen.name, chosen.detections, tenant_context(chosen), key
 
 
-def _write_findings(findings: list[Finding], output: str, out: Path | None) -> None:
-    if output == "jsonl":
-        lines = b"".join(orjson.dumps(f.to_dict()) + b"\n" for f in findings)
-        if out is None:
-            sys.stdout.buffer.write(lines)
-            sys.stdout.flush()
-        else:
-            out.write_bytes(lines)
-        return
-    from detector.respond.alerts import format_finding
-
-    if out is None:
-        console = Console(highlight=False, soft_wrap=True)
-        for f in findings:
-            console.print(format_finding(f.to_dict()))
-        return
-    with out.open("w") as fh:
-        console = Console(file=fh, highlight=False, soft_wrap=True, no_color=True)
-        for f in findings:
-            console.print(format_finding(f.to_dict()))
-
-
 def summary_table(result: ReplayResult) -> Table:
     table = Table(title="replay summary", title_justify="left")
     table.add_column("detection")
     table.add_column("tier")
     table.add_column("findings", justify="right")
-    counts = Counter((f.detection, f.assessment.tier.value) for f in result.findings)
-    for (detection, tier), n in sorted(counts.items()):
+    for (detection, tier), n in sorted(result.counts.items()):
         table.add_row(detection, tier, str(n))
     table.add_section()
-    table.add_row("[bold]findings[/]", "", str(len(result.findings)))
+    table.add_row("[bold]findings[/]", "", str(result.findings_written))
+    if result.written_early:
+        table.add_row("written before the end (too many open)", "", str(result.written_early))
     table.add_row("events replayed", "", str(result.events))
-    table.add_row("malformed (skipped)", "", str(len(result.malformed)))
-    table.add_row("detection errors", "", str(len(result.failed)))
-    table.add_row("records read", "", str(result.events + len(result.malformed)))
+    table.add_row("late (behind the reorder window)", "", str(result.late))
+    table.add_row("held at most (reorder window)", "", str(result.held_at_most))
+    table.add_row("malformed (skipped)", "", str(result.malformed_total))
+    table.add_row("detection errors", "", str(result.failed_total))
+    table.add_row("records read", "", str(result.events + result.malformed_total))
     table.add_row("inputs not read", "", str(len(result.unreadable)))
     return table

@@ -22,6 +22,7 @@ from detections.event import parse_event
 from detections.registry import build_detections
 from detections.testkit import PUSH_ATTACKER, push_bombing, sign_in
 from detector import replay as replay_mod
+from detector import replay_input
 from detector.cli import main
 from detector.replay import Malformed, replay
 from tests.conftest import DATA
@@ -252,10 +253,24 @@ def test_jsonl_output_is_the_findings_json_unescaped(tmp_path):
     assert {json.loads(line)["principal_login"] for line in out.read_bytes().splitlines()} == set(HOSTILE_LOGINS)
 
 
-def test_progress_bar_on_large_inputs(tmp_path, attack, monkeypatch, capsys):
-    monkeypatch.setattr(replay_mod, "PROGRESS_THRESHOLD", 3)
+def test_progress_bar_shows_bytes_events_and_rate(tmp_path, attack, monkeypatch, capsys):
+    monkeypatch.setattr(replay_mod, "PROGRESS_BYTES", 3)
     assert main(["replay", str(write_jsonl(tmp_path / "a.jsonl", attack))]) == 0
-    assert "replay summary" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "events/s" in err and f"{len(attack)} events" in err and "replay summary" in err
+
+
+def test_progress_counts_bytes_against_the_input_size_from_the_first_update(tmp_path, monkeypatch):
+    monkeypatch.setattr(replay_mod, "LEARN_BATCH", 100)  # records between updates
+    monkeypatch.setattr(replay_input, "CHUNK", 4096)  # many reads, so progress moves before the end
+    raws = [sign_in(T0 + i, uuid=f"e-{i}") for i in range(5000)]
+    path = write_jsonl(tmp_path / "a.jsonl", raws)
+    calls: list[tuple[int, int | None, int]] = []
+    replay([path], "acme", progress=lambda done, total, read: calls.append((done, total, read)))
+    size = path.stat().st_size
+    assert all(total == size for _, total, _ in calls)
+    assert calls[0][0] < size and calls[0][2] == 100  # the first update already has the total: an ETA
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls) and calls[-1] == (size, size, 5000)
 
 
 SAMPLES = DATA / "okta-samples"
