@@ -35,6 +35,7 @@ from detections.event import Event, is_successful_sign_in
 
 DAY = 86400.0
 VERSION = 1
+MAX_VALUE = 96  # characters of a facet value kept
 
 # facet → Okta behaviour names that speak about it (debugData.behaviors keys).
 _OKTA_BEHAVIOURS: dict[str, tuple[str, ...]] = {
@@ -156,21 +157,22 @@ class Profile:
 
 
 def facets_of(event: Event) -> dict[str, str]:
-    """The facet values an event shows; absent ones are left out."""
+    """The facet values an event shows; absent ones are left out. Each is cut to ``MAX_VALUE`` characters:
+    the strings are the sign-in's (a user agent, a city), and a profile must stay small whatever they are."""
     out: dict[str, str] = {}
     if event.geo.country:
-        out["country"] = event.geo.country
+        out["country"] = event.geo.country[:MAX_VALUE]
         if event.geo.city:
-            out["city"] = f"{event.geo.city}, {event.geo.country}"
+            out["city"] = f"{event.geo.city}, {event.geo.country}"[:MAX_VALUE]
     if event.asn is not None:
-        out["asn"] = f"AS{event.asn}" + (f" {event.as_org}" if event.as_org else "")
+        out["asn"] = f"AS{event.asn}"  # the number only: Okta spells one operator's name several ways
     if (network := geo.network_of(event.ip)) is not None:
         out["network"] = network
     if event.dt_hash:
-        out["device"] = event.dt_hash
+        out["device"] = event.dt_hash[:MAX_VALUE]
     browser, os = event.ua_browser, event.ua_os
     if browser or os:
-        out["agent"] = f"{browser or '?'} on {os or '?'}"
+        out["agent"] = f"{browser or '?'} on {os or '?'}"[:MAX_VALUE]
     return out
 
 

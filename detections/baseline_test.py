@@ -178,3 +178,12 @@ def test_pushes_at_an_hour_the_user_never_signs_in_add_to_the_bombing():
     (bombing, *_) = [f for f in findings if f.detection == "mfa_push_bombing"]
     assert bombing.confidence == 35  # 30 + 5: medium
     assert any("hour the user never signs in" in e.label for e in bombing.assessment.evidence)
+
+
+def test_hostile_strings_keep_the_profile_small():
+    baseline, profile = Baseline(), Profile()
+    for i in range(30):
+        raw = sign_in(T0 + i, "nyc", dt_hash="d" * 2000 + str(i), browser="B" * 2000 + str(i), os="O" * 2000)
+        raw["client"]["geographicalContext"]["city"] = "C" * 2000 + str(i)
+        baseline.learn(ev(raw), profile)
+    assert len(orjson.dumps(profile.to_dict())) < 4 * 12 * 200
