@@ -36,10 +36,12 @@ change, sensitive action).
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from detections import geo
+from detections.columns import columns, rows
 from detections.common import (
     Suppression,
     is_allowlisted_egress,
@@ -51,6 +53,7 @@ from detections.common import (
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, Tier, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.lifecycle import horizon
 from detections.tenant_profile import is_listed
 
 DAY = 86400.0
@@ -98,22 +101,6 @@ class _Loc:
     device_new: bool = False
     threat: bool = False
 
-    def row(self) -> list[Any]:
-        return [
-            self.time,
-            self.uuid,
-            self.ip,
-            self.lat,
-            self.lon,
-            self.country,
-            self.city,
-            self.asn,
-            self.as_org,
-            self.novel,
-            self.device_new,
-            self.threat,
-        ]
-
     def place(self) -> str:
         return f"{self.city}, {self.country}" if self.city else self.country
 
@@ -130,7 +117,7 @@ class TravelHistory:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "l": [loc.row() for loc in self.locations],
+            "l": columns(_Loc, self.locations),
             "n": self.sign_ins,
             "first": self.first_seen,
             "c": dict(self.countries),
@@ -142,7 +129,7 @@ class TravelHistory:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TravelHistory:
         return cls(
-            [_Loc(*row) for row in data["l"]],
+            rows(_Loc, data["l"]),
             data["n"],
             data["first"],
             dict(data["c"]),
@@ -172,6 +159,17 @@ class ImpossibleTravel:
 
     def load_state(self, data: dict[str, Any]) -> TravelHistory:
         return TravelHistory.from_dict(data)
+
+    def expires_at(self, state: TravelHistory) -> float:
+        """Trusted locations (``history_s``), known countries, networks and transitions (``novelty_s``) and the
+        suppression: the user's travel baseline outlives a quiet month, not a quiet quarter."""
+        cfg = self.config
+        novelty = [*state.countries.values(), *state.asns.values(), *(t[0] for t in state.transitions.values())]
+        return horizon(
+            *(loc.time + cfg.history_s for loc in state.locations[-1:]),
+            max(novelty, default=-math.inf) + cfg.novelty_s,
+            state.sup.expires_at(cfg.suppress_s),
+        )
 
     def detect(self, event: Event, state: TravelHistory) -> list[Finding]:
         cfg = self.config

@@ -35,6 +35,7 @@ from rich.text import Text
 
 from detections.engine import Engine, TenantContext
 from detections.event import Event, MalformedEvent, parse_event
+from detections.expiring import ExpiringStates
 from detections.finding import Finding, latest_revisions
 from detections.redaction import Redactor
 from detections.registry import DetectionSettings, build_detections
@@ -124,11 +125,12 @@ def replay(
     if sort:
         events.sort(key=lambda e: e[0].time)  # stable: ties keep file order
     engine = Engine(build_detections(settings or DetectionSettings(), context.profile), context)
-    states: dict[str, Any] = {}
+    states = ExpiringStates(engine)  # swept by event time as the daemon's stores are
     findings: list[Finding] = []
     total = len(events)
     for done, (event, path, position, is_index) in enumerate(events, 1):
         outcome = engine.run(event, states)
+        states.sweep()
         findings.extend(outcome.findings)
         failed += [Malformed(path, position, is_index, failure.reason) for failure in outcome.failures]
         if progress is not None and (done % 500 == 0 or done == total):
