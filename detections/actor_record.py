@@ -24,12 +24,23 @@ Loader = Callable[[dict[str, Any]], Any]
 
 
 class _Part:
-    __slots__ = ("data", "horizon", "state")
+    __slots__ = ("_horizon", "data", "owner", "state")
 
-    def __init__(self, horizon: float, state: Any = None, data: dict[str, Any] | None = None) -> None:
-        self.horizon = horizon
+    def __init__(
+        self, horizon: float | None, state: Any = None, data: dict[str, Any] | None = None, owner: Any = None
+    ) -> None:
+        self._horizon = horizon  # None: not known since the last write, asked of ``owner`` when needed
         self.state = state  # decoded, or None while only ``data`` is held
         self.data = data
+        self.owner = owner  # the detection (or baseline) whose ``expires_at`` says when the state is dead
+
+    @property
+    def horizon(self) -> float:
+        if self._horizon is None:
+            at = getattr(self.owner, "expires_at", None)
+            horizon = None if at is None else at(self.state)
+            self._horizon = NEVER if horizon is None else horizon
+        return self._horizon
 
     def encoded(self) -> dict[str, Any]:
         return self.state.to_dict() if self.state is not None else self.data or {}
@@ -53,8 +64,9 @@ class ActorRecord:
             held.state, held.data = load(held.data or {}), None
         return held.state
 
-    def put(self, part: str, key: str, state: Any, expires_at: float | None) -> None:
-        self._parts.setdefault(part, {})[key] = _Part(NEVER if expires_at is None else expires_at, state)
+    def put(self, part: str, key: str, state: Any, owner: Any) -> None:
+        """The state ``owner`` (a detection) keeps under ``key``; its horizon is asked when next needed."""
+        self._parts.setdefault(part, {})[key] = _Part(None, state, owner=owner)
         self.changed = True
 
     def prune(self, mark: float) -> None:
@@ -79,6 +91,9 @@ class ActorRecord:
 
     def __len__(self) -> int:
         return sum(len(keys) for keys in self._parts.values())
+
+    def __bool__(self) -> bool:
+        return True  # a record is a record, held or not
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -13,9 +13,13 @@ a human actor):
 * anonymizer = ``securityContext.isProxy`` or a ``debugData.tunnels`` entry with
   ``anonymous: true`` (both folded into ``Event.is_proxy``); the tunnel operator
   is named in the evidence when present;
-* novelty = Okta behavior ``New Device`` or ``New Geo-Location`` (or
-  ``New Country``) POSITIVE; UNKNOWN/BAD_REQUEST mean "no history" and do not
-  count (docs/okta-quirks.md#behaviors). No novelty → nothing;
+* novelty = a device new for the user (the user's baseline, which learns
+  devices through anonymizers too, combined with Okta's ``New Device``), or
+  Okta's ``New Geo-Location``/``New Country`` POSITIVE: the baseline does not
+  judge places through an anonymizer, whose location is the relay's, so a
+  privacy-VPN user is not "somewhere new" at every sign-in. UNKNOWN/BAD_REQUEST
+  mean "no history" and do not count (docs/okta-quirks.md#behaviors). No
+  novelty → nothing;
 * evidence: anonymizer +15, new geo +15, new device +10, ThreatInsight
   ``threatSuspected`` +15;
 * dampeners: Apple Private Relay / a privacy relay or VPN ASN the org accepts
@@ -34,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from detections.baseline import Novelty
 from detections.common import (
     Suppression,
     is_allowlisted_egress,
@@ -81,6 +86,7 @@ class AnonymizerSignIn:
     id: ClassVar[str] = "anonymizer_signin"
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True
+    reads_baseline: ClassVar[bool] = True  # is the device new for the user?
     mitre: ClassVar[tuple[str, ...]] = ("T1090", "T1090.003", "T1078.004")
 
     def __init__(self, config: AnonymizerSignInConfig | None = None) -> None:
@@ -100,7 +106,7 @@ class AnonymizerSignIn:
     def expires_at(self, state: AnonymizerState) -> float:
         return state.sup.expires_at(self.config.suppress_s)
 
-    def detect(self, event: Event, state: AnonymizerState) -> list[Finding]:
+    def detect(self, event: Event, state: AnonymizerState, novelty: Novelty) -> list[Finding]:
         cfg = self.config
         if state.sup.replayed(event.uuid):
             return []
@@ -108,7 +114,8 @@ class AnonymizerSignIn:
         if is_allowlisted_egress(cfg, event.ip, event.asn, operators):
             return []
         new_geo = [b for b in cfg.geo_behaviors if event.behavior_positive(b)]
-        new_device = [b for b in cfg.device_behaviors if event.behavior_positive(b)]
+        device = novelty.new_device  # the baseline, with Okta's New Device
+        new_device = device is not None or any(event.behavior_positive(b) for b in cfg.device_behaviors)
         if not new_geo and not new_device:
             return []
         u = (event.uuid,)
@@ -131,9 +138,8 @@ class AnonymizerSignIn:
                 )
             )
         if new_device:
-            evidence.append(
-                Evidence(EvidenceClass.ANOMALY, "new device for the user (Okta New Device)", cfg.new_device_points, u)
-            )
+            label = novelty.explain(device) if device is not None else "new device for the user (Okta New Device)"
+            evidence.append(Evidence(EvidenceClass.ANOMALY, label, cfg.new_device_points, u))
         if event.threat_suspected:
             evidence.append(
                 Evidence(EvidenceClass.INFRASTRUCTURE, "Okta ThreatInsight suspected the IP", cfg.threat_points, u)

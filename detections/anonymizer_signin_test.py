@@ -135,3 +135,15 @@ def test_tenant_egress_cidrs_and_asns_are_not_evaluated():
     assert run(proxied, config=tenant(egress_cidrs=("95.24.0.0/16",))) == []
     assert run(proxied, config=tenant(egress_asns=frozenset({8359}))) == []
     assert len(run(proxied, config=tenant(egress_cidrs=("95.25.0.0/16",), egress_asns=frozenset({53813})))) == 1
+
+
+def test_without_oktas_behaviours_a_device_new_to_the_user_through_a_vpn_is_found_from_the_baseline():
+    """A Classic org: no behaviours. The baseline knows the laptop, even through the VPN, and not the place."""
+    usual = [sign_in(T0 - (10 - i) * 2 * 86400, "nyc") for i in range(10)]
+    through_vpn = [sign_in(T0 - 3600, "frankfurt_relay", proxy=True, debug=NORD)]  # the laptop, through NordVPN
+    assert run([*usual, *through_vpn]) == []  # a known device, and a relay's place is judged by nobody
+    states: dict = {}
+    run([*usual, *through_vpn], states)
+    (finding,) = run([sign_in(T0, "moscow", proxy=True, dt_hash="dt-stranger", debug=NORD)], states)
+    (device,) = [label for label in labels(finding) if label.startswith("new device")]
+    assert "new device dt-stranger (usually dt-alice-laptop)" in device and "profile learned" in device

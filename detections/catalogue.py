@@ -19,6 +19,7 @@ import sys
 import tokenize
 from typing import Any
 
+from detections.baseline import Baseline, BaselineConfig
 from detections.registry import DetectionSettings, build_detections
 
 COMMAND = "python -m detections.catalogue > docs/detections.md"
@@ -107,7 +108,26 @@ def render() -> str:
             "|---|---|---|",
         ]
         lines += [f"| `{name}` | `{_cell(value)}` | {_cell(note)} |" for name, value, note in e.defaults]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _baseline_section()) + "\n"
+
+
+def _baseline_section() -> list[str]:
+    """The per-user profile the detections share: not a detection, but its settings are tuned like one."""
+    module = sys.modules[Baseline.__module__]
+    readers = [f"[`{d.id}`](#{d.id})" for d in build_detections() if getattr(d, "reads_baseline", False)]
+    lines = [
+        "",
+        "## baseline",
+        "",
+        " ".join((module.__doc__ or "").strip().split("\n\n")[0].split()),
+        "",
+        f"* Source: [`detections/baseline.py`](../detections/baseline.py); read by {', '.join(readers)}",
+        "* Settings (`BaselineConfig`; per tenant in the config file under `tenants[].detections.baseline`):",
+        "",
+        "| setting | default | note |",
+        "|---|---|---|",
+    ]
+    return lines + [f"| `{n}` | `{_cell(v)}` | {_cell(note)} |" for n, v, note in _defaults(BaselineConfig())]
 
 
 def _finding_ids(cls: type) -> tuple[str, ...]:

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detections import debugdata, geo
+from detections.baseline import Novelty
 from detections.confidence import Assessment
+from detections.event import SUCCESSFUL_SIGN_INS as SUCCESSFUL_SIGN_INS  # re-exported: detections import it here
 from detections.event import Event
+from detections.event import is_successful_sign_in as is_successful_sign_in
 from detections.finding import Finding, Severity
 from detections.tenant_profile import operator_key
-
-SUCCESSFUL_SIGN_INS = frozenset({"user.session.start", "user.authentication.sso"})
 
 # Failed-credential reasons (docs/okta-quirks.md#wrong-password-reasons): Identity Engine uses INVALID_CREDENTIALS,
 # Classic/migration examples INVALID_LOGIN, and VERIFICATION_ERROR appears on user.session.start.
@@ -46,10 +47,6 @@ _SCRIPTED_UA_MARKERS = (
     "libwww-perl",
     "powershell",
 )
-
-
-def is_successful_sign_in(event: Event) -> bool:
-    return event.event_type in SUCCESSFUL_SIGN_INS and event.outcome == "SUCCESS"
 
 
 # Okta Support acting through the vendor's own back end (docs/okta-quirks.md#okta-support-resets): the system actor, no
@@ -121,19 +118,20 @@ def is_mobile_carrier(as_org: str | None) -> bool:
     return any(marker in low for marker in _MOBILE_CARRIER_MARKERS)
 
 
-def requester_signals(event: Event) -> str:
-    """What a push prompt's requester (the sign-in) looks like, as letters: G new geo-location/country,
-    D new device (Okta behaviors, POSITIVE only), P anonymizer, T ThreatInsight suspected."""
+def requester_signals(event: Event, novelty: Novelty) -> tuple[str, str]:
+    """What a push prompt's requester (the sign-in) looks like, as letters, and why: G a place new for the user,
+    N a network new for the user, D a device new for the user (the user's baseline combined with Okta's
+    behaviours, detections.baseline), P anonymizer, T ThreatInsight suspected."""
     letters = ""
-    if event.behavior_positive("New Geo-Location") or event.behavior_positive("New Country"):
-        letters += "G"
-    if event.behavior_positive("New Device"):
-        letters += "D"
+    new = [n for n in (novelty.new_place, novelty.new_network, novelty.new_device)]
+    for letter, novel in zip("GND", new, strict=True):
+        if novel is not None:
+            letters += letter
     if event.is_proxy:
         letters += "P"
     if event.threat_suspected:
         letters += "T"
-    return letters
+    return letters, (novelty.explain(*new) if any(new) else "")
 
 
 def is_scripted_user_agent(ua: str | None) -> bool:

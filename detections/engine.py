@@ -22,6 +22,7 @@ import orjson
 
 from detections import actor_record
 from detections.actor_record import ActorRecord
+from detections.baseline import NOTHING_NEW, Baseline, Novelty
 from detections.event import Event
 from detections.finding import Finding
 from detections.lifecycle import watermark
@@ -42,6 +43,9 @@ class Detection(Protocol):
     keyed_by_actor: ClassVar[bool]
     # Optional ``human_only: ClassVar[bool]`` (absent = False): the detection judges a person's behaviour, so the
     # engine does not feed it the events of the tenant's listed service accounts (TenantProfile.service_accounts).
+    # Optional ``reads_baseline: ClassVar[bool]`` (absent = False): the detection is called as
+    # ``detect(event, state, novelty)`` with what the event shows that is new for its user (detections.baseline);
+    # it must be keyed by actor, where the user's profile lives.
 
     def state_key(self, event: Event) -> str | None:
         """The state partition this event updates, or None when the event is not relevant."""
@@ -103,12 +107,18 @@ class StateUnreadable(Exception):
 
 
 class Engine:
-    def __init__(self, detections: Sequence[Detection], context: TenantContext) -> None:
+    def __init__(
+        self, detections: Sequence[Detection], context: TenantContext, baseline: Baseline | None = None
+    ) -> None:
         self.detections = tuple(detections)
         self.context = context
-        self._by_id = {d.id: d for d in self.detections}
+        self.baseline = baseline or Baseline()
+        self._by_id: dict[str, Any] = {d.id: d for d in self.detections} | {Baseline.id: self.baseline}
         self.actor_keyed = frozenset(d.id for d in self.detections if d.keyed_by_actor)
         self.human_only = frozenset(d.id for d in self.detections if getattr(d, "human_only", False))
+        self.reads_baseline = frozenset(d.id for d in self.detections if getattr(d, "reads_baseline", False))
+        if not self.reads_baseline <= self.actor_keyed:
+            raise ValueError(f"reads_baseline needs keyed_by_actor: {sorted(self.reads_baseline - self.actor_keyed)}")
         self.newest = 0.0  # the newest event time seen: the watermark's clock
         self.clock: Callable[[], float] = time.time
 
@@ -119,20 +129,23 @@ class Engine:
     def expires_at(self, store_key: str, state: Any) -> float | None:
         """The horizon of a stored value: an actor record's latest part, else its detection's (None: never)."""
         if isinstance(state, ActorRecord):
+            state.prune(self.watermark())
             return state.expires_at()
         return self._horizon(self._by_id[store_key.split("|", 1)[0]], state)
 
     @staticmethod
-    def _horizon(detection: Detection, state: Any) -> float | None:
+    def _horizon(detection: Any, state: Any) -> float | None:
         expires_at = getattr(detection, "expires_at", None)
         return None if expires_at is None else expires_at(state)
 
     def state_of(self, states: StateStore, detection_id: str, key: str) -> Any | None:
         """The state one detection keeps under ``key``, wherever the store layout puts it (tests, tools)."""
         detection = self._by_id[detection_id]
-        if not detection.keyed_by_actor:
-            return states.get(f"{detection_id}|{key}")
-        for value in states.values():
+        stored = states.get(f"{detection_id}|{key}")
+        if stored is not None or not detection.keyed_by_actor:
+            return stored
+        own = states.get(actor_record.PREFIX + key)  # most are keyed by the actor id itself
+        for value in (own, *states.values()) if own is not None else states.values():
             if (
                 isinstance(value, ActorRecord)
                 and (state := value.get(detection_id, key, detection.load_state)) is not None
@@ -151,6 +164,10 @@ class Engine:
         Isolated: a detection that raises is reported in ``failures`` and the others still run, so one
         hostile event (or one bug) never stops the stage. Its state keeps what it had written before it
         raised; a stored state that no longer decodes is started afresh and reported the same way.
+
+        The user's baseline runs with the actor-keyed detections (in Kafka mode: in the actor's partition), as
+        one more part of the actor's record: the event is judged against the profile as it was, then learned.
+        No detection reads it: it is not kept.
         """
         outcome = Outcome()
         if self.context.is_own_action(event):
@@ -159,6 +176,13 @@ class Engine:
         skipped = self._skipped(event)
         actor_key = actor_record.PREFIX + event.actor_id
         record: ActorRecord | None = None  # the actor's record, read when a detection keyed by actor needs it
+        with_baseline = bool(self.reads_baseline) and (only is None or not self.actor_keyed.isdisjoint(only))
+        profile_key = self.baseline.state_key(event) if with_baseline else None
+        profile, profile_legacy = None, None
+        if profile_key is not None:
+            record = self._record(actor_key, states, outcome)
+            profile, profile_legacy = self._part(record, self.baseline, profile_key, states, outcome)
+        novelty: Novelty | None = None
         for detection in self.detections:
             if (only is not None and detection.id not in only) or detection.id in skipped:
                 continue
@@ -167,8 +191,16 @@ class Engine:
                 if key is None:
                     continue
                 if detection.keyed_by_actor:
-                    record = record or self._record(actor_key, states, outcome)
-                    found = self._detect_in(record, detection, key, event, states, outcome)
+                    if record is None:
+                        record = self._record(actor_key, states, outcome)
+                    state, legacy = self._part(record, detection, key, states, outcome)
+                    if detection.id in self.reads_baseline:
+                        if novelty is None:
+                            novelty = NOTHING_NEW if profile is None else self.baseline.judge(event, profile)
+                        found = detection.detect(event, state, novelty)  # type: ignore[call-arg]
+                    else:
+                        found = detection.detect(event, state)
+                    self._put(record, detection, key, state, legacy, states)
                 else:
                     store_key = f"{detection.id}|{key}"
                     state = self._state(detection, store_key, states, outcome)
@@ -178,10 +210,23 @@ class Engine:
                 outcome.failures.append(DetectionFailure(detection.id, exc))
                 continue
             outcome.findings.extend(found)
+        if record is not None and profile_key is not None and profile is not None:
+            try:
+                if self.baseline.learn(event, profile):
+                    self._put(record, self.baseline, profile_key, profile, profile_legacy, states)
+            except Exception as exc:
+                outcome.failures.append(DetectionFailure(Baseline.id, exc))
         if record is not None and record.changed:
-            record.prune(self.watermark())
-            states[actor_key] = record
+            states[actor_key] = record  # dead parts are dropped when it is encoded or indexed (``expires_at``)
         return outcome
+
+    def novelty(self, event: Event, states: StateStore) -> Novelty:
+        """What the event shows that is new for its user, against the stored profile (tests, explanations)."""
+        key = self.baseline.state_key(event)
+        if key is None:
+            return NOTHING_NEW
+        stored = self.state_of(states, Baseline.id, key)
+        return NOTHING_NEW if stored is None else self.baseline.judge(event, stored)
 
     def _record(self, actor_key: str, states: StateStore, outcome: Outcome) -> ActorRecord:
         try:
@@ -191,29 +236,32 @@ class Engine:
             record = None
         return record if isinstance(record, ActorRecord) else ActorRecord()
 
-    def _detect_in(
-        self, record: ActorRecord, detection: Detection, key: str, event: Event, states: StateStore, outcome: Outcome
-    ) -> list[Finding]:
-        """Run an actor-keyed detection on its part of the record; a state the previous layout stored under its
-        own key (``<detection>|<key>``) moves into the record, and that key is deleted."""
+    def _part(
+        self, record: ActorRecord, detection: Any, key: str, states: StateStore, outcome: Outcome
+    ) -> tuple[Any, str | None]:
+        """An actor-keyed state from its actor's record, and the key of the previous layout
+        (``<detection>|<key>``) when it was read from there instead (to be deleted once it is in the record)."""
         state = record.get(detection.id, key, detection.load_state)
+        if state is not None:
+            return state, None
         legacy = f"{detection.id}|{key}"
-        stored = None if state is not None else self._stored(detection, legacy, states, outcome)
-        if state is None:
-            state = detection.new_state() if stored is None else stored
-        found = detection.detect(event, state)
-        record.put(detection.id, key, state, self._horizon(detection, state))
-        if stored is not None:
+        stored = self._stored(detection, legacy, states, outcome)
+        return (detection.new_state(), None) if stored is None else (stored, legacy)
+
+    def _put(
+        self, record: ActorRecord, detection: Any, key: str, state: Any, legacy: str | None, states: StateStore
+    ) -> None:
+        record.put(detection.id, key, state, detection)
+        if legacy is not None:
             del states[legacy]
-        return found
 
     @classmethod
-    def _state(cls, detection: Detection, store_key: str, states: StateStore, outcome: Outcome) -> Any:
+    def _state(cls, detection: Any, store_key: str, states: StateStore, outcome: Outcome) -> Any:
         state = cls._stored(detection, store_key, states, outcome)
         return detection.new_state() if state is None else state
 
     @staticmethod
-    def _stored(detection: Detection, store_key: str, states: StateStore, outcome: Outcome) -> Any | None:
+    def _stored(detection: Any, store_key: str, states: StateStore, outcome: Outcome) -> Any | None:
         try:
             return states.get(store_key)
         except Exception as exc:  # e.g. a state written by an older version
@@ -247,9 +295,12 @@ class Engine:
         return findings
 
     def encode_state(self, state: DetectionState) -> bytes:
-        """An actor record carries its own version; any other state gets ``"v"`` beside its fields."""
-        data = state.to_dict()
-        return orjson.dumps(data if isinstance(state, ActorRecord) else {**data, "v": STATE_VERSION})
+        """An actor record (its dead parts dropped) carries its own version; any other state gets ``"v"`` beside
+        its fields (unless it keeps a version of its own)."""
+        if isinstance(state, ActorRecord):
+            state.prune(self.watermark())  # its dead parts are not written
+            return orjson.dumps(state.to_dict())
+        return orjson.dumps({"v": STATE_VERSION, **state.to_dict()})
 
     def decode_state(self, store_key: str, data: bytes) -> Any:
         """Rebuild a state object from its bytes; the key's prefix names its detection (or the actor record).

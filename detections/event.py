@@ -31,6 +31,9 @@ MAX_TEXT = 2048  # any other string (logins, user agents, cities ...): longer is
 MAX_ASN = 2**32 - 1
 
 
+SUCCESSFUL_SIGN_INS = frozenset({"user.session.start", "user.authentication.sso"})
+
+
 class MalformedEvent(ValueError):
     """The record is not a usable LogEvent; the reason goes to the dead-letter record."""
 
@@ -386,3 +389,7 @@ def _debug_data(debug: dict, invalid: list[str]) -> dict[str, Any]:
             continue
         out[name] = value
     return out
+
+
+def is_successful_sign_in(event: Event) -> bool:
+    return event.event_type in SUCCESSFUL_SIGN_INS and event.outcome == "SUCCESS"

@@ -152,3 +152,16 @@ def bordering(country_a: str | None, country_b: str | None) -> bool:
     if not country_a or not country_b:
         return False
     return country_b in _BORDERS.get(country_a, ()) or country_a in _BORDERS.get(country_b, ())
+
+
+@functools.lru_cache(maxsize=4096)
+def network_of(ip: str | None) -> str | None:
+    """The /24 (IPv4) or /48 (IPv6) an address belongs to, as a CIDR; None when missing or unparseable."""
+    if not ip:
+        return None
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    bits = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{bits}", strict=False))

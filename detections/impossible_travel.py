@@ -21,10 +21,12 @@ a human actor):
   country −20, a mobile-carrier side inside one country another −20 (carrier
   egress geolocates far from the handset: the Wi-Fi ↔ LTE jump),
   an A→B transition already seen for the user −30, a known traveller (tenant
-  context ``known_travellers``) −30, cold start (< 10 successful sign-ins or
-  < 14 days observed) −15 and the score capped below high-confidence;
-* boost: the far side new for the user (country/ASN unseen in 90 days, or Okta
-  ``New Country``/``New Geo-Location`` POSITIVE) +15, ``New Device`` +10,
+  context ``known_travellers``) −30, the user's baseline still learning
+  (detections.baseline: < 10 sign-ins or < 14 days) −15 and the score capped
+  below high-confidence;
+* boost, from the user's baseline combined with Okta's behaviours: the far side
+  in a country, city or network operator new for the user +15, on a device new
+  for the user +10 (together they keep the hop at least medium while learning),
   ThreatInsight ``threatSuspected`` +15.
 
 Service accounts listed in the tenant context never reach this detection
@@ -41,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from detections import geo
+from detections.baseline import Novelty
 from detections.columns import columns, rows
 from detections.common import (
     Suppression,
@@ -69,9 +72,7 @@ class ImpossibleTravelConfig:
     inflight_asns: frozenset[int] = frozenset({22351})  # Intelsat in-flight Wi-Fi (Panther)
     nearby_country_dampening: int = 20
     known_transition_dampening: int = 30
-    cold_start_logins: int = 10
-    cold_start_s: float = 14 * DAY
-    cold_start_dampening: int = 15
+    cold_start_dampening: int = 15  # the user's baseline is still learning
     cold_start_cap: int = 84  # below the high-confidence tier: no automatic action
     min_confidence: int = 25  # dampened below this → nothing is emitted
     allowlist_cidrs: tuple[str, ...] = ()  # corporate VPN / SWG egress: neither evaluated nor a baseline
@@ -82,7 +83,6 @@ class ImpossibleTravelConfig:
     suppress_s: float = 3600.0  # one finding per user per hour
     history_s: float = 30 * DAY  # trusted locations kept this long ...
     max_locations: int = 32  # ... at most this many
-    novelty_s: float = 90 * DAY  # countries/ASNs "known" for this long
     max_transitions: int = 64
 
 
@@ -97,8 +97,8 @@ class _Loc:
     city: str | None
     asn: int | None
     as_org: str | None = None
-    novel: str = ""  # why this sign-in was new for the user when it arrived ("" = not new)
-    device_new: bool = False
+    novel: str = ""  # why this sign-in's place was new for the user when it arrived ("" = not new)
+    device_new: str = ""  # why its device was new for the user ("" = not new)
     threat: bool = False
 
     def place(self) -> str:
@@ -108,20 +108,12 @@ class _Loc:
 @dataclass(slots=True)
 class TravelHistory:
     locations: list[_Loc] = field(default_factory=list)  # trusted sign-ins, sorted by event time
-    sign_ins: int = 0
-    first_seen: float | None = None
-    countries: dict[str, float] = field(default_factory=dict)
-    asns: dict[str, float] = field(default_factory=dict)
     transitions: dict[str, list[Any]] = field(default_factory=dict)  # "A>B" → [time of B, uuid of B]
     sup: Suppression = field(default_factory=Suppression)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "l": columns(_Loc, self.locations),
-            "n": self.sign_ins,
-            "first": self.first_seen,
-            "c": dict(self.countries),
-            "a": dict(self.asns),
             "t": {k: list(v) for k, v in self.transitions.items()},
             "sup": self.sup.to_dict(),
         }
@@ -130,10 +122,6 @@ class TravelHistory:
     def from_dict(cls, data: dict[str, Any]) -> TravelHistory:
         return cls(
             rows(_Loc, data["l"]),
-            data["n"],
-            data["first"],
-            dict(data["c"]),
-            dict(data["a"]),
             {k: list(v) for k, v in data["t"].items()},
             Suppression.from_dict(data["sup"]),
         )
@@ -143,6 +131,7 @@ class ImpossibleTravel:
     id: ClassVar[str] = "impossible_travel"
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True
+    reads_baseline: ClassVar[bool] = True
     mitre: ClassVar[tuple[str, ...]] = ("T1078", "T1078.004")
 
     def __init__(self, config: ImpossibleTravelConfig | None = None) -> None:
@@ -161,27 +150,15 @@ class ImpossibleTravel:
         return TravelHistory.from_dict(data)
 
     def expires_at(self, state: TravelHistory) -> float:
-        """Trusted locations (``history_s``), known countries, networks and transitions (``novelty_s``) and the
-        suppression: the user's travel baseline outlives a quiet month, not a quiet quarter."""
+        """Trusted locations and known transitions (``history_s`` after the newest), and the suppression."""
         cfg = self.config
-        novelty = [*state.countries.values(), *state.asns.values(), *(t[0] for t in state.transitions.values())]
-        return horizon(
-            *(loc.time + cfg.history_s for loc in state.locations[-1:]),
-            max(novelty, default=-math.inf) + cfg.novelty_s,
-            state.sup.expires_at(cfg.suppress_s),
-        )
+        newest = [*(loc.time for loc in state.locations[-1:]), *(t[0] for t in state.transitions.values())]
+        return horizon(max(newest, default=-math.inf) + cfg.history_s, state.sup.expires_at(cfg.suppress_s))
 
-    def detect(self, event: Event, state: TravelHistory) -> list[Finding]:
+    def detect(self, event: Event, state: TravelHistory, novelty: Novelty) -> list[Finding]:
         cfg = self.config
         if state.sup.replayed(event.uuid):
             return []
-        baseline = (
-            state.sign_ins >= cfg.cold_start_logins
-            and state.first_seen is not None
-            and event.time - state.first_seen >= cfg.cold_start_s
-        )
-        state.sign_ins += 1
-        state.first_seen = event.time if state.first_seen is None else min(state.first_seen, event.time)
         if self._allowlisted(event):
             return []
         if event.geo.lat is None or event.geo.lon is None or not event.geo.country:
@@ -197,13 +174,15 @@ class ImpossibleTravel:
             event.asn,
             event.as_org,
         )
-        here.novel = "; ".join(self._novel(event, here, state, baseline))
-        here.device_new = event.behavior_positive("New Device")
+        place = novelty.new_place or novelty.get("asn")
+        here.novel = novelty.explain(place) if place is not None else ""
+        device = novelty.new_device
+        here.device_new = novelty.explain(device) if device is not None else ""
         here.threat = event.threat_suspected
         findings: list[Finding] = []
         for other in self._neighbours(state, here):
             earlier, later = (other, here) if other.time <= here.time else (here, other)
-            finding = self._evaluate(event, state, earlier, later, baseline=baseline)
+            finding = self._evaluate(event, state, earlier, later, novelty)
             if finding is not None:
                 findings.append(finding)
         if not event.is_proxy and (event.asn is None or event.asn not in cfg.inflight_asns):
@@ -227,19 +206,10 @@ class ImpossibleTravel:
             out.append(state.locations[i])
         return out
 
-    def _novel(self, event: Event, here: _Loc, state: TravelHistory, baseline: bool) -> list[str]:
-        reasons = []
-        if event.behavior_positive("New Country") or event.behavior_positive("New Geo-Location"):
-            reasons.append("Okta New Country/New Geo-Location")
-        if baseline and here.country not in state.countries:
-            reasons.append(f"country {here.country} unseen in {self.config.novelty_s / DAY:g} days")
-        if baseline and here.asn is not None and str(here.asn) not in state.asns:
-            reasons.append(f"ASN {here.asn} unseen in {self.config.novelty_s / DAY:g} days")
-        return reasons
-
-    def _evaluate(self, event: Event, state: TravelHistory, a: _Loc, b: _Loc, *, baseline: bool) -> Finding | None:
+    def _evaluate(self, event: Event, state: TravelHistory, a: _Loc, b: _Loc, novelty: Novelty) -> Finding | None:
         """Judge the hop a → b (a earlier). Novelty/device/threat are those of the *far* (later) side b."""
         cfg = self.config
+        baseline = not novelty.learning
         if cfg.same_network_suppresses and (
             (a.ip is not None and a.ip == b.ip) or geo.same_prefix(a.ip, b.ip) or (a.asn is not None and a.asn == b.asn)
         ):
@@ -271,7 +241,7 @@ class ImpossibleTravel:
         if b.novel:
             evidence.append(Evidence(EvidenceClass.ANOMALY, f"far side new for the user: {b.novel}", 15, (b.uuid,)))
         if b.device_new:
-            evidence.append(Evidence(EvidenceClass.ANOMALY, "new device (Okta behavior)", 10, (b.uuid,)))
+            evidence.append(Evidence(EvidenceClass.ANOMALY, f"far side on a {b.device_new}", 10, (b.uuid,)))
         if b.threat or a.threat:
             evidence.append(
                 Evidence(
@@ -314,7 +284,7 @@ class ImpossibleTravel:
         if not baseline:
             dampeners.append(
                 Dampener(
-                    f"cold start: < {cfg.cold_start_logins} sign-ins or < {cfg.cold_start_s / DAY:g} days of history",
+                    f"cold start: the user's baseline is still learning ({novelty.context()})",
                     cfg.cold_start_dampening,
                 )
             )
@@ -355,9 +325,3 @@ class ImpossibleTravel:
         bisect.insort(state.locations, here, key=lambda loc: loc.time)
         newest = state.locations[-1].time
         state.locations = [loc for loc in state.locations if loc.time >= newest - cfg.history_s][-cfg.max_locations :]
-        state.countries[here.country] = max(here.time, state.countries.get(here.country, 0.0))
-        if here.asn is not None:
-            state.asns[str(here.asn)] = max(here.time, state.asns.get(str(here.asn), 0.0))
-        horizon = newest - cfg.novelty_s
-        state.countries = {k: v for k, v in state.countries.items() if v >= horizon}
-        state.asns = {k: v for k, v in state.asns.items() if v >= horizon}

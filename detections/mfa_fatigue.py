@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from detections.baseline import Novelty
 from detections.columns import columns, rows
 from detections.common import Suppression, make_finding, requester_signals
 from detections.confidence import Action, Evidence, EvidenceClass, assess
@@ -47,8 +48,9 @@ class _Entry:
     time: float
     key: str  # the uuid
     ip: str | None
-    signals: str  # letters: G new geo, D new device, P anonymizer, T threat suspected
+    signals: str  # letters (common.requester_signals): G new place, N new network, D new device, P anonymizer, T threat
     authn: str | None  # debugData.authnRequestId: ties a push to the sign-in that requested it
+    why: str = ""  # what was new for the user about the requester, and the user's usual
 
     @property
     def uuid(self) -> str:
@@ -81,6 +83,7 @@ class MfaFatigue:
     id: ClassVar[str] = "mfa_fatigue"
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True  # the tenant's listed service accounts are skipped by the engine
+    reads_baseline: ClassVar[bool] = True  # is the requester new for the user?
 
     def __init__(self, config: MfaFatigueConfig | None = None) -> None:
         self.config = config or MfaFatigueConfig()
@@ -106,10 +109,11 @@ class MfaFatigue:
         windows = (w.expires_at() for w in state.windows())
         return horizon(*windows, bombing, state.sup.expires_at(self.config.suppress_s))
 
-    def detect(self, event: Event, state: PushHistory) -> list[Finding]:
+    def detect(self, event: Event, state: PushHistory, novelty: Novelty) -> list[Finding]:
         assert event.push is not None
         authn = event.debug.get("authnrequestid")
-        entry = _Entry(event.time, event.uuid, event.ip, requester_signals(event), authn or None)
+        signals, why = requester_signals(event, novelty) if event.push is PushResponse.SENT else ("", "")
+        entry = _Entry(event.time, event.uuid, event.ip, signals, authn or None, why)
         kind = self._window(state, event.push)
         if kind is None or any(w.holds(entry.key) for w in state.windows()):
             return []  # not a push we count, or a replayed event
@@ -145,7 +149,7 @@ class MfaFatigue:
         bombing = state.bombing
         if bombing is not None and bombing.ongoing(new.time, cfg.suppress_s):
             bombing.add(new.key, new.time, ("n",))
-            return self._report(event, bombing)
+            return self._report(event, state, bombing)
         start, end = state.pressure.span_around(new.time, cfg.window_s)
         if state.pressure.count(start, end) < cfg.min_denials:
             return []
@@ -155,19 +159,20 @@ class MfaFatigue:
             bombing.add(e.key, e.time, ("n",))
         for prompt in state.prompts.between(run[0].time - 60, run[-1].time):
             bombing.note(*(f"sig:{x}" for x in prompt.signals))
-        return self._report(event, bombing)
+        return self._report(event, state, bombing)
 
-    def _report(self, event: Event, bombing: Episode) -> list[Finding]:
+    def _report(self, event: Event, state: PushHistory, bombing: Episode) -> list[Finding]:
         """The bombing's finding, when it opens and each time the pressure has doubled (or the tier moved)."""
         cfg = self.config
         count = bombing.count("n")
         minutes = (bombing.last - bombing.start) / 60
         within = f"within {cfg.window_s / 60:g} min" if minutes <= cfg.window_s / 60 else f"in {minutes:.0f} min"
         uuids = tuple(bombing.uuids)
+        prompts = state.prompts.between(bombing.start - 60, bombing.last)
         evidence = [
             Evidence(EvidenceClass.ATTACK_PATTERN, f"{count} push denials or timeouts {within}", 30, uuids),
             *(
-                Evidence(cls, label, points, uuids)
+                Evidence(cls, _explained(label, letter, prompts), points, uuids)
                 for letter, (cls, label, points) in _SIGNAL_EVIDENCE.items()
                 if bombing.count(f"sig:{letter}")
             ),
@@ -290,12 +295,23 @@ class MfaFatigue:
         )
 
 
+# A network or a device new to the user, requesting the pushes, lifts the bombing to medium on its own.
 _SIGNAL_EVIDENCE = {
-    "G": (EvidenceClass.ANOMALY, "requested from a new geo-location (Okta behavior)", 15),
-    "D": (EvidenceClass.ANOMALY, "requested from a new device (Okta behavior)", 10),
+    "G": (EvidenceClass.ANOMALY, "requested from a place new for the user", 15),
+    "N": (EvidenceClass.ANOMALY, "requested from a network new for the user", 10),
+    "D": (EvidenceClass.ANOMALY, "requested from a device new for the user", 10),
     "P": (EvidenceClass.INFRASTRUCTURE, "requested through an anonymizing proxy", 15),
     "T": (EvidenceClass.INFRASTRUCTURE, "Okta ThreatInsight suspected the requesting IP", 15),
 }
+_NOVELTY = frozenset("GND")
+
+
+def _explained(label: str, letter: str, prompts: list[_Entry]) -> str:
+    """A novelty's label with what was new and the user's usual, from the newest prompt that showed it."""
+    if letter not in _NOVELTY:
+        return label
+    why = next((e.why for e in reversed(prompts) if letter in e.signals and e.why), "")
+    return f"{label}: {why}" if why else label
 
 
 def _signal_evidence(entries: list[_Entry]) -> list[Evidence]:
@@ -303,5 +319,5 @@ def _signal_evidence(entries: list[_Entry]) -> list[Evidence]:
     for letter, (cls, label, points) in _SIGNAL_EVIDENCE.items():
         uuids = tuple(e.uuid for e in entries if letter in e.signals)
         if uuids:
-            evidence.append(Evidence(cls, label, points, uuids))
+            evidence.append(Evidence(cls, _explained(label, letter, entries), points, uuids))
     return evidence

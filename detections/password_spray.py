@@ -15,7 +15,8 @@ Fires when ≥ 10 distinct users and ≥ 10 attempts fail from one IP within 1 h
 (event time, ≤ 15 min lateness tolerated). The spray then stays one finding
 until it pauses for an hour: each time the number of users it reached doubles
 (or its tier changes) the finding is revised under the same dedup key, and
-≥ 100 / ≥ 1,000 users each add +15 (a massive spray is high severity). Allowlisted
+its tier matches the threat: ten users are medium (35), ≥ 100 users add +25 and
+an anonymizer +25 (either makes it high), ≥ 1,000 users +15 more, ThreatInsight +15. Allowlisted
 corporate egress is skipped (the anchors' main FP): CIDRs only, the tenant
 context's ``egress_cidrs`` merged in; an ASN or a VPN operator is shared with
 attackers, too coarse to silence a spray. Service accounts count as targets.
@@ -31,7 +32,7 @@ from typing import Any, ClassVar
 from detections import geo
 from detections.columns import columns, rows
 from detections.common import attempt_id, event_subject, is_password_failure, make_finding
-from detections.confidence import Evidence, EvidenceClass, assess
+from detections.confidence import Evidence, EvidenceClass, Tier, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
@@ -139,17 +140,20 @@ class PasswordSpray:
             Evidence(
                 EvidenceClass.ATTACK_PATTERN,
                 f"{who}, {attempts} failed passwords from {event.ip} in {span:.0f} min",
-                30,
+                35,  # ten users or more: medium on its own
                 uuids,
             )
         ]
-        for threshold, label in ((cfg.large_users, "a large spray"), (cfg.massive_users, "a massive spray")):
-            if users >= threshold:
-                evidence.append(Evidence(EvidenceClass.ATTACK_PATTERN, f"{label}: ≥ {threshold} users", 15, uuids))
+        for threshold, label, points in (
+            (cfg.large_users, "a large spray", 25),
+            (cfg.massive_users, "a massive spray", 15),
+        ):
+            if users >= threshold:  # large: high on its own
+                evidence.append(Evidence(EvidenceClass.ATTACK_PATTERN, f"{label}: ≥ {threshold} users", points, uuids))
         if spray.count("T"):
             evidence.append(Evidence(EvidenceClass.INFRASTRUCTURE, "ThreatInsight suspected the IP", 15, uuids))
-        if spray.count("P"):
-            evidence.append(Evidence(EvidenceClass.INFRASTRUCTURE, "attempts came through an anonymizer", 15, uuids))
+        if spray.count("P"):  # hiding behind an anonymizer: high on its own
+            evidence.append(Evidence(EvidenceClass.INFRASTRUCTURE, "attempts came through an anonymizer", 25, uuids))
         assessment = assess(evidence)
         if not spray.grown(users, assessment.tier.value):
             return []
@@ -158,7 +162,7 @@ class PasswordSpray:
                 event,
                 detection=self.id,
                 title="Password spray from one IP",
-                severity=Severity.HIGH if users >= cfg.massive_users else Severity.MEDIUM,
+                severity=Severity.HIGH if assessment.tier in (Tier.HIGH, Tier.HIGH_CONFIDENCE) else Severity.MEDIUM,
                 assessment=assessment,
                 anchor=(event.ip or "", spray.anchor),
                 event_uuids=uuids,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 
+from detections.confidence import Tier
 from detections.engine import Engine, TenantContext
 from detections.event import parse_event
 from detections.finding import Severity, latest_revisions
@@ -27,7 +28,8 @@ def test_ten_users_from_one_ip_within_an_hour_is_a_spray():
     (finding,) = run(spray(12))
     assert finding.detection == "password_spray" and finding.severity is Severity.MEDIUM
     assert finding.principal == "" and IP in finding.summary
-    assert finding.confidence == 30 and finding.assessment.actions == ()
+    assert finding.confidence == 35 and finding.assessment.tier is Tier.MEDIUM  # ten users: medium on its own
+    assert finding.assessment.actions == ()
     assert len(finding.event_uuids) == 12 or len(finding.event_uuids) >= 10
     assert finding.mitre == ("T1110.003",)
 
@@ -63,7 +65,14 @@ def test_allowlisted_egress_is_skipped():
 def test_threat_intel_boosts():
     raws = [failed_sign_in(T0 + i, f"u{i}@acme.com", debug={"threatSuspected": "true"}) for i in range(10)]
     (finding,) = run(raws)
-    assert finding.confidence == 45
+    assert finding.confidence == 50
+
+
+def test_a_spray_through_an_anonymizer_is_high():
+    relay = {"asNumber": 60068, "asOrg": "datacamp", "isp": "datacamp", "domain": None, "isProxy": True}
+    raws = [failed_sign_in(T0 + i, f"u{i}@acme.com", securityContext=relay) for i in range(10)]
+    (finding,) = run(raws)
+    assert finding.confidence == 60 and finding.assessment.tier is Tier.HIGH and finding.severity is Severity.HIGH
 
 
 def test_out_of_order_replay_suppression_and_round_trip():
@@ -96,9 +105,10 @@ def test_a_growing_spray_is_one_finding_revised_as_it_doubles_with_rising_tier()
     assert len({f.dedup_key for f in findings}) == 1
     assert [f.revision for f in findings] == list(range(len(findings)))
     first, last = findings[0], findings[-1]
-    assert "10 distinct users" in first.summary and first.assessment.tier.value == "low"
-    assert "2000 distinct users" in last.summary and "2000 attempts" in last.summary  # revised as the count doubles
+    assert "10 distinct users" in first.summary and first.assessment.tier.value == "medium"
+    assert "1600 distinct users" in last.summary and "1600 attempts" in last.summary  # revised as the count doubles
     assert last.assessment.tier.value == "high" and last.severity is Severity.HIGH
+    assert findings[4].assessment.tier.value == "high"  # a large spray: high from 100 users
     assert [f.summary.split(" for ")[1].split(" distinct")[0] for f in findings] == [
         "10",
         "20",
@@ -108,8 +118,7 @@ def test_a_growing_spray_is_one_finding_revised_as_it_doubles_with_rising_tier()
         "200",
         "400",
         "800",
-        "1000",
-        "2000",  # tier changes at 100 and 1000 users
+        "1600",  # the tier changes at 100 users (high); 1,000 adds points, not a tier
     ]
     assert len(last.event_uuids) == 100
 

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detections import geo
+from detections.baseline import Novelty
 from detections.columns import columns, rows
 from detections.common import Suppression, is_mobile_carrier, make_finding, requester_signals
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
@@ -96,9 +97,11 @@ class _Push:
     asn: int | None
     as_org: str | None
     country: str | None
-    signals: str  # on prompts, the requester's: G new geo, D new device, P anonymizer, T threat suspected
+    signals: str  # on prompts, the requester's (common.requester_signals): G new place, N new network, D new device,
+    # P anonymizer, T threat suspected
     authn: str | None  # debugData.authnRequestId
     session: str | None  # externalSessionId
+    why: str = ""  # on prompts: what was new for the user about the requester, and the user's usual
 
     @property
     def key(self) -> str:
@@ -130,6 +133,10 @@ class PushPairs:
         }
 
 
+# A requester network alone (N) is no mismatch: the laptop on a new Wi-Fi, the phone on LTE, is normal.
+_MISMATCH_SIGNALS = frozenset("GDPT")
+
+
 @dataclass(frozen=True, slots=True)
 class _Pair:
     prompt: _Push
@@ -141,6 +148,7 @@ class PushRequesterMismatch:
     id: ClassVar[str] = "push_requester_mismatch"
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True  # a person's sign-in and factors: listed service accounts are skipped
+    reads_baseline: ClassVar[bool] = True  # is the requester new for the user?
     mitre: ClassVar[tuple[str, ...]] = ("T1621", "T1078.004")
 
     def __init__(
@@ -176,11 +184,12 @@ class PushRequesterMismatch:
         repeats = (e.expires_at(cfg.suppress_s) for e in state.repeats.values())
         return horizon(state.entries.expires_at(), *repeats, state.sup.expires_at(cfg.suppress_s))
 
-    def detect(self, event: Event, state: PushPairs) -> list[Finding]:
+    def detect(self, event: Event, state: PushPairs, novelty: Novelty) -> list[Finding]:
         cfg = self.config
         if state.entries.too_late(event.time) or state.entries.holds(event.uuid):
             return []  # later than any window we hold, or replayed
         assert event.push is not None
+        signals, why = requester_signals(event, novelty) if event.push is PushResponse.SENT else ("", "")
         new = _Push(
             event.time,
             event.uuid,
@@ -189,9 +198,10 @@ class PushRequesterMismatch:
             event.asn,
             event.as_org,
             event.geo.country,
-            requester_signals(event) if event.push is PushResponse.SENT else "",
+            signals,
             str(event.debug.get("authnrequestid") or "") or None,
             event.session_id,
+            why,
         )
         if new.kind == PushResponse.SENT and any(
             e.kind == PushResponse.SENT and (e.authn == new.authn or None in (e.authn, new.authn))
@@ -254,7 +264,7 @@ class PushRequesterMismatch:
             and prompt.country != answer.country
             and not is_mobile_carrier(answer.as_org)
         )
-        if not prompt.signals and not other_country:
+        if not (set(prompt.signals) & _MISMATCH_SIGNALS) and not other_country:
             return None  # the laptop on one network, the phone on another: normal
         return _Pair(prompt, answer, other_country)
 
@@ -420,16 +430,18 @@ class PushRequesterMismatch:
     def _requester_evidence(self, pairs: list[_Pair]) -> list[Evidence]:
         cfg = self.config
         table = (
-            ("G", EvidenceClass.ANOMALY, "requested from a new geo-location (Okta behavior)", cfg.new_geo_points),
-            ("D", EvidenceClass.ANOMALY, "requested from a new device (Okta behavior)", cfg.new_device_points),
+            ("G", EvidenceClass.ANOMALY, "requested from a place new for the user", cfg.new_geo_points),
+            ("D", EvidenceClass.ANOMALY, "requested from a device new for the user", cfg.new_device_points),
             ("P", EvidenceClass.INFRASTRUCTURE, "requested through an anonymizing proxy", 15),
             ("T", EvidenceClass.INFRASTRUCTURE, "Okta ThreatInsight suspected the requesting IP", 15),
         )
         evidence = []
         for letter, cls, label, points in table:
-            uuids = tuple(dict.fromkeys(p.prompt.uuid for p in pairs if letter in p.prompt.signals))
-            if uuids:
-                evidence.append(Evidence(cls, label, points, uuids))
+            shown = [p.prompt for p in pairs if letter in p.prompt.signals]
+            if shown:
+                why = next((x.why for x in reversed(shown) if x.why), "") if letter in "GD" else ""
+                uuids = tuple(dict.fromkeys(x.uuid for x in shown))
+                evidence.append(Evidence(cls, f"{label}: {why}" if why else label, points, uuids))
         far = [p for p in pairs if p.other_country]
         if far:
             evidence.append(

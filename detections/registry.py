@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from detections.admin_privilege_granted import AdminPrivilegeGranted, AdminPrivilegeGrantedConfig
 from detections.anonymizer_signin import AnonymizerSignIn, AnonymizerSignInConfig
 from detections.api_token_created import ApiTokenCreated, ApiTokenCreatedConfig
+from detections.baseline import Baseline, BaselineConfig
 from detections.brute_force import BruteForce, BruteForceConfig
 from detections.distributed_spray import DistributedSpray, DistributedSprayConfig
-from detections.engine import Detection
+from detections.engine import Detection, Engine, TenantContext
 from detections.fastpass_phishing import FastPassPhishing, FastPassPhishingConfig
 from detections.impossible_travel import ImpossibleTravel, ImpossibleTravelConfig
 from detections.mfa_fatigue import MfaFatigue, MfaFatigueConfig
@@ -32,6 +33,7 @@ from detections.user_reported_suspicious import UserReportedSuspicious, UserRepo
 class DetectionSettings:
     """Per-tenant thresholds; every field has a sane default."""
 
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)  # the per-user profile every detection reads
     mfa_fatigue: MfaFatigueConfig = field(default_factory=MfaFatigueConfig)
     impossible_travel: ImpossibleTravelConfig = field(default_factory=ImpossibleTravelConfig)
     user_reported_suspicious: UserReportedSuspiciousConfig = field(default_factory=UserReportedSuspiciousConfig)
@@ -78,3 +80,14 @@ def build_detections(
         # defers to mfa_fatigue's accepted variant, so it reads that detection's thresholds
         PushRequesterMismatch(settings.push_requester_mismatch, settings.mfa_fatigue),
     ]
+
+
+def build_baseline(settings: DetectionSettings | None = None) -> Baseline:
+    """The per-user behavioural baseline the detections read (detections.baseline)."""
+    return Baseline((settings or DetectionSettings()).baseline)
+
+
+def build_engine(settings: DetectionSettings | None, context: TenantContext) -> Engine:
+    """A tenant's engine: its detections and the baseline they share, from its settings and context."""
+    settings = settings or DetectionSettings()
+    return Engine(build_detections(settings, context.profile), context, build_baseline(settings))

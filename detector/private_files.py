@@ -48,6 +48,18 @@ def open_private(path: Path, flags: int) -> int:
     return fd
 
 
+def create_private(path: Path) -> None:
+    """Create ``path`` empty and 0600 if it is missing, else tighten it, never opening an existing file.
+
+    Why: closing any descriptor of a file drops every POSIX lock this process holds on it, and SQLite's
+    connections rely on those locks (another connection in this process would lose them, and a reader in
+    another process could then checkpoint and delete the WAL under it: a corrupt database)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        tighten_file(path)
+
+
 def tighten_file(path: Path) -> None:
     """Tighten ``path`` to 0600 if it exists (e.g. the -wal / -shm files an earlier SQLite run left)."""
     try:

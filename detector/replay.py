@@ -33,12 +33,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from detections.engine import Engine, TenantContext
+from detections.engine import TenantContext
 from detections.event import Event, MalformedEvent, parse_event
 from detections.expiring import ExpiringStates
 from detections.finding import Finding, latest_revisions
 from detections.redaction import Redactor
-from detections.registry import DetectionSettings, build_detections
+from detections.registry import DetectionSettings, build_engine
 from detector.respond.escaping import terminal_text
 
 PROGRESS_THRESHOLD = 5_000  # show a progress bar above this many events
@@ -87,6 +87,9 @@ class ReplayResult:
 ProgressFn = Callable[[int, int], None]  # (done, total)
 
 
+SWEEP_EVERY = 100  # events between sweeps of dead state: what was written since is indexed once
+
+
 def replay(
     paths: Sequence[Path],
     tenant: str,
@@ -124,13 +127,14 @@ def replay(
         malformed[first:] = sorted(malformed[first:], key=lambda bad: bad.position)  # in file order
     if sort:
         events.sort(key=lambda e: e[0].time)  # stable: ties keep file order
-    engine = Engine(build_detections(settings or DetectionSettings(), context.profile), context)
+    engine = build_engine(settings, context)
     states = ExpiringStates(engine)  # swept by event time as the daemon's stores are
     findings: list[Finding] = []
     total = len(events)
     for done, (event, path, position, is_index) in enumerate(events, 1):
         outcome = engine.run(event, states)
-        states.sweep()
+        if done % SWEEP_EVERY == 0:
+            states.sweep()
         findings.extend(outcome.findings)
         failed += [Malformed(path, position, is_index, failure.reason) for failure in outcome.failures]
         if progress is not None and (done % 500 == 0 or done == total):

@@ -9,14 +9,13 @@ and the -wal and -shm files beside it are 0600 (detector.private_files).
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from detector.private_files import open_private, private_dir, tighten_file
+from detector.private_files import create_private, private_dir, tighten_file
 
 T = TypeVar("T")
 
@@ -31,7 +30,7 @@ class SqliteThread:
     async def open(self) -> None:
         def connect() -> None:
             private_dir(self.path.parent, tighten=False)
-            os.close(open_private(self.path, os.O_RDWR))  # SQLite gives its -wal and -shm files this file's mode
+            create_private(self.path)  # SQLite gives its -wal and -shm files this file's mode
             for suffix in ("-wal", "-shm"):
                 tighten_file(self.path.with_name(self.path.name + suffix))
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)

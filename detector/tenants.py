@@ -12,7 +12,7 @@ import aiohttp
 
 from detections.engine import Engine, TenantContext
 from detections.redaction import Redactor
-from detections.registry import build_detections
+from detections.registry import build_engine
 from detector.config import (
     ChannelConfig,
     Config,
@@ -114,7 +114,7 @@ def policy_of(tenant: TenantConfig) -> ActionPolicy:
 def engine_for(tenant: TenantConfig) -> Engine:
     """The tenant's detections with its thresholds and context (``detector replay --config`` builds the same)."""
     context = tenant_context(tenant)
-    return Engine(build_detections(tenant.detections, context.profile), context)
+    return build_engine(tenant.detections, context)
 
 
 def redactor_for(tenant: TenantConfig, key: bytes) -> Redactor:

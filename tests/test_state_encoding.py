@@ -87,7 +87,7 @@ def test_the_new_encoding_is_versioned_named_and_round_trips(captured: dict[str,
     encoded = {k: orjson.loads(engine.encode_state(v)) for k, v in states.items()}
     assert all(data["v"] == STATE_VERSION for data in encoded.values())
     pushes = encoded["actor|00u1alice"]["p"]["mfa_fatigue"]["00u1alice"]["s"]["w"][1]
-    assert set(pushes) == {"#", "time", "key", "ip", "signals", "authn"} and pushes["#"] >= 4  # columns
+    assert set(pushes) == {"#", "time", "key", "ip", "signals", "authn", "why"} and pushes["#"] >= 4  # columns
     assert len(pushes["time"]) == pushes["#"] and pushes["signals"] == [""]  # one value for all: stored once
     restored = {k: engine.decode_state(k, orjson.dumps(v)) for k, v in encoded.items()}
     assert {k: orjson.loads(engine.encode_state(v)) for k, v in restored.items()} == encoded
