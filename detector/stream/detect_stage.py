@@ -1,9 +1,9 @@
 """The embedded detection stage: okta.events → detections → itdr.findings.
 
 One batch is one transaction: the findings it produced, the detection state it
-changed and the offset it reached are committed together, so a crash replays
-the batch from the same state and produces the same findings (which the
-findings table drops as repeats by dedup key).
+changed (and the dead keys it swept: rows deleted) and the offset it reached are
+committed together, so a crash replays the batch from the same state and produces
+the same findings (which the findings table drops as repeats by dedup key).
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ Two agents, because state must live where its events arrive:
   tenant-wide).
 * ``detect-by-key`` reads ``itdr.events.rekeyed`` and runs those detections on ``keyed-states``.
 
-Tables hold encoded detection state per ``tenant|detection|key``; Faust writes every change to a
-compacted changelog and rebuilds the table from it when a worker restarts or a partition moves.
+Tables hold encoded detection state per ``tenant|actor|<actor id>`` (one record for every actor-keyed
+detection) and ``tenant|detection|key``; Faust writes every change to a compacted changelog and rebuilds
+the table from it when a worker restarts or a partition moves. After each batch, dead keys are deleted
+(``table_sweep``): a tombstone in their changelog partition.
 
 At-least-once, in this order per batch of records: findings and forwards are sent and acknowledged first, then the
 changed state is written to the table. A crash before the state write replays the event against the old
