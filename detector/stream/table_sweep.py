@@ -14,6 +14,7 @@ bounded slice per batch, so the cost per event stays flat however large the tabl
 from __future__ import annotations
 
 import contextlib
+import itertools
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -58,14 +59,16 @@ class Origin:
 
 def stored_keys(table: Any) -> Iterator[tuple[bytes, int]]:
     """(key, partition) of what the table's store holds: the in-memory store knows the partition of every key
-    it recovered from the changelog, RocksDB keeps one database per partition."""
+    it recovered from the changelog (copied at once: a dict may not change while it is iterated), RocksDB keeps
+    one database per partition (read lazily: its iterators read a snapshot)."""
     store = table.data
     by_partition = getattr(store, "_key_partition", None)
     if by_partition is not None:
         yield from list(by_partition.items())
         return
+    visible = getattr(store, "_visible_keys", None)  # skips the store's own offset key
     for partition, db in list(getattr(store, "_dbs", {}).items()):
-        for key in db.iterkeys():
+        for key in visible(db) if visible is not None else ():
             yield key, partition
 
 
@@ -80,7 +83,7 @@ class TableSweeper:
         self.indexes: dict[str, ExpiryIndex] = {}
         self.partition: dict[bytes, int] = {}  # stored key → the partition its writes went to
         self.swept = 0
-        self._scan: list[tuple[bytes, int]] = []
+        self._scan: Iterator[tuple[bytes, int]] = iter(())
         self._scanned: frozenset[int] | None = None  # the active partitions the last scan started for
 
     def wrote(self, tenant: str, key: str, state: Any, partition: int) -> None:
@@ -113,22 +116,27 @@ class TableSweeper:
         return dead
 
     def _backfill(self, active: set[int], limit: int) -> None:
-        """Partitions came (or went): list what the store holds once, then index ``limit`` of it per batch."""
+        """Partitions came (or went): walk what the store holds again, ``limit`` keys per batch."""
         if self._scanned != frozenset(active):
             self._scanned = frozenset(active)
-            self._scan = [(k, p) for k, p in stored_keys(self.table) if p in active and k not in self.partition]
-        for _ in range(min(limit, len(self._scan))):
-            stored, partition = self._scan.pop()
-            if stored in self.partition:
-                continue  # written since: indexed by that write
-            tenant, _, key = stored.decode(errors="replace").partition("|")
-            engine = self.engines.get(tenant)
-            raw = self.table.get(stored)
-            if engine is None or raw is None:
-                continue
-            try:
-                state = engine.decode_state(key, raw)
-            except Exception as exc:  # unreadable: the detection starts afresh on its next event anyway
-                log.warning("state.unreadable", tenant=tenant, key=key.split("|", 1)[0], error=repr(exc)[:200])
-                continue
-            self.wrote(tenant, key, state, partition)
+            self._scan = stored_keys(self.table)
+        try:
+            for stored, partition in itertools.islice(self._scan, limit):
+                if partition in active and stored not in self.partition:  # else: indexed by a write since
+                    self._index_stored(stored, partition)
+        except Exception as exc:  # the store changed under the walk: the next rebalance walks it again
+            log.warning("state.sweep_scan_failed", table=self.table.name, error=repr(exc)[:200])
+            self._scan = iter(())
+
+    def _index_stored(self, stored: bytes, partition: int) -> None:
+        tenant, _, key = stored.decode(errors="replace").partition("|")
+        engine = self.engines.get(tenant)
+        raw = self.table.get(stored)
+        if engine is None or raw is None:
+            return
+        try:
+            state = engine.decode_state(key, raw)
+        except Exception as exc:  # unreadable: the detection starts afresh on its next event anyway
+            log.warning("state.unreadable", tenant=tenant, key=key.split("|", 1)[0], error=repr(exc)[:200])
+            return
+        self.wrote(tenant, key, state, partition)
