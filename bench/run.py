@@ -20,7 +20,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import adversarial, deliveries, engine, kafka, latency, memory, tailer, tenants
+from bench import adversarial, corpus, deliveries, engine, kafka, latency, memory, tailer, tenants
 from bench.common import (
     Figure,
     Stopwatch,
@@ -47,7 +47,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tenants", type=tenants.counts, help="tenant counts for figure 7 (default 100,500, quick 10,50)")
     p.add_argument("--tenant-seconds", type=float, help="figure 7's window per tenant count (default 15, quick 5)")
     p.add_argument("--incidents", type=int, help="incidents for figure 8 (default 200, quick 50; 5 versions, quick 4)")
-    p.add_argument("--only", choices=[str(i) for i in range(1, 9)], action="append", help="run only these figures")
+    figures = [str(i) for i in (*range(1, 9), 10)]
+    p.add_argument("--only", choices=figures, action="append", help="run only these figures")
     return p.parse_args(argv)
 
 
@@ -74,7 +75,7 @@ def report(console: Console, figures: list[Figure], facts: dict[str, str]) -> No
 async def main(argv: list[str] | None = None) -> list[Figure]:
     args = _args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    only = set(args.only or [str(i) for i in range(1, 9)])
+    only = set(args.only or [str(i) for i in (*range(1, 9), 10)])
     n_events = args.events or (5_000 if args.quick else 100_000)
     n_attacks = args.attacks or (5 if args.quick else 30)
     facts = machine_facts()
@@ -131,6 +132,9 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_incidents, n_versions = args.incidents or (50 if args.quick else 200), 4 if args.quick else 5
         console.print(f"figure 8: incident deliveries ({n_incidents} incidents x {n_versions} versions) …")
         figures += await deliveries.run_async(n_incidents, n_versions, deliveries.RATE)
+    if "10" in only:
+        console.print("figure 10: precision and recall per detection on the labelled corpus …")
+        figures += corpus.run()
     report(console, figures, facts)
     return figures
 

@@ -93,7 +93,10 @@ class Novelty:
     device_id: bool = False  # the event carries a device token (dtHash)
 
     def get(self, facet: str) -> Novel | None:
-        return next((n for n in self.new if n.facet == facet), None)
+        for novel in self.new:  # at most a handful
+            if novel.facet == facet:
+                return novel
+        return None
 
     @property
     def new_place(self) -> Novel | None:
@@ -200,21 +203,22 @@ class Baseline:
         known = 0.0 if profile.first_seen is None else at - profile.first_seen
         return profile.sign_ins < cfg.learning_sign_ins or known < cfg.learning_s
 
-    def judge(self, event: Event, profile: Profile) -> Novelty:
-        """The novelty of ``event`` against ``profile`` (not changed)."""
+    def judge(self, event: Event, profile: Profile, shown: dict[str, str] | None = None) -> Novelty:
+        """The novelty of ``event`` against ``profile`` (not changed); ``shown``: its facets_of, if at hand."""
         cfg = self.config
         learning = self.learning(profile, event.time)
         known_s = 0.0 if profile.first_seen is None else max(0.0, event.time - profile.first_seen)
         new: list[Novel] = []
-        shown = facets_of(event)
-        for facet in _OKTA_BEHAVIOURS.keys() - shown.keys():  # Okta's word on a facet the event does not show
-            if self._okta(event, facet):
-                new.append(Novel(facet, "(per Okta)", self._usual(profile.seen.get(facet, {}), ""), "okta"))
+        shown = facets_of(event) if shown is None else shown
+        if event.behaviors:
+            for facet in _OKTA_BEHAVIOURS.keys() - shown.keys():  # Okta's word on a facet the event does not show
+                if self._okta(event, facet):
+                    new.append(Novel(facet, "(per Okta)", self._usual(profile.seen.get(facet, {}), ""), "okta"))
         for facet, value in shown.items():
             values = profile.seen.get(facet, {})
             entry = values.get(value)
             mine = profile.sign_ins > 0 and (entry is None or entry[0] < event.time - cfg.horizon_s)
-            okta = self._okta(event, facet)
+            okta = self._okta(event, facet) if event.behaviors else None
             if okta is False or not (mine or okta):
                 continue
             by = "baseline+okta" if mine and okta else "baseline" if mine else "okta"
@@ -225,15 +229,15 @@ class Baseline:
             odd = not any(profile.hours[(hour + d) % 24] for d in (-1, 0, 1))  # an hour either side is usual
         return Novelty(tuple(new), learning, profile.sign_ins, known_s, odd, bool(event.dt_hash))
 
-    def learn(self, event: Event, profile: Profile) -> bool:
-        """Teach ``profile`` a successful sign-in; True when it changed."""
+    def learn(self, event: Event, profile: Profile, shown: dict[str, str] | None = None) -> bool:
+        """Teach ``profile`` a successful sign-in; True when it changed. ``shown``: its facets_of, if at hand."""
         if not is_successful_sign_in(event):
             return False
         cfg = self.config
         profile.sign_ins += 1
         profile.first_seen = event.time if profile.first_seen is None else min(profile.first_seen, event.time)
         profile.last_seen = max(profile.last_seen, event.time)
-        for facet, value in facets_of(event).items():
+        for facet, value in (facets_of(event) if shown is None else shown).items():
             if event.is_proxy and facet in PLACES:
                 continue
             values = profile.seen.setdefault(facet, {})

@@ -163,3 +163,21 @@ def test_denied_pushes_requested_from_a_network_and_device_new_to_the_user_are_m
     assert far.assessment.tier is Tier.HIGH and "place new for the user: new country Russia" in str(far.assessment)
     usual = bombing("nyc", "dt-alice-laptop")
     assert usual and usual[0].assessment.tier is Tier.LOW
+
+
+def test_pushes_at_an_hour_the_user_never_signs_in_add_to_the_bombing():
+    engine = Engine([MfaFatigue()], TenantContext("acme"))
+    states: dict = {}
+    for i in range(12):  # always at 22:13 UTC
+        engine.process(ev(sign_in(T0 - (12 - i) * 2 * DAY, "nyc")), states)
+    night = T0 + 8 * HOUR  # 06:13 UTC: no sign-in within an hour of it
+    assert engine.novelty(ev(push_prompt(night, "nyc", behaviors=None)), states).odd_hour
+    assert not engine.novelty(ev(push_prompt(T0, "nyc", behaviors=None)), states).odd_hour
+    findings = []
+    for i in range(6):
+        t = night + i * 20
+        findings += engine.process(ev(push_prompt(t, "nyc", behaviors=None, authn=f"a{i}")), states)
+        findings += engine.process(ev(push_answer(t + 1, "nyc", accept=False, authn=f"a{i}")), states)
+    (bombing, *_) = [f for f in findings if f.detection == "mfa_push_bombing"]
+    assert bombing.confidence == 35  # 30 + 5: medium
+    assert any("hour the user never signs in" in e.label for e in bombing.assessment.evidence)

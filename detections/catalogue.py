@@ -1,38 +1,46 @@
-"""The detection catalogue, generated from the code: ``python -m detections.catalogue > docs/detections.md``.
+"""What the code says about each detection: the facts ``detector detections`` and docs/detections.md show.
 
 Everything comes from what runs: the registry's detections in order, each one's ``id``,
 ``keyed_by_actor`` and ``human_only``, the defaults of its config dataclass (with the comment written
-beside each field), the first paragraph of its module docstring, and, read from the source of its class
-and base classes, the finding ids it emits (the ``detection=`` given to a finding) and the MITRE ATT&CK
-technique ids it names. ``detections/catalogue_test.py`` fails when docs/detections.md is stale.
+beside each field), the first paragraph of its module docstring (its title is the part before a colon), and,
+read from the source of its class and base classes, the finding ids it emits (the ``detection=`` given to a
+finding), the MITRE ATT&CK technique ids it names, the evidence classes it scores and the actions it offers
+(``Action.X``; confidence.py's gates decide which a finding earns). The tiers its findings reach come from the
+labelled corpus (detections/corpus.py) at default settings. The daemon adds what only it knows (the range the
+config checks each setting against, quarantine) in detector/catalogue.py, which renders both.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import enum
 import functools
 import inspect
 import io
 import re
 import sys
 import tokenize
-from typing import Any
+from typing import Any, TypeVar
 
 from detections.baseline import Baseline, BaselineConfig
+from detections.confidence import Action, EvidenceClass, Tier
 from detections.registry import DetectionSettings, build_detections
 
-COMMAND = "python -m detections.catalogue > docs/detections.md"
+E = TypeVar("E", bound=enum.Enum)
 _TECHNIQUE = re.compile(r"T\d{4}(?:\.\d{3})?")
 
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
     id: str
+    title: str
     module: str
     summary: str
     findings: tuple[str, ...]
     mitre: tuple[str, ...]
+    evidence: tuple[EvidenceClass, ...]  # the classes it scores, in the enum's order
+    actions: tuple[Action, ...]  # what it offers, least regret first
     keyed_by_actor: bool
     human_only: bool
     config: str
@@ -46,13 +54,17 @@ def entries() -> list[Entry]:
         cls = type(detection)
         module = sys.modules[cls.__module__]
         config = configs[cls.id]
+        summary = " ".join((module.__doc__ or "").strip().split("\n\n")[0].split())
         out.append(
             Entry(
                 id=cls.id,
+                title=summary.split(": ", 1)[0].rstrip("."),
                 module=cls.__module__.replace(".", "/") + ".py",
-                summary=" ".join((module.__doc__ or "").strip().split("\n\n")[0].split()),
+                summary=summary,
                 findings=finding_names()[cls.id],
                 mitre=_techniques(cls),
+                evidence=_members(cls, EvidenceClass),
+                actions=_members(cls, Action),
                 keyed_by_actor=bool(cls.keyed_by_actor),
                 human_only=bool(getattr(cls, "human_only", False)),
                 config=type(config).__name__,
@@ -60,6 +72,30 @@ def entries() -> list[Entry]:
             )
         )
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Shared:
+    """What detections share and a tenant tunes like one (the behavioural baseline): not a detection."""
+
+    id: str  # its key under tenants[].detections
+    module: str
+    summary: str
+    readers: tuple[str, ...]  # the detections that read it
+    config: str
+    defaults: tuple[tuple[str, str, str], ...]  # (field, default, comment)
+
+
+def baseline() -> Shared:
+    module = sys.modules[Baseline.__module__]
+    return Shared(
+        id="baseline",
+        module=Baseline.__module__.replace(".", "/") + ".py",
+        summary=" ".join((module.__doc__ or "").strip().split("\n\n")[0].split()),
+        readers=tuple(d.id for d in build_detections() if getattr(d, "reads_baseline", False)),
+        config=BaselineConfig.__name__,
+        defaults=_defaults(BaselineConfig()),
+    )
 
 
 @functools.cache
@@ -70,66 +106,6 @@ def finding_names() -> dict[str, tuple[str, ...]]:
     return {type(d).id: _finding_ids(type(d)) for d in build_detections()}
 
 
-def render() -> str:
-    rows = entries()
-    lines = [
-        "# Detection catalogue",
-        "",
-        f"Generated from the code by `{COMMAND}`; do not edit by hand",
-        "(`detections/catalogue_test.py` fails when this file is stale). How findings are scored and",
-        "when they may act: [architecture](architecture.md#findings-and-the-confidence-model).",
-        "",
-        "*Keyed by actor*: the detection's state follows the user who acted, so in Kafka mode it runs in the",
-        "partition of `okta.events` that holds the event; otherwise its events are re-keyed by its own state key",
-        "(IP, login, target, tenant) first. *Human only*: the tenant's listed service accounts never reach it.",
-        "",
-        "| detection | findings | MITRE ATT&CK | keyed by actor | human only |",
-        "|---|---|---|---|---|",
-    ]
-    for e in rows:
-        lines.append(
-            f"| [`{e.id}`](#{e.id}) | {_codes(e.findings)} | {', '.join(e.mitre) or '-'} "
-            f"| {_yes(e.keyed_by_actor)} | {_yes(e.human_only)} |"
-        )
-    for e in rows:
-        lines += [
-            "",
-            f"## {e.id}",
-            "",
-            e.summary,
-            "",
-            f"* Source: [`{e.module}`](../{e.module})",
-            f"* Findings: {_codes(e.findings)}",
-            f"* MITRE ATT&CK: {', '.join(e.mitre) or '-'}",
-            f"* Keyed by actor: {_yes(e.keyed_by_actor)}; human only: {_yes(e.human_only)}",
-            f"* Settings (`{e.config}`; per tenant in the config file under `tenants[].detections.{e.id}`):",
-            "",
-            "| setting | default | note |",
-            "|---|---|---|",
-        ]
-        lines += [f"| `{name}` | `{_cell(value)}` | {_cell(note)} |" for name, value, note in e.defaults]
-    return "\n".join(lines + _baseline_section()) + "\n"
-
-
-def _baseline_section() -> list[str]:
-    """The per-user profile the detections share: not a detection, but its settings are tuned like one."""
-    module = sys.modules[Baseline.__module__]
-    readers = [f"[`{d.id}`](#{d.id})" for d in build_detections() if getattr(d, "reads_baseline", False)]
-    lines = [
-        "",
-        "## baseline",
-        "",
-        " ".join((module.__doc__ or "").strip().split("\n\n")[0].split()),
-        "",
-        f"* Source: [`detections/baseline.py`](../detections/baseline.py); read by {', '.join(readers)}",
-        "* Settings (`BaselineConfig`; per tenant in the config file under `tenants[].detections.baseline`):",
-        "",
-        "| setting | default | note |",
-        "|---|---|---|",
-    ]
-    return lines + [f"| `{n}` | `{_cell(v)}` | {_cell(note)} |" for n, v, note in _defaults(BaselineConfig())]
-
-
 def _finding_ids(cls: type) -> tuple[str, ...]:
     """String values of every ``detection=`` keyword in the class's (and its bases') modules, in source order."""
     found: list[str] = []
@@ -137,7 +113,7 @@ def _finding_ids(cls: type) -> tuple[str, ...]:
         if not klass.__module__.startswith("detections."):
             continue
         module = sys.modules[klass.__module__]
-        tree = ast.parse(inspect.getsource(module))
+        tree = _tree(klass.__module__)
         parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
         keywords = [n for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "detection"]
         for node in sorted(keywords, key=lambda n: (n.lineno, n.col_offset)):
@@ -192,15 +168,51 @@ def _called(call: ast.Call) -> str | None:
     return getattr(call.func, "attr", None) or getattr(call.func, "id", None)
 
 
+@functools.cache
+def tiers_reached() -> dict[str, tuple[Tier, ...]]:
+    """Detection id -> the tiers its expected findings reach (every revision) on the corpus's attack cases at
+    default settings, known gaps left out, lowest first: what a tenant that changes nothing sees."""
+    from detections import corpus, scoring  # scoring maps findings to detections with finding_names()
+
+    owner = {name: detection for detection, names in finding_names().items() for name in names}
+    reached: dict[str, set[Tier]] = {}
+    for outcome in scoring.run(c for c in corpus.cases() if not c.trap and not c.gap):
+        for finding, tier in outcome.tiers:
+            reached.setdefault(owner[finding], set()).add(tier)
+    return {detection: tuple(t for t in Tier if t in tiers) for detection, tiers in reached.items()}
+
+
+@functools.cache
+def _tree(module: str) -> ast.Module:
+    """A module's parsed source, once per process: every column reads the same trees."""
+    return ast.parse(inspect.getsource(sys.modules[module]))
+
+
+@functools.cache
+def _names(module: str) -> tuple[frozenset[tuple[str, str]], frozenset[str]]:
+    """What a module names, walked once: its ``Name.attr`` attributes and its string literals."""
+    attributes, strings = set(), set()
+    for node in ast.walk(_tree(module)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            attributes.add((node.value.id, node.attr))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            strings.add(node.value)
+    return frozenset(attributes), frozenset(strings)
+
+
+def _modules(cls: type) -> list[str]:
+    return [k.__module__ for k in cls.__mro__ if k.__module__.startswith("detections.")]
+
+
+def _members(cls: type, enum: type[E]) -> tuple[E, ...]:
+    """The members of ``enum`` the class's modules name (``Action.CLEAR_SESSIONS``), in the enum's order."""
+    named = {attr for module in _modules(cls) for owner, attr in _names(module)[0] if owner == enum.__name__}
+    return tuple(m for m in enum if m.name in named)  # type: ignore[attr-defined]
+
+
 def _techniques(cls: type) -> tuple[str, ...]:
     """MITRE technique ids (``T1621``, ``T1078.004``) written as string literals in the class's modules."""
-    found: dict[str, None] = {}
-    for klass in cls.__mro__:
-        if klass.__module__.startswith("detections."):
-            tree = ast.parse(inspect.getsource(sys.modules[klass.__module__]))
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) and _TECHNIQUE.fullmatch(node.value):
-                    found[node.value] = None
+    found = {text for module in _modules(cls) for text in _names(module)[1] if _TECHNIQUE.fullmatch(text)}
     return tuple(sorted(found, key=lambda t: [int(x) for x in t[1:].split(".")]))
 
 
@@ -245,19 +257,3 @@ def _value(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_value(k)}: {_value(v)}" for k, v in value.items()) + "}"
     return str(value)
-
-
-def _codes(names: tuple[str, ...]) -> str:
-    return ", ".join(f"`{n}`" for n in names) or "-"
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-if __name__ == "__main__":
-    sys.stdout.buffer.write(render().encode("utf-8"))  # UTF-8 whatever the locale (the notes hold → and Δ)

@@ -121,12 +121,15 @@ def is_mobile_carrier(as_org: str | None) -> bool:
 def requester_signals(event: Event, novelty: Novelty) -> tuple[str, str]:
     """What a push prompt's requester (the sign-in) looks like, as letters, and why: G a place new for the user,
     N a network new for the user, D a device new for the user (the user's baseline combined with Okta's
-    behaviours, detections.baseline), P anonymizer, T ThreatInsight suspected."""
+    behaviours, detections.baseline), H at an hour the user never signs in, P anonymizer, T ThreatInsight
+    suspected."""
     letters = ""
     new = [n for n in (novelty.new_place, novelty.new_network, novelty.new_device)]
     for letter, novel in zip("GND", new, strict=True):
         if novel is not None:
             letters += letter
+    if novelty.odd_hour:
+        letters += "H"
     if event.is_proxy:
         letters += "P"
     if event.threat_suspected:

@@ -22,7 +22,7 @@ import orjson
 
 from detections import actor_record
 from detections.actor_record import ActorRecord
-from detections.baseline import NOTHING_NEW, Baseline, Novelty
+from detections.baseline import NOTHING_NEW, Baseline, Novelty, facets_of
 from detections.event import Event
 from detections.finding import Finding
 from detections.lifecycle import watermark
@@ -182,6 +182,7 @@ class Engine:
         if profile_key is not None:
             record = self._record(actor_key, states, outcome)
             profile, profile_legacy = self._part(record, self.baseline, profile_key, states, outcome)
+        shown = None if profile is None else facets_of(event)  # once, for the judgement and the learning
         novelty: Novelty | None = None
         for detection in self.detections:
             if (only is not None and detection.id not in only) or detection.id in skipped:
@@ -196,7 +197,7 @@ class Engine:
                     state, legacy = self._part(record, detection, key, states, outcome)
                     if detection.id in self.reads_baseline:
                         if novelty is None:
-                            novelty = NOTHING_NEW if profile is None else self.baseline.judge(event, profile)
+                            novelty = NOTHING_NEW if profile is None else self.baseline.judge(event, profile, shown)
                         found = detection.detect(event, state, novelty)  # type: ignore[call-arg]
                     else:
                         found = detection.detect(event, state)
@@ -212,7 +213,7 @@ class Engine:
             outcome.findings.extend(found)
         if record is not None and profile_key is not None and profile is not None:
             try:
-                if self.baseline.learn(event, profile):
+                if self.baseline.learn(event, profile, shown):
                     self._put(record, self.baseline, profile_key, profile, profile_legacy, states)
             except Exception as exc:
                 outcome.failures.append(DetectionFailure(Baseline.id, exc))

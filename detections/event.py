@@ -76,6 +76,9 @@ class Event:
     as_org: str | None
     is_proxy: bool
     user_agent: str | None
+    ua_os: str | None  # client.userAgent.os
+    ua_browser: str | None  # client.userAgent.browser
+    dt_hash: str | None  # debugData.dtHash: the device-token cookie hash (a new value = a new browser)
     client_id: str | None
     session_id: str | None
     root_session_id: str | None
@@ -102,19 +105,6 @@ class Event:
     # -- additive helpers (read from already-parsed fields or ``raw``) --
 
     @property
-    def dt_hash(self) -> str | None:
-        """``debugData.dtHash``: the device-token cookie hash (a new value = a new browser)."""
-        return _str(self.debug.get("dthash")) or None
-
-    @property
-    def ua_os(self) -> str | None:
-        return _str(_get(self._user_agent_obj(), "os")) or None
-
-    @property
-    def ua_browser(self) -> str | None:
-        return _str(_get(self._user_agent_obj(), "browser")) or None
-
-    @property
     def risk_level(self) -> str | None:
         """Okta's sign-in/entity risk level (LOW/MEDIUM/HIGH) from ``debugData.risk``/``logOnlySecurityData``."""
         return self.risk.get("level", "").upper() or None
@@ -128,9 +118,6 @@ class Event:
 
     def target_ids(self, target_type: str) -> tuple[str, ...]:
         return tuple(_str(_get(t, "id")) for t in self.targets if _str(_get(t, "type")).lower() == target_type.lower())
-
-    def _user_agent_obj(self) -> dict:
-        return _obj(_get(_obj(_get(self.raw, "client")), "userAgent"))
 
 
 def parse_event(raw: Any, tenant: str, *, now: float | None = None) -> Event:
@@ -163,6 +150,7 @@ def _parse(raw: dict[str, Any], tenant: str, now: float | None) -> Event:
     debug = _debug_data(_obj(_get(_obj(_get(raw, "debugContext")), "debugData")), invalid)
     geo_ctx = _obj(_get(client, "geographicalContext"))
     location = _obj(_get(geo_ctx, "geolocation"))
+    agent = _obj(_get(client, "userAgent"))
 
     def text(obj: dict, name: str) -> str:
         return _text(_get(obj, name), name, invalid)
@@ -204,7 +192,10 @@ def _parse(raw: dict[str, Any], tenant: str, now: float | None) -> Event:
         asn=_asn(_get(security, "asNumber"), invalid),
         as_org=text(security, "asOrg") or None,
         is_proxy=debugdata.parse_bool(_get(security, "isProxy")) or _anonymous_tunnel(debug),
-        user_agent=text(_obj(_get(client, "userAgent")), "rawUserAgent") or None,
+        user_agent=text(agent, "rawUserAgent") or None,
+        ua_os=text(agent, "os") or None,
+        ua_browser=text(agent, "browser") or None,
+        dt_hash=_text(debug.get("dthash"), "dtHash", invalid) or None,
         client_id=text(client, "id") or None,
         session_id=text(auth_ctx, "externalSessionId") or None,
         root_session_id=text(auth_ctx, "rootSessionId") or None,

@@ -16,6 +16,7 @@ margin, because the System Log delivers events in storage order, not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -48,7 +49,7 @@ class _Entry:
     time: float
     key: str  # the uuid
     ip: str | None
-    signals: str  # letters (common.requester_signals): G new place, N new network, D new device, P anonymizer, T threat
+    signals: str  # letters (common.requester_signals): G new place, N new network, D new device, H odd hour, P, T
     authn: str | None  # debugData.authnRequestId: ties a push to the sign-in that requested it
     why: str = ""  # what was new for the user about the requester, and the user's usual
 
@@ -168,18 +169,18 @@ class MfaFatigue:
         minutes = (bombing.last - bombing.start) / 60
         within = f"within {cfg.window_s / 60:g} min" if minutes <= cfg.window_s / 60 else f"in {minutes:.0f} min"
         uuids = tuple(bombing.uuids)
-        prompts = state.prompts.between(bombing.start - 60, bombing.last)
-        evidence = [
-            Evidence(EvidenceClass.ATTACK_PATTERN, f"{count} push denials or timeouts {within}", 30, uuids),
-            *(
-                Evidence(cls, _explained(label, letter, prompts), points, uuids)
-                for letter, (cls, label, points) in _SIGNAL_EVIDENCE.items()
-                if bombing.count(f"sig:{letter}")
-            ),
-        ]
-        assessment = assess(evidence)
+        letters = [letter for letter in _SIGNAL_EVIDENCE if bombing.count(f"sig:{letter}")]
+        pattern = Evidence(EvidenceClass.ATTACK_PATTERN, f"{count} push denials or timeouts {within}", 30, uuids)
+
+        def evidence(label: Callable[[str, str], str]) -> list[Evidence]:
+            signals = [(letter, *_SIGNAL_EVIDENCE[letter]) for letter in letters]
+            return [pattern, *(Evidence(cls, label(text, letter), pts, uuids) for letter, cls, text, pts in signals)]
+
+        assessment = assess(evidence(lambda text, _: text))
         if not bombing.grown(count, assessment.tier.value):
-            return []
+            return []  # decided on the points alone: the explanations below read the prompts, only when reporting
+        prompts = state.prompts.between(bombing.start - 60, bombing.last)
+        assessment = assess(evidence(lambda text, letter: _explained(text, letter, prompts)))
         return [
             self._finding(
                 event,
@@ -300,6 +301,7 @@ _SIGNAL_EVIDENCE = {
     "G": (EvidenceClass.ANOMALY, "requested from a place new for the user", 15),
     "N": (EvidenceClass.ANOMALY, "requested from a network new for the user", 10),
     "D": (EvidenceClass.ANOMALY, "requested from a device new for the user", 10),
+    "H": (EvidenceClass.ANOMALY, "requested at an hour the user never signs in (per the user's baseline)", 5),
     "P": (EvidenceClass.INFRASTRUCTURE, "requested through an anonymizing proxy", 15),
     "T": (EvidenceClass.INFRASTRUCTURE, "Okta ThreatInsight suspected the requesting IP", 15),
 }

@@ -91,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sim_arguments(sim)
 
+    listing = commands.add_parser(
+        "detections", help="every detection: MITRE techniques, tiers, evidence, actions, settings with their ranges"
+    )
+    listing.add_argument(
+        "--output",
+        choices=("table", "json"),
+        default="table",
+        help="a table (tab-separated lines off a terminal), or a JSON array as docs/detections.md's model",
+    )
+
     replay = commands.add_parser("replay", help="run the detections offline over exported System Log files")
     from detector.replay import add_arguments as add_replay_arguments
 
@@ -98,8 +108,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _list_detections(output: str) -> int:
+    """The catalogue docs/detections.md is generated from: rich on a terminal, plain text in a pipe, or JSON."""
+    import json
+
+    from rich.console import Console
+
+    from detector import catalogue
+
+    rows = catalogue.detections()
+    if output == "json":
+        print(json.dumps([d.to_dict() for d in rows], indent=2, ensure_ascii=False))
+    elif sys.stdout.isatty():
+        Console().print(catalogue.table(rows))
+    else:
+        sys.stdout.write(catalogue.plain(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "detections":
+        return _list_detections(args.output)
     if args.command == "replay":
         from detector.replay import run as run_replay
 

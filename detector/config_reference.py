@@ -244,13 +244,17 @@ def _detection_settings() -> list[str]:
         names = [f.name for f in dataclasses.fields(settings)]
         lines.append(_row_of((f"[`{detection.name}`](detections.md#{detection.name})", _codes(names))))
         for name in names:
-            checked = detection_rule(name, kinds[name]) or kinds[name]
-            notes = "; ".join(_constraints(checked, [])) or "-"
-            ranges.setdefault((_type(checked), notes), []).append(name)
+            ranges.setdefault(setting_range(name, kinds[name]), []).append(name)
     lines += ["", "Their types and ranges, by setting:", "", "| type | constraints | settings |", "|---|---|---|"]
     for (kind, notes), names in ranges.items():
         lines.append(_row_of((kind, notes, _codes(dict.fromkeys(names)))))
     return lines
+
+
+def setting_range(name: str, kind: Any) -> tuple[str, str]:
+    """(type, constraints) the config checks the detection setting ``name: kind`` against (``-``: none)."""
+    checked = detection_rule(name, kind) or kind
+    return _type(checked), "; ".join(_constraints(checked, [])) or "-"
 
 
 def _codes(names: Iterable[str]) -> str:
