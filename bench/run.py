@@ -20,7 +20,7 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import adversarial, corpus, deliveries, engine, kafka, latency, memory, tailer, tenants
+from bench import adversarial, corpus, deliveries, engine, kafka, latency, memory, signals, tailer, tenants
 from bench.common import (
     Figure,
     Stopwatch,
@@ -47,7 +47,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tenants", type=tenants.counts, help="tenant counts for figure 7 (default 100,500, quick 10,50)")
     p.add_argument("--tenant-seconds", type=float, help="figure 7's window per tenant count (default 15, quick 5)")
     p.add_argument("--incidents", type=int, help="incidents for figure 8 (default 200, quick 50; 5 versions, quick 4)")
-    figures = [str(i) for i in (*range(1, 9), 10)]
+    figures = [str(i) for i in (*range(1, 9), 10, 11)]  # 9: kept for another branch's figure
     p.add_argument("--only", choices=figures, action="append", help="run only these figures")
     return p.parse_args(argv)
 
@@ -75,7 +75,7 @@ def report(console: Console, figures: list[Figure], facts: dict[str, str]) -> No
 async def main(argv: list[str] | None = None) -> list[Figure]:
     args = _args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    only = set(args.only or [str(i) for i in (*range(1, 9), 10)])
+    only = set(args.only or [str(i) for i in (*range(1, 9), 10, 11)])
     n_events = args.events or (5_000 if args.quick else 100_000)
     n_attacks = args.attacks or (5 if args.quick else 30)
     facts = machine_facts()
@@ -135,6 +135,10 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
     if "10" in only:
         console.print("figure 10: precision and recall per detection on the labelled corpus …")
         figures += corpus.run()
+    if "11" in only:
+        n_signins, n_signals = (4_000, 2_000) if args.quick else (20_000, 10_000)
+        console.print(f"figure 11: threat signals ({n_signins} sign-ins, {n_signals} flagged IPs) …")
+        figures += signals.run(n_signins, n_signals)
     report(console, figures, facts)
     return figures
 

@@ -29,6 +29,7 @@ from detections.lifecycle import horizon
 from detections.window import Episode, Window
 
 LOCK = "user.account.lock"
+MAX_SOURCES = 64  # source IPs one finding hands to the signal book
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,5 +170,7 @@ class BruteForce:
                 principal=event.actor_id,
                 principal_login=event.actor_login,
                 revision=episode.reported_as(count, assessment.tier.value),
+                sources=sorted(episode.distinct.get("ip", ()))[:MAX_SOURCES],
+                targeted=1,
             )
         ]

@@ -225,31 +225,58 @@ def make_finding(
     principal_login: str | None = None,
     revision: int = 0,
     entity: str | None = None,
+    sources: Iterable[str] = (),
+    targeted: int = 0,
 ) -> Finding:
     """Build a Finding whose dedup key depends only on tenant, detection, principal and causing event uuids.
 
-    ``entity`` (what incidents group by) defaults to the user, else the event's source IP, else the tenant."""
+    ``entity`` (what incidents group by) defaults to the user, else the event's source IP, else the tenant.
+    ``sources`` / ``targeted``: a credential attack's source IPs and users reached (the signal book's input)."""
     principal = event.actor_id if principal is None else principal
     principal_login = event.actor_login if principal_login is None else principal_login
     if entity is None:
         entity = f"user:{principal}" if principal else f"ip:{event.ip}" if event.ip else "tenant"
-    anchor_part = "+".join(anchor)
-    return Finding(
+    return build_finding(
+        event.tenant,
+        where_of(event),
         detection=detection,
         title=title,
-        tenant=event.tenant,
-        principal=principal,
-        principal_login=principal_login,
         severity=severity,
         assessment=assessment,
-        dedup_key=f"{event.tenant}:{detection}:{principal or '-'}:{anchor_part}",
-        event_uuids=tuple(event_uuids),
+        anchor=anchor,
+        event_uuids=event_uuids,
         mitre=mitre,
         time=time,
         summary=summary,
+        principal=principal,
+        principal_login=principal_login,
         revision=revision,
         entity=entity,
-        where=where_of(event),
+        sources=tuple(sources),
+        targeted=targeted,
+    )
+
+
+def build_finding(
+    tenant: str,
+    where: dict[str, Any],
+    *,
+    detection: str,
+    anchor: Iterable[str],
+    principal: str,
+    event_uuids: Iterable[str],
+    **fields: Any,
+) -> Finding:
+    """A Finding from what is known without the event at hand (a finding about an event seen earlier, or
+    about another tenant); the dedup key is built as ``make_finding`` builds it."""
+    return Finding(
+        detection=detection,
+        tenant=tenant,
+        principal=principal,
+        dedup_key=f"{tenant}:{detection}:{principal or '-'}:{'+'.join(anchor)}",
+        event_uuids=tuple(event_uuids),
+        where=where,
+        **fields,
     )
 
 

@@ -302,6 +302,39 @@ def _success_after_attack(shape: str) -> tuple[list[Raw], list[Raw]]:
     return history(), [*fails, success]
 
 
+SPRAYER = "45.135.232.10"
+# a hosting network the events show no one else shares: no carrier, cloud, VPN or tunnel
+STARK = {"asNumber": 44477, "asOrg": "stark industries solutions ltd", "isp": "stark", "domain": None, "isProxy": False}
+OTHER_TENANT = "globex"  # a second tenant of the deployment (threat signals across tenants)
+TENANT_FIELD = "_corpus_tenant"  # on an event of OTHER_TENANT: the tenant whose engine sees it (scoring.py)
+
+
+def _spray_from(shape: str, logins: list[str], t0: float = T0) -> list[Raw]:
+    """Each login fails once from the sprayer, two minutes apart."""
+    return [
+        password_failure(t0 + i * 2 * MIN, login, shape, ip=SPRAYER, securityContext=dict(STARK))
+        for i, login in enumerate(logins)
+    ]
+
+
+def _sprayed_user_signs_in(shape: str) -> tuple[list[Raw], list[Raw]]:
+    """A spray of twelve users, one wrong password each (no one reaches success_after_credential_attack's five),
+    then one of them, Alice, signs in from the spraying IP."""
+    spray = _spray_from(shape, ["alice@acme.com", *(f"user{i}@acme.com" for i in range(11))])
+    _alice(spray[0])
+    success = kit.sign_in(T0 + 40 * MIN, "moscow", ip=SPRAYER, behaviors=NEW_BOTH)
+    success["securityContext"] = dict(STARK)
+    return [], [*spray, success]
+
+
+def _spray_in_two_tenants(shape: str) -> tuple[list[Raw], list[Raw]]:
+    """The same sprayer against this tenant and, an hour later, another tenant of the deployment."""
+    theirs = _spray_from(shape, [f"user{i}@globex.com" for i in range(12)], T0 + HOUR)
+    for raw in theirs:
+        raw[TENANT_FIELD] = OTHER_TENANT
+    return [], [*_spray_from(shape, [f"user{i}@acme.com" for i in range(12)]), *theirs]
+
+
 def _alice(raw: Raw) -> Raw:
     """A failure Okta matched to Alice's user (the test kit derives an id from the login)."""
     raw["actor"]["id"] = "00u1alice"
@@ -582,6 +615,22 @@ SCENARIOS: tuple[Scenario, ...] = (
         "prompts_refused",
         _push_mismatch_refused,
         (_e("push_requester_mismatch_repeated", ALICE),),
+    ),
+    Scenario(
+        "threat_signals",
+        "spray_then_sprayed_user_signs_in",
+        _sprayed_user_signs_in,
+        (_e("success_from_flagged_source", ALICE),),
+        allow=(_e("password_spray", ANY_IP),),
+        shapes=BOTH,
+    ),
+    Scenario(
+        "threat_signals",
+        "spray_in_two_tenants",
+        _spray_in_two_tenants,
+        (_e("cross_tenant_threat_source", f"ip:{SPRAYER}"), _e("cross_tenant_threat_source", "asn:44477")),
+        allow=(_e("password_spray", ANY_IP),),
+        shapes=BOTH,
     ),
     # traps
     Scenario("impossible_travel", "travel_on_corporate_vpn", _travel_on_corporate_vpn, trap=True),

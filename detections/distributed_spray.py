@@ -58,6 +58,7 @@ from detections.lifecycle import horizon
 from detections.window import GROWTH, MAX_EPISODE_UUIDS, Episode, Window
 
 TENANT_KEY = "tenant"
+MAX_SOURCES = 64  # source IPs one finding hands to the signal book
 STUFFING = "credential_stuffing"
 
 
@@ -276,7 +277,8 @@ class DistributedSpray:
         unknown = {a.user for a in run if "U" in a.flags}
         unknown_share = len(unknown) / w.users
         low = sum(1 for n in per_user.values() if n <= 2) / w.users
-        multi_user_ips = sum(1 for users in _users_per_ip(run).values() if len(users) > 1)
+        several = sorted(ip for ip, users in _users_per_ip(run).items() if len(users) > 1)
+        multi_user_ips = len(several)
         stuffing = unknown_share >= cfg.stuffing_unknown_share
         span = (run[-1].time - run[0].time) / 60
         shape = (
@@ -342,6 +344,8 @@ class DistributedSpray:
             principal="",
             principal_login="",
             revision=revision,
+            sources=several[:MAX_SOURCES],  # a typo comes from one user's own IP: only those that tried several
+            targeted=so_far,
         )
 
 

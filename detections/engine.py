@@ -27,6 +27,7 @@ from detections.event import Event
 from detections.finding import Finding
 from detections.lifecycle import watermark
 from detections.tenant_profile import TenantProfile
+from detections.threat_signals import Signal, ThreatSignals
 
 STATE_VERSION = 2  # "v" of every encoded state; absent = the first encoding (positional rows)
 
@@ -116,6 +117,7 @@ class Engine:
         self._by_id: dict[str, Any] = {d.id: d for d in self.detections} | {Baseline.id: self.baseline}
         self.actor_keyed = frozenset(d.id for d in self.detections if d.keyed_by_actor)
         self.human_only = frozenset(d.id for d in self.detections if getattr(d, "human_only", False))
+        self.signals = next((d for d in self.detections if isinstance(d, ThreatSignals)), None)
         self.reads_baseline = frozenset(d.id for d in self.detections if getattr(d, "reads_baseline", False))
         if not self.reads_baseline <= self.actor_keyed:
             raise ValueError(f"reads_baseline needs keyed_by_actor: {sorted(self.reads_baseline - self.actor_keyed)}")
@@ -219,6 +221,7 @@ class Engine:
                 outcome.failures.append(DetectionFailure(Baseline.id, exc))
         if record is not None and record.changed:
             states[actor_key] = record  # dead parts are dropped when it is encoded or indexed (``expires_at``)
+        self._flag_sources(event, outcome)
         return outcome
 
     def novelty(self, event: Event, states: StateStore) -> Novelty:
@@ -228,6 +231,20 @@ class Engine:
             return NOTHING_NEW
         stored = self.state_of(states, Baseline.id, key)
         return NOTHING_NEW if stored is None else self.baseline.judge(event, stored)
+
+    def _flag_sources(self, event: Event, outcome: Outcome) -> None:
+        """Threat signals: the sources of the credential attacks found on this event are flagged tenant-wide,
+        which may implicate sign-ins seen earlier (detections/threat_signals.py)."""
+        if self.signals is None or not outcome.findings:
+            return
+        try:
+            outcome.findings.extend(self.signals.flagged(event, outcome.findings))
+        except Exception as exc:  # isolation, as for any detection
+            outcome.failures.append(DetectionFailure(self.signals.id, exc))
+
+    def signal_received(self, signal: Signal) -> list[Finding]:
+        """A signal another worker flagged (Kafka mode's ``itdr.signals``): the findings it implies here."""
+        return [] if self.signals is None else self.signals.received(signal)
 
     def _record(self, actor_key: str, states: StateStore, outcome: Outcome) -> ActorRecord:
         try:

@@ -165,6 +165,7 @@ class OktaThreatSignals:
                 summary=f"ThreatInsight: {what} from {ip} ({level}), outcome {event.outcome or 'unknown'}",
                 principal="",
                 principal_login="",
+                sources=(ip or "",),
             )
         ]
 

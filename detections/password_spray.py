@@ -172,5 +172,7 @@ class PasswordSpray:
                 principal="",
                 principal_login="",
                 revision=spray.reported_as(users, assessment.tier.value),
+                sources=(event.ip or "",),
+                targeted=users,
             )
         ]

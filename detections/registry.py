@@ -26,6 +26,7 @@ from detections.success_after_credential_attack import (
 )
 from detections.tenant_profile import TenantProfile
 from detections.tenant_tampering import TenantTampering, TenantTamperingConfig
+from detections.threat_signals import Book, ThreatSignals, ThreatSignalsConfig
 from detections.user_reported_suspicious import UserReportedSuspicious, UserReportedSuspiciousConfig
 
 
@@ -53,13 +54,16 @@ class DetectionSettings:
     fastpass_phishing: FastPassPhishingConfig = field(default_factory=FastPassPhishingConfig)
     mfa_reset_takeover: MfaResetTakeoverConfig = field(default_factory=MfaResetTakeoverConfig)
     push_requester_mismatch: PushRequesterMismatchConfig = field(default_factory=PushRequesterMismatchConfig)
+    threat_signals: ThreatSignalsConfig = field(default_factory=ThreatSignalsConfig)
 
 
 def build_detections(
-    settings: DetectionSettings | None = None, profile: TenantProfile | None = None
+    settings: DetectionSettings | None = None, profile: TenantProfile | None = None, book: Book | None = None
 ) -> list[Detection]:
-    """The tenant profile (egress, known travellers) is merged into every detection config that has the field."""
-    settings = (profile or TenantProfile()).apply(settings or DetectionSettings())
+    """The tenant profile (egress, known travellers) is merged into every detection config that has the field.
+    ``book``: the signal book the tenants of one deployment share (default: this tenant's own)."""
+    profile = profile or TenantProfile()
+    settings = profile.apply(settings or DetectionSettings())
     return [
         MfaFatigue(settings.mfa_fatigue),
         ImpossibleTravel(settings.impossible_travel),
@@ -79,6 +83,8 @@ def build_detections(
         MfaResetTakeover(settings.mfa_reset_takeover),
         # defers to mfa_fatigue's accepted variant, so it reads that detection's thresholds
         PushRequesterMismatch(settings.push_requester_mismatch, settings.mfa_fatigue),
+        # reads the signal book on sign-ins; the engine writes it with the credential attacks' findings
+        ThreatSignals(settings.threat_signals, book, profile),
     ]
 
 
@@ -87,7 +93,8 @@ def build_baseline(settings: DetectionSettings | None = None) -> Baseline:
     return Baseline((settings or DetectionSettings()).baseline)
 
 
-def build_engine(settings: DetectionSettings | None, context: TenantContext) -> Engine:
-    """A tenant's engine: its detections and the baseline they share, from its settings and context."""
+def build_engine(settings: DetectionSettings | None, context: TenantContext, book: Book | None = None) -> Engine:
+    """A tenant's engine: its detections and the baseline they share, from its settings and context; ``book``:
+    the threat-signal book the tenants of one process share (default: the tenant's own)."""
     settings = settings or DetectionSettings()
-    return Engine(build_detections(settings, context.profile), context, build_baseline(settings))
+    return Engine(build_detections(settings, context.profile, book), context, build_baseline(settings))

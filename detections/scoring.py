@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 from detections.catalogue import finding_names
 from detections.confidence import Tier
-from detections.corpus import PROFILE, TENANT, Case, Expect
-from detections.engine import TenantContext
+from detections.corpus import PROFILE, TENANT, TENANT_FIELD, Case, Expect
+from detections.engine import Engine, TenantContext
 from detections.event import parse_event
 from detections.finding import Finding
 from detections.registry import build_engine
+from detections.threat_signals import Book
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +75,18 @@ class Score:
 
 def findings_of(case: Case) -> list[Finding]:
     """Every finding (each revision) the case's events raise, in its delivery order, through every detection of
-    one tenant, from empty state."""
-    engine = build_engine(None, TenantContext(TENANT, profile=PROFILE))
-    states: dict = {}
-    return [f for raw in case.events for f in engine.process(parse_event(raw, TENANT), states)]
+    one tenant, from empty state. An event marked for another tenant (``TENANT_FIELD``) goes to that tenant's
+    engine, which shares the threat-signal book as the tenants of one daemon do."""
+    book = Book()
+    engines: dict[str, Engine] = {}
+    states: dict[str, dict] = {}
+    found: list[Finding] = []
+    for raw in case.events:
+        tenant = raw.get(TENANT_FIELD, TENANT)
+        if tenant not in engines:
+            engines[tenant] = build_engine(None, TenantContext(tenant, profile=PROFILE), book)
+        found += engines[tenant].process(parse_event(raw, tenant), states.setdefault(tenant, {}))
+    return found
 
 
 def run_case(case: Case) -> Outcome:

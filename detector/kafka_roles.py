@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from detections.threat_signals import Book
 from detector.config import Config, KafkaSettings
 from detector.connection import check_connection
 from detector.ingest.poller import TenantPoller
@@ -392,9 +393,10 @@ async def _rewind(consumer: AIOKafkaConsumer) -> None:
 
 def worker_app(config: Config, kafka: KafkaSettings, metrics: Metrics, web_port: int | None = None) -> faust.App:
     start_series(metrics, config, ("detect",))
-    engines = {tenant.name: engine_for(tenant) for tenant in config.tenants}
+    book = Book()  # the tenants' threat signals, shared with every worker through itdr.signals
+    engines = {tenant.name: engine_for(tenant, book) for tenant in config.tenants}
     datadir = private_dir(private_dir(config.data_dir) / "faust")
-    app = build_app(kafka, engines, metrics, datadir=datadir, web_port=web_port or kafka.web_port)
+    app = build_app(kafka, engines, metrics, datadir=datadir, web_port=web_port or kafka.web_port, book=book)
     topics = Topics(kafka.topic_prefix)
     app.task(lambda: report_consumer_lag(kafka.bootstrap, kafka.app_id, [topics.events, topics.rekeyed], metrics))
     return app

@@ -221,7 +221,7 @@ class EmbeddedPipeline:
 
     def _engines_init(self, tenant: TenantConfig) -> None:
         """Before the stage starts: its engines are loaded with their state by ``stage.start``."""
-        self._stage.engines[tenant.name] = engine_for(tenant)
+        self._stage.engines[tenant.name] = engine_for(tenant, self._stage.book)
         self._responders[tenant.name] = responder(tenant, self._clients)
 
     def _start_polling(self, tenant: TenantConfig) -> None:
@@ -281,7 +281,7 @@ class EmbeddedPipeline:
                 await self._stop_polling(name)
                 await self._clients.release(self._responders.pop(name).client)
             self.status.track(name, tenant.poll.slow_sync_s)
-            await self._stage.set_engine(name, engine_for(tenant))
+            await self._stage.set_engine(name, engine_for(tenant, self._stage.book))
             self._responders[name] = responder(tenant, self._clients)
             self._start_polling(tenant)
             done.append(f"tenant {name} {'changed: restarted' if name in old_tenants else 'added'}")

@@ -13,6 +13,7 @@ import aiohttp
 from detections.engine import Engine, TenantContext
 from detections.redaction import Redactor
 from detections.registry import build_engine
+from detections.threat_signals import Book
 from detector.config import (
     ChannelConfig,
     Config,
@@ -111,10 +112,11 @@ def policy_of(tenant: TenantConfig) -> ActionPolicy:
     )
 
 
-def engine_for(tenant: TenantConfig) -> Engine:
-    """The tenant's detections with its thresholds and context (``detector replay --config`` builds the same)."""
+def engine_for(tenant: TenantConfig, book: Book | None = None) -> Engine:
+    """The tenant's detections with its thresholds and context (``detector replay --config`` builds the same);
+    ``book``: the threat-signal book the tenants of this process share (detections/threat_signals.py)."""
     context = tenant_context(tenant)
-    return build_engine(tenant.detections, context)
+    return build_engine(tenant.detections, context, book)
 
 
 def redactor_for(tenant: TenantConfig, key: bytes) -> Redactor:

@@ -10,7 +10,7 @@ Nothing here raises on event content, so no record can stop a stage.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ import structlog
 
 from detections.engine import Engine, StateStore
 from detections.event import Event, MalformedEvent, parse_event
+from detections.finding import Finding
 from detector.ops.labels import known
 from detector.ops.metrics import Metrics
 
@@ -72,8 +73,17 @@ class DetectStep:
         for failure in outcome.failures:
             self.metrics.detection_errors.labels(tenant, failure.detection).inc()
             result.deadletters.append(self._dead(tenant, failure.reason, value))
+        self.emit(outcome.findings, value, result)
+        return result
+
+    def emit(self, findings: Iterable[Finding], value: bytes, result: StepResult) -> StepResult:
+        """Serialise and count ``findings`` into ``result``. A finding's tenant is its own (a threat signal
+        raises findings in every tenant that flagged the source); one of a tenant not run here is dropped."""
         now = time.time()
-        for finding in outcome.findings:
+        for finding in findings:
+            tenant = finding.tenant
+            if tenant not in self.engines:
+                continue
             try:
                 body = orjson.dumps(finding.to_dict())
             except (TypeError, ValueError, OverflowError) as exc:

@@ -15,6 +15,7 @@ import structlog
 
 from detections.engine import Engine
 from detections.lifecycle import ExpiryIndex
+from detections.threat_signals import Book
 from detector.ops.metrics import Metrics
 from detector.stream.bus import DEADLETTER, EVENTS, FINDINGS
 from detector.stream.detect import DeadLetter, DetectStep, StepResult
@@ -67,9 +68,18 @@ class TrackingDict(dict[str, Any]):
 class DetectionStage:
     group = "detections"
 
-    def __init__(self, bus: EmbeddedBus, engines: dict[str, Engine], metrics: Metrics, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        bus: EmbeddedBus,
+        engines: dict[str, Engine],
+        metrics: Metrics,
+        batch_size: int = 500,
+        book: Book | None = None,
+    ) -> None:
         self.bus = bus
         self.engines = engines
+        # the threat-signal book the engines share: its rows live in the detection state table too
+        self.book = book if book is not None else Book(persist=True)
         self.detect = DetectStep(engines, metrics)
         self.batch_size = batch_size
         self.states: dict[str, TrackingDict] = {tenant: TrackingDict(engine) for tenant, engine in engines.items()}
@@ -79,6 +89,8 @@ class DetectionStage:
     async def start(self) -> None:
         """Load committed state and offset: the stage resumes exactly where its last commit left it."""
         self._offset = await self.bus.committed(self.group)
+        for prefix in (Book.SIGNALS, Book.RECENT):
+            self.book.load_rows(await self.bus.load_states(prefix))
         for tenant in self.engines:
             await self._load(tenant)
 
@@ -130,9 +142,12 @@ class DetectionStage:
         return len(batch)
 
     def _take_dirty(self) -> dict[str, bytes | None]:
-        """Every tenant's writes, deletions and swept keys, under their stored keys."""
-        return {
+        """Every tenant's writes, deletions and swept keys, under their stored keys, and the threat-signal
+        book's rows (committed with the batch, as the detections' own state)."""
+        out = {
             f"{tenant}|{key}": value
             for tenant, states in self.states.items()
             for key, value in states.take_dirty().items()
         }
+        out.update(self.book.take_rows())
+        return out

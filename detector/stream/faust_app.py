@@ -13,6 +13,13 @@ detection) and ``tenant|detection|key``; Faust writes every change to a compacte
 the table from it when a worker restarts or a partition moves. After each batch, dead keys are deleted
 (``table_sweep``): a tombstone in their changelog partition.
 
+Threat signals (detections/threat_signals.py) must reach every partition: the worker's one signal book
+is shared by its tenants' engines; a signal flagged in a batch is sent to ``itdr.signals`` with the
+batch's findings, and every worker follows that topic from its beginning (``follow_signals``), merging
+each signal into its book and sending the findings it implies there (a sign-in this worker saw before
+the flag; a source now flagged in several tenants). The successes a worker keeps for a late flag are in
+memory only: a restart forgets them, the signals themselves are re-read from the topic.
+
 At-least-once, in this order per batch of records: findings and forwards are sent and acknowledged first, then the
 changed state is written to the table. A crash before the state write replays the event against the old
 state and sends the same findings again (same dedup keys: the action ledger and alert sinks drop them);
@@ -31,18 +38,24 @@ from typing import Any
 
 import faust
 import orjson
+import structlog
+from aiokafka.errors import KafkaError
 from faust.types import EventT
 
 from detections.engine import Engine
 from detections.event import Event
+from detections.threat_signals import Book, Signal
 from detector.config import KafkaSettings
 from detector.ops.metrics import Metrics
-from detector.stream.detect import DeadLetter, DetectStep
-from detector.stream.kafka_bus import Topics
+from detector.stream.detect import DeadLetter, DetectStep, StepResult
+from detector.stream.kafka_bus import Topics, follow_topic
 from detector.stream.table_sweep import TableSweeper, as_current
+
+log = structlog.get_logger(__name__)
 
 BATCH = 500  # records per round trip to the broker
 BATCH_WAIT_S = 0.05  # how long a partial batch waits for more: bounds the latency it adds
+SIGNALS_RETRY_S = 2.0
 ACTOR_STATES = "actor-states"
 KEYED_STATES = "keyed-states"
 
@@ -129,10 +142,19 @@ class DetectionAgents:
     """
 
     def __init__(
-        self, app: faust.App, engines: Mapping[str, Engine], metrics: Metrics, topics: Topics, partitions: int
+        self,
+        app: faust.App,
+        engines: Mapping[str, Engine],
+        metrics: Metrics,
+        topics: Topics,
+        partitions: int,
+        book: Book | None = None,
     ) -> None:
         self.engines = engines
+        self.book = book if book is not None else Book()
         self.detect = DetectStep(engines, metrics)
+        self.signals = app.topic(topics.signals, partitions=partitions, schema=_raw())
+        self.signals_name = topics.signals
         self.events = app.topic(topics.events, partitions=partitions, schema=_raw())
         self.rekeyed = app.topic(topics.rekeyed, partitions=partitions, schema=_raw())
         self.findings = app.topic(topics.findings, schema=_raw())
@@ -170,11 +192,47 @@ class DetectionAgents:
             with as_current(record):
                 result = self.detect.detect(work.event, work.value, store, only=work.only)
             sends += [self._deadletter(d) for d in result.deadletters]
-            sends += [self.findings.send(key=f"{f.tenant}|{f.entity}".encode(), value=f.value) for f in result.findings]
+            sends += self._send_findings(result)
+        sends += [
+            self.signals.send(key=f"{s.tenant}:{s.source}".encode(), value=s.to_json()) for s in self.book.take_flags()
+        ]
         await self._acknowledged(sends)
         for store in states.values():
             store.flush()
         sweeper.sweep()
+
+    def _send_findings(self, result: StepResult) -> list[Awaitable[Any]]:
+        return [self.findings.send(key=f"{f.tenant}|{f.entity}".encode(), value=f.value) for f in result.findings]
+
+    async def follow_signals(self, bootstrap: str) -> None:
+        """Merge every signal on ``itdr.signals`` into the book, for good; send the findings each implies.
+        A broker error starts again from the beginning (merging a signal twice implies nothing new)."""
+        while True:
+            try:
+                async for record in follow_topic(bootstrap, self.signals_name):
+                    await self._signal(record.value)
+            except KafkaError as exc:
+                log.warning("signals.unavailable", error=repr(exc))
+                await asyncio.sleep(SIGNALS_RETRY_S)
+
+    async def _signal(self, value: bytes | None) -> None:
+        if value is None:
+            return  # a tombstone: nothing to merge
+        try:
+            signal = Signal.from_json(value)
+        except (ValueError, TypeError, KeyError, orjson.JSONDecodeError) as exc:  # not ours: skip it
+            log.warning("signals.unreadable", error=repr(exc)[:200])
+            return
+        engine = self.engines.get(signal.tenant) or next(iter(self.engines.values()), None)
+        if engine is None:
+            return
+        try:
+            findings = engine.signal_received(signal)
+        except Exception as exc:  # a bug must not stop the worker following the signals
+            log.error("signals.failed", tenant=signal.tenant, error=repr(exc)[:200])
+            return
+        result = self.detect.emit(findings, value, StepResult())
+        await self._acknowledged(self._send_findings(result) + [self._deadletter(d) for d in result.deadletters])
 
     def _unpack_event(self, record: EventT, sends: list[Awaitable[Any]]) -> _Work | None:
         """An okta.events record: dead-letter it, or run the actor-keyed detections and forward it to the
@@ -213,7 +271,13 @@ class DetectionAgents:
 
 
 def build_app(
-    kafka: KafkaSettings, engines: Mapping[str, Engine], metrics: Metrics, *, datadir: Path, web_port: int
+    kafka: KafkaSettings,
+    engines: Mapping[str, Engine],
+    metrics: Metrics,
+    *,
+    datadir: Path,
+    web_port: int,
+    book: Book | None = None,
 ) -> faust.App:
     """The Faust app of one detection worker; run it with ``faust.Worker`` (see detector.kafka_roles)."""
     app = faust.App(
@@ -239,7 +303,7 @@ def build_app(
         web_router_enabled=False,
         autodiscover=False,
     )
-    agents = DetectionAgents(app, engines, metrics, Topics(kafka.topic_prefix), kafka.partitions)
+    agents = DetectionAgents(app, engines, metrics, Topics(kafka.topic_prefix), kafka.partitions, book)
 
     async def detect_by_actor(stream: faust.StreamT) -> None:
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
@@ -251,4 +315,5 @@ def build_app(
 
     app.agent(agents.events, name="detect-by-actor")(detect_by_actor)
     app.agent(agents.rekeyed, name="detect-by-key")(detect_by_key)
+    app.task(lambda: agents.follow_signals(kafka.bootstrap))
     return app

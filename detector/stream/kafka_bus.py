@@ -12,6 +12,13 @@ Topics (created at startup by every role, idempotently):
 * ``itdr.status``: compacted, one partition, keyed by tenant: each tenant's status (detector.ops.status).
 * ``itdr.incidents``: compacted, keyed by incident key: each incident's latest version, what channels read.
 * ``itdr.deliveries``: compacted, keyed ``channel|incident``: each channel's memo (e.g. Slack's message ts).
+* ``itdr.signals``: compacted, keyed ``tenant:source``: each source a credential attack flagged
+  (detections/threat_signals.py), as its latest merged signal. Every detection worker reads it whole and
+  follows it (``follow_topic``), so a spray flagged in one worker's partition implicates a sign-in handled
+  in another's. A compacted topic rather than a Faust GlobalTable: a signal is written once by the worker
+  that flagged it, merges commute, and a plain consumer needs no standby or recovery machinery; records
+  also expire after ``SIGNALS_RETENTION_MS`` (the longest TTL a config allows), the TTL itself being
+  enforced by event time when a sign-in is checked.
 
 Cursor choice: the poller produces a page's events with an idempotent producer (acks=all), waits until
 Kafka acknowledged every one, and only then writes the cursor. A crash between the two re-produces that
@@ -24,7 +31,7 @@ bugs); and it would not spare the uuid dedupe.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +51,8 @@ CURSORS = "itdr.cursors"
 STATUS = "itdr.status"
 INCIDENTS = "itdr.incidents"
 DELIVERIES = "itdr.deliveries"
+SIGNALS = "itdr.signals"
+SIGNALS_RETENTION_MS = 90 * 24 * 3600 * 1000  # the longest window a config allows (detector.config.MAX_WINDOW_S)
 
 _HOUR_MS = 3600 * 1000
 
@@ -90,6 +99,10 @@ class Topics:
     def deliveries(self) -> str:
         return self.prefix + DELIVERIES
 
+    @property
+    def signals(self) -> str:
+        return self.prefix + SIGNALS
+
 
 @dataclass(frozen=True, slots=True)
 class TopicPlan:
@@ -116,6 +129,11 @@ class TopicPlan:
             (n.status, 1, compacted),
             (n.incidents, self.partitions, compacted),
             (n.deliveries, self.partitions, compacted),
+            (
+                n.signals,
+                self.partitions,
+                {"cleanup.policy": "compact,delete", "retention.ms": str(SIGNALS_RETENTION_MS)},
+            ),
         ]
         return [NewTopic(name, n, self.replication, topic_configs=cfg) for name, n, cfg in spec]
 
@@ -168,17 +186,37 @@ async def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, byt
     return [(r.key, r.value) for r in await read_records(bootstrap, topic)]
 
 
+async def _from_the_beginning(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Assign every partition of ``topic`` to ``consumer`` (no consumer group), at its first offset."""
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    if not partitions:
+        await consumer._client.force_metadata_update()  # a consumer learns topics lazily
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    return partitions
+
+
+async def follow_topic(bootstrap: str, topic: str) -> AsyncIterator[ConsumerRecord]:
+    """Every record of ``topic`` from the beginning, then each new one as it arrives (no consumer group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await _from_the_beginning(consumer, topic)
+        while True:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                for record in batch:
+                    yield record
+    finally:
+        await consumer.stop()
+
+
 async def read_records(bootstrap: str, topic: str) -> list[ConsumerRecord]:
     """Every record of ``topic`` from the beginning to its end offsets now (no consumer group)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            await consumer._client.force_metadata_update()  # a consumer learns topics lazily
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        partitions = await _from_the_beginning(consumer, topic)
         end = await consumer.end_offsets(partitions)
         out: list[ConsumerRecord] = []
         remaining = {tp for tp in partitions if end[tp] > 0}
