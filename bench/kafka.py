@@ -189,7 +189,7 @@ async def _latency(broker: Broker, attacks: int, poll_interval_s: float, tmp: Pa
     pop.register(org)
     clock = AcceptClock(org)
     async with SimServer(org) as server:
-        response = {"dry_run": False, "max_actions_per_hour": 10_000}
+        response = {"dry_run": False, "max_actions_per_hour": 3600}  # the config's maximum
         config = _write_config(
             tmp / "latency", server.url, read_id, enforce_id, broker.bootstrap, "bench-latency",
             interval_s=poll_interval_s, response=response,

@@ -35,6 +35,7 @@ admin). Those need a findings-correlation stage keyed by user (see the branch no
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -123,6 +124,11 @@ class AdminPrivilegeGranted(ConfigChangeDetection):
 
     def load_state(self, data: dict[str, Any]) -> GranterState:
         return GranterState.from_dict(data)
+
+    def expires_at(self, state: GranterState) -> float:
+        """Suppression, and the newest signal while it can still escalate a grant."""
+        newest = max((s.time for s in state.signals), default=-math.inf)
+        return max(state.sup.expires_at(self.config.suppress_s), newest + self.config.escalate_window_s)
 
     def detect(self, event: Event, state: GranterState) -> list[Finding]:
         signal = sign_in_signal(event)

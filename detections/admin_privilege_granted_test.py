@@ -185,7 +185,7 @@ def test_signal_memory_is_bounded_replay_safe_and_survives_a_restart():
     signals = [admin_sign_in(T0 - 40 * 3600 + i * 3600, threat=True) for i in range(40)]
     for raw in [*signals, signals[-1]]:
         engine.process(parse_event(raw, "acme"), states)
-    (state,) = states.values()
+    state = engine.state_of(states, "admin_privilege_granted", "00uADMIN")
     assert len(state.signals) == 16 and len({s.uuid for s in state.signals}) == 16
     assert [s.uuid for s in state.signals] == [raw["uuid"] for raw in signals[-16:]]  # newest kept, in order
     restored = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}

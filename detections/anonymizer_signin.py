@@ -103,6 +103,9 @@ class AnonymizerSignIn:
     def load_state(self, data: dict[str, Any]) -> AnonymizerState:
         return AnonymizerState.from_dict(data)
 
+    def expires_at(self, state: AnonymizerState) -> float:
+        return state.sup.expires_at(self.config.suppress_s)
+
     def detect(self, event: Event, state: AnonymizerState, novelty: Novelty) -> list[Finding]:
         cfg = self.config
         if state.sup.replayed(event.uuid):

@@ -27,6 +27,7 @@ histogram halves once it holds ``max_hour_count`` sign-ins, so old habits fade.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -177,7 +178,7 @@ def facets_of(event: Event) -> dict[str, str]:
 
 
 class Baseline:
-    """Keeps the profiles (as state under ``baseline|<user id>``) and judges events against them."""
+    """Keeps the profiles (as the part ``baseline`` of the user's actor record) and judges events against them."""
 
     id: ClassVar[str] = "baseline"
     keyed_by_actor: ClassVar[bool] = True
@@ -193,6 +194,11 @@ class Baseline:
 
     def load_state(self, data: dict[str, Any]) -> Profile:
         return Profile.from_dict(data)
+
+    def expires_at(self, profile: Profile) -> float:
+        """``horizon_s`` after the user's last sign-in every value the profile holds is new again: it is
+        forgotten (a user back after that long starts learning afresh)."""
+        return profile.last_seen + self.config.horizon_s if profile.sign_ins else -math.inf
 
     def learning(self, profile: Profile, at: float) -> bool:
         cfg = self.config

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import orjson
 
+from detections.actor_record import ActorRecord
 from detections.baseline import Baseline, BaselineConfig, Profile
 from detections.confidence import Tier
 from detections.engine import Engine, TenantContext
@@ -109,10 +110,12 @@ def test_one_profile_per_user_serves_every_detection_and_is_not_kept_when_nobody
     states: dict = {}
     for i in range(3):
         engine.process(ev(sign_in(T0 + i * HOUR, "nyc")), states)
-    assert [k for k in states if k.startswith("baseline|")] == ["baseline|00u1alice"]
+    records = {k: v for k, v in states.items() if isinstance(v, ActorRecord)}
+    profiles = [(k, part) for k, v in records.items() for part, _ in v.items() if part == "baseline"]
+    assert profiles == [("actor|00u1alice", "baseline")]  # one, in the user's actor record
     assert engine.novelty(ev(sign_in(T0 + 4 * HOUR, "moscow")), states).new_place is not None
     restored = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}
-    assert restored["baseline|00u1alice"] == states["baseline|00u1alice"]
+    assert engine.state_of(restored, "baseline", "00u1alice") == engine.state_of(states, "baseline", "00u1alice")
     from detections.user_reported_suspicious import UserReportedSuspicious
 
     alone: dict = {}

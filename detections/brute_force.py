@@ -20,10 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from detections.columns import columns, rows
 from detections.common import attempt_id, event_subject, is_password_failure, make_finding
 from detections.confidence import Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.lifecycle import horizon
 from detections.window import Episode, Window
 
 LOCK = "user.account.lock"
@@ -63,8 +65,8 @@ class BruteForceState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "f": [[x.time, x.key, x.uuid, x.ip, x.asn, x.country] for x in self.fails],
-            "l": [[x.time, x.key, x.uuid, x.ip, x.asn, x.country] for x in self.locks],
+            "f": columns(_Try, self.fails),
+            "l": columns(_Try, self.locks),
             "h": self.fails.high_water,
             "e": {kind: e.to_dict() for kind, e in self.episodes.items()},
         }
@@ -90,11 +92,14 @@ class BruteForce:
         return self.load_state({"f": [], "l": [], "h": 0.0, "e": {}})
 
     def load_state(self, data: dict[str, Any]) -> BruteForceState:
-        fails, locks = (
-            Window(self.horizon, self.config.max_entries, (_Try(*row) for row in data[k]), data["h"]) for k in "fl"
-        )
+        fails, locks = (Window(self.horizon, self.config.max_entries, rows(_Try, data[k]), data["h"]) for k in "fl")
         episodes = {kind: Episode.from_dict(e) for kind, e in data["e"].items()}
         return BruteForceState(fails, locks, {k: e for k, e in episodes.items() if e is not None})
+
+    def expires_at(self, state: BruteForceState) -> float:
+        """Its windows, and the attacks under way until a pause of ``suppress_s`` ends them."""
+        episodes = (e.expires_at(self.config.suppress_s) for e in state.episodes.values())
+        return horizon(state.fails.expires_at(), state.locks.expires_at(), *episodes)
 
     def detect(self, event: Event, state: BruteForceState) -> list[Finding]:
         cfg = self.config

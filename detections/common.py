@@ -6,6 +6,7 @@ detections consistent about keys, windows and Okta event semantics.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,6 +183,12 @@ class Suppression:
         """Event-time based, in both directions, so a late event near an earlier finding is also suppressed."""
         last = self.last_fired.get(variant)
         return last is not None and abs(time - last) < window_s
+
+    def expires_at(self, window_s: float) -> float:
+        """When its last firing no longer suppresses anything (event time); -inf when it never fired. The replay
+        guard needs no horizon of its own: the state it guards dies with its windows, and the stores keep a key
+        ``lifecycle.LATENESS_S`` past its horizon for the late duplicates."""
+        return max(self.last_fired.values(), default=-math.inf) + window_s
 
     def fire(self, variant: str, time: float) -> None:
         self.last_fired[variant] = time

@@ -70,6 +70,10 @@ class ConfigChangeDetection:
     def load_state(self, data: dict[str, Any]) -> ChangeState:
         return ChangeState.from_dict(data)
 
+    def expires_at(self, state: ChangeState) -> float:
+        """The change only suppresses its repeats."""
+        return state.sup.expires_at(self.config.suppress_s)
+
     def detect(self, event: Event, state: ChangeState) -> list[Finding]:
         change = self.classify(event)
         if change is None or not self.admit(event, state.sup, change.variant):

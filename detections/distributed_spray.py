@@ -49,10 +49,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from detections import geo
+from detections.columns import columns, rows
 from detections.common import attempt_id, event_subject, is_password_failure, make_finding
 from detections.confidence import Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.lifecycle import horizon
 from detections.window import GROWTH, MAX_EPISODE_UUIDS, Episode, Window
 
 TENANT_KEY = "tenant"
@@ -109,8 +111,27 @@ class _Tally:
         if len(self.ips) < cap:
             self.ips.add(attempt.ip)
 
-    def row(self) -> list[Any]:
-        return [self.attempts, sorted(self.users), sorted(self.ips), self.checked]
+    @staticmethod
+    def encode(tallies: dict[float, _Tally]) -> dict[str, list[Any]]:
+        """Hopping window start → tally, as named columns."""
+        if not tallies:
+            return {}
+        ts = tallies.values()
+        return {
+            "start": list(tallies),
+            "attempts": [t.attempts for t in ts],
+            "users": [sorted(t.users) for t in ts],
+            "ips": [sorted(t.ips) for t in ts],
+            "checked": [t.checked for t in ts],
+        }
+
+    @staticmethod
+    def decode(data: dict[str, list[Any]] | list[list[Any]]) -> dict[float, _Tally]:
+        """Named columns, or the first encoding's positional rows [start, attempts, users, ips, checked]."""
+        if isinstance(data, list):
+            return {row[0]: _Tally(row[1], set(row[2]), set(row[3]), row[4]) for row in data}
+        cols = zip(data["start"], data["attempts"], data["users"], data["ips"], data["checked"], strict=True)
+        return {start: _Tally(n, set(users), set(ips), checked) for start, n, users, ips, checked in cols}
 
 
 @dataclass(slots=True)
@@ -121,9 +142,9 @@ class DistributedSprayState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "a": [[a.time, a.key, a.uuid, a.user, a.ip, a.flags] for a in self.attempts],
+            "a": columns(_Attempt, self.attempts),
             "h": self.attempts.high_water,
-            "t": [[start, *t.row()] for start, t in self.tallies.items()],
+            "t": _Tally.encode(self.tallies),
             "c": self.campaign.to_dict() if self.campaign else None,
         }
 
@@ -164,9 +185,13 @@ class DistributedSpray:
 
     def load_state(self, data: dict[str, Any]) -> DistributedSprayState:
         cfg = self.config
-        attempts = Window(cfg.window_s + cfg.lateness_s, cfg.max_entries, (_Attempt(*r) for r in data["a"]), data["h"])
-        tallies = {row[0]: _Tally(row[1], set(row[2]), set(row[3]), row[4]) for row in data["t"]}
-        return DistributedSprayState(attempts, tallies, Episode.from_dict(data["c"]))
+        attempts = Window(cfg.window_s + cfg.lateness_s, cfg.max_entries, rows(_Attempt, data["a"]), data["h"])
+        return DistributedSprayState(attempts, _Tally.decode(data["t"]), Episode.from_dict(data["c"]))
+
+    def expires_at(self, state: DistributedSprayState) -> float:
+        """Its attempts, and the spray under way until a pause of ``suppress_s`` ends it."""
+        campaign = state.campaign.expires_at(self.config.suppress_s) if state.campaign else None
+        return horizon(state.attempts.expires_at(), campaign)
 
     def detect(self, event: Event, state: DistributedSprayState) -> list[Finding]:
         cfg = self.config

@@ -5,21 +5,31 @@ A detection is a pure object: ``state_key`` says which state an event touches
 state and returns findings. The engine owns nothing but the list of detections;
 the caller owns the state store, which is a plain dict in tests, a SQLite-backed
 cache in embedded mode and a Faust table in Kafka mode.
+
+Store keys: the detections keyed by actor share one record per actor, ``actor|<actor id>``
+(``detections.actor_record``); the others have ``<detection>|<key>``. Each state has a horizon
+(``Detection.expires_at``) after which the stores sweep it (``detections.lifecycle``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, MutableMapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import orjson
 
+from detections import actor_record
+from detections.actor_record import ActorRecord
 from detections.baseline import NOTHING_NEW, Baseline, Novelty, facets_of
 from detections.event import Event
 from detections.finding import Finding
+from detections.lifecycle import watermark
 from detections.tenant_profile import TenantProfile
 from detections.threat_signals import Signal, ThreatSignals
+
+STATE_VERSION = 2  # "v" of every encoded state; absent = the first encoding (positional rows)
 
 
 class DetectionState(Protocol):
@@ -46,6 +56,10 @@ class Detection(Protocol):
     def load_state(self, data: dict[str, Any]) -> Any: ...
 
     def detect(self, event: Event, state: Any) -> list[Finding]: ...
+
+    # Optional ``expires_at(state) -> float | None``: the event time after which the state can no longer
+    # contribute to a finding (its windows, suppressions and episodes are over), so the stores may delete it;
+    # None (and a detection without the method) keeps it for ever.
 
 
 StateStore = MutableMapping[str, Any]
@@ -107,6 +121,39 @@ class Engine:
         self.reads_baseline = frozenset(d.id for d in self.detections if getattr(d, "reads_baseline", False))
         if not self.reads_baseline <= self.actor_keyed:
             raise ValueError(f"reads_baseline needs keyed_by_actor: {sorted(self.reads_baseline - self.actor_keyed)}")
+        self.newest = 0.0  # the newest event time seen: the watermark's clock
+        self.clock: Callable[[], float] = time.time
+
+    def watermark(self, now: float | None = None) -> float:
+        """The event time before which a state's horizon means it is dead (``detections.lifecycle``)."""
+        return watermark(self.newest, self.clock() if now is None else now)
+
+    def expires_at(self, store_key: str, state: Any) -> float | None:
+        """The horizon of a stored value: an actor record's latest part, else its detection's (None: never)."""
+        if isinstance(state, ActorRecord):
+            state.prune(self.watermark())
+            return state.expires_at()
+        return self._horizon(self._by_id[store_key.split("|", 1)[0]], state)
+
+    @staticmethod
+    def _horizon(detection: Any, state: Any) -> float | None:
+        expires_at = getattr(detection, "expires_at", None)
+        return None if expires_at is None else expires_at(state)
+
+    def state_of(self, states: StateStore, detection_id: str, key: str) -> Any | None:
+        """The state one detection keeps under ``key``, wherever the store layout puts it (tests, tools)."""
+        detection = self._by_id[detection_id]
+        stored = states.get(f"{detection_id}|{key}")
+        if stored is not None or not detection.keyed_by_actor:
+            return stored
+        own = states.get(actor_record.PREFIX + key)  # most are keyed by the actor id itself
+        for value in (own, *states.values()) if own is not None else states.values():
+            if (
+                isinstance(value, ActorRecord)
+                and (state := value.get(detection_id, key, detection.load_state)) is not None
+            ):
+                return state
+        return None
 
     def _skipped(self, event: Event) -> frozenset[str]:
         """Detections this event must not reach: the human-only ones for a listed service account."""
@@ -120,16 +167,23 @@ class Engine:
         hostile event (or one bug) never stops the stage. Its state keeps what it had written before it
         raised; a stored state that no longer decodes is started afresh and reported the same way.
 
-        The user's baseline runs with the actor-keyed detections (in Kafka mode: in the actor's partition):
-        the event is judged against the profile as it was, then learned. No detection reads it: it is not kept.
+        The user's baseline runs with the actor-keyed detections (in Kafka mode: in the actor's partition), as
+        one more part of the actor's record: the event is judged against the profile as it was, then learned.
+        No detection reads it: it is not kept.
         """
         outcome = Outcome()
         if self.context.is_own_action(event):
             return outcome
+        self.newest = max(self.newest, event.time)
         skipped = self._skipped(event)
+        actor_key = actor_record.PREFIX + event.actor_id
+        record: ActorRecord | None = None  # the actor's record, read when a detection keyed by actor needs it
         with_baseline = bool(self.reads_baseline) and (only is None or not self.actor_keyed.isdisjoint(only))
-        profile_key = self._profile_key(event) if with_baseline else None
-        profile = None if profile_key is None else self._state(self.baseline, profile_key, states, outcome)
+        profile_key = self.baseline.state_key(event) if with_baseline else None
+        profile, profile_legacy = None, None
+        if profile_key is not None:
+            record = self._record(actor_key, states, outcome)
+            profile, profile_legacy = self._part(record, self.baseline, profile_key, states, outcome)
         shown = None if profile is None else facets_of(event)  # once, for the judgement and the learning
         novelty: Novelty | None = None
         for detection in self.detections:
@@ -139,36 +193,43 @@ class Engine:
                 key = detection.state_key(event)
                 if key is None:
                     continue
-                store_key = f"{detection.id}|{key}"
-                state = self._state(detection, store_key, states, outcome)
-                if detection.id in self.reads_baseline:
-                    if novelty is None:
-                        novelty = NOTHING_NEW if profile is None else self.baseline.judge(event, profile, shown)
-                    found = detection.detect(event, state, novelty)  # type: ignore[call-arg]
+                if detection.keyed_by_actor:
+                    if record is None:
+                        record = self._record(actor_key, states, outcome)
+                    state, legacy = self._part(record, detection, key, states, outcome)
+                    if detection.id in self.reads_baseline:
+                        if novelty is None:
+                            novelty = NOTHING_NEW if profile is None else self.baseline.judge(event, profile, shown)
+                        found = detection.detect(event, state, novelty)  # type: ignore[call-arg]
+                    else:
+                        found = detection.detect(event, state)
+                    self._put(record, detection, key, state, legacy, states)
                 else:
+                    store_key = f"{detection.id}|{key}"
+                    state = self._state(detection, store_key, states, outcome)
                     found = detection.detect(event, state)
-                states[store_key] = state
+                    states[store_key] = state
             except Exception as exc:  # isolation is the point
                 outcome.failures.append(DetectionFailure(detection.id, exc))
                 continue
             outcome.findings.extend(found)
-        if profile_key is not None and profile is not None:
+        if record is not None and profile_key is not None and profile is not None:
             try:
                 if self.baseline.learn(event, profile, shown):
-                    states[profile_key] = profile
+                    self._put(record, self.baseline, profile_key, profile, profile_legacy, states)
             except Exception as exc:
                 outcome.failures.append(DetectionFailure(Baseline.id, exc))
+        if record is not None and record.changed:
+            states[actor_key] = record  # dead parts are dropped when it is encoded or indexed (``expires_at``)
         self._flag_sources(event, outcome)
         return outcome
 
-    def _profile_key(self, event: Event) -> str | None:
-        key = self.baseline.state_key(event)
-        return None if key is None else f"{Baseline.id}|{key}"
-
     def novelty(self, event: Event, states: StateStore) -> Novelty:
         """What the event shows that is new for its user, against the stored profile (tests, explanations)."""
-        key = self._profile_key(event)
-        stored = None if key is None else states.get(key)
+        key = self.baseline.state_key(event)
+        if key is None:
+            return NOTHING_NEW
+        stored = self.state_of(states, Baseline.id, key)
         return NOTHING_NEW if stored is None else self.baseline.judge(event, stored)
 
     def _flag_sources(self, event: Event, outcome: Outcome) -> None:
@@ -185,14 +246,45 @@ class Engine:
         """A signal another worker flagged (Kafka mode's ``itdr.signals``): the findings it implies here."""
         return [] if self.signals is None else self.signals.received(signal)
 
-    @staticmethod
-    def _state(detection: Any, store_key: str, states: StateStore, outcome: Outcome) -> Any:
+    def _record(self, actor_key: str, states: StateStore, outcome: Outcome) -> ActorRecord:
         try:
-            state = states.get(store_key)
+            record = states.get(actor_key)
+        except Exception as exc:  # unreadable: every actor-keyed detection starts this actor afresh
+            outcome.failures.append(DetectionFailure("engine", StateUnreadable(f"{actor_key}: {exc!r}")))
+            record = None
+        return record if isinstance(record, ActorRecord) else ActorRecord()
+
+    def _part(
+        self, record: ActorRecord, detection: Any, key: str, states: StateStore, outcome: Outcome
+    ) -> tuple[Any, str | None]:
+        """An actor-keyed state from its actor's record, and the key of the previous layout
+        (``<detection>|<key>``) when it was read from there instead (to be deleted once it is in the record)."""
+        state = record.get(detection.id, key, detection.load_state)
+        if state is not None:
+            return state, None
+        legacy = f"{detection.id}|{key}"
+        stored = self._stored(detection, legacy, states, outcome)
+        return (detection.new_state(), None) if stored is None else (stored, legacy)
+
+    def _put(
+        self, record: ActorRecord, detection: Any, key: str, state: Any, legacy: str | None, states: StateStore
+    ) -> None:
+        record.put(detection.id, key, state, detection)
+        if legacy is not None:
+            del states[legacy]
+
+    @classmethod
+    def _state(cls, detection: Any, store_key: str, states: StateStore, outcome: Outcome) -> Any:
+        state = cls._stored(detection, store_key, states, outcome)
+        return detection.new_state() if state is None else state
+
+    @staticmethod
+    def _stored(detection: Any, store_key: str, states: StateStore, outcome: Outcome) -> Any | None:
+        try:
+            return states.get(store_key)
         except Exception as exc:  # e.g. a state written by an older version
             outcome.failures.append(DetectionFailure(detection.id, StateUnreadable(f"{store_key}: {exc!r}")))
-            state = None
-        return detection.new_state() if state is None else state
+            return None
 
     def process(self, event: Event, states: StateStore, only: Collection[str] | None = None) -> list[Finding]:
         """``run`` for callers that want a detection's exception raised (tests, benchmarks)."""
@@ -221,9 +313,17 @@ class Engine:
         return findings
 
     def encode_state(self, state: DetectionState) -> bytes:
-        return orjson.dumps(state.to_dict())
+        """An actor record (its dead parts dropped) carries its own version; any other state gets ``"v"`` beside
+        its fields (unless it keeps a version of its own)."""
+        if isinstance(state, ActorRecord):
+            state.prune(self.watermark())  # its dead parts are not written
+            return orjson.dumps(state.to_dict())
+        return orjson.dumps({"v": STATE_VERSION, **state.to_dict()})
 
     def decode_state(self, store_key: str, data: bytes) -> Any:
-        """Rebuild a state object from its bytes; the key's prefix names its detection."""
+        """Rebuild a state object from its bytes; the key's prefix names its detection (or the actor record).
+        States of the first encoding (no ``"v"``) still decode: the detections read positional rows too."""
+        if store_key.startswith(actor_record.PREFIX):
+            return ActorRecord.from_dict(orjson.loads(data))
         detection = self._by_id[store_key.split("|", 1)[0]]
         return detection.load_state(orjson.loads(data))

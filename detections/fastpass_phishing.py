@@ -38,10 +38,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detections import geo
+from detections.columns import columns, rows
 from detections.common import Suppression, is_successful_sign_in, make_finding
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.lifecycle import horizon
 from detections.window import Window
 
 PHISHING_REASON = "fastpass declined phishing attempt"
@@ -108,8 +110,8 @@ class PhishingState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "p": [[x.time, x.uuid, x.ip, x.flags] for x in self.phishes],
-            "s": [[x.time, x.uuid, x.ip, x.known_client, x.flags] for x in self.successes],
+            "p": columns(_Phish, self.phishes),
+            "s": columns(_Success, self.successes),
             "h": max(self.phishes.high_water, self.successes.high_water),
             "sup": self.sup.to_dict(),
         }
@@ -146,9 +148,14 @@ class FastPassPhishing:
 
     def load_state(self, data: dict[str, Any]) -> PhishingState:
         cfg = self.config
-        phishes = Window(cfg.follow_s + cfg.lateness_s, cfg.max_entries, (_Phish(*r) for r in data["p"]), data["h"])
-        successes = Window(cfg.lateness_s, cfg.max_entries, (_Success(*r) for r in data["s"]), data["h"])
+        phishes = Window(cfg.follow_s + cfg.lateness_s, cfg.max_entries, rows(_Phish, data["p"]), data["h"])
+        successes = Window(cfg.lateness_s, cfg.max_entries, rows(_Success, data["s"]), data["h"])
         return PhishingState(phishes, successes, Suppression.from_dict(data["sup"]))
+
+    def expires_at(self, state: PhishingState) -> float:
+        """Blocked attempts (``follow_s``), sign-ins kept for late blocked events, and both suppressions."""
+        sup = state.sup.expires_at(max(self.config.suppress_s, self.config.success_suppress_s))
+        return horizon(state.phishes.expires_at(), state.successes.expires_at(), sup)
 
     def detect(self, event: Event, state: PhishingState) -> list[Finding]:
         cfg = self.config

@@ -140,7 +140,10 @@ def test_replay_guard_suppression_and_state_round_trip():
     states: dict = {}
     assert len(engine.process_all([parse_event(phish, "acme")], states)) == 1
     restored = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}
-    assert restored["fastpass_phishing|00u1alice"].to_dict() == states["fastpass_phishing|00u1alice"].to_dict()
+    assert (
+        engine.state_of(restored, "fastpass_phishing", "00u1alice").to_dict()
+        == engine.state_of(states, "fastpass_phishing", "00u1alice").to_dict()
+    )
     assert engine.process_all([parse_event(phish, "acme")], restored) == []  # replayed after a restart
     (chained,) = engine.process_all([parse_event(ok, "acme")], restored)  # the restored state still chains
     assert chained.detection == "fastpass_phishing_success"
@@ -162,7 +165,10 @@ def test_blocked_event_under_okta_s_own_actor_alerts_for_the_target_user():
     states: dict = {}
     (finding,) = run([phish, success(T0 + 5 * MIN)], states)
     assert finding.detection == "fastpass_phishing" and finding.principal == "00u1alice"
-    assert f"fastpass_phishing|{SYSTEM_ACTOR['id']}>00u1alice" in states
+    assert f"actor|{SYSTEM_ACTOR['id']}" in states  # the event's actor holds the state ...
+    assert Engine([FastPassPhishing()], TenantContext("acme")).state_of(  # ... keyed by actor and target
+        states, "fastpass_phishing", f"{SYSTEM_ACTOR['id']}>00u1alice"
+    )
 
 
 def test_every_state_key_holds_one_actor():

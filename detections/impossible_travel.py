@@ -38,11 +38,13 @@ change, sensitive action).
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from detections import geo
 from detections.baseline import Novelty
+from detections.columns import columns, rows
 from detections.common import (
     Suppression,
     is_allowlisted_egress,
@@ -54,6 +56,7 @@ from detections.common import (
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, Tier, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.lifecycle import horizon
 from detections.tenant_profile import is_listed
 
 DAY = 86400.0
@@ -98,22 +101,6 @@ class _Loc:
     device_new: str = ""  # why its device was new for the user ("" = not new)
     threat: bool = False
 
-    def row(self) -> list[Any]:
-        return [
-            self.time,
-            self.uuid,
-            self.ip,
-            self.lat,
-            self.lon,
-            self.country,
-            self.city,
-            self.asn,
-            self.as_org,
-            self.novel,
-            self.device_new,
-            self.threat,
-        ]
-
     def place(self) -> str:
         return f"{self.city}, {self.country}" if self.city else self.country
 
@@ -126,7 +113,7 @@ class TravelHistory:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "l": [loc.row() for loc in self.locations],
+            "l": columns(_Loc, self.locations),
             "t": {k: list(v) for k, v in self.transitions.items()},
             "sup": self.sup.to_dict(),
         }
@@ -134,7 +121,7 @@ class TravelHistory:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TravelHistory:
         return cls(
-            [_Loc(*row) for row in data["l"]],
+            rows(_Loc, data["l"]),
             {k: list(v) for k, v in data["t"].items()},
             Suppression.from_dict(data["sup"]),
         )
@@ -161,6 +148,12 @@ class ImpossibleTravel:
 
     def load_state(self, data: dict[str, Any]) -> TravelHistory:
         return TravelHistory.from_dict(data)
+
+    def expires_at(self, state: TravelHistory) -> float:
+        """Trusted locations and known transitions (``history_s`` after the newest), and the suppression."""
+        cfg = self.config
+        newest = [*(loc.time for loc in state.locations[-1:]), *(t[0] for t in state.transitions.values())]
+        return horizon(max(newest, default=-math.inf) + cfg.history_s, state.sup.expires_at(cfg.suppress_s))
 
     def detect(self, event: Event, state: TravelHistory, novelty: Novelty) -> list[Finding]:
         cfg = self.config

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detections.baseline import Novelty
+from detections.columns import columns, rows
 from detections.common import Suppression, make_finding, requester_signals
 from detections.confidence import Action, Evidence, EvidenceClass, assess
 from detections.event import Event, PushResponse
 from detections.finding import Finding, Severity
+from detections.lifecycle import horizon
 from detections.window import Episode, Window
 
 PRESSURE = frozenset({PushResponse.DENY, PushResponse.TIMEOUT, PushResponse.WRONG_NUMBER})
@@ -70,9 +72,8 @@ class PushHistory:
         return self.prompts, self.pressure, self.accepts
 
     def to_dict(self) -> dict[str, Any]:
-        rows = [[[e.time, e.key, e.ip, e.signals, e.authn, e.why] for e in w] for w in self.windows()]
         return {
-            "w": rows,
+            "w": [columns(_Entry, w) for w in self.windows()],
             "h": self.pressure.high_water,
             "b": self.bombing.to_dict() if self.bombing else None,
             "sup": self.sup.to_dict(),
@@ -99,10 +100,15 @@ class MfaFatigue:
 
     def load_state(self, data: dict[str, Any]) -> PushHistory:
         prompts, pressure, accepts = (
-            Window(self.horizon, self.config.max_entries, (_Entry(*row) for row in rows), data["h"])
-            for rows in data["w"]
+            Window(self.horizon, self.config.max_entries, rows(_Entry, entries), data["h"]) for entries in data["w"]
         )
         return PushHistory(prompts, pressure, accepts, Episode.from_dict(data["b"]), Suppression.from_dict(data["sup"]))
+
+    def expires_at(self, state: PushHistory) -> float:
+        """Its windows, the bombing under way until a pause of ``suppress_s`` ends it, the accepted suppression."""
+        bombing = state.bombing.expires_at(self.config.suppress_s) if state.bombing else None
+        windows = (w.expires_at() for w in state.windows())
+        return horizon(*windows, bombing, state.sup.expires_at(self.config.suppress_s))
 
     def detect(self, event: Event, state: PushHistory, novelty: Novelty) -> list[Finding]:
         assert event.push is not None

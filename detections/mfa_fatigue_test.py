@@ -79,7 +79,7 @@ def test_push_fanout_to_two_devices_counts_once():
     detection = MfaFatigue()
     states: dict = {}
     run(raws, states)
-    (history,) = states.values()
+    history = Engine([detection], TenantContext("acme")).state_of(states, "mfa_fatigue", "00u1alice")
     assert len(history.prompts) == 3
     assert detection.state_key(parse_event(raws[0], "acme")) == "00u1alice"
 

@@ -41,15 +41,18 @@ arrival order (several deactivations, several sign-ins).
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from detections import geo
+from detections.columns import columns, rows
 from detections.common import Suppression, is_mobile_carrier, is_successful_sign_in, make_finding
 from detections.confidence import Action, Assessment, Dampener, Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.lifecycle import horizon
 from detections.window import Window
 
 HOUR = 3600.0
@@ -157,10 +160,10 @@ class TakeoverState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "r": [list(astuple(x)) for x in self.resets],
-            "e": [list(astuple(x)) for x in self.enrols],
-            "s": [list(astuple(x)) for x in self.sign_ins],
-            "p": [list(astuple(x)) for x in self.profile],
+            "r": columns(_Reset, self.resets),
+            "e": columns(_Enrol, self.enrols),
+            "s": columns(_SignIn, self.sign_ins),
+            "p": columns(_Seen, self.profile),
             "h": self.high_water,
             "sup": self.sup.to_dict(),
         }
@@ -201,14 +204,22 @@ class MfaResetTakeover:
 
     def load_state(self, data: dict[str, Any]) -> TakeoverState:
         cfg = self.config
-        horizon, cap, h = cfg.window_s + cfg.lateness_s, cfg.max_entries, data["h"]
+        width, cap, h = cfg.window_s + cfg.lateness_s, cfg.max_entries, data["h"]
         return TakeoverState(
-            Window(horizon, cap, (_Reset(*row) for row in data["r"]), h),
-            Window(horizon, cap, (_Enrol(*row) for row in data["e"]), h),
-            Window(horizon, cap, (_SignIn(*row) for row in data["s"]), h),
-            [_Seen(*row) for row in data["p"]],
+            Window(width, cap, rows(_Reset, data["r"]), h),
+            Window(width, cap, rows(_Enrol, data["e"]), h),
+            Window(width, cap, rows(_SignIn, data["s"]), h),
+            rows(_Seen, data["p"]),
             Suppression.from_dict(data["sup"]),
         )
+
+    def expires_at(self, state: TakeoverState) -> float:
+        """Its chains (windows), the baseline of where the user signs in (``history_s`` after the newest
+        signature) and the suppression."""
+        cfg = self.config
+        baseline = max((p.last for p in state.profile), default=-math.inf) + cfg.history_s
+        windows = (w.expires_at() for w in state.windows())
+        return horizon(*windows, baseline, state.sup.expires_at(cfg.suppress_s))
 
     def detect(self, event: Event, state: TakeoverState) -> list[Finding]:
         cfg = self.config

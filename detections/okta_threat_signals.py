@@ -53,19 +53,21 @@ class OktaThreatSignalsConfig:
     suppress_s: float = 3600.0  # per key and variant (Panther ThreatInsight dedup 60 min)
     baseline_sign_ins: int = 10  # before this many successful sign-ins Okta's risk HIGH is ignored
     alert_on_blocked: bool = True  # emit DENY/RATE_LIMIT ThreatInsight verdicts at INFO
+    baseline_keep_s: float = 90 * 86400.0  # a user's sign-in count is forgotten after this long without one
 
 
 @dataclass(slots=True)
 class SignalState:
     sign_ins: int = 0
     sup: Suppression = field(default_factory=Suppression)
+    last: float | None = None  # the newest counted sign-in (None: counted by a version that kept no time)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.sign_ins, "sup": self.sup.to_dict()}
+        return {"n": self.sign_ins, "sup": self.sup.to_dict(), "t": self.last}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SignalState:
-        return cls(data["n"], Suppression.from_dict(data["sup"]))
+        return cls(data["n"], Suppression.from_dict(data["sup"]), data.get("t"))
 
 
 class OktaThreatSignals:
@@ -92,6 +94,15 @@ class OktaThreatSignals:
     def load_state(self, data: dict[str, Any]) -> SignalState:
         return SignalState.from_dict(data)
 
+    def expires_at(self, state: SignalState) -> float | None:
+        """Suppression, and a user's sign-in count (the baseline) until ``baseline_keep_s`` after the last."""
+        sup = state.sup.expires_at(self.config.suppress_s)
+        if state.sign_ins == 0:
+            return sup
+        if state.last is None:
+            return None  # counted before times were kept: until the next sign-in dates it
+        return max(sup, state.last + self.config.baseline_keep_s)
+
     def detect(self, event: Event, state: SignalState) -> list[Finding]:
         if state.sup.replayed(event.uuid):
             return []
@@ -103,6 +114,7 @@ class OktaThreatSignals:
             return self._roaming(event, state)
         baseline = state.sign_ins >= self.config.baseline_sign_ins
         state.sign_ins += 1
+        state.last = event.time if state.last is None else max(state.last, event.time)
         return self._on_success(event, state, baseline)
 
     def _fire(self, state: SignalState, variant: str, time: float) -> bool:

@@ -30,10 +30,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detections import geo
+from detections.columns import columns, rows
 from detections.common import attempt_id, event_subject, is_password_failure, make_finding
 from detections.confidence import Evidence, EvidenceClass, Tier, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.lifecycle import horizon
 from detections.window import Episode, LastSeen, Window
 
 
@@ -68,7 +70,7 @@ class SprayState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "a": [[a.time, a.key, a.uuid, a.user, a.flags] for a in self.attempts],
+            "a": columns(_Attempt, self.attempts),
             "h": self.attempts.high_water,
             "u": self.users.to_dict(),
             "e": self.spray.to_dict() if self.spray else None,
@@ -95,8 +97,14 @@ class PasswordSpray:
 
     def load_state(self, data: dict[str, Any]) -> SprayState:
         cfg = self.config
-        attempts = Window(cfg.window_s + cfg.lateness_s, cfg.max_entries, (_Attempt(*r) for r in data["a"]), data["h"])
+        attempts = Window(cfg.window_s + cfg.lateness_s, cfg.max_entries, rows(_Attempt, data["a"]), data["h"])
         return SprayState(attempts, LastSeen(cfg.max_entries, data["u"]), Episode.from_dict(data["e"]))
+
+    def expires_at(self, state: SprayState) -> float:
+        """Its attempts and users, and the spray under way until a pause of ``suppress_s`` ends it."""
+        cfg = self.config
+        spray = state.spray.expires_at(cfg.suppress_s) if state.spray else None
+        return horizon(state.attempts.expires_at(), state.users.expires_at(cfg.window_s + cfg.lateness_s), spray)
 
     def detect(self, event: Event, state: SprayState) -> list[Finding]:
         cfg = self.config

@@ -50,15 +50,17 @@ as their count doubles.
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detections import geo
 from detections.baseline import Novelty
+from detections.columns import columns, rows
 from detections.common import Suppression, is_mobile_carrier, make_finding, requester_signals
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
 from detections.event import Event, PushResponse
 from detections.finding import Finding, Severity
+from detections.lifecycle import horizon
 from detections.mfa_fatigue import PRESSURE, MfaFatigueConfig
 from detections.window import Episode, Window
 
@@ -122,7 +124,7 @@ class PushPairs:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "e": [list(astuple(x)) for x in self.entries],
+            "e": columns(_Push, self.entries),
             "h": self.entries.high_water,
             "sup": self.sup.to_dict(),
             "r": {network: e.to_dict() for network, e in self.repeats.items()},
@@ -165,8 +167,8 @@ class PushRequesterMismatch:
 
     def load_state(self, data: dict[str, Any]) -> PushPairs:
         cfg = self.config
-        horizon = max(cfg.pair_window_s, cfg.repeat_window_s, self.fatigue.accept_window_s) + cfg.lateness_s
-        entries = Window(horizon, cfg.max_entries, (_Push(*row) for row in data["e"]), data["h"])
+        width = max(cfg.pair_window_s, cfg.repeat_window_s, self.fatigue.accept_window_s) + cfg.lateness_s
+        entries = Window(width, cfg.max_entries, rows(_Push, data["e"]), data["h"])
         repeats = {network: Episode.from_dict(e) for network, e in data["r"].items()}
         return PushPairs(
             entries,
@@ -175,6 +177,12 @@ class PushRequesterMismatch:
             dict(data["c"]),
             data["n"],
         )
+
+    def expires_at(self, state: PushPairs) -> float:
+        """Prompts and answers, the repeated refusals under way, and the suppression."""
+        cfg = self.config
+        repeats = (e.expires_at(cfg.suppress_s) for e in state.repeats.values())
+        return horizon(state.entries.expires_at(), *repeats, state.sup.expires_at(cfg.suppress_s))
 
     def detect(self, event: Event, state: PushPairs, novelty: Novelty) -> list[Finding]:
         cfg = self.config

@@ -120,7 +120,9 @@ def test_push_fanout_to_two_devices_counts_as_one_prompt():
     answer = push_answer(T0 + 5, accept=False, authn="authn-1")
     states: dict = {}
     assert run([*fanned, answer], states) == []
-    (state,) = states.values()
+    state = Engine([PushRequesterMismatch()], TenantContext("acme")).state_of(
+        states, "push_requester_mismatch", "00u1alice"
+    )
     assert len([e for e in state.entries if e.kind == "sent"]) == 1
     second = [push_prompt(T0 + MIN, authn="authn-2"), push_prompt(T0 + MIN + 0.3, authn="authn-2")]
     (finding,) = run([*second, push_answer(T0 + MIN + 5, accept=False, authn="authn-2")], states)

@@ -48,6 +48,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from detections.columns import columns, rows
 from detections.common import (
     Suppression,
     is_allowlisted_egress,
@@ -58,6 +59,7 @@ from detections.common import (
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
 from detections.event import OKTA_ADMIN_CONSOLE_CLIENT, Event, PushResponse
 from detections.finding import Finding, Severity
+from detections.lifecycle import horizon
 
 DAY = 86400.0
 
@@ -95,22 +97,6 @@ class _Sighting:
     proxy: bool
     threat: bool
 
-    def row(self) -> list[Any]:
-        return [
-            self.time,
-            self.uuid,
-            self.ip,
-            self.asn,
-            self.as_org,
-            self.country,
-            self.os,
-            self.browser,
-            self.ua,
-            self.dt,
-            self.proxy,
-            self.threat,
-        ]
-
     def signature(self) -> tuple[Any, ...]:
         return (self.ip, self.asn, self.os, self.browser, self.ua, self.dt, self.proxy, self.threat)
 
@@ -127,11 +113,11 @@ class _Session:
     fired: Suppression = field(default_factory=Suppression)  # per ASN pair: when it fired (event time)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"s": [x.row() for x in self.sightings], "h": self.high_water, "f": self.fired.to_dict()}
+        return {"s": columns(_Sighting, self.sightings), "h": self.high_water, "f": self.fired.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> _Session:
-        return cls([_Sighting(*row) for row in data["s"]], data["h"], Suppression.from_dict(data["f"]))
+        return cls(rows(_Sighting, data["s"]), data["h"], Suppression.from_dict(data["f"]))
 
 
 @dataclass(slots=True)
@@ -184,6 +170,10 @@ class SessionHijack:
 
     def load_state(self, data: dict[str, Any]) -> SessionState:
         return SessionState.from_dict(data)
+
+    def expires_at(self, state: SessionState) -> float:
+        """A session (and the pair suppression inside it) lasts a session lifetime after its newest sighting."""
+        return horizon(*(x.high_water + self.config.session_ttl_s for x in state.sessions.values()))
 
     def detect(self, event: Event, state: SessionState) -> list[Finding]:
         cfg = self.config

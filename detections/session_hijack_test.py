@@ -164,7 +164,10 @@ def test_replay_and_state_round_trip():
     first = engine.process_all((parse_event(r, "acme") for r in raws), states)
     assert len(first) == 1
     restored = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}
-    assert restored["session_hijack|00u1alice"].to_dict() == states["session_hijack|00u1alice"].to_dict()
+    assert (
+        engine.state_of(restored, "session_hijack", "00u1alice").to_dict()
+        == engine.state_of(states, "session_hijack", "00u1alice").to_dict()
+    )
     assert engine.process_all((parse_event(r, "acme") for r in raws), restored) == []
 
 
@@ -216,8 +219,9 @@ def test_tenant_egress_cidr_or_asn_on_either_side_is_dampened():
 
 
 def _sessions(states):
-    (state,) = states.values()
-    return state.sessions
+    (record,) = states.values()
+    assert list(record.items()) == [("session_hijack", "00u1alice")]  # one state for the user
+    return Engine([SessionHijack()], TenantContext("acme")).state_of(states, "session_hijack", "00u1alice").sessions
 
 
 def test_state_is_one_key_per_user_with_a_bounded_map_of_live_sessions():
@@ -225,7 +229,7 @@ def test_state_is_one_key_per_user_with_a_bounded_map_of_live_sessions():
     raws = [victim(T0 + i * HOUR, session=f"idx{i:03d}") for i in range(72)]
     states: dict = {}
     assert run(raws, states, config=SessionHijackConfig(max_sessions=100)) == []
-    assert list(states) == ["session_hijack|00u1alice"]
+    assert list(states) == ["actor|00u1alice"]
     # last seen more than a day (event time) before the user's newest event: gone
     assert sorted(_sessions(states)) == [f"idx{i:03d}" for i in range(47, 72)]
     states = {}
@@ -282,6 +286,6 @@ def test_state_serialized_mid_stream_continues_like_an_uninterrupted_run():
         states = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}
         got += engine.process_all((parse_event(r, "acme") for r in raws[cut:]), states)
         assert [f.to_dict() for f in got] == [f.to_dict() for f in expected], cut
-        assert {k: v.to_dict() for k, v in states.items()} == {k: v.to_dict() for k, v in straight.items()}
+        assert _sessions(states) == _sessions(straight)
         # the restored state keeps the replay guard: the whole stream again adds nothing
         assert engine.process_all((parse_event(r, "acme") for r in raws), states) == []

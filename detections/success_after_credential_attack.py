@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from detections.columns import columns, rows
 from detections.common import (
     Suppression,
     attempt_id,
@@ -47,6 +48,7 @@ from detections.common import (
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
+from detections.lifecycle import horizon
 from detections.window import Window
 
 
@@ -98,8 +100,8 @@ class AttackThenSuccessState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "f": [[x.time, x.key, x.uuid, x.ip, x.asn] for x in self.fails],
-            "s": [[x.time, x.uuid, x.ip, x.asn, x.known_client, x.actor_id, x.login] for x in self.successes],
+            "f": columns(_Fail, self.fails),
+            "s": columns(_Success, self.successes),
             "h": self.fails.high_water,
             "sup": self.sup.to_dict(),
         }
@@ -134,10 +136,14 @@ class SuccessAfterCredentialAttack:
 
     def load_state(self, data: dict[str, Any]) -> AttackThenSuccessState:
         cfg = self.config
-        horizon = cfg.attack_window_s + cfg.follow_s + cfg.lateness_s
-        fails = Window(horizon, cfg.max_entries, (_Fail(*row) for row in data["f"]), data["h"])
-        successes = Window(horizon, cfg.max_entries, (_Success(*row) for row in data["s"]), data["h"])
+        width = cfg.attack_window_s + cfg.follow_s + cfg.lateness_s
+        fails = Window(width, cfg.max_entries, rows(_Fail, data["f"]), data["h"])
+        successes = Window(width, cfg.max_entries, rows(_Success, data["s"]), data["h"])
         return AttackThenSuccessState(fails, successes, Suppression.from_dict(data["sup"]))
+
+    def expires_at(self, state: AttackThenSuccessState) -> float:
+        sup = state.sup.expires_at(self.config.suppress_s)
+        return horizon(state.fails.expires_at(), state.successes.expires_at(), sup)
 
     def detect(self, event: Event, state: AttackThenSuccessState) -> list[Finding]:
         cfg = self.config

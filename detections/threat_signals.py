@@ -393,6 +393,10 @@ class ThreatSignals:
     def load_state(self, data: dict[str, Any]) -> ThreatSignalsState:
         return ThreatSignalsState(Suppression.from_dict(data["sup"]))
 
+    def expires_at(self, state: ThreatSignalsState) -> float:
+        """The per-user state only suppresses (the book keeps the signals, with their own horizons)."""
+        return state.sup.expires_at(self.config.suppress_s)
+
     def detect(self, event: Event, state: ThreatSignalsState, novelty: Novelty) -> list[Finding]:
         cfg = self.config
         if state.sup.replayed(event.uuid):

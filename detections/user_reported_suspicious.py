@@ -77,6 +77,9 @@ class UserReportedSuspicious:
     def load_state(self, data: dict[str, Any]) -> ReportState:
         return ReportState.from_dict(data)
 
+    def expires_at(self, state: ReportState) -> float:
+        return state.sup.expires_at(self.config.suppress_s)
+
     def detect(self, event: Event, state: ReportState) -> list[Finding]:
         if state.sup.replayed(event.uuid) or state.sup.suppressed("report", event.time, self.config.suppress_s):
             return []

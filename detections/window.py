@@ -20,6 +20,7 @@ with the attack:
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -89,6 +90,10 @@ class Window(Generic[E]):
             self.high_water = time
             self._trim()
 
+    def expires_at(self) -> float:
+        """When its newest entry leaves the window (event time); -inf when it holds none."""
+        return self.high_water + self.horizon if self.entries else -math.inf
+
     def span_around(self, time: float, width: float) -> tuple[float, float]:
         """The latest [start, end] of this width that holds ``time``: ending at the high-water mark unless
         ``time`` is older than a width behind it. In-order events get the window that ends with them, late
@@ -142,6 +147,10 @@ class LastSeen:
     def __len__(self) -> int:
         return len(self._order)
 
+    def expires_at(self, horizon: float) -> float:
+        """When the most recently seen key is ``horizon`` old (event time); -inf when it holds none."""
+        return self._order[-1][0] + horizon if self._order else -math.inf
+
     def to_dict(self) -> dict[str, float]:
         return dict(self._last)
 
@@ -184,6 +193,10 @@ class Episode:
                 seen.add(value)
         if len(self.uuids) < MAX_EPISODE_UUIDS:
             self.uuids.append(uuid)
+
+    def expires_at(self, gap_s: float) -> float:
+        """When no event can be part of it any more (``ongoing`` is false from then on)."""
+        return self.last + gap_s
 
     def note(self, *tally: str) -> None:
         """Count something about the attack that is not one of its events (e.g. a prompt's signals)."""

@@ -31,8 +31,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 from rich.text import Text
 
-from detections.engine import TenantContext
+from detections.engine import Engine, TenantContext
 from detections.event import MalformedEvent, parse_event, parse_time
+from detections.expiring import ExpiringStates
 from detections.finding import Finding
 from detections.redaction import Redactor
 from detections.registry import DetectionSettings, build_engine
@@ -92,9 +93,12 @@ ProgressFn = Callable[[int, int | None, int], None]  # (bytes read, bytes in all
 Held = tuple[bytes | str, int, int, bool]  # an event held for the engine: its JSON text and where it came from
 
 
-def new_state_store() -> MutableMapping[str, Any]:
-    """The detection state of one replay: the one place to put a store that sweeps expired state."""
-    return {}
+SWEEP_EVERY = 100  # events between sweeps of dead state: what was written since is indexed once
+
+
+def new_state_store(engine: Engine) -> ExpiringStates:
+    """The detection state of one replay, swept by event time as the daemon's stores are."""
+    return ExpiringStates(engine)
 
 
 def replay(
@@ -111,7 +115,7 @@ def replay(
     on_finding: Callable[[Finding], None] | None = None,
     states: MutableMapping[str, Any] | None = None,
 ) -> ReplayResult:
-    """Stream every input through a fresh engine with empty state (``states``, else ``new_state_store()``).
+    """Stream every input through a fresh engine with empty state (``states``, else ``new_state_store``).
 
     Findings go to ``on_finding`` as they are settled (else to ``result.findings``). Suspected passwords are
     redacted as the daemon's poller does (detections.redaction), with the deployment's key when given
@@ -120,7 +124,8 @@ def replay(
     context = context or TenantContext(tenant)
     redactor = Redactor(redaction_key or secrets.token_bytes(32), context.profile.login_domains)
     engine = build_engine(settings, context)
-    store = new_state_store() if states is None else states
+    store = new_state_store(engine) if states is None else states
+    sweep = getattr(store, "sweep", None)
     latest = LatestRevisions(on_finding or result.findings.append)
     order: ReorderWindow[Held] | None = ReorderWindow(window or WindowLimits()) if sort else None
     names = [str(p) for p in paths]
@@ -143,6 +148,8 @@ def replay(
             return
         outcome = engine.run(event, store)
         result.events += 1
+        if sweep is not None and result.events % SWEEP_EVERY == 0:
+            sweep()
         for finding in outcome.findings:
             latest.add(finding)
         for failure in outcome.failures:

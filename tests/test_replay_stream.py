@@ -250,7 +250,7 @@ def test_the_state_store_is_the_callers(tmp_path):
     store = Store()
     path = write_jsonl(tmp_path / "a.jsonl", push_bombing(T0, 6, accept=True))
     assert replay([path], "acme", states=store).findings
-    assert Store.writes > 0 and any(key.startswith("mfa_fatigue|") for key in store)
+    assert Store.writes > 0 and any(key.startswith("actor|") for key in store)  # the actor record (mfa_fatigue)
 
 
 def test_help_states_the_window_and_the_output_formats():

@@ -1,9 +1,9 @@
 """The embedded detection stage: okta.events → detections → itdr.findings.
 
 One batch is one transaction: the findings it produced, the detection state it
-changed and the offset it reached are committed together, so a crash replays
-the batch from the same state and produces the same findings (which the
-findings table drops as repeats by dedup key).
+changed (and the dead keys it swept: rows deleted) and the offset it reached are
+committed together, so a crash replays the batch from the same state and produces
+the same findings (which the findings table drops as repeats by dedup key).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from detections.engine import Engine
+from detections.lifecycle import ExpiryIndex
 from detections.threat_signals import Book
 from detector.ops.metrics import Metrics
 from detector.stream.bus import DEADLETTER, EVENTS, FINDINGS
@@ -24,15 +25,44 @@ log = structlog.get_logger(__name__)
 
 
 class TrackingDict(dict[str, Any]):
-    """A state store that remembers which keys a batch wrote, so only those are saved."""
+    """One tenant's state store: remembers which keys a batch wrote or deleted, so only those are saved, and
+    indexes every key by its horizon so the dead ones are swept (``sweep``) by event time."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine) -> None:
         super().__init__()
+        self.engine = engine
         self.dirty: set[str] = set()
+        self.index = ExpiryIndex()
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
         self.dirty.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.dirty.add(key)
+
+    def loaded(self, key: str, value: Any) -> None:
+        """A state read back from the database: held and indexed, not owed a write."""
+        dict.__setitem__(self, key, value)
+        self.index.note(key, self.engine.expires_at(key, value))
+
+    def take_dirty(self) -> dict[str, bytes | None]:
+        """The batch's writes (encoded) and deletions (None), then up to ``SWEEP_LIMIT`` dead keys (None)."""
+        out: dict[str, bytes | None] = {}
+        for key in self.dirty:
+            state = self.get(key)
+            if state is None:
+                out[key] = None
+                self.index.forget(key)
+            else:
+                out[key] = self.engine.encode_state(state)
+                self.index.note(key, self.engine.expires_at(key, state))
+        self.dirty.clear()
+        for key in self.index.due(self.engine.watermark()):
+            dict.pop(self, key, None)
+            out[key] = None
+        return out
 
 
 class DetectionStage:
@@ -52,7 +82,7 @@ class DetectionStage:
         self.book = book if book is not None else Book(persist=True)
         self.detect = DetectStep(engines, metrics)
         self.batch_size = batch_size
-        self.states: dict[str, TrackingDict] = {tenant: TrackingDict() for tenant in engines}
+        self.states: dict[str, TrackingDict] = {tenant: TrackingDict(engine) for tenant, engine in engines.items()}
         self._offset = 0
         self._batch = asyncio.Lock()  # a batch and a change of tenants never interleave
 
@@ -65,12 +95,12 @@ class DetectionStage:
             await self._load(tenant)
 
     async def _load(self, tenant: str) -> None:
-        engine, states = self.engines[tenant], self.states.setdefault(tenant, TrackingDict())
-        states.clear()
+        engine = self.engines[tenant]
+        states = self.states[tenant] = TrackingDict(engine)
         for stored_key, value in (await self.bus.load_states(f"{tenant}|")).items():
             key = stored_key.split("|", 1)[1]
             try:
-                dict.__setitem__(states, key, engine.decode_state(key, value))
+                states.loaded(key, engine.decode_state(key, value))
             except Exception as exc:  # e.g. written by an older version: that key starts afresh
                 log.warning("state.unreadable", tenant=tenant, key=key.split("|", 1)[0], error=repr(exc)[:200])
 
@@ -112,11 +142,12 @@ class DetectionStage:
         return len(batch)
 
     def _take_dirty(self) -> dict[str, bytes | None]:
-        out: dict[str, bytes | None] = {}
-        for tenant, states in self.states.items():
-            engine = self.engines[tenant]
-            for key in states.dirty:
-                out[f"{tenant}|{key}"] = engine.encode_state(states[key])
-            states.dirty.clear()
-        out.update(self.book.take_rows())  # committed with the batch, as the detections' own state
+        """Every tenant's writes, deletions and swept keys, under their stored keys, and the threat-signal
+        book's rows (committed with the batch, as the detections' own state)."""
+        out = {
+            f"{tenant}|{key}": value
+            for tenant, states in self.states.items()
+            for key, value in states.take_dirty().items()
+        }
+        out.update(self.book.take_rows())
         return out

@@ -8,8 +8,10 @@ Two agents, because state must live where its events arrive:
   tenant-wide).
 * ``detect-by-key`` reads ``itdr.events.rekeyed`` and runs those detections on ``keyed-states``.
 
-Tables hold encoded detection state per ``tenant|detection|key``; Faust writes every change to a
-compacted changelog and rebuilds the table from it when a worker restarts or a partition moves.
+Tables hold encoded detection state per ``tenant|actor|<actor id>`` (one record for every actor-keyed
+detection) and ``tenant|detection|key``; Faust writes every change to a compacted changelog and rebuilds
+the table from it when a worker restarts or a partition moves. After each batch, dead keys are deleted
+(``table_sweep``): a tombstone in their changelog partition.
 
 Threat signals (detections/threat_signals.py) must reach every partition: the worker's one signal book
 is shared by its tenants' engines; a signal flagged in a batch is sent to ``itdr.signals`` with the
@@ -29,15 +31,12 @@ stalls its partitions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import weakref
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
-import faust.streams as faust_streams
 import orjson
 import structlog
 from aiokafka.errors import KafkaError
@@ -50,6 +49,7 @@ from detector.config import KafkaSettings
 from detector.ops.metrics import Metrics
 from detector.stream.detect import DeadLetter, DetectStep, StepResult
 from detector.stream.kafka_bus import Topics, follow_topic
+from detector.stream.table_sweep import TableSweeper, as_current
 
 log = structlog.get_logger(__name__)
 
@@ -66,18 +66,6 @@ def _raw() -> faust.Schema:
     return faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
-@contextlib.contextmanager
-def _as_current(record: EventT) -> Iterator[None]:
-    """Make ``record`` Faust's current event: a table write goes to the changelog partition (and store
-    partition) of the current event, and in a batch that must be the event that changed the key, not the
-    last one buffered. (Faust keeps it in a context variable; there is no public setter.)"""
-    token = faust_streams._current_event.set(weakref.ref(record))
-    try:
-        yield
-    finally:
-        faust_streams._current_event.reset(token)
-
-
 class TableStates(dict[str, Any]):
     """The engine's state store over a Faust table for one tenant, for one batch.
 
@@ -86,32 +74,53 @@ class TableStates(dict[str, Any]):
     changed it (``source``), whose partition is where it belongs.
     """
 
-    def __init__(self, table: Any, engine: Engine, tenant: str) -> None:
+    def __init__(self, table: Any, engine: Engine, tenant: str, sweeper: TableSweeper) -> None:
         super().__init__()
         self.table = table
         self.engine = engine
+        self.tenant = tenant
         self.prefix = f"{tenant}|"
+        self.sweeper = sweeper
         self.source: EventT | None = None
         self._sources: dict[str, EventT | None] = {}
+        self._deleted: dict[str, EventT | None] = {}  # keys the batch deleted, and the record that did
 
     def get(self, key: str, default: Any = None) -> Any:
         if dict.__contains__(self, key):
             return dict.__getitem__(self, key)
+        if key in self._deleted:
+            return default
         raw = self.table.get((self.prefix + key).encode())
         return default if raw is None else self.engine.decode_state(key, raw)
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
         self._sources[key] = self.source
+        self._deleted.pop(key, None)
+
+    def __delitem__(self, key: str) -> None:
+        """E.g. a state of the previous layout, moved into its actor's record."""
+        dict.pop(self, key, None)
+        self._sources.pop(key, None)
+        self._deleted[key] = self.source
 
     def flush(self) -> None:
         for key, state in self.items():
             source = self._sources[key]
             assert source is not None
-            with _as_current(source):
+            with as_current(source):
                 self.table[(self.prefix + key).encode()] = self.engine.encode_state(state)
+            self.sweeper.wrote(self.tenant, key, state, source.message.partition)
+        for key, source in self._deleted.items():
+            assert source is not None
+            stored = (self.prefix + key).encode()
+            if stored in self.table:
+                with as_current(source):
+                    del self.table[stored]
+            self.sweeper.deleted(self.tenant, key)
         self.clear()
         self._sources.clear()
+        self._deleted.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,15 +162,24 @@ class DetectionAgents:
         table = {"default": None, "partitions": partitions, "key_type": bytes, "value_type": bytes}  # bytes: raw
         self.actor_states = app.Table(ACTOR_STATES, help="detection state keyed by actor", **table)
         self.keyed_states = app.Table(KEYED_STATES, help="detection state re-keyed by IP, login, tenant", **table)
+        actives = app.assignor.assigned_actives
+        self.sweepers = {
+            ACTOR_STATES: TableSweeper(self.actor_states, self.events.get_topic_name(), engines, actives),
+            KEYED_STATES: TableSweeper(self.keyed_states, self.rekeyed.get_topic_name(), engines, actives),
+        }
 
     async def by_actor(self, batch: Sequence[EventT]) -> None:
-        await self._run_batch(batch, self.actor_states, self._unpack_event)
+        await self._run_batch(batch, self.actor_states, self.sweepers[ACTOR_STATES], self._unpack_event)
 
     async def by_key(self, batch: Sequence[EventT]) -> None:
-        await self._run_batch(batch, self.keyed_states, self._unpack_rekeyed)
+        await self._run_batch(batch, self.keyed_states, self.sweepers[KEYED_STATES], self._unpack_rekeyed)
 
     async def _run_batch(
-        self, batch: Sequence[EventT], table: Any, unpack: Callable[[EventT, list[Awaitable[Any]]], _Work | None]
+        self,
+        batch: Sequence[EventT],
+        table: Any,
+        sweeper: TableSweeper,
+        unpack: Callable[[EventT, list[Awaitable[Any]]], _Work | None],
     ) -> None:
         states: dict[str, TableStates] = {}
         sends: list[Awaitable[Any]] = []
@@ -169,9 +187,9 @@ class DetectionAgents:
             work = unpack(record, sends)
             if work is None:
                 continue
-            store = states.setdefault(work.tenant, TableStates(table, work.engine, work.tenant))
+            store = states.setdefault(work.tenant, TableStates(table, work.engine, work.tenant, sweeper))
             store.source = record
-            with _as_current(record):
+            with as_current(record):
                 result = self.detect.detect(work.event, work.value, store, only=work.only)
             sends += [self._deadletter(d) for d in result.deadletters]
             sends += self._send_findings(result)
@@ -181,6 +199,7 @@ class DetectionAgents:
         await self._acknowledged(sends)
         for store in states.values():
             store.flush()
+        sweeper.sweep()
 
     def _send_findings(self, result: StepResult) -> list[Awaitable[Any]]:
         return [self.findings.send(key=f"{f.tenant}|{f.entity}".encode(), value=f.value) for f in result.findings]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
-from detections.testkit import failed_sign_in, sign_in
+from detections.testkit import failed_sign_in, oie_push_deny, push_sent, sign_in
 from detector.stream.kafka_bus import Topics, read_records, read_topic
 from tests.pipeline.conftest import Sim
 from tests.pipeline.test_embedded_pipeline import clears, inject_push_bombing
@@ -78,3 +80,61 @@ async def test_state_lands_in_the_changelog_partition_of_its_events(sim: Sim, ka
             tenant, _detection, state_key = record.key.decode().split("|", 2)
             expected = partitioner(route_key.format(tenant=tenant, key=state_key).encode(), parts, parts)
             assert record.partition == expected, (table, record.key, record.partition, expected)
+
+
+async def test_dead_state_is_swept_from_the_tables_with_a_tombstone_in_its_partition(
+    sim: Sim, kafka_bootstrap: str, tmp_path: Path
+):
+    """State whose horizon the watermark has passed is deleted from the Faust tables: the changelog gets a
+    tombstone in the partition the key's writes went to (a rebuilt table no longer holds it); live state stays.
+    The dead keys were written by a worker that stopped: the next one finds them in the table it rebuilt."""
+    old_user = sim.org.add_user(login="old@acme.com", first_name="Old", last_name="User")
+    live_user = sim.org.add_user(login="live@acme.com", first_name="Live", last_name="User")
+    long_ago = time.time() - 3 * 86_400
+    for k in range(2):  # two denied pushes (no finding): hours of state, keyed by actor
+        sim.org.append(push_sent(long_ago + k * 20, **_who(old_user)))
+        sim.org.append(oie_push_deny(long_ago + k * 20 + 1, **_who(old_user)))
+    sim.org.append(failed_sign_in(long_ago + 60, "old@acme.com", ip="198.51.100.77"))  # per login and IP: re-keyed
+    poll = {"interval_s": 0.25, "lookback_minutes": 5 * 24 * 60}
+    config = write_config(sim, tmp_path, kafka_bootstrap, app_id="sweep", poll=poll)
+    dead = {f"acme|actor|{old_user['id']}", "acme|brute_force|old@acme.com", "acme|password_spray|198.51.100.77"}
+    changelogs: dict[str, list] = {}
+
+    async def changelog() -> list:
+        for table in ("actor-states", "keyed-states"):
+            try:
+                changelogs[table] = await read_records(kafka_bootstrap, f"sweep-{table}-changelog")
+            except AssertionError:  # the worker has not created its changelog yet
+                changelogs[table] = []
+        return [r for records in changelogs.values() for r in records]
+
+    async def until(done: Any, role: Role, what: str) -> list:
+        deadline = time.monotonic() + 150
+        while not done(records := await changelog()):
+            assert role.alive() and time.monotonic() < deadline, f"{what}\n{role.tail()}"
+            await asyncio.sleep(1)
+        return records
+
+    role = await Role("run", config, tmp_path / "run.log", "--kafka", kafka_bootstrap).start()
+    try:  # the newest events are the old ones: nothing is dead yet
+        await until(lambda rs: dead <= {r.key.decode() for r in rs}, role, "the old state written")
+    finally:
+        await role.stop()
+    sim.org.append(sign_in(time.time() - 30, "nyc", actor=_actor(live_user)))  # the watermark, and live state
+    role = await Role("run", config, tmp_path / "run2.log", "--kafka", kafka_bootstrap).start()
+    try:
+        records = await until(
+            lambda rs: dead <= {r.key.decode() for r in rs if r.value is None}, role, "tombstones of the old state"
+        )
+    finally:
+        await role.stop()
+    for key in dead:  # written, then deleted, in one partition
+        assert len({r.partition for r in records if r.key.decode() == key}) == 1, key
+        assert [r.value is None for r in records if r.key.decode() == key][-1], key
+    live = f"acme|actor|{live_user['id']}"
+    assert any(r.key.decode() == live for r in records)
+    assert not any(r.key.decode() == live and r.value is None for r in records)
+
+
+def _who(user: dict) -> dict:
+    return {"user": user["id"], "login": user["profile"]["login"]}
