@@ -189,7 +189,7 @@ class Engine:
         if profile_key is not None:
             record = self._record(actor_key, states, outcome)
             profile, profile_legacy = self._part(record, self.baseline, profile_key, states, outcome)
-        shown = None if profile is None else facets_of(event)  # once, for the judgement and the learning
+        shown: dict[str, str] | None = None  # facets_of, once for the judgement and the learning, when either runs
         novelty: Novelty | None = None
         for detection, detection_id, keyed_by_actor, reads_baseline in plan:
             if only is not None and detection_id not in only:
@@ -204,7 +204,11 @@ class Engine:
                     state, legacy = self._part(record, detection, key, states, outcome)
                     if reads_baseline:
                         if novelty is None:
-                            novelty = NOTHING_NEW if profile is None else self.baseline.judge(event, profile, shown)
+                            if profile is None:
+                                novelty = NOTHING_NEW
+                            else:
+                                shown = facets_of(event)
+                                novelty = self.baseline.judge(event, profile, shown)
                         found = detection.detect(event, state, novelty)  # type: ignore[call-arg]
                     else:
                         found = detection.detect(event, state)

@@ -377,7 +377,12 @@ def _debug_data(debug: dict, invalid: list[str]) -> dict[str, Any]:
     Other JSON values pass (some exports decode them), strings are bounded, non-finite numbers dropped."""
     out: dict[str, Any] = {}
     for key, value in debug.items():
-        name = str(key).lower()[:MAX_ID]
+        name = (key if type(key) is str else str(key)).lower()
+        if len(name) > MAX_ID:
+            name = name[:MAX_ID]
+        if type(value) is str and len(value) <= 8 * MAX_TEXT:  # Okta's usual value, tested first
+            out[name] = value
+            continue
         if isinstance(value, str):
             if len(value) > 8 * MAX_TEXT:
                 invalid.append(f"debugData.{name}: {len(value)} characters, dropped")
