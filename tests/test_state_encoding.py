@@ -95,3 +95,36 @@ def test_the_new_encoding_is_versioned_named_and_round_trips(captured: dict[str,
     assert {k: orjson.loads(engine.encode_state(v)) for k, v in restored.items()} == encoded
     # the restored state holds the replay guards: the whole stream again finds nothing
     assert engine.process_all(_events(captured["events_a"] + captured["events_b"]), restored) == []
+
+
+FIXTURE_V2 = DATA / "state-v2" / "main-362bb33.json"
+
+
+@pytest.fixture(scope="module")
+def captured_v2() -> dict[str, Any]:
+    return orjson.loads(FIXTURE_V2.read_bytes())
+
+
+def _v2_store(engine: Engine, captured_v2: dict[str, Any]) -> dict[str, Any]:
+    return {k: engine.decode_state(k, orjson.dumps(v)) for k, v in captured_v2["states"].items()}
+
+
+def test_state_of_the_second_encoding_goes_on_detecting_as_main_did(
+    captured: dict[str, Any], captured_v2: dict[str, Any]
+) -> None:
+    assert all(s["v"] == 2 for s in captured_v2["states"].values())
+    guards = captured_v2["states"]["actor|00u1alice"]["p"]["impossible_travel"]["00u1alice"]["s"]["sup"]
+    assert guards["s"] and set(guards["s"]) <= {e["uuid"] for e in captured["events_a"]}  # whole uuids
+    engine = _engine()
+    found = _keys(engine.process_all(_events(captured["events_b"]), _v2_store(engine, captured_v2)))
+    assert found == captured_v2["findings_b"] and found
+
+
+def test_replay_guards_of_the_second_encoding_still_guard(
+    captured: dict[str, Any], captured_v2: dict[str, Any]
+) -> None:
+    engine = _engine()
+    states = _v2_store(engine, captured_v2)
+    assert engine.process_all(_events(captured["events_a"]), states) == []  # all of it seen before the capture
+    restored = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}  # written anew
+    assert engine.process_all(_events(captured["events_a"]), restored) == []
