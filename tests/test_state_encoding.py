@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from detections.actor_record import ActorRecord
+from detections.common import Suppression, guard_digest
 from detections.engine import STATE_VERSION, Engine, TenantContext
 from detections.event import Event, parse_event
 from detections.registry import build_detections
@@ -128,3 +129,20 @@ def test_replay_guards_of_the_second_encoding_still_guard(
     assert engine.process_all(_events(captured["events_a"]), states) == []  # all of it seen before the capture
     restored = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}  # written anew
     assert engine.process_all(_events(captured["events_a"]), restored) == []
+
+
+def test_replay_guards_keep_digests_and_read_the_whole_uuids_written_before() -> None:
+    old = Suppression.from_dict({"f": {"x": 1.0}, "s": ["evt-1", "evt-2"]})  # the second encoding's guard
+    assert old.replayed("evt-1") and not old.replayed("evt-3") and old.replayed("evt-3")
+    written = old.to_dict()
+    assert "s" not in written and written["d"] == [guard_digest(u) for u in ("evt-1", "evt-2", "evt-3")]
+    assert all(len(d) == 11 for d in written["d"]) and written["f"] == {"x": 1.0}
+    again = Suppression.from_dict(orjson.loads(orjson.dumps(written)))
+    assert again.replayed("evt-2") and again.replayed("evt-3") and not again.replayed("evt-4")
+    for i in range(again.max_seen):  # the oldest age out, whole uuids and digests alike
+        again.replayed(f"new-{i}")
+    assert not again.replayed("evt-1") and len(again.seen) == again.max_seen and again.legacy == 0
+    aged = Suppression.from_dict({"s": [f"old-{i}" for i in range(64)]})
+    assert aged.replayed("old-63") and not aged.replayed("fresh") and aged.legacy == 63
+    assert aged.replayed("old-1") and not aged.replayed("old-1x") and aged.legacy == 62
+    assert not aged.replayed("old-0")  # aged out
