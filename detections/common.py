@@ -174,21 +174,24 @@ def event_subject(event: Event) -> str:
     return (event.actor_login or event.actor_id).lower()
 
 
+DIGEST_CHARS = 11  # a replay guard's digest of a uuid; digests are encoded back to back
+
+
 @functools.lru_cache(maxsize=1024)
 def guard_digest(uuid: str) -> str:
     """What a replay guard keeps of an event uuid: 64 bits of BLAKE2b as 11 characters, not 36. A forged uuid
     matching a real one's digest (to have its event skipped) is a second preimage: ~2^64 hashes. Memoised: the
     detections an event reaches each ask for its digest."""
-    return base64.urlsafe_b64encode(hashlib.blake2b(uuid.encode(), digest_size=8).digest())[:11].decode()
+    return base64.urlsafe_b64encode(hashlib.blake2b(uuid.encode(), digest_size=8).digest())[:DIGEST_CHARS].decode()
 
 
 @dataclass(slots=True)
 class Suppression:
     """Per-variant last-fired event times plus recently processed uuids (replay guard), as ``guard_digest``s.
 
-    Encoded ``{"f": last fired, "d": digests}``; the previous encoding's ``"s"`` (whole uuids) still reads: those
-    are kept as they were (the first ``legacy`` of ``seen``) and looked up as such until they age out; they are
-    written as digests."""
+    Encoded ``{"f": last fired, "d": the digests, oldest first, in one string}``; the previous encoding's ``"s"``
+    (whole uuids) still reads: those are kept as they were (the first ``legacy`` of ``seen``) and looked up as
+    such until they age out; they are written as digests."""
 
     last_fired: dict[str, float] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
@@ -223,12 +226,15 @@ class Suppression:
 
     def to_dict(self) -> dict[str, Any]:
         legacy = [guard_digest(u) for u in self.seen[: self.legacy]]
-        return {"f": dict(self.last_fired), "d": legacy + self.seen[self.legacy :]}
+        return {"f": dict(self.last_fired), "d": "".join(legacy + self.seen[self.legacy :])}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Suppression:
         if "d" in data:
-            return cls(dict(data.get("f", {})), list(data["d"]))
+            packed = data["d"]
+            return cls(
+                dict(data.get("f", {})), [packed[i : i + DIGEST_CHARS] for i in range(0, len(packed), DIGEST_CHARS)]
+            )
         uuids = list(data.get("s", []))
         return cls(dict(data.get("f", {})), uuids, legacy=len(uuids))
 
