@@ -66,7 +66,12 @@ class ActorRecord:
 
     def put(self, part: str, key: str, state: Any, owner: Any) -> None:
         """The state ``owner`` (a detection) keeps under ``key``; its horizon is asked when next needed."""
-        self._parts.setdefault(part, {})[key] = _Part(None, state, owner=owner)
+        keys = self._parts.setdefault(part, {})
+        held = keys.get(key)
+        if held is not None and held.state is state:  # the usual case: the state read for this event, updated
+            held._horizon, held.owner = None, owner
+        else:
+            keys[key] = _Part(None, state, owner=owner)
         self.changed = True
 
     def prune(self, mark: float) -> None:

@@ -6,6 +6,9 @@ detections consistent about keys, windows and Okta event semantics.
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -171,13 +174,29 @@ def event_subject(event: Event) -> str:
     return (event.actor_login or event.actor_id).lower()
 
 
+DIGEST_CHARS = 11  # a replay guard's digest of a uuid; digests are encoded back to back
+
+
+@functools.lru_cache(maxsize=1024)
+def guard_digest(uuid: str) -> str:
+    """What a replay guard keeps of an event uuid: 64 bits of BLAKE2b as 11 characters, not 36. A forged uuid
+    matching a real one's digest (to have its event skipped) is a second preimage: ~2^64 hashes. Memoised: the
+    detections an event reaches each ask for its digest."""
+    return base64.urlsafe_b64encode(hashlib.blake2b(uuid.encode(), digest_size=8).digest())[:DIGEST_CHARS].decode()
+
+
 @dataclass(slots=True)
 class Suppression:
-    """Per-variant last-fired event times plus recently processed uuids (replay guard)."""
+    """Per-variant last-fired event times plus recently processed uuids (replay guard), as ``guard_digest``s.
+
+    Encoded ``{"f": last fired, "d": the digests, oldest first, in one string}``; the previous encoding's ``"s"``
+    (whole uuids) still reads: those are kept as they were (the first ``legacy`` of ``seen``) and looked up as
+    such until they age out; they are written as digests."""
 
     last_fired: dict[str, float] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
     max_seen: int = 64
+    legacy: int = 0  # how many of ``seen`` (the oldest) are whole uuids read from the previous encoding
 
     def suppressed(self, variant: str, time: float, window_s: float) -> bool:
         """Event-time based, in both directions, so a late event near an earlier finding is also suppressed."""
@@ -195,18 +214,29 @@ class Suppression:
 
     def replayed(self, uuid: str) -> bool:
         """Record ``uuid``; True when it was already processed."""
-        if uuid in self.seen:
+        digest = guard_digest(uuid)
+        if digest in self.seen or (self.legacy and uuid in self.seen[: self.legacy]):
             return True
-        self.seen.append(uuid)
-        del self.seen[: -self.max_seen]
+        self.seen.append(digest)
+        if len(self.seen) > self.max_seen:
+            cut = len(self.seen) - self.max_seen
+            del self.seen[:cut]
+            self.legacy = max(0, self.legacy - cut)
         return False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"f": dict(self.last_fired), "s": list(self.seen)}
+        legacy = [guard_digest(u) for u in self.seen[: self.legacy]]
+        return {"f": dict(self.last_fired), "d": "".join(legacy + self.seen[self.legacy :])}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Suppression:
-        return cls(dict(data.get("f", {})), list(data.get("s", [])))
+        if "d" in data:
+            packed = data["d"]
+            return cls(
+                dict(data.get("f", {})), [packed[i : i + DIGEST_CHARS] for i in range(0, len(packed), DIGEST_CHARS)]
+            )
+        uuids = list(data.get("s", []))
+        return cls(dict(data.get("f", {})), uuids, legacy=len(uuids))
 
 
 def make_finding(

@@ -9,6 +9,7 @@ Location``), so a naive split on commas silently corrupts them.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -28,6 +29,13 @@ def parse_kv_map(value: Any) -> dict[str, str]:
         return {str(k): _stringify(v) for k, v in value.items()}
     if not isinstance(value, str):
         return {}
+    return dict(_parse_kv_text(value))  # a copy: the memoised map is shared
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_kv_text(value: str) -> dict[str, str]:
+    """Memoised: a tenant's ``behaviors`` / ``risk`` strings take a few dozen distinct values (bounded, so distinct
+    attacker-typed strings cost only the parse they would anyway)."""
     text = value.strip()
     if text.startswith("{") and text.endswith("}"):
         text = text[1:-1]

@@ -121,6 +121,10 @@ class Engine:
         self.reads_baseline = frozenset(d.id for d in self.detections if getattr(d, "reads_baseline", False))
         if not self.reads_baseline <= self.actor_keyed:
             raise ValueError(f"reads_baseline needs keyed_by_actor: {sorted(self.reads_baseline - self.actor_keyed)}")
+        # What run() asks of each detection, looked up once rather than per event: (detection, id, keyed by actor,
+        # reads the baseline); the second plan leaves out the human-only ones (a listed service account's events)
+        self._plan = tuple((d, d.id, d.keyed_by_actor, d.id in self.reads_baseline) for d in self.detections)
+        self._service_plan = tuple(step for step in self._plan if step[1] not in self.human_only)
         self.newest = 0.0  # the newest event time seen: the watermark's clock
         self.clock: Callable[[], float] = time.time
 
@@ -174,8 +178,9 @@ class Engine:
         outcome = Outcome()
         if self.context.is_own_action(event):
             return outcome
-        self.newest = max(self.newest, event.time)
-        skipped = self._skipped(event)
+        if event.time > self.newest:
+            self.newest = event.time
+        plan = self._service_plan if self.context.profile.is_service_account(event) else self._plan
         actor_key = actor_record.PREFIX + event.actor_id
         record: ActorRecord | None = None  # the actor's record, read when a detection keyed by actor needs it
         with_baseline = bool(self.reads_baseline) and (only is None or not self.actor_keyed.isdisjoint(only))
@@ -184,35 +189,40 @@ class Engine:
         if profile_key is not None:
             record = self._record(actor_key, states, outcome)
             profile, profile_legacy = self._part(record, self.baseline, profile_key, states, outcome)
-        shown = None if profile is None else facets_of(event)  # once, for the judgement and the learning
+        shown: dict[str, str] | None = None  # facets_of, once for the judgement and the learning, when either runs
         novelty: Novelty | None = None
-        for detection in self.detections:
-            if (only is not None and detection.id not in only) or detection.id in skipped:
+        for detection, detection_id, keyed_by_actor, reads_baseline in plan:
+            if only is not None and detection_id not in only:
                 continue
             try:
                 key = detection.state_key(event)
                 if key is None:
                     continue
-                if detection.keyed_by_actor:
+                if keyed_by_actor:
                     if record is None:
                         record = self._record(actor_key, states, outcome)
                     state, legacy = self._part(record, detection, key, states, outcome)
-                    if detection.id in self.reads_baseline:
+                    if reads_baseline:
                         if novelty is None:
-                            novelty = NOTHING_NEW if profile is None else self.baseline.judge(event, profile, shown)
+                            if profile is None:
+                                novelty = NOTHING_NEW
+                            else:
+                                shown = facets_of(event)
+                                novelty = self.baseline.judge(event, profile, shown)
                         found = detection.detect(event, state, novelty)  # type: ignore[call-arg]
                     else:
                         found = detection.detect(event, state)
                     self._put(record, detection, key, state, legacy, states)
                 else:
-                    store_key = f"{detection.id}|{key}"
+                    store_key = f"{detection_id}|{key}"
                     state = self._state(detection, store_key, states, outcome)
                     found = detection.detect(event, state)
                     states[store_key] = state
             except Exception as exc:  # isolation is the point
-                outcome.failures.append(DetectionFailure(detection.id, exc))
+                outcome.failures.append(DetectionFailure(detection_id, exc))
                 continue
-            outcome.findings.extend(found)
+            if found:
+                outcome.findings.extend(found)
         if record is not None and profile_key is not None and profile is not None:
             try:
                 if self.baseline.learn(event, profile, shown):

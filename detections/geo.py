@@ -33,6 +33,9 @@ def same_prefix(ip_a: str | None, ip_b: str | None, v4_bits: int = 24, v6_bits: 
     """Same /24 (IPv4) or /48 (IPv6); False when either is missing or unparseable."""
     if not ip_a or not ip_b:
         return False
+    if v4_bits == 24 and v6_bits == 48:  # the usual prefixes: two memoised look-ups, not two parses per call
+        net_a = network_of(ip_a)
+        return net_a is not None and net_a == network_of(ip_b)
     try:
         a, b = ipaddress.ip_address(ip_a), ipaddress.ip_address(ip_b)
     except ValueError:
@@ -47,11 +50,18 @@ def ip_in(ip: str | None, networks: tuple[str, ...]) -> bool:
     """True when ``ip`` falls inside one of the CIDRs (an allowlist); junk never matches."""
     if not ip or not networks:
         return False
+    return _ip_in(ip, tuple(networks))
+
+
+@functools.lru_cache(maxsize=8192)
+def _ip_in(ip: str, networks: tuple[str, ...]) -> bool:
+    """Checked on every sign-in against a per-tenant constant, mostly for the same few addresses: memoised
+    (bounded, so an attacker's stream of distinct addresses only costs the parse it would anyway)."""
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    return any(addr in net for net in _parsed(tuple(networks)))
+    return any(addr in net for net in _parsed(networks))
 
 
 @functools.lru_cache(maxsize=64)

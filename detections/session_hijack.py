@@ -309,7 +309,9 @@ class SessionHijack:
     def _remember(self, state: _Session, here: _Sighting) -> None:
         cfg = self.config
         sig = here.signature()
-        same = next((x for x in state.sightings if x.signature() == sig), None)
+        # signatures are unique in a session, so the newest-first scan finds the same one, usually at once; the IP
+        # test spares building a tuple per other client
+        same = next((x for x in reversed(state.sightings) if x.ip == here.ip and x.signature() == sig), None)
         if same is not None:
             if here.time >= same.time:
                 state.high_water = max(state.high_water, here.time)

@@ -283,18 +283,18 @@ class Book:
         IP seen last (the last to be dropped)."""
         recent = self._recent.setdefault(tenant, OrderedDict())
         index = self._by_asn.setdefault(tenant, {})
-        for gone in recent.get(ip, ()):
-            if gone.asn is not None and (ips := index.get(str(gone.asn))) is not None:
+        now = {str(s.asn) for s in kept if s.asn is not None}  # an IP's successes mostly share one ASN: set diffs
+        for asn in {str(s.asn) for s in recent.get(ip, ()) if s.asn is not None} - now:
+            if (ips := index.get(asn)) is not None:
                 ips.discard(ip)
                 if not ips:
-                    del index[str(gone.asn)]
+                    del index[asn]
         if kept:
             if refresh:
                 recent.pop(ip, None)
             recent[ip] = kept
-            for new in kept:
-                if new.asn is not None:
-                    index.setdefault(str(new.asn), set()).add(ip)
+            for asn in now:
+                index.setdefault(asn, set()).add(ip)
         else:
             recent.pop(ip, None)
         self._touch(f"{self.RECENT}{tenant}|{ip}")

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from detections.actor_record import ActorRecord
+from detections.common import Suppression, guard_digest
 from detections.engine import STATE_VERSION, Engine, TenantContext
 from detections.event import Event, parse_event
 from detections.registry import build_detections
@@ -95,3 +96,53 @@ def test_the_new_encoding_is_versioned_named_and_round_trips(captured: dict[str,
     assert {k: orjson.loads(engine.encode_state(v)) for k, v in restored.items()} == encoded
     # the restored state holds the replay guards: the whole stream again finds nothing
     assert engine.process_all(_events(captured["events_a"] + captured["events_b"]), restored) == []
+
+
+FIXTURE_V2 = DATA / "state-v2" / "main-362bb33.json"
+
+
+@pytest.fixture(scope="module")
+def captured_v2() -> dict[str, Any]:
+    return orjson.loads(FIXTURE_V2.read_bytes())
+
+
+def _v2_store(engine: Engine, captured_v2: dict[str, Any]) -> dict[str, Any]:
+    return {k: engine.decode_state(k, orjson.dumps(v)) for k, v in captured_v2["states"].items()}
+
+
+def test_state_of_the_second_encoding_goes_on_detecting_as_main_did(
+    captured: dict[str, Any], captured_v2: dict[str, Any]
+) -> None:
+    assert all(s["v"] == 2 for s in captured_v2["states"].values())
+    guards = captured_v2["states"]["actor|00u1alice"]["p"]["impossible_travel"]["00u1alice"]["s"]["sup"]
+    assert guards["s"] and set(guards["s"]) <= {e["uuid"] for e in captured["events_a"]}  # whole uuids
+    engine = _engine()
+    found = _keys(engine.process_all(_events(captured["events_b"]), _v2_store(engine, captured_v2)))
+    assert found == captured_v2["findings_b"] and found
+
+
+def test_replay_guards_of_the_second_encoding_still_guard(
+    captured: dict[str, Any], captured_v2: dict[str, Any]
+) -> None:
+    engine = _engine()
+    states = _v2_store(engine, captured_v2)
+    assert engine.process_all(_events(captured["events_a"]), states) == []  # all of it seen before the capture
+    restored = {k: engine.decode_state(k, engine.encode_state(v)) for k, v in states.items()}  # written anew
+    assert engine.process_all(_events(captured["events_a"]), restored) == []
+
+
+def test_replay_guards_keep_digests_and_read_the_whole_uuids_written_before() -> None:
+    old = Suppression.from_dict({"f": {"x": 1.0}, "s": ["evt-1", "evt-2"]})  # the second encoding's guard
+    assert old.replayed("evt-1") and not old.replayed("evt-3") and old.replayed("evt-3")
+    written = old.to_dict()
+    assert "s" not in written and written["d"] == "".join(guard_digest(u) for u in ("evt-1", "evt-2", "evt-3"))
+    assert all(len(guard_digest(u)) == 11 for u in ("evt-1", "x" * 200)) and written["f"] == {"x": 1.0}
+    again = Suppression.from_dict(orjson.loads(orjson.dumps(written)))
+    assert again.replayed("evt-2") and again.replayed("evt-3") and not again.replayed("evt-4")
+    for i in range(again.max_seen):  # the oldest age out, whole uuids and digests alike
+        again.replayed(f"new-{i}")
+    assert not again.replayed("evt-1") and len(again.seen) == again.max_seen and again.legacy == 0
+    aged = Suppression.from_dict({"s": [f"old-{i}" for i in range(64)]})
+    assert aged.replayed("old-63") and not aged.replayed("fresh") and aged.legacy == 63
+    assert aged.replayed("old-1") and not aged.replayed("old-1x") and aged.legacy == 62
+    assert not aged.replayed("old-0")  # aged out
