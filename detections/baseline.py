@@ -77,9 +77,14 @@ class Novel:
     by: str  # "baseline", "okta" or "baseline+okta": who says it is new
 
     def describe(self) -> str:
-        usual = f"usually {', '.join(self.usual)}" if self.usual else "none seen before"
+        usual = f"usually {', '.join(map(_shown, self.usual))}" if self.usual else "none seen before"
         source = "" if self.by == "baseline" else " (Okta behaviour)" if self.by == "okta" else ", Okta agrees"
-        return f"new {_LABELS[self.facet]} {self.value} ({usual}{source})"
+        return f"new {_LABELS[self.facet]} {_shown(self.value)} ({usual}{source})"
+
+
+def _shown(value: str) -> str:
+    """A value as an analyst reads it: a 64-character device hash is told apart by its first 12."""
+    return value if len(value) <= 24 else f"{value[:12]}…"
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,3 +190,9 @@ def test_hostile_strings_keep_the_profile_small():
         raw["client"]["geographicalContext"]["city"] = "C" * 2000 + str(i)
         baseline.learn(ev(raw), profile)
     assert len(orjson.dumps(profile.to_dict())) < 4 * 12 * 200
+
+
+def test_a_long_device_hash_is_shown_by_its_start():
+    baseline, profile = learned(dt_hash="a" * 64)
+    novelty = baseline.judge(ev(sign_in(T0, "nyc", dt_hash="b" * 64)), profile)
+    assert novelty.new_device.describe() == f"new device {'b' * 12}… (usually {'a' * 12}…)"
