@@ -214,8 +214,14 @@ async def run_actions(
     respond = RespondStep(IncidentBook(), worker, metrics)
     decisions = Decisions(worker, on_undo=undone)
 
+    batch_lock = asyncio.Lock()  # a rebuild replaces the book: never while a batch folds findings into it
+
     async def rebuild() -> None:
         """On every assignment: the ledger from itdr.actions, the open incidents from itdr.incidents."""
+        async with batch_lock:
+            await _rebuild()
+
+    async def _rebuild() -> None:
         rows = await read_topic(kafka.bootstrap, topics.actions)
         for _, value in rows:
             if value:
@@ -266,7 +272,7 @@ async def run_actions(
             try:
                 while not stop.is_set():
                     try:
-                        await _respond_to_batch(consumer, respond, publish_incidents, dirty)
+                        await _respond_to_batch(consumer, respond, publish_incidents, dirty, batch_lock)
                     except KafkaError as exc:
                         log.error("actions.kafka_error", error=repr(exc))
                         with contextlib.suppress(TimeoutError):
@@ -295,10 +301,26 @@ async def _respond_to_batch(
     respond: RespondStep,
     publish: Callable[[Sequence[Incident]], Awaitable[None]],
     dirty: dict[str, Incident],
+    lock: asyncio.Lock,
 ) -> None:
     """Per partition: fold and act on each finding, publish the incidents changed (and those their
-    decisions changed, ``dirty``: each once, at its newest version), then commit."""
-    for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+    decisions changed, ``dirty``: each once, at its newest version), then commit.
+
+    Under ``lock``: a rebalance's rebuild (aiokafka runs it beside us) waits for the batch, so the decisions of
+    a finding land on the incident it was folded into, not on the book that replaced it mid-batch."""
+    fetched = await consumer.getmany(timeout_ms=500)
+    async with lock:
+        await _handle_batch(consumer, respond, publish, dirty, fetched)
+
+
+async def _handle_batch(
+    consumer: AIOKafkaConsumer,
+    respond: RespondStep,
+    publish: Callable[[Sequence[Incident]], Awaitable[None]],
+    dirty: dict[str, Incident],
+    fetched: dict[TopicPartition, list[Any]],
+) -> None:
+    for tp, records in fetched.items():
         changed: dict[str, Incident] = {}
         for message in records:
             try:

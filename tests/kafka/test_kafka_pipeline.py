@@ -34,7 +34,8 @@ async def test_push_bombing_through_kafka_clears_the_session_once(sim: Sim, kafk
         await wait_for(lambda: len(clears(sim)) >= 1, 90, [role], "a session clear in the simulator")
         deadline = time.monotonic() + 30
         while not await _incident_shows_the_clear(kafka_bootstrap, victim):  # published after the Okta call
-            assert time.monotonic() < deadline and role.alive(), role.tail()
+            seen = await _victims_incidents(kafka_bootstrap, victim)
+            assert time.monotonic() < deadline and role.alive(), f"{seen}\n{role.tail()}"
             await asyncio.sleep(0.5)
     finally:
         code = await role.stop()
@@ -57,10 +58,13 @@ async def test_push_bombing_through_kafka_clears_the_session_once(sim: Sim, kafk
     assert reason.startswith("malformed event: published '9999-12-31T23:59:59-23:59' is outside")
 
 
-async def _incident_shows_the_clear(bootstrap: str, victim: dict) -> bool:
+async def _victims_incidents(bootstrap: str, victim: dict) -> list[dict]:
     latest = {k: orjson.loads(v) for k, v in await read_topic(bootstrap, Topics("e2e.").incidents) if v}
-    mine = [i for i in latest.values() if i["entity"] == f"user:{victim['id']}"]
-    return any(a["status"] == "done" for i in mine for a in i["actions"])
+    return [i for i in latest.values() if i["entity"] == f"user:{victim['id']}"]
+
+
+async def _incident_shows_the_clear(bootstrap: str, victim: dict) -> bool:
+    return any(a["status"] == "done" for i in await _victims_incidents(bootstrap, victim) for a in i["actions"])
 
 
 def _actor(user: dict) -> dict:
