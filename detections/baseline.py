@@ -45,7 +45,6 @@ _OKTA_BEHAVIOURS: dict[str, tuple[str, ...]] = {
     "network": ("New IP",),
     "device": ("New Device",),
 }
-FACETS = ("country", "city", "asn", "network", "device", "agent")
 PLACES = frozenset({"country", "city", "asn", "network"})  # what a relay's sign-in says nothing about
 _LABELS = {
     "country": "country",
