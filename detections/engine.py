@@ -173,7 +173,7 @@ class Engine:
 
         The user's baseline runs with the actor-keyed detections (in Kafka mode: in the actor's partition), as
         one more part of the actor's record: the event is judged against the profile as it was, then learned.
-        No detection reads it: it is not kept.
+        When no detection reads it, it is not kept.
         """
         outcome = Outcome()
         if self.context.is_own_action(event):

@@ -21,23 +21,28 @@ class ExpiringStates(dict[str, Any]):
         self.engine = engine
         self.index = ExpiryIndex()
         self.swept = 0  # keys deleted so far
-        self._written: set[str] = set()
+        self.written: set[str] = set()  # keys written since the last sweep
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
-        self._written.add(key)
+        self.written.add(key)
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)
-        self._written.discard(key)
+        self.written.discard(key)
         self.index.forget(key)
+
+    def loaded(self, key: str, value: Any) -> None:
+        """A state read back from a store: held and indexed, not counted as written."""
+        dict.__setitem__(self, key, value)
+        self.index.note(key, self.engine.expires_at(key, value))
 
     def sweep(self, now: float | None = None, limit: int = SWEEP_LIMIT) -> list[str]:
         """Index what was written, then delete up to ``limit`` dead keys (event time: the engine's watermark);
         returns them."""
-        for key in self._written:
+        for key in self.written:
             self.index.note(key, self.engine.expires_at(key, self[key]))
-        self._written.clear()
+        self.written.clear()
         dead = self.index.due(self.engine.watermark(now), limit)
         for key in dead:
             dict.pop(self, key, None)

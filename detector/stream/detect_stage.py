@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from detections.engine import Engine
-from detections.lifecycle import ExpiryIndex
+from detections.expiring import ExpiringStates
 from detections.threat_signals import Book
 from detector.ops.metrics import Metrics
 from detector.stream.bus import DEADLETTER, EVENTS, FINDINGS
@@ -24,44 +24,28 @@ from detector.stream.embedded import EmbeddedBus, Record
 log = structlog.get_logger(__name__)
 
 
-class TrackingDict(dict[str, Any]):
-    """One tenant's state store: remembers which keys a batch wrote or deleted, so only those are saved, and
-    indexes every key by its horizon so the dead ones are swept (``sweep``) by event time."""
+class TrackingDict(ExpiringStates):
+    """One tenant's state store: the sweeping store (detections.expiring) that also remembers which keys a batch
+    deleted, so that only the batch's writes and deletions, and the dead keys swept, are saved."""
 
     def __init__(self, engine: Engine) -> None:
-        super().__init__()
-        self.engine = engine
-        self.dirty: set[str] = set()
-        self.index = ExpiryIndex()
+        super().__init__(engine)
+        self.deleted: set[str] = set()
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
-        self.dirty.add(key)
+        self.deleted.discard(key)
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)
-        self.dirty.add(key)
-
-    def loaded(self, key: str, value: Any) -> None:
-        """A state read back from the database: held and indexed, not owed a write."""
-        dict.__setitem__(self, key, value)
-        self.index.note(key, self.engine.expires_at(key, value))
+        self.deleted.add(key)
 
     def take_dirty(self) -> dict[str, bytes | None]:
         """The batch's writes (encoded) and deletions (None), then up to ``SWEEP_LIMIT`` dead keys (None)."""
-        out: dict[str, bytes | None] = {}
-        for key in self.dirty:
-            state = self.get(key)
-            if state is None:
-                out[key] = None
-                self.index.forget(key)
-            else:
-                out[key] = self.engine.encode_state(state)
-                self.index.note(key, self.engine.expires_at(key, state))
-        self.dirty.clear()
-        for key in self.index.due(self.engine.watermark()):
-            dict.pop(self, key, None)
-            out[key] = None
+        out: dict[str, bytes | None] = {key: self.engine.encode_state(self[key]) for key in self.written}
+        out |= dict.fromkeys(self.deleted)
+        self.deleted.clear()
+        out |= dict.fromkeys(self.sweep())
         return out
 
 
