@@ -1,0 +1,230 @@
+"""The inventory of one tenant: what Okta's directory says, as plain records (no I/O).
+
+Why one model: the sync writes it, System Log events patch it, posture checks and change findings read
+it, and the engine is handed facts derived from it. Each record keeps only what one of those readers
+needs, every field typed and bounded by the parser that built it (the strings are still chosen by admins
+and users of the tenant, so every output escapes them). Times are epoch seconds (float) or None.
+
+Records are frozen: a change is a new record put in place, so a diff of two inventories is a comparison
+of records by id, and an old snapshot handed to a posture run never changes under it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Self
+
+ROLE_ASSIGNEE_USER = "USER"
+ROLE_ASSIGNEE_GROUP = "GROUP"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    login: str
+    status: str  # ACTIVE, SUSPENDED, DEPROVISIONED, ...
+    created: float | None = None
+    activated: float | None = None
+    last_login: float | None = None
+    password_changed: float | None = None
+    status_changed: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: str
+    name: str
+    type: str  # OKTA_GROUP, APP_GROUP, BUILT_IN
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """A user in a group (one record per pair, so an event adds or removes exactly one)."""
+
+    group_id: str
+    user_id: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.group_id}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class RoleAssignment:
+    """An admin role held by a user or a group (``assignee_type``): Okta's role assignment object."""
+
+    id: str
+    assignee_type: str  # USER or GROUP
+    assignee_id: str
+    role_type: str  # SUPER_ADMIN, ORG_ADMIN, ..., CUSTOM
+    label: str
+    status: str = "ACTIVE"
+    created: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    id: str
+    name: str  # Okta's app name: saasure is the Admin Console, okta_enduser the dashboard
+    label: str
+    status: str
+    sign_on_mode: str
+    created: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppAssignment:
+    """A user or group (``assignee_type``) assigned to an app."""
+
+    app_id: str
+    assignee_type: str  # USER or GROUP
+    assignee_id: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.app_id}:{self.assignee_type}:{self.assignee_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """An OAuth 2.0 scope granted to an app (``GET /api/v1/apps/{id}/grants``)."""
+
+    id: str
+    app_id: str
+    scope: str
+    status: str = "ACTIVE"
+    created: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An SSWS API token's metadata (``GET /api/v1/api-tokens``); never the secret."""
+
+    id: str
+    name: str
+    owner_id: str
+    client_name: str = ""
+    created: float | None = None
+    expires: float | None = None
+    last_used: float | None = None  # Okta's lastUpdated: the token's last use
+    network: str = "ANYWHERE"  # ANYWHERE, ZONE (include/exclude zones), ...
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    """One enrolled factor of a user: ``factor_type`` as Okta names it (push, sms, webauthn, ...)."""
+
+    id: str
+    user_id: str
+    factor_type: str
+    provider: str
+    status: str = "ACTIVE"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityProvider:
+    id: str
+    name: str
+    type: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A policy and the settings of its rules the posture checks read, flattened by the parser.
+
+    ``settings`` holds named facts (e.g. ``password_min_length``, ``max_session_minutes``,
+    ``enroll_required``, ``admin_console_phishing_resistant``) rather than Okta's nested JSON, so a check
+    reads one value and the parser is the one place that knows where Okta keeps it.
+    """
+
+    id: str
+    type: str  # OKTA_SIGN_ON, PASSWORD, MFA_ENROLL, ACCESS_POLICY
+    name: str
+    status: str
+    priority: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OrgSettings:
+    """Org-wide facts: one record with id ``org``. ``threat_insight``: none, audit or block."""
+
+    id: str = "org"
+    threat_insight: str | None = None
+
+
+RECORD_KINDS: dict[str, type] = {
+    "user": User,
+    "group": Group,
+    "membership": Membership,
+    "role": RoleAssignment,
+    "app": App,
+    "app_assignment": AppAssignment,
+    "grant": Grant,
+    "api_token": ApiToken,
+    "factor": Factor,
+    "idp": IdentityProvider,
+    "policy": Policy,
+    "org": OrgSettings,
+}
+KIND_OF: dict[type, str] = {cls: kind for kind, cls in RECORD_KINDS.items()}
+
+
+def record_id(record: Any) -> str:
+    return str(record.id)
+
+
+def encode(record: Any) -> dict[str, Any]:
+    """A record as a JSON-able dict (for the store and the compacted topic)."""
+    return asdict(record)
+
+
+def decode(kind: str, data: dict[str, Any]) -> Any:
+    """A record from :func:`encode`'s dict; unknown fields (a newer writer) are dropped."""
+    cls = RECORD_KINDS[kind]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class Inventory:
+    """Every record of one tenant by kind and id, plus when the last full sync finished."""
+
+    tenant: str
+    records: dict[str, dict[str, Any]] = field(default_factory=lambda: {kind: {} for kind in RECORD_KINDS})
+    synced_at: float | None = None
+
+    KINDS: ClassVar[tuple[str, ...]] = tuple(RECORD_KINDS)
+
+    def put(self, record: Any) -> None:
+        self.records[KIND_OF[type(record)]][record_id(record)] = record
+
+    def remove(self, kind: str, rid: str) -> None:
+        self.records[kind].pop(rid, None)
+
+    def of(self, kind: str) -> dict[str, Any]:
+        return self.records[kind]
+
+    def users(self) -> dict[str, User]:
+        return self.records["user"]
+
+    def roles_of_user(self, user_id: str) -> list[RoleAssignment]:
+        """The user's admin roles: assigned directly, or to a group the user is in."""
+        groups = {m.group_id for m in self.records["membership"].values() if m.user_id == user_id}
+        return [
+            r
+            for r in self.records["role"].values()
+            if (r.assignee_type == ROLE_ASSIGNEE_USER and r.assignee_id == user_id)
+            or (r.assignee_type == ROLE_ASSIGNEE_GROUP and r.assignee_id in groups)
+        ]
+
+    def factors_of(self, user_id: str) -> list[Factor]:
+        return [f for f in self.records["factor"].values() if f.user_id == user_id]
+
+    def counts(self) -> dict[str, int]:
+        return {kind: len(by_id) for kind, by_id in self.records.items()}
+
+    @classmethod
+    def empty(cls, tenant: str) -> Self:
+        return cls(tenant)
