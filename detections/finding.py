@@ -45,6 +45,9 @@ class Finding:
     revision: int = 0  # 0: the first report; n: the n-th update of the same attack
     entity: str = ""  # whom it is about, for grouping into incidents: "user:<id>", "ip:<address>", "tenant"
     where: Mapping[str, Any] = field(default_factory=dict)  # ip, asn, as_org, country, city of the event
+    # "resolved": the condition it reported holds no more (a posture check passes again), as the last revision
+    # of its dedup key; detections of events only ever emit "open"
+    status: str = "open"
     # A credential attack's source IPs and how many users it targeted: what the engine flags tenant-wide
     # (detections/threat_signals.py). Not part of the record: the signal that cites them is.
     sources: tuple[str, ...] = field(default=(), compare=False)
@@ -81,6 +84,7 @@ class Finding:
             "summary": self.summary,
             "entity": self.entity,
             "where": dict(self.where),
+            "status": self.status,
         }
 
 

@@ -640,6 +640,51 @@ def _unique_channel_names(channels: list[Any]) -> list[Any]:
 Channels = Annotated[list[ChannelConfig], AfterValidator(_unique_channel_names)]
 
 
+Days = Annotated[int, Strict(), Field(ge=1, le=3650)]
+
+
+def _known_checks(value: list[str]) -> list[str]:
+    from detector.inventory.posture import check_ids  # posture reads these settings: imported when validated
+
+    unknown = sorted(set(value) - set(check_ids()))
+    if unknown:
+        raise ValueError(f"unknown posture check(s) {', '.join(unknown)}; known: {', '.join(check_ids())}")
+    return value
+
+
+class PostureSettings(_Strict):
+    """The thresholds of the posture checks and inventory-change findings run after each directory sync
+    (detector/inventory/posture.py, changes.py; docs/posture.md lists them)."""
+
+    skip: Annotated[list[str], AfterValidator(_known_checks)] = Field(
+        default_factory=list, description="posture check ids not run (a risk the organisation accepts)"
+    )
+    max_super_admins: Annotated[int, Strict(), Field(ge=1, le=1000)] = Field(
+        4, description="more users holding Super Administrator (directly or through a group) fail the check"
+    )
+    admin_inactive_days: Days = Field(90, description="an admin without a sign-in for this many days is inactive")
+    api_token_max_age_days: Days = Field(90, description="an API token created longer ago is due for rotation")
+    token_unused_days: Days = Field(90, description="an API token unused for this many days is raised as stale")
+    max_users_without_mfa: Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)] = Field(
+        0, description="more users who can sign in without any MFA factor fail the check"
+    )
+    password_min_length: Annotated[int, Strict(), Field(ge=1, le=256)] = Field(
+        12, description="a password policy allowing shorter passwords fails"
+    )
+    password_min_classes: Annotated[int, Strict(), Field(ge=0, le=4)] = Field(
+        3, description="character classes (lower, upper, digit, symbol) a password policy must require"
+    )
+    max_session_hours: Annotated[int, Strict(), Field(ge=1, le=8760)] = Field(
+        12, description="a sign-on policy letting a session live longer (or without limit) fails"
+    )
+    created_admin_window_hours: Annotated[int, Strict(), Field(ge=1, le=8760)] = Field(
+        24, description="a user made admin within this many hours of being created is raised"
+    )
+    evidence_limit: Annotated[int, Strict(), Field(ge=1, le=1000)] = Field(
+        20, description="the most records one finding names (the rest are counted)"
+    )
+
+
 class TenantConfig(_Strict):
     """One Okta org: where it is, the credentials to read and to act, and how it is watched."""
 
@@ -663,6 +708,9 @@ class TenantConfig(_Strict):
     )
     channels: Channels = Field(
         default_factory=list, description="where incidents go: Slack, Teams, PagerDuty, signed webhooks"
+    )
+    posture: PostureSettings = Field(
+        default_factory=PostureSettings, description="posture checks and inventory-change findings: thresholds"
     )
 
     @field_validator("detections", mode="before")
