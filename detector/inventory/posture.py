@@ -34,14 +34,8 @@ if TYPE_CHECKING:
 ADMIN_CONSOLE_APP = "saasure"  # Okta's app name of the Admin Console
 SETTING_ADMIN_CONSOLE_PHR = "admin_console_phishing_resistant"  # bool: its access policy demands phishing resistance
 SETTING_PASSWORD_MIN_LENGTH = "password_min_length"
-# the least count of each character class a password policy requires (Okta's minLowerCase, ...); >0 = required
-SETTING_PASSWORD_CLASSES = (
-    "password_min_lowercase",
-    "password_min_uppercase",
-    "password_min_number",
-    "password_min_symbol",
-)
-SETTING_ENROLL_REQUIRED = "enroll_required"  # bool: the MFA enrolment policy makes users enrol a factor
+SETTING_PASSWORD_CLASSES = "password_complexity"  # 0..4: character classes required (lower, upper, number, symbol)
+SETTING_ENROLL_REQUIRED = "enroll_required"  # the authenticators whose enrolment is REQUIRED (a list; empty: none)
 SETTING_MAX_SESSION_MINUTES = "max_session_minutes"  # the sign-on policy's session lifetime; 0: no limit
 DAY = 86_400.0
 
@@ -112,11 +106,12 @@ def check_ids() -> list[str]:
 
 
 def _active_policies(views: Views, kind: str, setting: str) -> list[Policy]:
-    """ACTIVE policies of ``kind`` in which the parser found ``setting``, by priority then id."""
+    """ACTIVE policies of ``kind`` in which the parser found ``setting`` (None: the policy does not state it), by
+    priority then id."""
     found = [
         p
         for p in views.inventory.of("policy").values()
-        if p.type == kind and p.status == "ACTIVE" and setting in p.settings
+        if p.type == kind and p.status == "ACTIVE" and p.settings.get(setting) is not None
     ]
     return sorted(found, key=lambda p: (p.priority, p.id))
 
@@ -290,7 +285,7 @@ def weak_password(views: Views, settings: PostureSettings, now: float) -> Outcom
     weak = []
     for p in policies:
         length = p.settings.get(SETTING_PASSWORD_MIN_LENGTH)
-        classes = sum(1 for name in SETTING_PASSWORD_CLASSES if _number(p.settings.get(name)) > 0)
+        classes = int(_number(p.settings.get(SETTING_PASSWORD_CLASSES)))
         problems = []
         if _number(length) < settings.password_min_length:
             problems.append(f"minimum length {length} (below {settings.password_min_length})")
@@ -321,7 +316,7 @@ def enrollment(views: Views, settings: PostureSettings, now: float) -> Outcome:
     policies = _active_policies(views, "MFA_ENROLL", SETTING_ENROLL_REQUIRED)
     if not policies:
         return UNKNOWN
-    optional = [p for p in policies if p.settings.get(SETTING_ENROLL_REQUIRED) is not True]
+    optional = [p for p in policies if not _required(p.settings.get(SETTING_ENROLL_REQUIRED))]
     if not optional:
         return PASS
     return Fail(
@@ -405,6 +400,11 @@ def inactive_admins(views: Views, settings: PostureSettings, now: float) -> Outc
     if not idle:
         return PASS
     return Fail(f"{len(idle)} administrator(s) without a sign-in for {settings.admin_inactive_days} days", tuple(idle))
+
+
+def _required(value: Any) -> bool:
+    """An enrolment policy's ``enroll_required``: a non-empty list of authenticators (or True) requires one."""
+    return value is True or (isinstance(value, list | tuple) and any(isinstance(v, str) and v for v in value))
 
 
 def _number(value: Any) -> float:

@@ -52,25 +52,14 @@ def healthy(tenant: str = "acme") -> Inventory:
             "ACCESS_POLICY",
             "Okta Admin Console",
             "ACTIVE",
-            settings={"admin_console_phishing_resistant": True},
+            settings={"admin_console": True, "admin_console_phishing_resistant": True},
         )
     )
+    pw = {"password_min_length": 14, "password_complexity": 3}
+    inv.put(Policy("00pPW", "PASSWORD", "Default Policy", "ACTIVE", settings=pw))
     inv.put(
-        Policy(
-            "00pPW",
-            "PASSWORD",
-            "Default Policy",
-            "ACTIVE",
-            settings={
-                "password_min_length": 14,
-                "password_min_lowercase": 1,
-                "password_min_uppercase": 1,
-                "password_min_number": 1,
-                "password_min_symbol": 0,
-            },
-        )
+        Policy("00pENROLL", "MFA_ENROLL", "Default Policy", "ACTIVE", settings={"enroll_required": ["okta_verify"]})
     )
-    inv.put(Policy("00pENROLL", "MFA_ENROLL", "Default Policy", "ACTIVE", settings={"enroll_required": True}))
     inv.put(Policy("00pSIGNON", "OKTA_SIGN_ON", "Default Policy", "ACTIVE", settings={"max_session_minutes": 480}))
     inv.put(OrgSettings(threat_insight="block"))
     return inv

@@ -66,7 +66,7 @@ BREAKS: list[tuple[str, Callable[[Inventory], None], str]] = [
     ),
     (
         "mfa_enrollment_not_required",
-        lambda inv: replace_policy(inv, "00pENROLL", enroll_required=False),
+        lambda inv: replace_policy(inv, "00pENROLL", enroll_required=[]),
         "policy Default Policy leaves enrolment optional",
     ),
     (
@@ -124,7 +124,7 @@ def test_thresholds_come_from_the_settings():
     assert outcome(inv, "long_session_lifetime", PostureSettings(max_session_hours=14)) is PASS
     inv.remove("factor", "fac-00uCAT")
     assert outcome(inv, "users_without_mfa", PostureSettings(max_users_without_mfa=1)) is PASS
-    replace_policy(inv, "00pPW", password_min_uppercase=0)  # 2 classes required
+    replace_policy(inv, "00pPW", password_complexity=2)
     assert "2 character class(es) required" in outcome(inv, "weak_password_policy").offenders[0][1]
     assert outcome(inv, "weak_password_policy", PostureSettings(password_min_classes=2)) is PASS
 
