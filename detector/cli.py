@@ -1,5 +1,5 @@
 """The `detector` command: run (embedded or Kafka), poller, worker, actions (and its list, undo), allowlist,
-check-config, sim, demo, replay."""
+status, incidents, posture, check-config, sim, demo, replay."""
 
 from __future__ import annotations
 
@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     from detector.respond.incidents_cli import add_arguments as add_incident_arguments
 
     add_incident_arguments(incidents)
+
+    posture = commands.add_parser(
+        "posture", help="what each tenant's posture checks find now, from the stored directory inventory"
+    )
+    from detector.inventory.posture_cli import add_arguments as add_posture_arguments
+
+    add_posture_arguments(posture)
 
     check = commands.add_parser("check-config", help="validate a config file and resolve its secret references")
     check.add_argument("config", type=Path, help=CONFIG_HELP)
@@ -142,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         from detector.respond.incidents_cli import run as run_incidents
 
         return run_incidents(args)
+    if args.command == "posture":
+        from detector.inventory.posture_cli import run as run_posture
+
+        return run_posture(args)
     if args.command == "check-config":
         return _check_config(args.config)
     if args.command == "test-connection":

@@ -23,8 +23,17 @@ from detector.config import Config, ConfigError, TenantConfig
 from detector.connection import check_connection
 from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
+from detector.inventory.report import posture_report
+from detector.inventory.store import SqliteInventoryStore
 from detector.logsetup import configure_logging
-from detector.ops.api import FindingsQuery, findings_routes, incident_routes, reload_routes, tenant_routes
+from detector.ops.api import (
+    FindingsQuery,
+    findings_routes,
+    incident_routes,
+    posture_routes,
+    reload_routes,
+    tenant_routes,
+)
 from detector.ops.http import Api, NotStarted
 from detector.ops.metrics import Metrics, start_series
 from detector.ops.status import StatusBoard
@@ -76,6 +85,7 @@ class EmbeddedPipeline:
     bus: EmbeddedBus = field(init=False)
     ledger: SqliteLedger = field(init=False)
     allowlist: Allowlist = field(init=False)
+    inventory: SqliteInventoryStore = field(init=False)  # the synced directory: posture, context
     config_path: Path | None = None  # what a reload (SIGHUP, POST /api/v1/reload) re-reads
     pollers: dict[str, TenantPoller] = field(init=False, default_factory=dict)
     status: StatusBoard = field(init=False)
@@ -104,6 +114,7 @@ class EmbeddedPipeline:
             *findings_routes(findings),
             *incident_routes(self._incidents, self._incident, self.resolve_incident),
             *reload_routes(self.reload),
+            *posture_routes(self._posture),
             *response,
         ]
         return Api(routes=routes, public=public, readiness=self.not_ready)
@@ -115,6 +126,16 @@ class EmbeddedPipeline:
     def _started(self) -> None:
         if not hasattr(self, "incidents"):
             raise NotStarted("the daemon is starting: its data is not open yet")
+
+    async def _posture(self, tenant: str) -> dict[str, Any] | None:
+        """The tenant's posture now, from its stored inventory; None for a tenant the config does not have."""
+        self._started()
+        config = next((t for t in self.config.tenants if t.name == tenant), None)
+        if config is None:
+            return None
+        inventory = await self.inventory.load(tenant)
+        # every check is a pass over the org (50k users): off the event loop
+        return await asyncio.to_thread(posture_report, inventory, config.posture, time.time())
 
     async def _incidents(self, tenant: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
         self._started()
@@ -153,6 +174,7 @@ class EmbeddedPipeline:
             self.outbox = await Outbox(self.config.db_path).open()
             self._session = new_session()
             self.allowlist = await Allowlist(self.config.db_path).open()
+            self.inventory = await SqliteInventoryStore(self.config.db_path).open()
             try:
                 self.status.store = self.bus
                 await self.status.load()
@@ -160,6 +182,7 @@ class EmbeddedPipeline:
                     await self._run(stop, clients)
             finally:
                 self._desk = None
+                await self.inventory.close()
                 await self.allowlist.close()
                 await self._session.close()
                 await self.outbox.close()

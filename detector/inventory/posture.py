@@ -436,9 +436,21 @@ def evaluate(
 
     A result is ``{"status": "pass"}`` or ``{"status": "fail", "fp": ..., "rev": n, "since": t}``; a malformed
     previous entry counts as absent (the check starts over), an unknown outcome keeps the previous entry."""
+    return judge(previous, inventory.tenant, assess_all(inventory, settings, now), settings, now)
+
+
+def judge(
+    previous: Mapping[str, Any],
+    tenant: str,
+    outcomes: list[tuple[Check, Outcome]],
+    settings: PostureSettings,
+    now: float,
+) -> tuple[dict[str, dict[str, Any]], list[Finding]]:
+    """:func:`evaluate` over outcomes already assessed (a report shows them too, without running every check
+    twice)."""
     results: dict[str, dict[str, Any]] = {}
     findings: list[Finding] = []
-    for c, outcome in assess_all(inventory, settings, now):
+    for c, outcome in outcomes:
         prev = _result(previous.get(c.id))
         if outcome is UNKNOWN:
             if prev is not None:
@@ -452,11 +464,11 @@ def evaluate(
                 continue
             rev, since = (prev["rev"] + 1, prev["since"]) if failing else (0, now)
             results[c.id] = {"status": "fail", "fp": fp, "rev": rev, "since": since}
-            findings.append(failing_finding(inventory.tenant, c, outcome, settings, now, since, rev))
+            findings.append(failing_finding(tenant, c, outcome, settings, now, since, rev))
         else:
             results[c.id] = {"status": "pass"}
             if failing:
-                findings.append(resolved_finding(inventory.tenant, c, now, prev["since"], prev["rev"] + 1))
+                findings.append(resolved_finding(tenant, c, now, prev["since"], prev["rev"] + 1))
     return results, findings
 
 

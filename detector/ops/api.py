@@ -143,6 +143,23 @@ def incident_routes(list_: IncidentList, get: IncidentGet, resolve: IncidentReso
     ]
 
 
+PostureSource = Callable[[str], Awaitable[dict[str, Any] | None]]
+
+
+def posture_routes(source: PostureSource) -> list[web.RouteDef]:
+    """``GET /api/v1/tenants/{name}/posture``: what the tenant's posture checks find now, from its stored
+    inventory (detector/inventory/report.py: each check's status and the findings of those failing)."""
+
+    async def posture(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        report = await source(name)
+        if report is None:
+            return web.json_response({"error": f"no tenant {name!r}"}, status=404)
+        return web.json_response(report)
+
+    return [web.get("/api/v1/tenants/{name}/posture", posture)]
+
+
 def reload_routes(reload: Callable[[], Awaitable[list[str]]]) -> list[web.RouteDef]:
     """``POST /api/v1/reload``: re-read the config and secrets (as SIGHUP); a bad config is refused, with
     the reason, and the running one kept."""

@@ -19,14 +19,19 @@ NOW = 1_780_000_000.0
 DAY = 86_400.0
 
 
-def user(uid: str, login: str, *, status: str = "ACTIVE", created: float = NOW - 400 * DAY, **kw: float) -> User:
-    return User(uid, login, status, created=created, last_login=kw.get("last_login", NOW - DAY))
+def user(
+    uid: str, login: str, *, status: str = "ACTIVE", created: float | None = None, at: float = NOW, **kw: float
+) -> User:
+    created = at - 400 * DAY if created is None else created
+    return User(uid, login, status, created=created, last_login=kw.get("last_login", at - DAY))
 
 
-def healthy(tenant: str = "acme") -> Inventory:
+def healthy(tenant: str = "acme", at: float = NOW) -> Inventory:
+    """Synced at ``at``: every time in it is relative to that (a CLI test passes the real time)."""
+    NOW = at  # the module's NOW, moved
     inv = Inventory(tenant, synced_at=NOW)
     for uid, login in (("00uADA", "ada@acme.com"), ("00uBOB", "bob@acme.com"), ("00uCAT", "cat@acme.com")):
-        inv.put(user(uid, login))
+        inv.put(user(uid, login, at=NOW))
         inv.put(Factor(f"fac-{uid}", uid, "webauthn", "FIDO"))
     inv.put(Group("00gADM", "IT Admins", "OKTA_GROUP"))
     inv.put(Membership("00gADM", "00uBOB"))

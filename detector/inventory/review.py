@@ -1,0 +1,103 @@
+"""What a finished directory sync raises: posture findings on change and inventory-change findings, and the
+posture results kept between syncs (durably: a restart must not raise every failing check again).
+
+Order, for nothing lost and nothing twice: the caller loads the tenant's inventory *before* the sync (the
+previous one: it already holds what System Log events changed since, which the event-time detections raised),
+runs the sync, then :func:`review`; it publishes the findings, and only then :meth:`Review.commit` stores the
+new results. A crash between the two raises the same findings again at the next sync: their dedup keys and
+revisions come from the stored results, so the findings store and the incidents drop the repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from detections.event import Event
+from detections.finding import Finding
+from detector.inventory.changes import Watch, inventory_changes
+from detector.inventory.model import Inventory
+from detector.inventory.posture import evaluate
+from detector.sqlite import SqliteThread
+
+if TYPE_CHECKING:
+    from detector.config import PostureSettings
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS posture_results (tenant TEXT PRIMARY KEY, value TEXT NOT NULL, at REAL NOT NULL);
+"""
+
+
+class PostureResults:
+    """Each tenant's last posture results (``posture.evaluate``'s state), in the data directory's SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = SqliteThread(path, _SCHEMA, "posture")
+
+    async def open(self) -> PostureResults:
+        await self._db.open()
+        return self
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> PostureResults:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def load(self, tenant: str) -> dict[str, Any]:
+        rows = await self._db.query("SELECT value FROM posture_results WHERE tenant = ?", (tenant,))
+        if not rows:
+            return {}
+        try:
+            value = orjson.loads(rows[0][0])
+        except orjson.JSONDecodeError:  # evaluate checks each entry; a row that is no JSON at all is none
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    async def save(self, tenant: str, results: dict[str, Any], at: float) -> None:
+        value = orjson.dumps(results).decode()
+
+        def write(db: Any) -> None:
+            db.execute(
+                "INSERT INTO posture_results (tenant, value, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (tenant) DO UPDATE SET value = excluded.value, at = excluded.at",
+                (tenant, value, at),
+            )
+
+        await self._db.transaction(write)
+
+
+@dataclass
+class Review:
+    """The findings of one sync, and the results to store once they are published."""
+
+    tenant: str
+    findings: list[Finding]
+    results: dict[str, Any]
+    at: float
+
+    async def commit(self, store: PostureResults) -> None:
+        await store.save(self.tenant, self.results, self.at)
+
+
+async def review(
+    results: PostureResults,
+    previous: Inventory | None,
+    current: Inventory,
+    settings: PostureSettings,
+    now: float,
+    *,
+    watch: Watch | None = None,
+    events: Iterable[Event] = (),
+) -> Review:
+    """Posture on change, then the inventory changes from ``previous`` (None: the first sync) to ``current``."""
+    stored, found = evaluate(await results.load(current.tenant), current, settings, now)
+    found += inventory_changes(previous, current, settings, now, watch=watch, events=events)
+    return Review(current.tenant, found, stored, now)
