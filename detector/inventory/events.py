@@ -18,9 +18,10 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import structlog
 
-from detections.event import Event
+from detections.event import Event, MalformedEvent, parse_event
 from detector.inventory import parse
 from detector.inventory.model import (
     ROLE_ASSIGNEE_GROUP,
@@ -72,6 +73,21 @@ class InventoryUpdater:
     def wants(event_type: str) -> bool:
         """Cheap pre-filter on the raw ``eventType``, before an event is parsed."""
         return event_type in HANDLERS
+
+    async def apply_raw(self, tenant: str, value: bytes) -> str | None:
+        """A stored System Log event as the bus holds it (JSON bytes): applied when it is an inventory event;
+        None when it is not one (most events: not even parsed) or cannot be parsed."""
+        try:
+            raw = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(raw, dict) or not isinstance(raw.get("eventType"), str) or not self.wants(raw["eventType"]):
+            return None
+        try:
+            event = parse_event(raw, tenant)
+        except MalformedEvent:
+            return None  # the detection stage dead-letters it with its reason
+        return await self.apply(event)
 
     async def apply(self, event: Event) -> str:
         """Update the inventory from one event; returns what it did (updated, removed, stale, ignored: why)."""
