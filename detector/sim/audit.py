@@ -33,6 +33,7 @@ DISPLAY_MESSAGES = {
     "group.privilege.revoke": "Revoke group privilege",
     "application.user_membership.add": "Add user to application membership",
     "application.user_membership.remove": "Remove user from application membership",
+    "group.application_assignment.add": "Add assigned application to group",
     "system.api_token.create": "Create API token",
     "system.api_token.revoke": "Revoke API token",
     "user.mfa.factor.activate": "Activate factor or authenticator",

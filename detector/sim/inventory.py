@@ -2,12 +2,12 @@
 and the changes a test makes to them through Python, each written to the System Log as Okta writes it.
 
 Two ways to change the org, kept apart on purpose:
-- building (`add_app`, `grant_scope`, `assign_group_to_app`, ... and everything `org_population`
+- building (`add_app`, `grant_scope`, `add_app_group`, `set_group_roles`, ... and everything `org_population`
   does) is the state the org already had: silent, so a 50,000-user directory writes no events;
 - changing (`create_user`, `add_member`, `grant_role`, `grant_group_role`, `assign_user_to_app`,
-  `create_api_token`, `revoke_api_token`, `enroll_factor`, ...) is an admin acting now: it writes the
-  event Okta writes (types from Okta's Event Types catalog, as in tests/data/okta-samples), with targets
-  naming the record, so a sync kept current from the log sees it.
+  `assign_group_to_app`, `create_api_token`, `revoke_api_token`, `enroll_factor`, ...) is an admin
+  acting now: it writes the event Okta writes (types from Okta's Event Types catalog, as in
+  tests/data/okta-samples), with targets naming the record, so a sync kept current from the log sees it.
 
 Ids come from an IdFactory of their own (seeded from the org's seed), so furnishing an org never shifts
 the ids of its users, sessions or traffic.
@@ -79,7 +79,8 @@ class SimInventory:
         app.grants[scope] = grant
         return grant
 
-    def assign_group_to_app(self, app: AppRecord, group_id: str) -> bool:
+    def add_app_group(self, app: AppRecord, group_id: str) -> bool:
+        """Assign a group to an app (its members may use it)."""
         self._org.directory.group_by_id(group_id)
         return self.apps.assign_group(app, group_id, self._org.clock())
 
@@ -111,9 +112,16 @@ class SimInventory:
 
     # -- changing (logged) ---------------------------------------------------------------------
 
-    def _log(self, event_type: str, path: str, target: list[dict[str, Any]], **debug: Any) -> None:
+    def _log(
+        self,
+        event_type: str,
+        path: str,
+        target: list[dict[str, Any]],
+        actor: dict[str, Any] | None = None,
+        **debug: Any,
+    ) -> None:
         ctx = RequestContext(self._org.ids.request_id(), path, path, ADMIN_IP, ADMIN_AGENT)
-        self._org.append(log_event(event_type, ctx, self.actor(), target, debug=debug or None))
+        self._org.append(log_event(event_type, ctx, actor or self.actor(), target, debug=debug or None))
 
     def create_user(self, login: str, first_name: str = "", last_name: str = "", **kwargs: Any) -> dict[str, Any]:
         """`SimOrg.add_user`, logged as `user.lifecycle.create`."""
@@ -173,8 +181,19 @@ class SimInventory:
             self._log("application.user_membership.add", path, [user.target(), app.target()])
         return changed
 
+    def assign_group_to_app(self, app_id: str, group_id: str) -> bool:
+        """Assign a group to an app, logged as `group.application_assignment.add` (UserGroup and AppInstance)."""
+        app = self.apps.get(app_id)
+        changed = self.add_app_group(app, group_id)
+        if changed:
+            group = self._org.directory.group_by_id(group_id)
+            path = f"/api/v1/apps/{app.id}/groups/{group.id}"
+            self._log("group.application_assignment.add", path, [group.target(), app.target()])
+        return changed
+
     def create_api_token(self, name: str, owner_login: str, **metadata: Any) -> str:
-        """A new SSWS token of an admin, logged as `system.api_token.create`; returns its secret value.
+        """A new SSWS token of an admin, logged as `system.api_token.create` by that admin (Okta tokens are
+        created by their owner); returns its secret value.
 
         `metadata`: `network` (ANYWHERE | ZONE), `include_zones`, `token_window_days` (None: no expiry)."""
         value = self.ids.secret(42)
@@ -184,7 +203,8 @@ class SimInventory:
         token = self._org.api_tokens[value]
         for key, val in metadata.items():
             setattr(token, key, tuple(val) if key.endswith("_zones") else val)
-        self._log("system.api_token.create", "/api/v1/api-tokens", [_token_target(token.id, name)])
+        target = [_token_target(token.id, name)]
+        self._log("system.api_token.create", "/api/v1/api-tokens", target, actor=owner.target())
         return value
 
     def revoke_api_token(self, token_id: str) -> None:

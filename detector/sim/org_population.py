@@ -168,12 +168,12 @@ def _apps(
             apps.append(inv.add_app(ref.name, ref.label, kind, app_id=ref.id))
     apps += [inv.add_app("", label, kind) for label, kind in CUSTOM_APPS]
     everyone = directory.groups["Everyone"].id
-    inv.assign_group_to_app(inv.apps.by_name("okta_enduser"), everyone)  # type: ignore[arg-type]
+    inv.add_app_group(inv.apps.by_name("okta_enduser"), everyone)  # type: ignore[arg-type]
     for app in apps:
         for group in rng.sample(depts, rng.randint(1, 3)):
-            inv.assign_group_to_app(app, group.id)
+            inv.add_app_group(app, group.id)
     for app in apps[:2]:
-        inv.assign_group_to_app(app, everyone)
+        inv.add_app_group(app, everyone)
     for user in people:
         if rng.random() < 0.2:
             app = rng.choice(apps)
