@@ -36,9 +36,11 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inventory_records (
     tenant TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL,
     part TEXT NOT NULL, generation INTEGER NOT NULL, value TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',  -- the user or group a record hangs off (a factor's user, a role's assignee)
     PRIMARY KEY (tenant, kind, id)
 );
 CREATE INDEX IF NOT EXISTS inventory_records_part ON inventory_records (tenant, part, generation);
+CREATE INDEX IF NOT EXISTS inventory_records_owner ON inventory_records (tenant, owner) WHERE owner != '';
 CREATE TABLE IF NOT EXISTS inventory_generation (tenant TEXT PRIMARY KEY, generation INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS inventory_checkpoint (tenant TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS inventory_sync_status (tenant TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -86,6 +88,8 @@ class InventoryStore(Protocol):
     async def delete(self, tenant: str, kind: str, ids: Iterable[str]) -> None: ...
     async def mark_stale(self, tenant: str, kind: str, rid: str, part: str, reason: str, at: float) -> None: ...
     async def load(self, tenant: str) -> Inventory: ...
+    async def get(self, tenant: str, kind: str, rid: str) -> Any | None: ...
+    async def owned_by(self, tenant: str, owner: str) -> list[tuple[str, Any]]: ...
     async def records(self, tenant: str, kind: str | None = None) -> list[tuple[str, Any]]: ...
     async def counts(self, tenant: str) -> dict[str, int]: ...
     async def sync_status(self, tenant: str | None = None) -> dict[str, dict[str, Any]]: ...
@@ -238,6 +242,14 @@ class SqliteInventoryStore:
         )
         return decode(kind, orjson.loads(rows[0][0])) if rows else None
 
+    async def owned_by(self, tenant: str, owner: str) -> list[tuple[str, Any]]:
+        """(kind, record) of every record that belongs to a user or group (its factors, memberships, roles,
+        app assignments, tokens): what goes with it when it is deleted."""
+        rows = await self._db.query(
+            "SELECT kind, value FROM inventory_records WHERE tenant = ? AND owner = ? AND owner != ''", (tenant, owner)
+        )
+        return [(k, decode(k, orjson.loads(v))) for k, v in rows]
+
     async def records(self, tenant: str, kind: str | None = None) -> list[tuple[str, Any]]:
         """(kind, record) of the tenant, by kind and id."""
         where, params = ("tenant = ?", (tenant,)) if kind is None else ("tenant = ? AND kind = ?", (tenant, kind))
@@ -280,16 +292,29 @@ def _save_checkpoint(db: sqlite3.Connection, tenant: str, checkpoint: Checkpoint
     )
 
 
+_OWNER_FIELD = {  # kind -> the field naming the user or group the record belongs to
+    "membership": "user_id",
+    "factor": "user_id",
+    "role": "assignee_id",
+    "app_assignment": "assignee_id",
+    "api_token": "owner_id",
+}
+
+
 def _rows(tenant: str, part: str, generation: int, records: Iterable[Any]) -> list[tuple[Any, ...]]:
-    return [
-        (tenant, KIND_OF[type(r)], record_id(r), part, generation, orjson.dumps(encode(r)).decode()) for r in records
-    ]
+    rows = []
+    for r in records:
+        kind = KIND_OF[type(r)]
+        owner = getattr(r, _OWNER_FIELD[kind]) if kind in _OWNER_FIELD else ""
+        rows.append((tenant, kind, record_id(r), part, generation, orjson.dumps(encode(r)).decode(), owner))
+    return rows
 
 
 def _upsert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     db.executemany(
-        "INSERT INTO inventory_records (tenant, kind, id, part, generation, value) VALUES (?, ?, ?, ?, ?, ?) "
+        "INSERT INTO inventory_records (tenant, kind, id, part, generation, value, owner) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (tenant, kind, id) DO UPDATE SET part = excluded.part, generation = excluded.generation, "
-        "value = excluded.value",
+        "value = excluded.value, owner = excluded.owner",
         rows,
     )

@@ -144,12 +144,14 @@ class InventorySync:
         concurrency: int = 4,
         clock: Callable[[], float] = time.time,
         parts: Iterable[Part] = PARTS,
+        on_status: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.tenant, self.client, self.store, self.clock = tenant, client, store, clock
         self.page_limits = {**PAGE_LIMITS, **(page_limits or {})}
         self.parts = tuple(parts)
+        self.on_status = on_status  # told the status when the sync starts and when it ends (tenant status)
         self._limit = asyncio.Semaphore(concurrency)
         self.parser = parse.Parser()
         self.pages_read = 0  # this run's pages (a resumed run does not read finished parts again)
@@ -160,8 +162,7 @@ class InventorySync:
         checkpoint = await self.store.begin_sync(self.tenant, run_started)
         elapsed_before = checkpoint.elapsed_s
         malformed_before = dict(checkpoint.malformed)
-        status = self._status(IN_PROGRESS, checkpoint, previous, None, None, elapsed_before)
-        await self.store.end_sync(self.tenant, status, keep_checkpoint=True)
+        await self._end(self._status(IN_PROGRESS, checkpoint, previous, None, None, elapsed_before), keep=True)
         log.info(
             "inventory.sync.start", tenant=self.tenant, generation=checkpoint.generation, resumed=checkpoint.resumed
         )
@@ -179,7 +180,7 @@ class InventorySync:
         self._account(checkpoint)
         status = self._status(SUCCESS, checkpoint, previous, finished, None, checkpoint.elapsed_s)
         status["counts"] = await self._counts()
-        await self.store.end_sync(self.tenant, status, keep_checkpoint=False)
+        await self._end(status, keep=False)
         log.info("inventory.sync.done", tenant=self.tenant, duration_s=status["duration_s"], skipped=checkpoint.skipped)
         return status
 
@@ -307,9 +308,14 @@ class InventorySync:
         error = parse.text(error, MAX_ERROR)
         status = self._status(ERROR, checkpoint, previous, self.clock(), error, checkpoint.elapsed_s)
         status["counts"] = await self._counts()
-        await self.store.end_sync(self.tenant, status, keep_checkpoint=True)
+        await self._end(status, keep=True)
         log.warning("inventory.sync.failed", tenant=self.tenant, error=error, part=checkpoint.part)
         return status
+
+    async def _end(self, status: dict[str, Any], *, keep: bool) -> None:
+        await self.store.end_sync(self.tenant, status, keep_checkpoint=keep)
+        if self.on_status is not None:
+            self.on_status(status)
 
     async def _counts(self) -> dict[str, int]:
         return await self.store.counts(self.tenant)
