@@ -668,6 +668,9 @@ class PostureSettings(_Strict):
     """The thresholds of the posture checks and inventory-change findings run after each directory sync
     (detector/inventory/posture.py, changes.py; docs/posture.md lists them)."""
 
+    enabled: StrictBool = Field(
+        True, description="raise posture and inventory-change findings after each sync (false: `detector posture` only)"
+    )
     skip: Annotated[list[str], AfterValidator(_known_checks)] = Field(
         default_factory=list, description="posture check ids not run (a risk the organisation accepts)"
     )

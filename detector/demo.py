@@ -100,6 +100,7 @@ def demo_config(
                 "scopes": scopes,
             },
             "poll": {"interval_s": 0.5, "lookback_minutes": 5},
+            "posture": {"enabled": False},  # one attack, one incident: `detector posture` shows the directory's
             "response": response,
             "channels": [
                 {

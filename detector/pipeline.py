@@ -23,8 +23,11 @@ from detector.config import Config, ConfigError, TenantConfig
 from detector.connection import check_connection
 from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
+from detector.inventory.changes import Watch
 from detector.inventory.events import InventoryUpdater
+from detector.inventory.model import Inventory
 from detector.inventory.report import posture_report
+from detector.inventory.review import PostureResults, review
 from detector.inventory.store import SqliteInventoryStore
 from detector.inventory.sync import InventorySync
 from detector.logsetup import configure_logging
@@ -54,7 +57,7 @@ from detector.respond.routes import ResponseDesk, response_routes
 from detector.respond.stage import RespondStep
 from detector.stream.bus import EVENTS, FINDINGS
 from detector.stream.detect_stage import DetectionStage
-from detector.stream.embedded import EmbeddedBus, Stored
+from detector.stream.embedded import EmbeddedBus, Record, Stored
 from detector.tenants import (
     OktaClients,
     channels_for,
@@ -92,6 +95,7 @@ class EmbeddedPipeline:
     ledger: SqliteLedger = field(init=False)
     allowlist: Allowlist = field(init=False)
     inventory: SqliteInventoryStore = field(init=False)  # the synced directory: posture, context
+    posture: PostureResults = field(init=False)  # each tenant's last posture results
     config_path: Path | None = None  # what a reload (SIGHUP, POST /api/v1/reload) re-reads
     pollers: dict[str, TenantPoller] = field(init=False, default_factory=dict)
     status: StatusBoard = field(init=False)
@@ -182,6 +186,7 @@ class EmbeddedPipeline:
             self._session = new_session()
             self.allowlist = await Allowlist(self.config.db_path).open()
             self.inventory = await SqliteInventoryStore(self.config.db_path).open()
+            self.posture = await PostureResults(self.config.db_path).open()
             try:
                 self.status.store = self.bus
                 await self.status.load()
@@ -191,6 +196,7 @@ class EmbeddedPipeline:
                     await self._run(stop, clients)
             finally:
                 self._desk = None
+                await self.posture.close()
                 await self.inventory.close()
                 await self.allowlist.close()
                 await self._session.close()
@@ -288,15 +294,42 @@ class EmbeddedPipeline:
         while not stop.is_set():
             began = time.monotonic()
             try:
+                previous = await self.inventory.load(name)  # before the sync: what the changes compare with
                 status = await InventorySync(name, reader, self.inventory, on_status=report).run()
             except Exception as exc:  # the store or something unforeseen: logged, tried again later
                 log.error("inventory.sync.crashed", tenant=name, error=repr(exc)[:300])
                 status = {"state": "error"}
             self.metrics.inventory_synced(name, status)
+            if status["state"] == "success" and tenant.posture.enabled:
+                try:
+                    await self._review_inventory(tenant, previous if previous.synced_at is not None else None)
+                except Exception as exc:  # a bug in a check: the sync stands, the next one reviews again
+                    log.error("inventory.review.crashed", tenant=name, error=repr(exc)[:300])
             every = tenant.inventory.interval_s
             wait = min(every, INVENTORY_RETRY_S) if status["state"] == "error" else every
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, wait - (time.monotonic() - began)))
+
+    async def _review_inventory(self, tenant: TenantConfig, previous: Inventory | None) -> None:
+        """What a finished sync raises (posture checks on change, inventory changes since ``previous``) onto
+        itdr.findings, stored in one transaction with the posture results they follow from; from there they
+        take the findings' way (findings.jsonl, incidents, channels) like any detection's."""
+        current = await self.inventory.load(tenant.name)
+        done = await review(self.posture, previous, current, tenant.posture, time.time(), watch=self._watched(tenant))
+        appends = []
+        for f in done.findings:
+            self.metrics.findings.labels(f.tenant, f.detection, f.assessment.tier.value).inc()
+            log.info("finding", detection=f.detection, tenant=f.tenant, dedup_key=f.dedup_key, revision=f.revision)
+            appends.append((FINDINGS, Record(f.tenant, f.record_key, orjson.dumps(f.to_dict()))))
+        await self.bus.commit(None, 0, appends, also=done.write)
+
+    def _watched(self, tenant: TenantConfig) -> Watch:
+        """When this daemon has read the tenant's System Log: from its first poll's lookback on (the poller
+        resumes from its cursor after a restart, so what happened while it was down is read late, not lost)."""
+        first = self.status.tenants[tenant.name].first_connected
+        if first is None:
+            return Watch()
+        return Watch(((first - tenant.poll.lookback_minutes * 60.0, time.time()),))
 
     async def _inventory_events(self, stop: asyncio.Event) -> None:
         """Apply the System Log's inventory events (lifecycle, membership, roles, tokens, factors, sign-ins) to

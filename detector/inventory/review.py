@@ -3,13 +3,16 @@ posture results kept between syncs (durably: a restart must not raise every fail
 
 Order, for nothing lost and nothing twice: the caller loads the tenant's inventory *before* the sync (the
 previous one: it already holds what System Log events changed since, which the event-time detections raised),
-runs the sync, then :func:`review`; it publishes the findings, and only then :meth:`Review.commit` stores the
-new results. A crash between the two raises the same findings again at the next sync: their dedup keys and
-revisions come from the stored results, so the findings store and the incidents drop the repeat.
+runs the sync, then :func:`review`; it publishes the findings and stores the new results, in one transaction
+where it can (:meth:`Review.write`, as embedded mode does), else the findings first and then
+:meth:`Review.commit`. A crash between the two raises the same findings again at the next sync: their dedup keys
+and revisions come from the stored results, so the findings store and the incidents drop the repeat.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,16 +65,17 @@ class PostureResults:
         return value if isinstance(value, dict) else {}
 
     async def save(self, tenant: str, results: dict[str, Any], at: float) -> None:
-        value = orjson.dumps(results).decode()
+        await self._db.transaction(lambda db: write_results(db, tenant, results, at))
 
-        def write(db: Any) -> None:
-            db.execute(
-                "INSERT INTO posture_results (tenant, value, at) VALUES (?, ?, ?) "
-                "ON CONFLICT (tenant) DO UPDATE SET value = excluded.value, at = excluded.at",
-                (tenant, value, at),
-            )
 
-        await self._db.transaction(write)
+def write_results(db: sqlite3.Connection, tenant: str, results: dict[str, Any], at: float) -> None:
+    """Store a tenant's results on ``db``: also inside another store's transaction on the same file (the
+    embedded bus appending the findings they follow from), so both are stored or neither."""
+    db.execute(
+        "INSERT INTO posture_results (tenant, value, at) VALUES (?, ?, ?) "
+        "ON CONFLICT (tenant) DO UPDATE SET value = excluded.value, at = excluded.at",
+        (tenant, orjson.dumps(results).decode(), at),
+    )
 
 
 @dataclass
@@ -86,6 +90,10 @@ class Review:
     async def commit(self, store: PostureResults) -> None:
         await store.save(self.tenant, self.results, self.at)
 
+    def write(self, db: sqlite3.Connection) -> None:
+        """:meth:`commit` inside a transaction of the caller's (see :func:`write_results`)."""
+        write_results(db, self.tenant, self.results, self.at)
+
 
 async def review(
     results: PostureResults,
@@ -97,7 +105,14 @@ async def review(
     watch: Watch | None = None,
     events: Iterable[Event] = (),
 ) -> Review:
-    """Posture on change, then the inventory changes from ``previous`` (None: the first sync) to ``current``."""
-    stored, found = evaluate(await results.load(current.tenant), current, settings, now)
-    found += inventory_changes(previous, current, settings, now, watch=watch, events=events)
-    return Review(current.tenant, found, stored, now)
+    """Posture on change, then the inventory changes from ``previous`` (None: the first sync) to ``current``;
+    computed off the event loop (each is a pass over an org of 50k users)."""
+    before = await results.load(current.tenant)
+    events = list(events)
+
+    def judge() -> Review:
+        stored, found = evaluate(before, current, settings, now)
+        found += inventory_changes(previous, current, settings, now, watch=watch, events=events)
+        return Review(current.tenant, found, stored, now)
+
+    return await asyncio.to_thread(judge)

@@ -9,8 +9,12 @@ key, so replaying the same findings (after a crash, on another worker) builds th
 severity is the highest tier among its findings. ``version`` counts its updates: a delivery of version n
 is idempotent at every receiver (webhook-id, Slack message ts, PagerDuty dedup_key).
 
-An incident is resolved by an operator, by undoing its action, or after ``quiet_s`` without a finding
-(``expire``). Pure: the stores (SQLite, the compacted ``itdr.incidents`` topic) keep ``to_dict()``.
+An incident is resolved by an operator, by undoing its action, after ``quiet_s`` without a finding
+(``expire``), or when its findings are all resolved (a finding's last revision with status ``resolved``: a
+posture check passing again). Standing conditions (entity ``posture:<check>``, one incident per failing check)
+are not attacks with a pace: their incident takes every revision however far apart and is never resolved for
+being quiet, only by its resolved finding or an operator. Pure: the stores (SQLite, the compacted
+``itdr.incidents`` topic) keep ``to_dict()``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from detections.confidence import Tier
 
 TIER_ORDER = {tier.value: i for i, tier in enumerate(Tier)}  # low < medium < high < high-confidence
 MAX_FINDINGS = 200  # per incident: a long campaign keeps its newest revisions, counted in ``finding_count``
+STANDING = frozenset({"posture"})  # entity kinds whose incidents last until resolved (see the module's doc)
+RESOLVED = "resolved"  # a finding's status when the condition it reported holds no more
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +127,8 @@ def _timeline_entry(finding: Mapping[str, Any]) -> dict[str, Any]:
     entry["where"] = finding.get("where") or {}
     if finding.get("allowlisted"):  # an allowlist entry held its actions back: the reason, for the analyst
         entry["allowlisted"] = finding["allowlisted"]
+    if finding.get("status") == RESOLVED:
+        entry["status"] = RESOLVED
     return entry
 
 
@@ -143,7 +151,11 @@ class IncidentBook:
         if incident is not None and not self._joins(incident, at):
             incident = None  # too late or too long: the next finding opens a new incident
         if incident is None:
-            incident = Incident(incident_key(tenant, entity, finding["dedup_key"]), tenant, entity, at, at)
+            if finding.get("status") == RESOLVED:
+                return None  # the end of a condition no open incident shows: nothing to tell
+            # keyed by the first finding's revision, so a revision opening a new incident gets a new key
+            first = _record_key(finding)
+            incident = Incident(incident_key(tenant, entity, first), tenant, entity, at, at)
             self.open[(tenant, entity)] = incident
         elif any(
             f["dedup_key"] == finding["dedup_key"] and f["revision"] == finding.get("revision", 0)
@@ -151,10 +163,14 @@ class IncidentBook:
         ):
             return None
         self._fold(incident, finding, at)
+        if finding.get("status") == RESOLVED and all(f.get("status") == RESOLVED for f in incident.findings):
+            self.resolve(incident, "resolved", at, "every finding's condition holds no more")
         return incident
 
     def _joins(self, incident: Incident, at: float) -> bool:
         s = self.settings
+        if entity_kind(incident.entity) in STANDING:
+            return incident.is_open
         return incident.is_open and at <= incident.last + s.window_s and at - incident.opened <= s.max_span_s
 
     @staticmethod
@@ -190,8 +206,18 @@ class IncidentBook:
 
     def expire(self, now: float) -> list[Incident]:
         """Resolve the incidents quiet for ``quiet_s`` (event time of their last finding against ``now``)."""
-        quiet = [i for i in self.open.values() if now - i.last >= self.settings.quiet_s]
+        quiet = [
+            i
+            for i in self.open.values()
+            if now - i.last >= self.settings.quiet_s and entity_kind(i.entity) not in STANDING
+        ]
         return [self.resolve(i, "quiet", now, f"no finding for {self.settings.quiet_s / 3600:g} h") for i in quiet]
+
+
+def _record_key(finding: Mapping[str, Any]) -> str:
+    """As ``Finding.record_key``: the dedup key, with ``#<revision>`` after the first."""
+    revision = finding.get("revision", 0)
+    return finding["dedup_key"] if not revision else f"{finding['dedup_key']}#{revision}"
 
 
 def entity_kind(entity: str) -> str:

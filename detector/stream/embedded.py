@@ -148,7 +148,7 @@ class EmbeddedBus:
 
     async def commit(
         self,
-        group: str,
+        group: str | None,
         offset: int,
         appends: Iterable[tuple[str, Record]] = (),
         states: dict[str, bytes | None] | None = None,
@@ -157,6 +157,7 @@ class EmbeddedBus:
         """Append records, save detection state, run ``also`` (another stage's writes: the incidents and their
         outbox rows) and move ``group`` to ``offset``, all or nothing. Returns what ``also`` returned, once
         committed: ``also`` runs on the SQLite thread, so whatever it should set off is set off by the caller.
+        ``group`` None: records that no consumer read (the findings of a directory sync), no offset moved.
 
         Findings are unique by key: a finding seen before (a replay) is dropped here.
         """
@@ -180,7 +181,8 @@ class EmbeddedBus:
                         (key, value),
                     )
             done = also(db) if also is not None else None
-            _set_offset(db, group, offset)
+            if group is not None:
+                _set_offset(db, group, offset)
             return done
 
         done = await self._db.transaction(txn)

@@ -1,0 +1,84 @@
+"""Embedded mode: after each inventory sync against the simulator the posture checks run, and what changed flows
+as findings through findings.jsonl and incidents like any detection's; a restart (a sync at start) raises only
+what changed while it was down, and ``detector posture`` reads the same store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+
+from detector.cli import main
+from detector.config import parse_config
+from detector.pipeline import EmbeddedPipeline
+from detector.sim.directory import Factor as SimFactor
+
+from .conftest import TOKEN, Sim
+from .test_daemon import until
+
+
+async def run_until_synced(pipeline: EmbeddedPipeline) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(pipeline.run(stop))
+    try:
+        await until(lambda: (pipeline.status.view()[0]["inventory"] or {}).get("state") == "success")
+        await asyncio.sleep(1.0)  # the review after the sync, then findings.jsonl and the incidents
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+def lines(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+async def test_posture_findings_on_change_across_restarts(
+    sim: Sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    ann = sim.org.add_user("ann@acme.com", factors=("push",))
+    sim.org.set_roles(ann["id"], ["SUPER_ADMIN"])
+    sim.org.add_user("bob@acme.com", factors=())  # no MFA factor
+    monkeypatch.setenv("ITDR_TEST_INVENTORY_TOKEN", TOKEN)
+    raw = {
+        "data_dir": str(tmp_path / "data"),
+        "tenants": [
+            {
+                "name": "acme",
+                "org_url": sim.url,
+                "read": {"kind": "ssws", "token": {"env": "ITDR_TEST_INVENTORY_TOKEN"}},
+                "poll": {"interval_s": 0.05, "lookback_minutes": 60},
+            }
+        ],
+    }
+    config = parse_config(raw)
+    await run_until_synced(EmbeddedPipeline(config))
+    first = {f["detection"]: f for f in lines(config.findings_path)}
+    bare = first["posture_users_without_mfa"]
+    assert bare["status"] == "open" and bare["revision"] == 0 and bare["entity"] == "posture:users_without_mfa"
+    assert "bob@acme.com" in [e["label"] for e in bare["evidence"]]
+    assert all(f["detection"].startswith("posture_") for f in first.values())  # the first sync: no "changes"
+
+    # a restart with nothing changed: the sync at start raises nothing new
+    await run_until_synced(EmbeddedPipeline(config))
+    assert [f["detection"] for f in lines(config.findings_path)] == list(first)
+
+    # bob enrols a factor while the daemon is down: the next sync resolves the check, and its incident
+    sim.org.directory.find("bob@acme.com").factors.append(SimFactor("opfBOBKEY", "webauthn", time.time()))
+    await run_until_synced(EmbeddedPipeline(config))
+    (resolved,) = [f for f in lines(config.findings_path)[len(first) :] if f["detection"] == bare["detection"]]
+    assert resolved["status"] == "resolved" and resolved["dedup_key"] == bare["dedup_key"]
+    assert resolved["revision"] == 1
+
+    path = tmp_path / "itdr.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["incidents", "--config", str(path), "--output", "jsonl", "list"]) == 0
+    incidents = {i["entity"]: i for i in map(orjson.loads, capsys.readouterr().out.splitlines())}
+    assert incidents["posture:users_without_mfa"]["status"] == "resolved"
+    await asyncio.to_thread(main, ["posture", "--config", str(path), "--output", "json"])
+    (report,) = orjson.loads(capsys.readouterr().out)["tenants"]
+    assert {c["id"]: c["status"] for c in report["checks"]}["users_without_mfa"] == "pass"
