@@ -29,6 +29,7 @@ from bench import (
     kafka,
     latency,
     memory,
+    posture,
     replay,
     signals,
     sim_directory,
@@ -47,7 +48,7 @@ from bench.common import (
     push_bombing,
 )
 
-FIGURES = [str(i) for i in range(1, 13)]
+FIGURES = [str(i) for i in range(1, 14)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,6 +66,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--incidents", type=int, help="incidents for figure 8 (default 200, quick 50; 5 versions, quick 4)")
     p.add_argument("--size-mb", type=float, help="export size for figure 9 (default 1024 MB, quick 50)")
     p.add_argument("--directory-users", type=int, help="users for figure 12 (default 50000, quick 5000)")
+    p.add_argument("--posture-users", type=int, help="users for figure 13 (default 50000, quick 5000)")
     p.add_argument("--only", choices=FIGURES, action="append", help="run only these figures")
     return p.parse_args(argv)
 
@@ -165,6 +167,11 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_groups = 300 if args.quick else 2_000
         console.print(f"figure 12: simulator directory ({n_users} users, {n_groups} groups) …")
         figures += await sim_directory.measure(n_users, n_groups)
+    if "13" in only:
+        n_users = args.posture_users or (5_000 if args.quick else 50_000)
+        n_groups = 300 if args.quick else 2_000
+        console.print(f"figure 13: posture checks and inventory changes ({n_users} users, {n_groups} groups) …")
+        figures += posture.measure(n_users, n_groups)
     report(console, figures, facts)
     return figures
 

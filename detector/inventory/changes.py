@@ -280,7 +280,7 @@ def _new_roles(previous: Inventory, cur: Views, watch: Watch, grants: _Grants, n
             group = groups.get(role.assignee_id)
             whom = f"group {group.name if group is not None and group.name else role.assignee_id}"
             entity, principal, login, title = f"group:{role.assignee_id}", "", "", "Admin role granted to a group"
-        members = [] if role.assignee_type == ROLE_ASSIGNEE_USER else sorted(cur.members.get(role.assignee_id, ()))
+        members = [] if role.assignee_type == ROLE_ASSIGNEE_USER else sorted(cur.inventory.members_of(role.assignee_id))
         items = [f"role {name} ({role.role_type}), assigned {day(role.created)}{by}"]
         if members:
             items.append(f"{len(members)} member(s): " + ", ".join(cur.login(u) for u in members[:10]))

@@ -2,7 +2,8 @@
 through a group), which factors each user has, which users can still sign in.
 
 Why a view: a check asks "which admins have no MFA factor" over 50k users; each lookup here is built in one pass
-over its kind (memberships, roles, factors), once per inventory, never a scan per user.
+over its kind (roles, factors), once per inventory, or read from the inventory's own indexes (a group's
+members), never a scan per user.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from functools import cached_property
 from detector.inventory.model import (
     ROLE_ASSIGNEE_GROUP,
     ROLE_ASSIGNEE_USER,
-    Factor,
     Group,
     Inventory,
     RoleAssignment,
@@ -52,14 +52,6 @@ class Views:
         return self.inventory.users()
 
     @cached_property
-    def members(self) -> dict[str, set[str]]:
-        """Group id -> the ids of its users."""
-        out: dict[str, set[str]] = {}
-        for m in self.inventory.of("membership").values():
-            out.setdefault(m.group_id, set()).add(m.user_id)
-        return out
-
-    @cached_property
     def admin_roles(self) -> dict[str, list[HeldRole]]:
         """User id -> the ACTIVE admin roles the user holds, direct ones first, then by role id."""
         groups: dict[str, Group] = self.inventory.of("group")
@@ -72,17 +64,8 @@ class Views:
                 out.setdefault(role.assignee_id, []).append(HeldRole(role, None))
             elif role.assignee_type == ROLE_ASSIGNEE_GROUP:
                 group = groups.get(role.assignee_id) or Group(role.assignee_id, "", "")
-                for user_id in sorted(self.members.get(role.assignee_id, ())):
+                for user_id in sorted(self.inventory.members_of(role.assignee_id)):
                     out.setdefault(user_id, []).append(HeldRole(role, group))
-        return out
-
-    @cached_property
-    def factors(self) -> dict[str, list[Factor]]:
-        """User id -> the user's ACTIVE factors."""
-        out: dict[str, list[Factor]] = {}
-        for f in self.inventory.of("factor").values():
-            if f.status == "ACTIVE":
-                out.setdefault(f.user_id, []).append(f)
         return out
 
     def can_sign_in(self, user_id: str) -> bool:
@@ -90,8 +73,17 @@ class Views:
         user = self.users.get(user_id)
         return user is not None and user.status not in INACTIVE_STATUSES
 
+    @cached_property
+    def with_mfa(self) -> frozenset[str]:
+        """The ids of the users with an ACTIVE factor beyond what they know (one pass over the factors)."""
+        return frozenset(
+            f.user_id
+            for f in self.inventory.of("factor").values()
+            if f.status == "ACTIVE" and f.factor_type.lower() not in NOT_MFA
+        )
+
     def has_mfa(self, user_id: str) -> bool:
-        return any(f.factor_type.lower() not in NOT_MFA for f in self.factors.get(user_id, ()))
+        return user_id in self.with_mfa
 
     def live_admins(self) -> list[tuple[User, list[HeldRole]]]:
         """The admins who can sign in, with their roles, by login."""
