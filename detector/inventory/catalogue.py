@@ -17,6 +17,11 @@ from detector.inventory.posture import CHECKS
 COMMAND = "python -m detector.inventory.catalogue > docs/posture.md"
 
 
+def finding_names() -> tuple[str, ...]:
+    """Every ``detection`` a posture or inventory-change finding carries (what the metrics start at 0)."""
+    return tuple(c.detection for c in CHECKS) + tuple(k.id for k in CHANGE_KINDS)
+
+
 def render() -> str:
     lines = [
         "# Posture checks and inventory changes",

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from detections.catalogue import finding_names
 from detections.confidence import Action, Tier
 from detector.config import Config
+from detector.inventory.catalogue import finding_names as directory_finding_names
 from detector.okta.budget import BUCKETS, RateObserver
 from detector.ops.labels import OTHER, POLL_ERROR_CODES
 from detector.respond.ledger import Status
@@ -228,6 +229,7 @@ def start_series(metrics: Metrics, config: Config, stages: Collection[Stage]) ->
     appear with their first reading."""
     tenants = [t.name for t in config.tenants]
     synced = {t.name for t in config.tenants if t.inventory.enabled}
+    posture = {t.name for t in config.tenants if t.inventory.enabled and t.posture.enabled}
     names = finding_names()
     for tenant in tenants:
         if "poll" in stages:
@@ -249,6 +251,10 @@ def start_series(metrics: Metrics, config: Config, stages: Collection[Stage]) ->
                 for name in emitted:
                     for tier in Tier:
                         metrics.findings.labels(tenant, name, tier.value)
+        if "inventory" in stages and tenant in posture:
+            for name in directory_finding_names():
+                for tier in Tier:
+                    metrics.findings.labels(tenant, name, tier.value)
         if "inventory" in stages and tenant in synced:
             metrics.inventory_sync_errors.labels(tenant)
             metrics.inventory_last_success.labels(tenant).set(0)

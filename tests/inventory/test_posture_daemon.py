@@ -55,7 +55,12 @@ async def test_posture_findings_on_change_across_restarts(
         ],
     }
     config = parse_config(raw)
-    await run_until_synced(EmbeddedPipeline(config))
+    pipeline = EmbeddedPipeline(config)
+    await run_until_synced(pipeline)
+    sample = pipeline.metrics.registry.get_sample_value
+    counted = {"tenant": "acme", "detection": "posture_users_without_mfa", "tier": "medium"}
+    assert sample("itdr_findings_total", counted) == 1  # counted like a detection's, every series from 0
+    assert sample("itdr_findings_total", {**counted, "detection": "inventory_api_token_new"}) == 0
     first = {f["detection"]: f for f in lines(config.findings_path)}
     bare = first["posture_users_without_mfa"]
     assert bare["status"] == "open" and bare["revision"] == 0 and bare["entity"] == "posture:users_without_mfa"
