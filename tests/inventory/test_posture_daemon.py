@@ -71,12 +71,18 @@ async def test_posture_findings_on_change_across_restarts(
     await run_until_synced(EmbeddedPipeline(config))
     assert [f["detection"] for f in lines(config.findings_path)] == list(first)
 
-    # bob enrols a factor while the daemon is down: the next sync resolves the check, and its incident
+    # while the daemon is down bob enrols a factor, and ann creates an API token usable from anywhere
     sim.org.directory.find("bob@acme.com").factors.append(SimFactor("opfBOBKEY", "webauthn", time.time()))
+    sim.org.inventory.create_api_token("backdoor", "ann@acme.com", network="ANYWHERE")
     await run_until_synced(EmbeddedPipeline(config))
-    (resolved,) = [f for f in lines(config.findings_path)[len(first) :] if f["detection"] == bare["detection"]]
+    later = lines(config.findings_path)[len(first) :]
+    (resolved,) = [f for f in later if f["detection"] == bare["detection"]]
     assert resolved["status"] == "resolved" and resolved["dedup_key"] == bare["dedup_key"]
     assert resolved["revision"] == 1
+    # the token: raised once, from the System Log event (read late, after the restart), not by the sync too
+    await until(lambda: "api_token_created" in [f["detection"] for f in lines(config.findings_path)])
+    detections = [f["detection"] for f in lines(config.findings_path)]
+    assert detections.count("api_token_created") == 1 and "inventory_api_token_new" not in detections
 
     path = tmp_path / "itdr.yaml"
     path.write_text(yaml.safe_dump(raw))
