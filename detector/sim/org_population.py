@@ -110,6 +110,7 @@ def furnish(org: SimOrg, rng: random.Random, groups: int = 40) -> Furnished:
     """Groups (departments, offices, admin groups, teams up to `groups` in all), memberships, admins,
     apps with assignments and grants, API tokens and IdPs around the users already in `org`."""
     directory, inv, now = org.directory, org.inventory, org.clock()
+    inv.furnished = True
     people = [u for u in directory.users.values() if u.status != "DEPROVISIONED"]
     depts = [directory.group(d, now) for d in DEPARTMENTS]
     offices = [directory.group(f"Office - {city}", now) for city in HOME_WEIGHTS if city in CITIES]
