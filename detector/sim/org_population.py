@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from detector.sim.apps import ADMIN_CONSOLE, DASHBOARD
 from detector.sim.directory import Factor, Group, UserRecord
 from detector.sim.population import _FIRST, _LAST, APPS, CITIES, HOME_WEIGHTS
 
@@ -169,7 +170,7 @@ def _apps(
             apps.append(inv.add_app(ref.name, ref.label, kind, app_id=ref.id))
     apps += [inv.add_app("", label, kind) for label, kind in CUSTOM_APPS]
     everyone = directory.groups["Everyone"].id
-    inv.add_app_group(inv.apps.by_name("okta_enduser"), everyone)  # type: ignore[arg-type]
+    inv.add_app_group(inv.apps.named(DASHBOARD), everyone)
     for app in apps:
         for group in rng.sample(depts, rng.randint(1, 3)):
             inv.add_app_group(app, group.id)
@@ -179,9 +180,9 @@ def _apps(
         if rng.random() < 0.2:
             app = rng.choice(apps)
             inv.apps.assign_user(app, user.id, user.login, now)
-    console = inv.apps.by_name("saasure")
+    console = inv.apps.named(ADMIN_CONSOLE)
     for uid in (u for ids in admins.values() for u in ids):
-        inv.apps.assign_user(console, directory.users[uid].id, directory.users[uid].login, now)  # type: ignore[arg-type]
+        inv.apps.assign_user(console, uid, directory.users[uid].login, now)
     granter = admins["SUPER_ADMIN"][0]
     service = []
     for label, scopes in SERVICE_APPS:

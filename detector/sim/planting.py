@@ -41,6 +41,7 @@ class Planting:
     def __init__(self, org: SimOrg) -> None:
         self._org = org
         self._used: set[str] = set()
+        self.planted = False  # set once a scenario's plants are in (a second run plants nothing)
 
     def apply(self, kind: str, **params: object) -> str | list[str]:
         """Plant by name (as a scenario file names it)."""

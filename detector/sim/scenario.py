@@ -257,13 +257,15 @@ class InventorySpec(_Model):
         return plants
 
     def apply(self, org: Any, seed: int) -> None:
-        """Furnish the org once (a second run of the scenario finds it furnished) and plant."""
+        """Furnish the org unless it is (`detector sim --directory-users`, a previous run) and plant, once."""
         inventory = org.inventory
-        if inventory.furnished:
+        if not inventory.furnished:
+            furnish(org, random.Random(f"{seed}/inventory"), self.groups)
+        if inventory.plant.planted:
             return
-        furnish(org, random.Random(f"{seed}/inventory"), self.groups)
         for entry in self.plant:
             inventory.plant.apply(entry["kind"], **{k: v for k, v in entry.items() if k != "kind"})
+        inventory.plant.planted = True
 
 
 class _Step(_Model):
