@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from detector.sim import user_query
 from detector.sim.audit import admin_event
 from detector.sim.auth import (
     CLEAR_SESSIONS,
@@ -44,14 +45,19 @@ USERS_PAGE = Limits(default=200, maximum=200)
 
 
 async def list_users(request: web.Request) -> web.Response:
-    """`GET /api/v1/users`: users not DEPROVISIONED, in creation order, `limit` (≤ 200) at a time after `after`."""
+    """`GET /api/v1/users`: users in creation order, `limit` (≤ 200) at a time after `after`; without
+    `search` / `filter` the DEPROVISIONED ones are left out, with one the users it matches (user_query.py)."""
     org = org_of(request)
     authorized(request, org, USERS_READ)
     users = org.directory.users
+    expression = request.query.get("search") or request.query.get("filter")
+    wanted = user_query.parse(expression) if expression is not None else None
 
     def live(uid: str) -> UserRecord | None:
         user = users[uid]
-        return None if user.status == "DEPROVISIONED" else user
+        if wanted is None:
+            return None if user.status == "DEPROVISIONED" else user
+        return user if wanted(user) else None
 
     base = _base(request)
     return paged(request, org.directory.user_order, USERS_PAGE, live, lambda u: org.directory.user_json(u, base))
