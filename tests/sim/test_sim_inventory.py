@@ -113,6 +113,7 @@ READS = [
     ("/api/v1/threats/configuration", "okta.threatInsights.read", "ORG_ADMIN", "USER_ADMIN"),
     ("/api/v1/users/{user}/factors", "okta.users.read", "HELP_DESK_ADMIN", "REPORT_ADMIN"),
     ("/api/v1/users/{user}/roles", "okta.roles.read", "SUPER_ADMIN", "ORG_ADMIN"),
+    ("/api/v1/iam/assignees/users", "okta.roles.read", "SUPER_ADMIN", "READ_ONLY_ADMIN"),
 ]
 
 
@@ -201,3 +202,16 @@ async def test_users_search_and_filter(server: SimServer, ssws: str, org: SimOrg
     for bad in ("status eq ACTIVE", 'password eq "x"', 'created sw "2026"', 'lastLogin gt "yesterday"', " "):
         status, body, _ = await get(server, "/api/v1/users", ssws, search=bad)
         assert status == 400 and body["errorCode"] == "E0000031", bad
+
+
+async def test_role_assignees_page_through_the_admins(server: SimServer, ssws: str, org: SimOrg) -> None:
+    """`/api/v1/iam/assignees/users` lists exactly the users with a direct role, paged by `_links.next`."""
+    seen: list[str] = []
+    path: str | None = "/api/v1/iam/assignees/users?limit=4"
+    while path is not None:
+        status, body, _ = await get(server, path, ssws)
+        assert status == 200 and len(body["value"]) <= 4
+        seen += [a["id"] for a in body["value"]]
+        nxt = body["_links"].get("next")
+        path = URL(nxt["href"]).path_qs if nxt else None
+    assert seen == [uid for uid, held in org.roles.items() if held] and len(seen) > 4
