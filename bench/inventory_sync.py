@@ -1,4 +1,4 @@
-"""Figure 13: a full inventory sync against the simulator over real HTTP: its time, requests and records,
+"""Figure 14: a full inventory sync against the simulator over real HTTP: its time, requests and records,
 a second sync (what a 6-hourly sync costs, old generations swept), a sync killed half-way and resumed,
 loading the store into memory, and the per-user lookups posture checks make.
 
@@ -76,7 +76,7 @@ async def measure(users: int, groups: int) -> list[Figure]:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    sec = "13 inventory sync"
+    sec = "14 inventory sync"
     try:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "itdr.sqlite"
