@@ -1,4 +1,4 @@
-"""Figure 13: posture checks and inventory changes over a large org's inventory, as the daemon runs them after
+"""Figure 15: posture checks and inventory changes over a large org's inventory, as the daemon runs them after
 each sync: every check (the shared views built once), the change-only evaluation with nothing changed, the diff
 of two inventories with a handful of changes, and the size of the findings a failing org raises.
 
@@ -41,7 +41,7 @@ from detector.inventory.posture import assess_all, evaluate
 ROUNDS = 5
 DAY = 86_400.0
 NOW = 1_780_000_000.0
-SECTION = "13 posture and inventory changes"
+SECTION = "15 posture and inventory changes"
 
 
 def build(users: int, groups: int, seed: int = SEED) -> Inventory:

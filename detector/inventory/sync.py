@@ -60,6 +60,13 @@ class Child:
     kind: str
     parse: Callable[..., Any]
     context: Callable[[Any], dict[str, Any]]
+    keep: Callable[[Any], bool] = lambda _obj: True  # which listed objects are this list's own
+
+
+def _direct(obj: Any) -> bool:
+    """A user's roles list also shows the roles of the user's groups (``assignmentType: GROUP``): those are
+    the groups' records, read with each group, and would count twice."""
+    return not (isinstance(obj, dict) and obj.get("assignmentType") == ROLE_ASSIGNEE_GROUP)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ def _parts() -> tuple[Part, ...]:
             "role",
             parse.role,
             lambda u: {"assignee_type": ROLE_ASSIGNEE_USER, "assignee_id": u.id},
+            _direct,
         ),
     )
     group_children = (
@@ -260,7 +268,8 @@ class InventorySync:
                     checkpoint.skipped[child.part] = _reason(exc)
                     log.warning("inventory.sync.part_skipped", tenant=self.tenant, part=child.part, reason=_reason(exc))
                 continue
-            records = self.parser.many(child.kind, child.parse, items, **child.context(parent))
+            own = [item for item in items if child.keep(item)]
+            records = self.parser.many(child.kind, child.parse, own, **child.context(parent))
             out.extend((child.part, r) for r in records)
         return out
 

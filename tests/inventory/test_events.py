@@ -10,9 +10,11 @@ from detections.event import parse_event
 from detector.inventory.events import InventoryUpdater
 from detector.inventory.store import SqliteInventoryStore
 from detector.inventory.sync import InventorySync
-from detector.okta import OktaClient
+from detector.okta import OktaClient, SswsAuth
+from detector.sim import RateLimits
+from detector.sim.org_population import build_directory
 
-from .conftest import Sim
+from .conftest import TOKEN, Sim, StartSim
 
 
 def event(event_type: str, targets: list[dict[str, Any]], *, actor: str = "00uadmin1", **debug: Any) -> dict[str, Any]:
@@ -56,7 +58,7 @@ async def test_the_sims_lifecycle_and_membership_events_update_the_store(
     for raw in page.events:
         await updater.apply(parse_event(raw, "acme"))
     inv = await store.load("acme")
-    assert inv.users()[ann["id"]].status == "ACTIVE" and inv.groups_of(ann["id"]) == set()
+    assert inv.users()[ann["id"]].status == "ACTIVE" and admins["id"] not in inv.groups_of(ann["id"])
 
 
 async def test_roles_tokens_apps_factors_and_sign_ins(store: SqliteInventoryStore) -> None:
@@ -131,3 +133,46 @@ async def test_hostile_targets_change_nothing(store: SqliteInventoryStore) -> No
         for et in ("user.lifecycle.suspend", "group.user_membership.add", "user.account.privilege.grant"):
             assert (await apply(u, event(et, targets, privilegeGranted=7))).startswith(("ignored", "stale"))
     assert await store.counts("acme") == {}
+
+
+async def test_the_sims_admin_changes_then_a_full_sync_agree(start_sim: StartSim, store: SqliteInventoryStore) -> None:
+    """Changes an admin makes (logged as Okta logs them) reach the store from the log alone; the next full
+    sync finds the same and replaces what the events could only approximate (role ids, token details)."""
+    sim = await start_sim(RateLimits(apps=2000, groups=2000))
+    build_directory(sim.org, 10, 6, seed=2)
+    inv_sim = sim.org.inventory
+    async with OktaClient(sim.url, SswsAuth(TOKEN), timeout=5.0) as client:
+        assert (await InventorySync("acme", client, store).run())["state"] == "success"
+        page = await client.fetch_log_page(since=None)  # whatever the build logged: applied too
+        new = inv_sim.create_user("new.admin@acme.com")
+        group = sim.org.add_group("Incident Responders")
+        inv_sim.add_member(group["id"], new["id"])
+        inv_sim.grant_role(new["id"], "SUPER_ADMIN")
+        inv_sim.grant_group_role(group["id"], "HELP_DESK_ADMIN")
+        app = next(a for a in inv_sim.apps.by_id.values() if a.name not in ("saasure", "okta_enduser"))
+        inv_sim.assign_user_to_app(app.id, new["id"])
+        inv_sim.assign_group_to_app(app.id, group["id"])
+        inv_sim.create_api_token("break glass", "new.admin@acme.com", network="ANYWHERE")
+        inv_sim.enroll_factor(new["id"], "webauthn")
+        updater = InventoryUpdater(store)
+        for raw in [*page.events, *(await client.fetch_log_page(page.next_url)).events]:
+            await updater.apply(parse_event(raw, "acme"))
+        inv = await store.load("acme")
+        assert new["id"] in inv.users() and group["id"] in inv.groups_of(new["id"])
+        assert sorted(r.role_type for r in inv.roles_of_user(new["id"])) == ["HELP_DESK_ADMIN", "SUPER_ADMIN"]
+        assert {a.id for a in inv.of("app_assignment").values() if a.app_id == app.id} >= {
+            f"{app.id}:USER:{new['id']}",
+            f"{app.id}:GROUP:{group['id']}",
+        }
+        tokens = [t for t in inv.of("api_token").values() if t.name == "break glass"]
+        assert len(tokens) == 1 and tokens[0].owner_id == new["id"]
+        assert ("factor", f"user:{new['id']}") in {(k, i) for k, i, _ in await store.stale("acme")}
+
+        assert (await InventorySync("acme", client, store).run())["state"] == "success"
+        synced = await store.load("acme")
+        okta = [r.type for r in sim.org.roles[new["id"]]] + [r.type for r in inv_sim.group_roles[group["id"]]]
+        assert sorted(r.role_type for r in synced.roles_of_user(new["id"])) == sorted(okta)
+        assert not [r for r in synced.of("role") if r.startswith("evt.")]  # Okta's own assignments replaced ours
+        enrolled = sorted(f.factor_type for f in sim.org.users[new["id"]].factors)
+        assert sorted(f.factor_type for f in synced.factors_of(new["id"])) == enrolled and "webauthn" in enrolled
+        assert await store.stale("acme") == []
