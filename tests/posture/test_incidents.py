@@ -77,3 +77,31 @@ def test_an_incident_opened_by_a_later_revision_has_its_own_key():
     two = book.apply({**base, "revision": 1, "time": "2026-01-01T08:00:00Z"})
     assert two is not None and two.key != one.key
     assert one.key == incident_key("acme", "user:00u1", base["dedup_key"])  # a first revision's key is as it was
+
+
+def test_hostile_record_names_reach_slack_and_teams_escaped():
+    from detector.inventory.model import ApiToken, App
+    from detector.respond.channels import slack_blocks, teams
+
+    inv = healthy()
+    inv.put(App("0oaADMIN", "saasure", "<!channel> *Admin* [x](https://evil.example)\x1b[2J", "ACTIVE", "OIDC"))
+    policy = inv.of("policy")["rstADMIN"]
+    inv.put(type(policy)(policy.id, policy.type, policy.name, policy.status, settings={
+        "admin_console": True, "admin_console_phishing_resistant": False}))  # fmt: skip
+    inv.put(ApiToken("00Tx", "<@U123> tok\u202en", "00uBOB", created=NOW - 1, network="ANYWHERE"))
+    book = IncidentBook()
+    shown: dict[str, tuple[str, str]] = {}
+    for f in run({}, inv, NOW)[1]:
+        incident = book.apply(f).to_dict()
+        shown[f["detection"]] = (
+            orjson.dumps(slack_blocks.message(incident)).decode(),
+            orjson.dumps(teams.card(incident)).decode(),
+        )
+    for slack, card in shown.values():
+        for out in (slack, card):
+            assert "\\u001b" not in out and "\u202e" not in out  # no raw ESC (JSON-escaped) nor bidi override
+    slack, card = shown["posture_admin_console_not_phishing_resistant"]
+    assert "&lt;!channel&gt;" in slack and "<!channel>" not in slack and "\\\\x1b[2J" in slack
+    assert "\\\\]\\\\(https://evil.example\\\\)" in card  # a TextBlock: no link
+    slack, _ = shown["posture_api_token_unrestricted"]
+    assert "&lt;@U123&gt;" in slack and "<@U123>" not in slack and "tok\\\\u202en" in slack
