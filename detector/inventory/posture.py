@@ -38,6 +38,7 @@ SETTING_PASSWORD_CLASSES = "password_complexity"  # 0..4: character classes requ
 SETTING_ENROLL_REQUIRED = "enroll_required"  # the authenticators whose enrolment is REQUIRED (a list; empty: none)
 SETTING_MAX_SESSION_MINUTES = "max_session_minutes"  # the sign-on policy's session lifetime; 0: no limit
 DAY = 86_400.0
+WHY, REMEDIATION = "why: ", "remediation: "  # the last two evidence items of a failing check's finding
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ CHECKS: list[Check] = []
 def check(
     id: str, title: str, severity: Severity, mitre: tuple[str, ...], remediation: str
 ) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check; its docstring is the rationale docs/posture.md and the findings' readers see."""
+    """Register a check; its docstring is the rationale docs/posture.md and its findings give."""
 
     def register(run: CheckFunction) -> CheckFunction:
         rationale = " ".join((run.__doc__ or "").split())
@@ -506,7 +507,7 @@ def failing_finding(
         title=c.title,
         severity=fail.severity or c.severity,
         statement=fail.statement,
-        items=[*items, f"remediation: {c.remediation}"],
+        items=[*items, WHY + c.rationale, REMEDIATION + c.remediation],
         mitre=c.mitre,
         time=now,
         anchor=_anchor(c, since),

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from detector.inventory.model import Inventory
-from detector.inventory.posture import UNKNOWN, Fail, assess_all, judge
+from detector.inventory.posture import REMEDIATION, UNKNOWN, WHY, Fail, assess_all, judge
 from detector.respond.escaping import terminal_text
 
 if TYPE_CHECKING:
@@ -65,8 +65,8 @@ def table(report: dict[str, Any]) -> Table:
         out.add_column(column, overflow="fold")
     for f in report["findings"]:
         evidence = [e["label"] for e in f["evidence"]]
-        records = [e for e in evidence[1:] if not e.startswith("remediation: ")]
-        remediation = next((e.removeprefix("remediation: ") for e in evidence if e.startswith("remediation: ")), "")
+        records = [e for e in evidence[1:] if not e.startswith((WHY, REMEDIATION))]
+        remediation = next((e.removeprefix(REMEDIATION) for e in evidence if e.startswith(REMEDIATION)), "")
         out.add_row(
             Text(f["severity"], style=_SEVERITY_STYLE.get(f["severity"], "")),
             Text(terminal_text(f["detection"].removeprefix("posture_"))),

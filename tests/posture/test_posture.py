@@ -109,7 +109,7 @@ def test_each_check_fails_on_its_misconfiguration_only(check_id, breaking, evide
     check = next(c for c in posture.CHECKS if c.id == check_id)
     labels = [e.label for e in finding.assessment.evidence]
     assert any(evidence in label for label in labels), labels
-    assert labels[-1] == f"remediation: {check.remediation}"
+    assert labels[-2:] == [f"why: {check.rationale}", f"remediation: {check.remediation}"]
     assert finding.mitre == check.mitre and finding.entity == f"posture:{check_id}" and finding.status == "open"
     assert finding.assessment.actions == () and finding.event_uuids == ()
 
