@@ -473,11 +473,6 @@ def judge(
     return results, findings
 
 
-def current_findings(inventory: Inventory, settings: PostureSettings, now: float) -> list[Finding]:
-    """What fails now, as findings (what ``detector posture`` and the admin API show)."""
-    return evaluate({}, inventory, settings, now)[1]
-
-
 def _result(entry: Any) -> dict[str, Any] | None:
     """A stored result, checked: the caller's store is read back, not trusted to hold what was written."""
     if not isinstance(entry, Mapping):
