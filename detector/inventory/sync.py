@@ -162,7 +162,6 @@ class InventorySync:
         self.on_status = on_status  # told the status when the sync starts and when it ends (tenant status)
         self._limit = asyncio.Semaphore(concurrency)
         self.parser = parse.Parser()
-        self.pages_read = 0  # this run's pages (a resumed run does not read finished parts again)
 
     async def run(self) -> dict[str, Any]:
         run_started = self.clock()
@@ -207,7 +206,6 @@ class InventorySync:
             async for page in self.client.pages(start, params=None if resume else params, what=part.name):
                 records = await self._records(part, page.items, checkpoint)
                 checkpoint.part, checkpoint.next_url = part.name, page.next_url
-                self.pages_read += 1
                 self._account(checkpoint)
                 await self.store.write_page(self.tenant, checkpoint, records)
         except OktaApiError as exc:
