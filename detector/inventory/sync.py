@@ -27,7 +27,7 @@ from urllib.parse import quote
 import structlog
 
 from detector.inventory import parse
-from detector.inventory.model import ROLE_ASSIGNEE_GROUP, ROLE_ASSIGNEE_USER
+from detector.inventory.model import RECORD_KINDS, ROLE_ASSIGNEE_GROUP, ROLE_ASSIGNEE_USER
 from detector.inventory.store import Checkpoint, InventoryStore
 from detector.okta.client import OktaClient
 from detector.okta.errors import OktaApiError
@@ -325,7 +325,8 @@ class InventorySync:
             self.on_status(status)
 
     async def _counts(self) -> dict[str, int]:
-        return await self.store.counts(self.tenant)
+        """Records per kind, every kind named (0 too: a kind whose last record went must read 0, not stay)."""
+        return {kind: 0 for kind in RECORD_KINDS} | await self.store.counts(self.tenant)
 
     def _status(
         self,
