@@ -20,7 +20,7 @@ async def test_the_admin_api_serves_the_posture(sim: Sim, tmp_path: Path, monkey
     monkeypatch.setenv("ITDR_TEST_READ_TOKEN", READ_TOKEN)
     monkeypatch.setenv("ITDR_TEST_ENFORCE_TOKEN", ENFORCE_TOKEN)
     monkeypatch.setenv("ITDR_TEST_ADMIN", ADMIN_TOKEN)
-    raw = config_dict(sim, tmp_path / "data")
+    raw = config_dict(sim, tmp_path / "data", inventory={"enabled": False})  # the inventory is the one stored here
     raw["http"] = {"port": port, "token": {"env": "ITDR_TEST_ADMIN"}}
     config = parse_config(raw)
     await store_inventory(config.db_path, hostile())
