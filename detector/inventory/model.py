@@ -70,6 +70,7 @@ class App:
     status: str
     sign_on_mode: str
     created: float | None = None
+    access_policy: str = ""  # the id of the ACCESS_POLICY that guards sign-in to it ("": none linked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,21 +188,51 @@ def decode(kind: str, data: dict[str, Any]) -> Any:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
+_INDEXED: dict[str, tuple[str, ...]] = {  # kind -> the fields a per-user or per-group lookup reads it by
+    "membership": ("user_id", "group_id"),
+    "role": ("assignee_id",),
+    "factor": ("user_id",),
+    "app_assignment": ("assignee_id",),
+}
+
+
 @dataclass
 class Inventory:
-    """Every record of one tenant by kind and id, plus when the last full sync finished."""
+    """Every record of one tenant by kind and id, plus when the last full sync finished.
+
+    Change records through ``put`` / ``remove`` only: they keep the indexes that make the per-user
+    lookups (``roles_of_user``, ``factors_of``, ``groups_of``, ``members_of``) independent of the org's
+    size (orgs have 50k+ users and a posture run asks once per user).
+    """
 
     tenant: str
     records: dict[str, dict[str, Any]] = field(default_factory=lambda: {kind: {} for kind in RECORD_KINDS})
     synced_at: float | None = None
+    _index: dict[tuple[str, str], dict[str, set[str]]] = field(default_factory=dict, repr=False, compare=False)
 
     KINDS: ClassVar[tuple[str, ...]] = tuple(RECORD_KINDS)
 
+    def __post_init__(self) -> None:
+        for kind, names in _INDEXED.items():
+            for name in names:
+                self._index[(kind, name)] = {}
+        for kind in _INDEXED:
+            for record in self.records.get(kind, {}).values():
+                self._link(kind, record)
+
     def put(self, record: Any) -> None:
-        self.records[KIND_OF[type(record)]][record_id(record)] = record
+        kind = KIND_OF[type(record)]
+        rid = record_id(record)
+        old = self.records[kind].get(rid)
+        if old is not None:
+            self._unlink(kind, old)
+        self.records[kind][rid] = record
+        self._link(kind, record)
 
     def remove(self, kind: str, rid: str) -> None:
-        self.records[kind].pop(rid, None)
+        old = self.records[kind].pop(rid, None)
+        if old is not None:
+            self._unlink(kind, old)
 
     def of(self, kind: str) -> dict[str, Any]:
         return self.records[kind]
@@ -209,18 +240,32 @@ class Inventory:
     def users(self) -> dict[str, User]:
         return self.records["user"]
 
+    def by(self, kind: str, name: str, value: str) -> list[Any]:
+        """The records of ``kind`` whose indexed field ``name`` is ``value`` (see ``_INDEXED``)."""
+        ids = self._index[(kind, name)].get(value, ())
+        by_id = self.records[kind]
+        return [by_id[rid] for rid in ids]
+
+    def groups_of(self, user_id: str) -> set[str]:
+        """The ids of the groups the user is a member of."""
+        return {m.group_id for m in self.by("membership", "user_id", user_id)}
+
+    def members_of(self, group_id: str) -> set[str]:
+        return {m.user_id for m in self.by("membership", "group_id", group_id)}
+
     def roles_of_user(self, user_id: str) -> list[RoleAssignment]:
         """The user's admin roles: assigned directly, or to a group the user is in."""
-        groups = {m.group_id for m in self.records["membership"].values() if m.user_id == user_id}
-        return [
+        direct = [r for r in self.by("role", "assignee_id", user_id) if r.assignee_type == ROLE_ASSIGNEE_USER]
+        via_groups = [
             r
-            for r in self.records["role"].values()
-            if (r.assignee_type == ROLE_ASSIGNEE_USER and r.assignee_id == user_id)
-            or (r.assignee_type == ROLE_ASSIGNEE_GROUP and r.assignee_id in groups)
+            for group_id in self.groups_of(user_id)
+            for r in self.by("role", "assignee_id", group_id)
+            if r.assignee_type == ROLE_ASSIGNEE_GROUP
         ]
+        return direct + via_groups
 
     def factors_of(self, user_id: str) -> list[Factor]:
-        return [f for f in self.records["factor"].values() if f.user_id == user_id]
+        return self.by("factor", "user_id", user_id)
 
     def counts(self) -> dict[str, int]:
         return {kind: len(by_id) for kind, by_id in self.records.items()}
@@ -228,3 +273,15 @@ class Inventory:
     @classmethod
     def empty(cls, tenant: str) -> Self:
         return cls(tenant)
+
+    def _link(self, kind: str, record: Any) -> None:
+        for name in _INDEXED.get(kind, ()):
+            self._index[(kind, name)].setdefault(getattr(record, name), set()).add(record_id(record))
+
+    def _unlink(self, kind: str, record: Any) -> None:
+        for name in _INDEXED.get(kind, ()):
+            ids = self._index[(kind, name)].get(getattr(record, name))
+            if ids is not None:
+                ids.discard(record_id(record))
+                if not ids:
+                    del self._index[(kind, name)][getattr(record, name)]
