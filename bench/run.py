@@ -21,7 +21,20 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from bench import adversarial, corpus, deliveries, engine, kafka, latency, memory, replay, signals, tailer, tenants
+from bench import (
+    adversarial,
+    corpus,
+    deliveries,
+    directory,
+    engine,
+    kafka,
+    latency,
+    memory,
+    replay,
+    signals,
+    tailer,
+    tenants,
+)
 from bench.common import (
     Figure,
     Stopwatch,
@@ -34,7 +47,7 @@ from bench.common import (
     push_bombing,
 )
 
-FIGURES = [str(i) for i in range(1, 12)]
+FIGURES = [str(i) for i in range(1, 13)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -146,6 +159,10 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_signins, n_signals = (4_000, 2_000) if args.quick else (20_000, 10_000)
         console.print(f"figure 11: threat signals ({n_signins} sign-ins, {n_signals} flagged IPs) …")
         figures += signals.run(n_signins, n_signals)
+    if "12" in only:
+        n_users, n_groups, n_signins = (5_000, 200, 4_000) if args.quick else (50_000, 2_000, 20_000)
+        console.print(f"figure 12: directory context ({n_users} users, {n_groups} groups, {n_signins} sign-ins) …")
+        figures += await directory.run(n_users, n_groups, n_signins)
     report(console, figures, facts)
     return figures
 

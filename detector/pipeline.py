@@ -23,6 +23,9 @@ from detector.config import Config, ConfigError, TenantConfig
 from detector.connection import check_connection
 from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
+from detector.inventory.facts import InventoryFacts
+from detector.inventory.model import Inventory
+from detector.inventory.store import SqliteInventoryStore
 from detector.logsetup import configure_logging
 from detector.ops.api import FindingsQuery, findings_routes, incident_routes, reload_routes, tenant_routes
 from detector.ops.http import Api, NotStarted
@@ -81,6 +84,8 @@ class EmbeddedPipeline:
     status: StatusBoard = field(init=False)
     _polling: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = field(init=False, default_factory=dict)
     _responders: dict[str, TenantResponder] = field(init=False, default_factory=dict)
+    # each tenant's synced inventory as its engine and action worker read it; loaded from the store at start
+    directories: dict[str, InventoryFacts] = field(init=False, default_factory=dict)
     _checks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
     _wake_deliveries: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _decided: asyncio.Event = field(init=False, default_factory=asyncio.Event)  # _dirty has decisions to write
@@ -203,6 +208,7 @@ class EmbeddedPipeline:
             asyncio.create_task(worker.watch_breakers(self.metrics.set_breaker), name="breakers"),
             asyncio.create_task(decisions.run_sweeps(stop, self.sweep_interval_s), name="approval-sweep"),
         ]
+        self._checks.add(asyncio.create_task(self._load_inventories(), name="inventory-load"))
         for tenant in self.config.tenants:
             self._start_polling(tenant)
         try:
@@ -221,8 +227,28 @@ class EmbeddedPipeline:
 
     def _engines_init(self, tenant: TenantConfig) -> None:
         """Before the stage starts: its engines are loaded with their state by ``stage.start``."""
-        self._stage.engines[tenant.name] = engine_for(tenant, self._stage.book)
-        self._responders[tenant.name] = responder(tenant, self._clients)
+        directory = self._directory(tenant.name)
+        self._stage.engines[tenant.name] = engine_for(tenant, self._stage.book, directory)
+        self._responders[tenant.name] = responder(tenant, self._clients, directory)
+
+    def _directory(self, tenant: str) -> InventoryFacts:
+        return self.directories.setdefault(tenant, InventoryFacts(clock=self.clock))
+
+    def inventory_synced(self, inventory: Inventory) -> None:
+        """The tenant's inventory (a sync finished, or the store at start): its engine and its action worker
+        read it from now on, and see every record an event puts into it."""
+        facts = self.directories.get(inventory.tenant)
+        if facts is not None:
+            facts.load(inventory)
+
+    async def _load_inventories(self) -> None:
+        """What the last sync stored, for every tenant, off the start's path (a large org takes a while)."""
+        try:
+            async with SqliteInventoryStore(self.config.db_path) as store:
+                for name in list(self.directories):
+                    self.inventory_synced(await store.load(name))
+        finally:
+            self._checks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def _start_polling(self, tenant: TenantConfig) -> None:
         reader = self._clients.reader(tenant)
@@ -271,6 +297,7 @@ class EmbeddedPipeline:
             await self._stop_polling(name)
             await self._stage.set_engine(name, None)
             await self._clients.release(self._responders.pop(name).client)
+            self.directories.pop(name, None)
             self.status.forget(name)
             done.append(f"tenant {name} removed")
         for name, tenant in new_tenants.items():
@@ -281,8 +308,9 @@ class EmbeddedPipeline:
                 await self._stop_polling(name)
                 await self._clients.release(self._responders.pop(name).client)
             self.status.track(name, tenant.poll.slow_sync_s)
-            await self._stage.set_engine(name, engine_for(tenant, self._stage.book))
-            self._responders[name] = responder(tenant, self._clients)
+            directory = self._directory(name)
+            await self._stage.set_engine(name, engine_for(tenant, self._stage.book, directory))
+            self._responders[name] = responder(tenant, self._clients, directory)
             self._start_polling(tenant)
             done.append(f"tenant {name} {'changed: restarted' if name in old_tenants else 'added'}")
         self.config = new

@@ -52,6 +52,7 @@ def test_an_inactive_role_is_no_admin_role_and_an_unknown_user_is_none():
     assert bob is not None and bob.admin_roles == () and bob.factor_types == frozenset()
     assert f.user("00unew") is None and f.groups("00unew") is None
     assert InventoryFacts().user("00ualice") is None  # nothing loaded yet
+    assert facts(inventory(synced_at=None)).user("00ualice") is None  # a first sync that has not finished
 
 
 def test_groups_are_ids_and_names_and_freshness_follows_the_sync_interval():
@@ -72,6 +73,15 @@ def test_a_load_replaces_what_is_known_for_those_already_holding_the_object():
     f.load(changed)
     alice = f.user("00ualice")
     assert alice is not None and not alice.is_admin and alice.group_ids == {"00gall"}
+
+
+def test_a_record_an_event_puts_between_syncs_is_seen_at_once():
+    inv = inventory()
+    f = facts(inv)
+    inv.put(User("00ubob", "bob@acme.com", "SUSPENDED", status_changed=5.0))
+    inv.put(Membership("00gadmins", "00ubob"))
+    bob = f.user("00ubob")
+    assert bob is not None and bob.status == "SUSPENDED" and bob.is_admin
 
 
 def test_fifty_thousand_users_index_in_one_pass():
