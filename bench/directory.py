@@ -1,4 +1,4 @@
-"""Figure 12: directory context at 50 000 users: a lookup, a sign-in through every detection with and without
+"""Figure 13: directory context at 50 000 users: a lookup, a sign-in through every detection with and without
 the inventory, and the store's load at start.
 
 A lookup (``InventoryFacts.user``) reads the inventory's per-user indexes, so it must cost the user's own
@@ -101,7 +101,7 @@ async def run(n_users: int, n_groups: int, n_signins: int) -> list[Figure]:
     facts = InventoryFacts(clock=lambda: T0)
     facts.load(inv)
     events = sign_ins(n_signins, n_users)
-    section = "12 directory"
+    section = "13 directory"
     runs: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(3):  # alternated, the best of each: the machine's noise is larger than the difference
         for given in (False, True):

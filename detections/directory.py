@@ -88,10 +88,10 @@ NO_DIRECTORY: DirectoryFacts = NoDirectory()
 
 
 class MappingDirectory:
-    """Facts given outright (tests, the labelled corpus): user id -> facts."""
+    """Facts given outright (tests, the labelled corpus): user id -> facts, read as the mapping is at each lookup."""
 
     def __init__(self, users: Mapping[str, UserFacts]) -> None:
-        self._users = dict(users)
+        self._users = users
 
     def user(self, user_id: str) -> UserFacts | None:
         return self._users.get(user_id)

@@ -198,11 +198,13 @@ def test_a_replayed_sign_in_is_found_once():
     assert len(run([DirectorySignIn()], [raw, dict(raw)], alice(gone))) == 1
 
 
-def test_the_engine_hands_the_directory_it_has_now():
-    engine = Engine([DirectorySignIn()], TenantContext("acme"))
+def test_the_engine_reads_what_its_directory_knows_now():
+    """One directory object for the engine's life (the daemon's InventoryFacts): a sync changes its answers."""
+    known: dict[str, UserFacts] = {}
+    engine = Engine([DirectorySignIn()], TenantContext("acme"), directory=MappingDirectory(known))
     states: dict = {}
     assert engine.process(parse_event(sign_in(T0, "nyc"), "acme"), states) == []  # nothing synced yet
-    engine.directory = alice(replace(ACTIVE, status="DEPROVISIONED"))
+    known[ALICE] = replace(ACTIVE, status="DEPROVISIONED")
     (found,) = engine.process(parse_event(sign_in(T0 + 10, "nyc"), "acme"), states)
     assert found.detection == "inactive_user_signin"
 
@@ -226,3 +228,15 @@ def test_a_user_created_hours_before_being_made_admin_is_escalated_by_the_direct
     old = alice(replace(ACTIVE, created=T0 - 3 * DAY))
     (found,) = run([AdminPrivilegeGranted()], [_grant("Help Desk Administrator")], old)
     assert found.severity is Severity.MEDIUM and labels(found) == labels(plain)
+
+
+def test_a_sign_in_after_the_user_was_unsuspended_is_no_finding_before_the_inventory_learns_it():
+    suspended = alice(replace(ACTIVE, status="SUSPENDED", status_changed=T0 - DAY))
+    unsuspend = admin_event("user.lifecycle.unsuspend", T0, targets=[user_target(ALICE, "alice@acme.com")])
+    assert run([DirectorySignIn()], [unsuspend, sign_in(T0 + 60, "nyc")], suspended) == []
+    failed = dict(unsuspend, outcome={"result": "FAILURE", "reason": "nope"})
+    (found,) = run([DirectorySignIn()], [failed, sign_in(T0 + 60, "nyc")], suspended)
+    assert found.detection == "inactive_user_signin"
+    suspended_again = alice(replace(ACTIVE, status="SUSPENDED", status_changed=T0 + 30))  # after the unsuspend
+    (found,) = run([DirectorySignIn()], [unsuspend, sign_in(T0 + 60, "nyc")], suspended_again)
+    assert found.detection == "inactive_user_signin"

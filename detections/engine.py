@@ -129,32 +129,22 @@ class Engine:
         self.reads_baseline = frozenset(d.id for d in self.detections if getattr(d, "reads_baseline", False))
         if not self.reads_baseline <= self.actor_keyed:
             raise ValueError(f"reads_baseline needs keyed_by_actor: {sorted(self.reads_baseline - self.actor_keyed)}")
+        # the same object for the engine's life: an inventory that syncs changes what it answers, not the object
         self.directory = directory or NO_DIRECTORY
+        # What run() asks of each detection, looked up once rather than per event: (detection, id, keyed by actor,
+        # reads the baseline, its detect with the directory bound when it reads it); the second plan leaves out the
+        # human-only ones (a listed service account's events)
+        self._plan = tuple(
+            (d, d.id, d.keyed_by_actor, d.id in self.reads_baseline, self._detect(d)) for d in self.detections
+        )
+        self._service_plan = tuple(step for step in self._plan if step[1] not in self.human_only)
         self.newest = 0.0  # the newest event time seen: the watermark's clock
         self.clock: Callable[[], float] = time.time
 
-    @property
-    def directory(self) -> DirectoryFacts:
-        """What the tenant's directory inventory says of its users; replaced when a sync lands."""
-        return self._directory
-
-    @directory.setter
-    def directory(self, directory: DirectoryFacts) -> None:
-        self._directory = directory
-        # What run() asks of each detection, looked up once rather than per event: (detection, id, keyed by actor,
-        # reads the baseline, its detect with the directory bound when it reads it); the second plan leaves out
-        # the human-only ones (a listed service account's events)
-        self._plan = tuple(
-            (
-                d,
-                d.id,
-                d.keyed_by_actor,
-                d.id in self.reads_baseline,
-                functools.partial(d.detect, directory=directory) if getattr(d, "reads_directory", False) else d.detect,
-            )
-            for d in self.detections
-        )
-        self._service_plan = tuple(step for step in self._plan if step[1] not in self.human_only)
+    def _detect(self, detection: Detection) -> Callable[..., list[Finding]]:
+        if getattr(detection, "reads_directory", False):
+            return functools.partial(detection.detect, directory=self.directory)
+        return detection.detect
 
     def watermark(self, now: float | None = None) -> float:
         """The event time before which a state's horizon means it is dead (``detections.lifecycle``)."""

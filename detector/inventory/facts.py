@@ -13,11 +13,14 @@ worker that hold the object see a new sync at once.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from detections.directory import AdminRole, UserFacts
-from detector.inventory.model import ROLE_ASSIGNEE_GROUP, Group, Inventory
+from detector.inventory.model import ROLE_ASSIGNEE_GROUP, Group, Inventory, User
+from detector.inventory.store import InventoryStore
 
 DEFAULT_MAX_AGE_S = 6 * 3600.0  # the default sync interval: an inventory older than that is not trusted
 
@@ -78,3 +81,42 @@ class InventoryFacts:
 
 def _name(group: Group | None, default: str) -> str:
     return (group.name if group is not None else "") or default
+
+
+class MirroredStore:
+    """The inventory store as the System Log's updater writes it, each write also applied to the tenant's
+    in-memory inventory its facts read, so a suspension or a new admin is known at once, not at the next sync.
+
+    A user's ``last_login`` stays the one the sync read: the sign-in that an event would write there is the
+    one ``directory_signin`` is judging (how long the account slept before it), and the two run apart."""
+
+    def __init__(self, store: InventoryStore, facts: Mapping[str, InventoryFacts]) -> None:
+        self._store = store
+        self._facts = facts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def put(self, tenant: str, part: str, records: Iterable[Any]) -> None:
+        records = list(records)
+        await self._store.put(tenant, part, records)
+        inventory = self._inventory(tenant)
+        if inventory is None:
+            return
+        users = inventory.users()
+        for record in records:
+            if isinstance(record, User) and (old := users.get(record.id)) is not None:
+                record = dataclasses.replace(record, last_login=old.last_login)
+            inventory.put(record)
+
+    async def delete(self, tenant: str, kind: str, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        await self._store.delete(tenant, kind, ids)
+        inventory = self._inventory(tenant)
+        if inventory is not None:
+            for rid in ids:
+                inventory.remove(kind, rid)
+
+    def _inventory(self, tenant: str) -> Inventory | None:
+        facts = self._facts.get(tenant)
+        return None if facts is None else facts.inventory

@@ -36,9 +36,11 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inventory_records (
     tenant TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL,
     part TEXT NOT NULL, generation INTEGER NOT NULL, value TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',  -- the user or group a record hangs off (a factor's user, a role's assignee)
     PRIMARY KEY (tenant, kind, id)
 );
 CREATE INDEX IF NOT EXISTS inventory_records_part ON inventory_records (tenant, part, generation);
+CREATE INDEX IF NOT EXISTS inventory_records_owner ON inventory_records (tenant, owner) WHERE owner != '';
 CREATE TABLE IF NOT EXISTS inventory_generation (tenant TEXT PRIMARY KEY, generation INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS inventory_checkpoint (tenant TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS inventory_sync_status (tenant TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,6 +65,7 @@ class Checkpoint:
     next_url: str | None = None
     malformed: dict[str, int] = field(default_factory=dict)  # objects skipped by the parser, per kind
     resumed: int = 0  # how many times this sync was taken up again after a stop
+    elapsed_s: float = 0.0  # time spent syncing over all its runs (not the time it was stopped)
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -77,14 +80,18 @@ class InventoryStore(Protocol):
     """What the sync, the event path, status and the CLI need from a store (the Kafka-mode seam)."""
 
     async def begin_sync(self, tenant: str, now: float) -> Checkpoint: ...
-    async def write_page(self, tenant: str, checkpoint: Checkpoint, part: str, records: Iterable[Any]) -> None: ...
-    async def finish_part(self, tenant: str, checkpoint: Checkpoint, part: str) -> int: ...
+    async def write_page(self, tenant: str, checkpoint: Checkpoint, records: Iterable[tuple[str, Any]]) -> None: ...
+    async def finish_part(self, tenant: str, checkpoint: Checkpoint, part: str, swept: Iterable[str] = ()) -> int: ...
     async def skip_part(self, tenant: str, checkpoint: Checkpoint, part: str, reason: str) -> None: ...
     async def end_sync(self, tenant: str, status: dict[str, Any], *, keep_checkpoint: bool) -> None: ...
     async def put(self, tenant: str, part: str, records: Iterable[Any]) -> None: ...
     async def delete(self, tenant: str, kind: str, ids: Iterable[str]) -> None: ...
     async def mark_stale(self, tenant: str, kind: str, rid: str, part: str, reason: str, at: float) -> None: ...
     async def load(self, tenant: str) -> Inventory: ...
+    async def get(self, tenant: str, kind: str, rid: str) -> Any | None: ...
+    async def owned_by(self, tenant: str, owner: str) -> list[tuple[str, Any]]: ...
+    async def records(self, tenant: str, kind: str | None = None) -> list[tuple[str, Any]]: ...
+    async def counts(self, tenant: str) -> dict[str, int]: ...
     async def sync_status(self, tenant: str | None = None) -> dict[str, dict[str, Any]]: ...
 
 
@@ -130,9 +137,10 @@ class SqliteInventoryStore:
 
         return await self._db.transaction(begin)
 
-    async def write_page(self, tenant: str, checkpoint: Checkpoint, part: str, records: Iterable[Any]) -> None:
-        """One page's records and the checkpoint after it (``checkpoint.next_url``), in one transaction."""
-        rows = _rows(tenant, part, checkpoint.generation, records)
+    async def write_page(self, tenant: str, checkpoint: Checkpoint, records: Iterable[tuple[str, Any]]) -> None:
+        """One page's (part, record) pairs and the checkpoint after it (``checkpoint.next_url``), in one
+        transaction: a page is stored whole with the cursor that follows it, or not at all."""
+        rows = [row for part, record in records for row in _rows(tenant, part, checkpoint.generation, (record,))]
 
         def write(db: sqlite3.Connection) -> None:
             _upsert(db, rows)
@@ -140,21 +148,25 @@ class SqliteInventoryStore:
 
         await self._db.transaction(write)
 
-    async def finish_part(self, tenant: str, checkpoint: Checkpoint, part: str) -> int:
-        """Every page of ``part`` is stored: its rows of older generations (gone from Okta) are deleted, and
-        its stale marks made before this sync started are cleared. Returns how many rows were deleted."""
+    async def finish_part(self, tenant: str, checkpoint: Checkpoint, part: str, swept: Iterable[str] = ()) -> int:
+        """Every page of ``part`` is stored: the rows of ``part`` and of ``swept`` (the parts read with it,
+        e.g. each user's factors) of older generations are gone from Okta and deleted, and their stale marks
+        made before this sync started are cleared. Returns how many rows were deleted."""
         checkpoint.done.append(part)
         checkpoint.part, checkpoint.next_url = None, None
+        parts = [part, *swept]
 
         def finish(db: sqlite3.Connection) -> int:
-            gone = db.execute(
-                "DELETE FROM inventory_records WHERE tenant = ? AND part = ? AND generation < ?",
-                (tenant, part, checkpoint.generation),
-            ).rowcount
-            db.execute(
-                "DELETE FROM inventory_stale WHERE tenant = ? AND part = ? AND at < ?",
-                (tenant, part, checkpoint.started),
-            )
+            gone = 0
+            for name in parts:
+                gone += db.execute(
+                    "DELETE FROM inventory_records WHERE tenant = ? AND part = ? AND generation < ?",
+                    (tenant, name, checkpoint.generation),
+                ).rowcount
+                db.execute(
+                    "DELETE FROM inventory_stale WHERE tenant = ? AND part = ? AND at < ?",
+                    (tenant, name, checkpoint.started),
+                )
             _save_checkpoint(db, tenant, checkpoint)
             return gone
 
@@ -230,6 +242,14 @@ class SqliteInventoryStore:
         )
         return decode(kind, orjson.loads(rows[0][0])) if rows else None
 
+    async def owned_by(self, tenant: str, owner: str) -> list[tuple[str, Any]]:
+        """(kind, record) of every record that belongs to a user or group (its factors, memberships, roles,
+        app assignments, tokens): what goes with it when it is deleted."""
+        rows = await self._db.query(
+            "SELECT kind, value FROM inventory_records WHERE tenant = ? AND owner = ? AND owner != ''", (tenant, owner)
+        )
+        return [(k, decode(k, orjson.loads(v))) for k, v in rows]
+
     async def records(self, tenant: str, kind: str | None = None) -> list[tuple[str, Any]]:
         """(kind, record) of the tenant, by kind and id."""
         where, params = ("tenant = ?", (tenant,)) if kind is None else ("tenant = ? AND kind = ?", (tenant, kind))
@@ -272,16 +292,29 @@ def _save_checkpoint(db: sqlite3.Connection, tenant: str, checkpoint: Checkpoint
     )
 
 
+_OWNER_FIELD = {  # kind -> the field naming the user or group the record belongs to
+    "membership": "user_id",
+    "factor": "user_id",
+    "role": "assignee_id",
+    "app_assignment": "assignee_id",
+    "api_token": "owner_id",
+}
+
+
 def _rows(tenant: str, part: str, generation: int, records: Iterable[Any]) -> list[tuple[Any, ...]]:
-    return [
-        (tenant, KIND_OF[type(r)], record_id(r), part, generation, orjson.dumps(encode(r)).decode()) for r in records
-    ]
+    rows = []
+    for r in records:
+        kind = KIND_OF[type(r)]
+        owner = getattr(r, _OWNER_FIELD[kind]) if kind in _OWNER_FIELD else ""
+        rows.append((tenant, kind, record_id(r), part, generation, orjson.dumps(encode(r)).decode(), owner))
+    return rows
 
 
 def _upsert(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     db.executemany(
-        "INSERT INTO inventory_records (tenant, kind, id, part, generation, value) VALUES (?, ?, ?, ?, ?, ?) "
+        "INSERT INTO inventory_records (tenant, kind, id, part, generation, value, owner) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (tenant, kind, id) DO UPDATE SET part = excluded.part, generation = excluded.generation, "
-        "value = excluded.value",
+        "value = excluded.value, owner = excluded.owner",
         rows,
     )

@@ -26,9 +26,10 @@ from detector.sim.auth import (
     authorized,
 )
 from detector.sim.context import org_of, request_context
-from detector.sim.directory import LIFECYCLE_ACTIONS
+from detector.sim.directory import LIFECYCLE_ACTIONS, UserRecord
 from detector.sim.errors import OktaError
 from detector.sim.org import EnforcementCall, SimOrg
+from detector.sim.pagination import Limits, paged
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -39,31 +40,21 @@ def _base(request: web.Request) -> str:
     return str(request.url.origin())
 
 
-MAX_USERS_LIMIT = 200
+USERS_PAGE = Limits(default=200, maximum=200)
 
 
 async def list_users(request: web.Request) -> web.Response:
     """`GET /api/v1/users`: users not DEPROVISIONED, in creation order, `limit` (≤ 200) at a time after `after`."""
     org = org_of(request)
     authorized(request, org, USERS_READ)
-    try:
-        limit = min(int(request.query.get("limit", MAX_USERS_LIMIT)), MAX_USERS_LIMIT)
-    except ValueError:
-        limit = 0
-    if limit < 1:
-        raise OktaError("E0000053", "Invalid parameter: limit")
-    users = [u for u in org.directory.users.values() if u.status != "DEPROVISIONED"]
-    after = request.query.get("after")
-    if after is not None:
-        ids = [u.id for u in users]
-        users = users[ids.index(after) + 1 :] if after in ids else []
-    page = users[:limit]
-    resp = _json([org.directory.user_json(u, _base(request)) for u in page])
-    resp.headers.add("Link", f'<{request.url}>; rel="self"')
-    if len(users) > limit:
-        query = {k: v for k, v in request.query.items() if k != "after"} | {"after": page[-1].id}
-        resp.headers.add("Link", f'<{request.url.with_query(query)}>; rel="next"')
-    return resp
+    users = org.directory.users
+
+    def live(uid: str) -> UserRecord | None:
+        user = users[uid]
+        return None if user.status == "DEPROVISIONED" else user
+
+    base = _base(request)
+    return paged(request, org.directory.user_order, USERS_PAGE, live, lambda u: org.directory.user_json(u, base))
 
 
 async def get_user(request: web.Request) -> web.Response:
@@ -95,7 +86,7 @@ async def list_user_groups(request: web.Request) -> web.Response:
     org = org_of(request)
     authorized(request, org, USERS_READ)
     user = org.directory.get(request.match_info["id"])
-    by_id = {g.id: g for g in org.directory.groups.values()}
+    by_id = org.directory.groups_by_id
     return _json([org.directory.group_json(by_id[gid], _base(request)) for gid in user.group_ids])
 
 

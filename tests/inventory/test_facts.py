@@ -6,7 +6,7 @@ from detections.directory import AdminRole
 from detector.inventory.facts import InventoryFacts
 from detector.inventory.model import Factor, Group, Inventory, Membership, RoleAssignment, User
 
-NOW = 1_800_000_000.0
+NOW = 1_750_000_000.0
 
 
 def inventory(synced_at: float | None = NOW - 60) -> Inventory:
@@ -94,3 +94,28 @@ def test_fifty_thousand_users_index_in_one_pass():
     inv.put(RoleAssignment("ra", "GROUP", "00g7", "SUPER_ADMIN", "Super Administrator"))
     f = facts(inv)
     assert f.user("00u2007").is_admin and not f.user("00u2008").is_admin  # type: ignore[union-attr]
+
+
+async def test_the_updater_through_the_mirror_changes_store_and_facts_but_not_the_synced_last_login(tmp_path):
+    from detections.event import parse_event
+    from detections.testkit import admin_event, sign_in, user_target
+    from detector.inventory.events import InventoryUpdater
+    from detector.inventory.facts import MirroredStore
+    from detector.inventory.store import SqliteInventoryStore
+
+    async with SqliteInventoryStore(tmp_path / "itdr.sqlite") as store:
+        inv = inventory()
+        await store.put("acme", "users", list(inv.users().values()))
+        f = facts(inv)
+        updater = InventoryUpdater(MirroredStore(store, {"acme": f}))
+        suspend = admin_event("user.lifecycle.suspend", NOW, targets=[user_target("00ualice", "alice@acme.com")])
+        assert await updater.apply(parse_event(suspend, "acme")) == "updated"
+        actor = {"id": "00ualice", "type": "User", "alternateId": "alice@acme.com"}
+        assert await updater.apply(parse_event(sign_in(NOW + 60, "nyc", actor=actor), "acme")) == "updated"
+        alice = f.user("00ualice")
+        assert alice is not None and (alice.status, alice.status_changed) == ("SUSPENDED", NOW)
+        assert alice.last_login == 2.0  # the sync's: the sign-in being judged must not be its own last sign-in
+        stored = await store.get("acme", "user", "00ualice")
+        assert stored.status == "SUSPENDED" and stored.last_login == NOW + 60  # the store has it all
+        await MirroredStore(store, {"acme": f}).delete("acme", "membership", ["00gadmins:00ualice"])
+        assert {r.role_type for r in f.user("00ualice").admin_roles} == {"HELP_DESK_ADMIN"}  # type: ignore[union-attr]

@@ -14,15 +14,17 @@ async def test_generations_sweep_only_finished_parts(tmp_path: Path) -> None:
     path = tmp_path / "itdr.sqlite"
     async with SqliteInventoryStore(path) as store:
         first = await store.begin_sync("acme", 100.0)
-        await store.write_page("acme", first, "users", [User("00u1", "a", "ACTIVE"), User("00u2", "b", "ACTIVE")])
-        await store.write_page("acme", first, "groups", [Group("00g1", "G", "OKTA_GROUP")])
+        await store.write_page(
+            "acme", first, [("users", User("00u1", "a", "ACTIVE")), ("users", User("00u2", "b", "ACTIVE"))]
+        )
+        await store.write_page("acme", first, [("groups", Group("00g1", "G", "OKTA_GROUP"))])
         assert await store.finish_part("acme", first, "users") == 0
         await store.finish_part("acme", first, "groups")
         await store.end_sync("acme", {"state": "success"}, keep_checkpoint=False)
 
         second = await store.begin_sync("acme", 200.0)
         assert second.generation == first.generation + 1 and second.done == []
-        await store.write_page("acme", second, "users", [User("00u1", "a", "SUSPENDED")])
+        await store.write_page("acme", second, [("users", User("00u1", "a", "SUSPENDED"))])
         await store.put("acme", "users", [Factor("f1", "00u3", "push", "OKTA")])  # an event, mid-sync
         assert await store.finish_part("acme", second, "users") == 1  # 00u2 is gone from Okta
         await store.skip_part("acme", second, "groups", "403 E0000006")
@@ -40,7 +42,7 @@ async def test_checkpoint_is_resumed_after_reopen(tmp_path: Path) -> None:
         cp = await store.begin_sync("acme", 100.0)
         await store.finish_part("acme", cp, "users")
         cp.part, cp.next_url = "groups", "http://127.0.0.1/api/v1/groups?after=00g5"
-        await store.write_page("acme", cp, "groups", [Group("00g5", "G", "OKTA_GROUP")])
+        await store.write_page("acme", cp, [("groups", Group("00g5", "G", "OKTA_GROUP"))])
         await store.set_status("acme", {"state": "in_progress"})
     async with SqliteInventoryStore(path) as store:
         resumed = await store.begin_sync("acme", 300.0)

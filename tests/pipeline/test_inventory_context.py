@@ -1,5 +1,5 @@
-"""The embedded daemon hands each tenant's stored inventory to its engine: a sign-in the directory says cannot
-happen is found, end to end (simulator → tailer → detections → findings)."""
+"""The embedded daemon hands each tenant's synced inventory to its engine: a sign-in the directory says cannot
+happen is found, end to end (simulator → inventory sync → store → detections → findings)."""
 
 from __future__ import annotations
 
@@ -7,45 +7,50 @@ import asyncio
 import time
 from pathlib import Path
 
-from detections.testkit import sign_in
-from detector.inventory.model import User
-from detector.inventory.store import SqliteInventoryStore
+from detections.directory import UserFacts
+from detections.testkit import admin_event, sign_in
 from detector.pipeline import EmbeddedPipeline
 
 from .conftest import Sim, daemon_config
 
 
-async def test_a_deprovisioned_user_signing_in_is_found_from_the_stored_inventory(
+def signs_in(sim: Sim, user: dict, t: float) -> None:
+    actor = {"id": user["id"], "type": "User", "alternateId": user["profile"]["login"]}
+    sim.org.append(sign_in(t, "nyc", actor=actor))
+
+
+async def test_inactive_users_signing_in_are_found_from_the_sync_and_from_the_log(
     sim: Sim, tmp_path: Path, monkeypatch
 ):
-    gone = sim.org.add_user(login="gone@acme.com", first_name="Go", last_name="Ne")
+    suspended = sim.org.add_user(login="held@acme.com", first_name="He", last_name="Ld", status="SUSPENDED")
+    leaver = sim.org.add_user(login="leaver@acme.com", first_name="Le", last_name="Aver")
     other = sim.org.add_user(login="other@acme.com", first_name="Ot", last_name="Her")
     config = daemon_config(sim, tmp_path, monkeypatch)
-    now = time.time()
-    async with SqliteInventoryStore(config.db_path) as store:  # what a sync left
-        checkpoint = await store.begin_sync("acme", now - 600)
-        users = [
-            User(gone["id"], "gone@acme.com", "DEPROVISIONED", status_changed=now - 30 * 86400),
-            User(other["id"], "other@acme.com", "ACTIVE", last_login=now - 86400),
-        ]
-        await store.write_page("acme", checkpoint, "users", users)
-        await store.finish_part("acme", checkpoint, "users")
-        await store.end_sync("acme", {"state": "success", "last_success": now - 300}, keep_checkpoint=False)
     seen: list[dict] = []
     pipeline = EmbeddedPipeline(config, on_finding=seen.append)
     stop = asyncio.Event()
     task = asyncio.create_task(pipeline.run(stop))
     try:
+        # the daemon's own sync of the simulator's directory knows the suspended user
         await until(task, lambda: "acme" in pipeline.directories and pipeline.directories["acme"].synced_at)
-        for user, t in ((other, now - 90), (gone, now - 60)):  # after the load: before it, nothing is known
-            actor = {"id": user["id"], "type": "User", "alternateId": user["profile"]["login"]}
-            sim.org.append(sign_in(t, "nyc", actor=actor))
+        directory = pipeline.directories["acme"]
+        signs_in(sim, other, time.time())
+        signs_in(sim, suspended, time.time())
         await until(task, lambda: seen)
+        # the leaver is deprovisioned after the sync: the System Log tells the inventory, the facts follow
+        target = [{"id": leaver["id"], "type": "User", "alternateId": "leaver@acme.com", "displayName": "Le"}]
+        sim.org.append(admin_event("user.lifecycle.deactivate", time.time(), targets=target))
+        await until(task, lambda: (directory.user(leaver["id"]) or UserFacts("?")).status == "DEPROVISIONED")
+        signs_in(sim, leaver, time.time())
+        await until(task, lambda: len(seen) > 1)
         await asyncio.sleep(0.5)  # anything else it would find
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
-    assert [(f["detection"], f["principal"], f["tier"]) for f in seen] == [("inactive_user_signin", gone["id"], "high")]
+    assert [(f["detection"], f["principal"], f["tier"]) for f in seen] == [
+        ("inactive_user_signin", suspended["id"], "high"),
+        ("inactive_user_signin", leaver["id"], "high"),
+    ]
 
 
 async def until(task: asyncio.Task, condition, timeout: float = 20.0) -> None:
