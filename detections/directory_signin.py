@@ -9,17 +9,14 @@ taken-over leaver or a forgotten test account looks like (``dormant_user_signin`
 Reads the tenant's directory inventory (``reads_directory``): the user's status, since when
 (``status_changed``), and the last sign-in before the sync (``last_login``). A user the inventory does not
 know, or a sign-in from before the status changed (a late event), raises nothing; a user who never signed
-in (no ``last_login``) is not called dormant. The detection also remembers the user's own re-activation
-(``user.lifecycle.activate`` / ``reactivate`` / ``unsuspend`` naming them): the inventory learns it from the
-same System Log, but on its own schedule, and a sign-in just after an admin unsuspended the user is no
-finding. State per user, from the sign-ins (actor) and the lifecycle events (target): not keyed by actor.
-An admin target lifts the finding (detections.directory).
-Never auto-enforced: the directory may be stale, so a person decides.
+in (no ``last_login``) is not called dormant. An admin target lifts the finding (detections.directory).
+Never auto-enforced: the directory may be stale, so a person decides. Known limit: a user re-activated
+seconds before signing in may be judged on the inventory from before the re-activation (the System Log
+updates the inventory on its own consumer, which may lag this detection).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,7 +28,6 @@ from detections.finding import Finding, Severity
 
 DAY = 86_400.0
 INACTIVE = frozenset({"SUSPENDED", "DEPROVISIONED"})
-REENABLED = frozenset({"user.lifecycle.activate", "user.lifecycle.reactivate", "user.lifecycle.unsuspend"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +39,18 @@ class DirectorySignInConfig:
 @dataclass(slots=True)
 class DirectorySignInState:
     sup: Suppression = field(default_factory=Suppression)
-    enabled: float | None = None  # event time of the user's latest re-activation seen in the System Log
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sup": self.sup.to_dict(), "en": self.enabled}
+        return {"sup": self.sup.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DirectorySignInState:
-        enabled = data.get("en")
-        return cls(Suppression.from_dict(data["sup"]), float(enabled) if enabled is not None else None)
+        return cls(Suppression.from_dict(data["sup"]))
 
 
 class DirectorySignIn:
     id: ClassVar[str] = "directory_signin"
-    keyed_by_actor: ClassVar[bool] = False  # a lifecycle event's actor is the admin, its target the user
+    keyed_by_actor: ClassVar[bool] = True
     reads_directory: ClassVar[bool] = True
     mitre: ClassVar[tuple[str, ...]] = ("T1078", "T1078.004")
 
@@ -64,8 +58,6 @@ class DirectorySignIn:
         self.config = config or DirectorySignInConfig()
 
     def state_key(self, event: Event) -> str | None:
-        if event.event_type in REENABLED:
-            return _reenabled_user(event)
         if not event.actor_id or not event.is_human or not is_successful_sign_in(event):
             return None
         return event.actor_id
@@ -77,21 +69,15 @@ class DirectorySignIn:
         return DirectorySignInState.from_dict(data)
 
     def expires_at(self, state: DirectorySignInState) -> float:
-        """Its suppression, and a re-activation for as long as a sync may not have learnt it."""
-        enabled = -math.inf if state.enabled is None else state.enabled + self.config.suppress_s
-        return max(state.sup.expires_at(self.config.suppress_s), enabled)
+        return state.sup.expires_at(self.config.suppress_s)
 
     def detect(
         self, event: Event, state: DirectorySignInState, *, directory: DirectoryFacts = NO_DIRECTORY
     ) -> list[Finding]:
-        if event.event_type in REENABLED:
-            if _reenabled_user(event) is not None:
-                state.enabled = max(state.enabled or -math.inf, event.time)
-            return []
         facts = directory.user(event.actor_id)
         if facts is None:
             return []  # not known: the inventory has not synced, or the user is newer than the sync
-        inactive, dormant = self._inactive(event, facts, state), self._dormant(event, facts)
+        inactive, dormant = self._inactive(event, facts), self._dormant(event, facts)
         if (inactive is None and dormant is None) or state.sup.replayed(event.uuid):
             return []
         if inactive is not None:
@@ -137,14 +123,12 @@ class DirectorySignIn:
         ]
 
     @staticmethod
-    def _inactive(event: Event, facts: UserFacts, state: DirectorySignInState) -> str | None:
+    def _inactive(event: Event, facts: UserFacts) -> str | None:
         """Why the directory says this user cannot sign in, or None."""
         if facts.status not in INACTIVE:
             return None
         if facts.status_changed is not None and event.time < facts.status_changed:
             return None  # the sign-in came before the change: a late event, not a sign-in of an inactive user
-        if state.enabled is not None and state.enabled <= event.time and state.enabled >= (facts.status_changed or 0):
-            return None  # re-activated since: the inventory has not learnt it yet
         since = f" since {_days(event.time - facts.status_changed)} day(s)" if facts.status_changed else ""
         return f"the directory has the user {facts.status}{since}"
 
@@ -153,15 +137,6 @@ class DirectorySignIn:
         if facts.last_login is None or event.time - facts.last_login < self.config.dormant_s:
             return None
         return f"no sign-in for {_days(event.time - facts.last_login)} day(s) before this one, per the directory"
-
-
-def _reenabled_user(event: Event) -> str | None:
-    """The user a successful re-activation names, or None."""
-    if event.outcome == "FAILURE":
-        return None
-    target = event.target("User") or {}
-    user_id = target.get("id")
-    return user_id if isinstance(user_id, str) and user_id else None
 
 
 def _days(seconds: float) -> int:

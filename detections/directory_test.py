@@ -228,15 +228,3 @@ def test_a_user_created_hours_before_being_made_admin_is_escalated_by_the_direct
     old = alice(replace(ACTIVE, created=T0 - 3 * DAY))
     (found,) = run([AdminPrivilegeGranted()], [_grant("Help Desk Administrator")], old)
     assert found.severity is Severity.MEDIUM and labels(found) == labels(plain)
-
-
-def test_a_sign_in_after_the_user_was_unsuspended_is_no_finding_before_the_inventory_learns_it():
-    suspended = alice(replace(ACTIVE, status="SUSPENDED", status_changed=T0 - DAY))
-    unsuspend = admin_event("user.lifecycle.unsuspend", T0, targets=[user_target(ALICE, "alice@acme.com")])
-    assert run([DirectorySignIn()], [unsuspend, sign_in(T0 + 60, "nyc")], suspended) == []
-    failed = dict(unsuspend, outcome={"result": "FAILURE", "reason": "nope"})
-    (found,) = run([DirectorySignIn()], [failed, sign_in(T0 + 60, "nyc")], suspended)
-    assert found.detection == "inactive_user_signin"
-    suspended_again = alice(replace(ACTIVE, status="SUSPENDED", status_changed=T0 + 30))  # after the unsuspend
-    (found,) = run([DirectorySignIn()], [unsuspend, sign_in(T0 + 60, "nyc")], suspended_again)
-    assert found.detection == "inactive_user_signin"
