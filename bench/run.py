@@ -27,6 +27,7 @@ from bench import (
     deliveries,
     directory,
     engine,
+    inventory_sync,
     kafka,
     latency,
     memory,
@@ -48,7 +49,7 @@ from bench.common import (
     push_bombing,
 )
 
-FIGURES = [str(i) for i in range(1, 14)]
+FIGURES = [str(i) for i in range(1, 16)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,7 +66,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tenant-seconds", type=float, help="figure 7's window per tenant count (default 15, quick 5)")
     p.add_argument("--incidents", type=int, help="incidents for figure 8 (default 200, quick 50; 5 versions, quick 4)")
     p.add_argument("--size-mb", type=float, help="export size for figure 9 (default 1024 MB, quick 50)")
-    p.add_argument("--directory-users", type=int, help="users for figure 12 (default 50000, quick 5000)")
+    p.add_argument("--directory-users", type=int, help="users for figure 13 (default 50000, quick 5000)")
+    p.add_argument("--inventory-users", type=int, help="users for figure 14 (default 5000, quick 500)")
     p.add_argument("--only", choices=FIGURES, action="append", help="run only these figures")
     return p.parse_args(argv)
 
@@ -161,14 +163,19 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_signins, n_signals = (4_000, 2_000) if args.quick else (20_000, 10_000)
         console.print(f"figure 11: threat signals ({n_signins} sign-ins, {n_signals} flagged IPs) …")
         figures += signals.run(n_signins, n_signals)
-    if "12" in only:
+    if "13" in only:
         n_users = args.directory_users or (5_000 if args.quick else 50_000)
         n_groups = 300 if args.quick else 2_000
-        console.print(f"figure 12: simulator directory ({n_users} users, {n_groups} groups) …")
+        console.print(f"figure 13: simulator directory ({n_users} users, {n_groups} groups) …")
         figures += await sim_directory.measure(n_users, n_groups)
-    if "13" in only:
+    if "14" in only:
+        n_users = args.inventory_users or (500 if args.quick else 5_000)
+        n_groups = 40 if args.quick else 300
+        console.print(f"figure 14: inventory sync ({n_users} users, {n_groups} groups) …")
+        figures += await inventory_sync.measure(n_users, n_groups)
+    if "15" in only:
         n_users, n_groups, n_signins = (5_000, 200, 4_000) if args.quick else (50_000, 2_000, 20_000)
-        console.print(f"figure 13: directory context ({n_users} users, {n_groups} groups, {n_signins} sign-ins) …")
+        console.print(f"figure 15: directory context ({n_users} users, {n_groups} groups, {n_signins} sign-ins) …")
         figures += await directory.run(n_users, n_groups, n_signins)
     report(console, figures, facts)
     return figures

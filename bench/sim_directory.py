@@ -1,4 +1,4 @@
-"""Figure 12: the simulator's directory at inventory scale: build time, and a page served at the start and
+"""Figure 13: the simulator's directory at inventory scale: build time, and a page served at the start and
 near the end of a large collection over real HTTP (equal when a page costs O(page)), and a full crawl.
 
 `build_directory(org, users, groups)` (default 50 000 users, 2 000 groups; quick 5 000 / 300), then a
@@ -65,7 +65,7 @@ async def measure(users: int, groups: int) -> list[Figure]:
     build_s = time.perf_counter() - t0
     org.add_api_token("bench-token")
     everyone = org.directory.groups["Everyone"]
-    sec = "12 sim directory"
+    sec = "13 sim directory"
     async with SimServer(org) as server, aiohttp.ClientSession(headers={"Authorization": "SSWS bench-token"}) as http:
         users_url, members_url = f"{server.url}/api/v1/users", f"{server.url}/api/v1/groups/{everyone.id}/users"
         first = await _median_ms(http, users_url, {"limit": "200"})

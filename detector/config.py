@@ -661,7 +661,9 @@ class TenantConfig(_Strict):
     org_url: Annotated[str, AfterValidator(_org_url)] = Field(
         description="the org's https origin, e.g. https://acme.okta.com (http only on loopback, for the simulator)"
     )
-    read: Credentials = Field(description="the credential that polls the System Log (okta.logs.read only)")
+    read: Credentials = Field(
+        description="the credential that polls the System Log (okta.logs.read) and syncs the inventory (read scopes)"
+    )
     enforce: Credentials | None = Field(
         None, description="a separate credential that may act (okta.users.manage); unset: alert only"
     )

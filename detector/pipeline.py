@@ -90,6 +90,7 @@ class EmbeddedPipeline:
     status: StatusBoard = field(init=False)
     _polling: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = field(init=False, default_factory=dict)
     _syncing: dict[str, asyncio.Task[None]] = field(init=False, default_factory=dict)  # inventory, per tenant
+    _inventory_wake: dict[str, asyncio.Event] = field(init=False, default_factory=dict)  # sync now
     inventory: SqliteInventoryStore = field(init=False)
     _responders: dict[str, TenantResponder] = field(init=False, default_factory=dict)
     # each tenant's synced inventory as its engine and action worker read it; loaded from the store at start
@@ -113,7 +114,7 @@ class EmbeddedPipeline:
 
         response, public = response_routes(lambda: self._desk)
         routes = [
-            *tenant_routes(self.status, self.sync, self.test_connection),
+            *tenant_routes(self.status, self.sync, self.test_connection, self.sync_inventory),
             *findings_routes(findings),
             *incident_routes(self._incidents, self._incident, self.resolve_incident),
             *reload_routes(self.reload),
@@ -154,6 +155,13 @@ class EmbeddedPipeline:
         if poller is not None:
             poller.sync_now()
         return poller is not None
+
+    def sync_inventory(self, tenant: str) -> bool:
+        """Start the tenant's next inventory sync now (a sync in progress goes on; the next follows it)."""
+        wake = self._inventory_wake.get(tenant)
+        if wake is not None:
+            wake.set()
+        return wake is not None
 
     def not_ready(self) -> list[str]:
         return (["bus: the SQLite file is not open yet"] if not hasattr(self, "bus") else []) + self.status.not_ready()
@@ -285,6 +293,7 @@ class EmbeddedPipeline:
         self.pollers[tenant.name] = poller
         self._polling[tenant.name] = (stop, asyncio.create_task(poller.run(stop), name=f"poller:{tenant.name}"))
         if tenant.inventory.enabled:
+            self._inventory_wake[tenant.name] = asyncio.Event()
             sync = self._sync_inventory(tenant, reader, stop)
             self._syncing[tenant.name] = asyncio.create_task(sync, name=f"inventory:{tenant.name}")
 
@@ -309,8 +318,10 @@ class EmbeddedPipeline:
                 self.inventory_synced(await self.inventory.load(name))  # what the sync left, swept
             every = tenant.inventory.interval_s
             wait = min(every, INVENTORY_RETRY_S) if status["state"] == "error" else every
+            wake = self._inventory_wake[name]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.0, wait - (time.monotonic() - began)))
+                await asyncio.wait_for(_sleep_until(wake, stop), max(0.0, wait - (time.monotonic() - began)))
+            wake.clear()
 
     async def _inventory_events(self, stop: asyncio.Event) -> None:
         """Apply the System Log's inventory events (lifecycle, membership, roles, tokens, factors, sign-ins) to
@@ -342,6 +353,7 @@ class EmbeddedPipeline:
     async def _stop_polling(self, name: str) -> None:
         stop, task = self._polling.pop(name)
         stop.set()
+        self._inventory_wake.pop(name, None)
         syncing = self._syncing.pop(name, None)
         if syncing is not None:  # a sync in progress is cut: its checkpoint has the pages stored so far
             syncing.cancel()

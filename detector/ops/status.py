@@ -264,6 +264,7 @@ def inventory_view(status: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     return {
         "state": status.get("state"),
+        "generation": status.get("generation"),
         "started": _iso(status.get("started")),
         "finished": _iso(status.get("finished")),
         "duration_s": status.get("duration_s"),

@@ -101,6 +101,13 @@ class Apps:
     def by_name(self, name: str) -> AppRecord | None:
         return next((a for a in self.by_id.values() if a.name == name), None)
 
+    def named(self, name: str) -> AppRecord:
+        """An app every org has (`saasure`, `okta_enduser`)."""
+        app = self.by_name(name)
+        if app is None:
+            raise KeyError(f"no app named {name!r}")
+        return app
+
     def by_client_id(self, client_id: str) -> AppRecord | None:
         return next((a for a in self.by_id.values() if a.client_id == client_id), None)
 

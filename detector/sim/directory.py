@@ -114,6 +114,7 @@ class Directory:
         self.user_order = OrderedIds()
         self.group_order = OrderedIds()
         self._by_login: dict[str, str] = {}  # lower-cased login -> user id
+        self._by_short: dict[str, str | None] = {}  # lower-cased login shortname -> user id, None if ambiguous
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -159,6 +160,8 @@ class Directory:
         self.users[uid] = user
         self.user_order.add(uid)
         self._by_login[login.lower()] = uid
+        short = login.lower().split("@")[0]
+        self._by_short[short] = None if short in self._by_short else uid
         for name in dict.fromkeys(["Everyone", *groups]):
             self._join(self.group(name, now), user)
         return user
@@ -228,8 +231,8 @@ class Directory:
         low = id_or_login.lower()
         if low in self._by_login:
             return self.users[self._by_login[low]]
-        short = [u for u in self.users.values() if u.login.lower().split("@")[0] == low]
-        return short[0] if len(short) == 1 else None
+        uid = self._by_short.get(low)
+        return None if uid is None else self.users[uid]
 
     def get(self, id_or_login: str) -> UserRecord:
         user = self.find(id_or_login)

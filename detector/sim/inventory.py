@@ -2,8 +2,9 @@
 and the changes a test makes to them through Python, each written to the System Log as Okta writes it.
 
 Two ways to change the org, kept apart on purpose:
-- building (`add_app`, `grant_scope`, `add_app_group`, `set_group_roles`, ... and everything `org_population`
-  does) is the state the org already had: silent, so a 50,000-user directory writes no events;
+- building (`add_app`, `grant_scope`, `add_app_group`, `set_group_roles`, ... and everything
+  `org_population` and `plant` (planting.py) do) is the state the org already had: silent, so a
+  50,000-user directory writes no events;
 - changing (`create_user`, `add_member`, `grant_role`, `grant_group_role`, `assign_user_to_app`,
   `assign_group_to_app`, `create_api_token`, `revoke_api_token`, `enroll_factor`, ...) is an admin
   acting now: it writes the event Okta writes (types from Okta's Event Types catalog, as in
@@ -22,6 +23,7 @@ from detector.sim.apps import ADMIN_CONSOLE, DASHBOARD, OIDC_CLIENT, AppRecord, 
 from detector.sim.audit import RequestContext, log_event
 from detector.sim.directory import Factor, UserRecord
 from detector.sim.ids import IdFactory
+from detector.sim.planting import Planting
 from detector.sim.policies import Security
 from detector.sim.roles import STANDARD_ROLES, RoleAssignment, role_label
 
@@ -52,6 +54,8 @@ class SimInventory:
             app = self.add_app(name, label, "first_party")
             if name == ADMIN_CONSOLE:
                 app.access_policy_id = self.security.admin_console_policy().id
+        self.plant = Planting(org)  # misconfigurations to plant (detector/sim/planting.py)
+        self.furnished = False  # set by org_population.furnish
 
     # -- building (silent) ---------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from detector.sim.apps import ADMIN_CONSOLE, DASHBOARD
 from detector.sim.directory import Factor, Group, UserRecord
 from detector.sim.population import _FIRST, _LAST, APPS, CITIES, HOME_WEIGHTS
 
@@ -110,6 +111,7 @@ def furnish(org: SimOrg, rng: random.Random, groups: int = 40) -> Furnished:
     """Groups (departments, offices, admin groups, teams up to `groups` in all), memberships, admins,
     apps with assignments and grants, API tokens and IdPs around the users already in `org`."""
     directory, inv, now = org.directory, org.inventory, org.clock()
+    inv.furnished = True
     people = [u for u in directory.users.values() if u.status != "DEPROVISIONED"]
     depts = [directory.group(d, now) for d in DEPARTMENTS]
     offices = [directory.group(f"Office - {city}", now) for city in HOME_WEIGHTS if city in CITIES]
@@ -168,7 +170,7 @@ def _apps(
             apps.append(inv.add_app(ref.name, ref.label, kind, app_id=ref.id))
     apps += [inv.add_app("", label, kind) for label, kind in CUSTOM_APPS]
     everyone = directory.groups["Everyone"].id
-    inv.add_app_group(inv.apps.by_name("okta_enduser"), everyone)  # type: ignore[arg-type]
+    inv.add_app_group(inv.apps.named(DASHBOARD), everyone)
     for app in apps:
         for group in rng.sample(depts, rng.randint(1, 3)):
             inv.add_app_group(app, group.id)
@@ -178,9 +180,9 @@ def _apps(
         if rng.random() < 0.2:
             app = rng.choice(apps)
             inv.apps.assign_user(app, user.id, user.login, now)
-    console = inv.apps.by_name("saasure")
+    console = inv.apps.named(ADMIN_CONSOLE)
     for uid in (u for ids in admins.values() for u in ids):
-        inv.apps.assign_user(console, directory.users[uid].id, directory.users[uid].login, now)  # type: ignore[arg-type]
+        inv.apps.assign_user(console, uid, directory.users[uid].login, now)
     granter = admins["SUPER_ADMIN"][0]
     service = []
     for label, scopes in SERVICE_APPS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from detector.sim.apps import app_group_json, app_json, app_user_json, grant_json
+from detector.sim.apps import AppUserRecord, app_group_json, app_json, app_user_json, grant_json
 from detector.sim.auth import APP_GRANTS_READ, APPS_READ, authorized
 from detector.sim.context import org_of
 from detector.sim.pagination import Limits, json_response, paged
@@ -38,9 +38,9 @@ async def list_app_users(request: web.Request) -> web.Response:
     app, base = org.inventory.apps.get(request.match_info["appId"]), _base(request)
     users = org.directory.users
 
-    def render(record: object) -> object:
-        user = users.get(record.user_id)  # type: ignore[attr-defined]
-        return app_user_json(app, record, user.status if user else "DEPROVISIONED", base)  # type: ignore[arg-type]
+    def render(record: AppUserRecord) -> dict[str, object]:
+        user = users.get(record.user_id)
+        return app_user_json(app, record, user.status if user else "DEPROVISIONED", base)
 
     return paged(request, app.users, APP_USERS_PAGE, app.user_records.get, render)
 

@@ -9,7 +9,7 @@ from detector.sim.auth import API_TOKENS_READ, IDPS_READ, POLICIES_READ, THREAT_
 from detector.sim.context import org_of
 from detector.sim.errors import OktaError
 from detector.sim.pagination import Limits, json_response, paged
-from detector.sim.policies import Policy, idp_json, policy_json, rule_json, threat_insight_json
+from detector.sim.policies import IdentityProvider, Policy, idp_json, policy_json, rule_json, threat_insight_json
 
 IDPS_PAGE = Limits(default=20, maximum=200)
 POLICIES_PAGE = Limits(default=20, maximum=200)
@@ -43,11 +43,11 @@ async def list_idps(request: web.Request) -> web.Response:
     sec, base = org.inventory.security, _base(request)
     wanted = request.query.get("type")
 
-    def pick(idp_id: str) -> object:
+    def pick(idp_id: str) -> IdentityProvider | None:
         idp = sec.idps[idp_id]
         return idp if wanted is None or idp.type == wanted else None
 
-    return paged(request, sec.idp_order, IDPS_PAGE, pick, lambda i: idp_json(i, base))  # type: ignore[arg-type]
+    return paged(request, sec.idp_order, IDPS_PAGE, pick, lambda i: idp_json(i, base))
 
 
 async def list_policies(request: web.Request) -> web.Response:

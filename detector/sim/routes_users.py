@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from detector.sim import user_query
 from detector.sim.audit import admin_event
 from detector.sim.auth import (
     CLEAR_SESSIONS,
@@ -29,7 +30,7 @@ from detector.sim.context import org_of, request_context
 from detector.sim.directory import LIFECYCLE_ACTIONS, UserRecord
 from detector.sim.errors import OktaError
 from detector.sim.org import EnforcementCall, SimOrg
-from detector.sim.pagination import Limits, paged
+from detector.sim.pagination import Limits, OrderedIds, paged, take
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -44,14 +45,19 @@ USERS_PAGE = Limits(default=200, maximum=200)
 
 
 async def list_users(request: web.Request) -> web.Response:
-    """`GET /api/v1/users`: users not DEPROVISIONED, in creation order, `limit` (≤ 200) at a time after `after`."""
+    """`GET /api/v1/users`: users in creation order, `limit` (≤ 200) at a time after `after`; without
+    `search` / `filter` the DEPROVISIONED ones are left out, with one the users it matches (user_query.py)."""
     org = org_of(request)
     authorized(request, org, USERS_READ)
     users = org.directory.users
+    expression = request.query.get("search") or request.query.get("filter")
+    wanted = user_query.parse(expression) if expression is not None else None
 
     def live(uid: str) -> UserRecord | None:
         user = users[uid]
-        return None if user.status == "DEPROVISIONED" else user
+        if wanted is None:
+            return None if user.status == "DEPROVISIONED" else user
+        return user if wanted(user) else None
 
     base = _base(request)
     return paged(request, org.directory.user_order, USERS_PAGE, live, lambda u: org.directory.user_json(u, base))
@@ -80,6 +86,39 @@ async def list_user_roles(request: web.Request) -> web.Response:
         raise OktaError("E0000007", f"Not found: Resource not found: {request.match_info['id']} (User)")
     authorize(request, principal, OWN_ROLES if user.id == principal.user_id else ROLES_READ)
     return _json([role.json(_base(request)) for role in org.roles.get(user.id, [])])
+
+
+ASSIGNEES_PAGE = Limits(default=100, maximum=100)
+
+
+async def list_role_assignees(request: web.Request) -> web.Response:
+    """`GET /api/v1/iam/assignees/users`: the users holding an admin role directly (so a sync reads the roles
+    of these, not of every user), `{"value": [...], "_links": {"next": ...}}` as Okta's IAM lists page.
+    Ordered as roles were first assigned; a scan of the admins (a few dozen), not of the directory."""
+    org = org_of(request)
+    authorized(request, org, ROLES_READ)
+    limit = ASSIGNEES_PAGE.parse(request)
+    holders = OrderedIds(uid for uid, held in org.roles.items() if held)
+    page, more = take(holders, request.query.get("after"), limit, lambda uid: uid)
+    base = _base(request)
+    body: dict[str, Any] = {
+        "value": [
+            {
+                "id": uid,
+                "orn": f"orn:okta:directory:{org.name}:users:{uid}",
+                "_links": {
+                    "self": {"href": f"{base}/api/v1/users/{uid}"},
+                    "roles": {"href": f"{base}/api/v1/users/{uid}/roles"},
+                },
+            }
+            for uid, _ in page
+        ],
+        "_links": {},
+    }
+    if more and page:
+        query = {k: v for k, v in request.query.items() if k != "after"} | {"after": page[-1][0]}
+        body["_links"]["next"] = {"href": str(request.url.with_query(query))}
+    return _json(body)
 
 
 async def list_user_groups(request: web.Request) -> web.Response:
@@ -151,6 +190,7 @@ async def clear_sessions(request: web.Request) -> web.Response:
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/v1/users", list_users, allow_head=False)
+    router.add_get("/api/v1/iam/assignees/users", list_role_assignees, allow_head=False)
     router.add_get("/api/v1/users/{id}", get_user, allow_head=False)
     router.add_get("/api/v1/users/{id}/roles", list_user_roles, allow_head=False)
     router.add_get("/api/v1/users/{id}/groups", list_user_groups, allow_head=False)

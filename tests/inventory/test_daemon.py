@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from detector.config import parse_config
 from detector.okta import OktaClient, SswsAuth
@@ -80,6 +82,21 @@ async def test_synced_at_start_and_kept_current_from_events(
 
         await until(suspended)
         assert sample(pipeline, "itdr_inventory_events_total", tenant="acme", effect="updated") >= 1
+
+        app = web.Application()
+        app.add_routes(pipeline.api().routes)
+        async with TestClient(TestServer(app)) as http:
+            resp = await http.post("/api/v1/tenants/acme/inventory/sync")
+            assert resp.status == 202
+            assert (await http.post("/api/v1/tenants/nope/inventory/sync")).status == 404
+        second = await until(
+            lambda: (
+                (pipeline.status.view()[0]["inventory"] or {}).get("state") == "success"
+                and pipeline.status.view()[0]["inventory"]["generation"] == view["generation"] + 1
+                and pipeline.status.view()[0]["inventory"]
+            )
+        )
+        assert second["counts"]["user"] == 2  # the same org, read again at once rather than in 6 h
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)

@@ -45,6 +45,11 @@ async def test_directory_endpoints_match_spec(
     for factors, uid in kinds.items():
         listed = await _valid(openapi, http, server.url, f"/api/v1/users/{uid}/factors")
         assert [f["factorType"] for f in listed] == list(factors)
+    gone = await _valid(openapi, http, server.url, "/api/v1/users", search='status eq "DEPROVISIONED"')
+    assert gone and {u["status"] for u in gone} == {"DEPROVISIONED"}
+    assignees = await _valid(openapi, http, server.url, "/api/v1/iam/assignees/users", limit="5")
+    holders = [uid for uid, held in org.roles.items() if held]
+    assert [a["id"] for a in assignees["value"]] == holders[:5] and "next" in assignees["_links"]
     admin = next(uid for uid, rs in org.roles.items() if uid in org.directory.users and rs)
     await _valid(openapi, http, server.url, f"/api/v1/users/{admin}/roles")
 

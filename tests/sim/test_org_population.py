@@ -89,3 +89,14 @@ def test_a_deep_page_reads_only_the_page() -> None:
     assert more and len(page) == 200 and len(read) == 201
     assert page[0][0] == f"00u{49_001:017d}"  # 49_000 was removed (a multiple of 7)
     assert take(ids, "00unknown", 200, get) == ([], False)
+
+
+def test_lookups_are_indexed_and_keep_okta_semantics(clock: Any) -> None:
+    """Login and shortname lookups answer from indices (no scan of 50,000 users per 404), as before."""
+    org = SimOrg(seed=2, clock=clock)
+    erin = org.add_user("Erin@acme.com")["id"]
+    assert org.directory.find("erin@ACME.com").id == erin  # type: ignore[union-attr]
+    assert org.directory.find("erin").id == erin  # type: ignore[union-attr]
+    org.add_user("erin@other.example")
+    assert org.directory.find("erin") is None  # an ambiguous shortname names nobody
+    assert org.directory.find("00unobody") is None

@@ -14,6 +14,7 @@ from detector.okta.budget import bucket_for as client_bucket_for
 from detector.sim import RateLimits, SimOrg, SimServer, make_app
 from detector.sim.org_population import build_directory
 from detector.sim.ratelimit import bucket_for as sim_bucket_for
+from detector.sim.timefmt import iso_ms, parse_iso
 
 
 @pytest.fixture
@@ -112,6 +113,7 @@ READS = [
     ("/api/v1/threats/configuration", "okta.threatInsights.read", "ORG_ADMIN", "USER_ADMIN"),
     ("/api/v1/users/{user}/factors", "okta.users.read", "HELP_DESK_ADMIN", "REPORT_ADMIN"),
     ("/api/v1/users/{user}/roles", "okta.roles.read", "SUPER_ADMIN", "ORG_ADMIN"),
+    ("/api/v1/iam/assignees/users", "okta.roles.read", "SUPER_ADMIN", "READ_ONLY_ADMIN"),
 ]
 
 
@@ -178,3 +180,38 @@ def test_the_client_budget_names_the_simulators_bucket_for_every_path_it_serves(
         assert client_bucket_for(route.method, path) == sim_bucket_for(route.method, path), (route.method, path)
         checked += 1
     assert checked >= 25
+
+
+async def test_users_search_and_filter(server: SimServer, ssws: str, org: SimOrg, clock: Any) -> None:
+    """The plain list leaves DEPROVISIONED users out; a `search` / `filter` returns what it matches."""
+    users = list(org.directory.users.values())
+    gone = [u.id for u in users if u.status == "DEPROVISIONED"]
+    assert gone
+    for param in ("search", "filter"):
+        items, _ = await crawl(server, f'/api/v1/users?{param}=status eq "DEPROVISIONED"', ssws, 200)
+        assert [u["id"] for u in items] == gone
+    stamp = iso_ms(sorted(u.last_updated for u in users)[len(users) // 2])
+    cut = parse_iso(stamp)  # what the server compares with (the stamp has milliseconds)
+    expr = f'lastUpdated gt "{stamp}" and status eq "ACTIVE" or status eq "SUSPENDED"'
+    items, _ = await crawl(server, f"/api/v1/users?search={expr}", ssws, 25)
+    expected = [u.id for u in users if (u.last_updated > cut and u.status == "ACTIVE") or u.status == "SUSPENDED"]
+    assert [u["id"] for u in items] == expected and len(expected) > 25
+    login = users[3].login.upper()
+    status, page, _ = await get(server, "/api/v1/users", ssws, search=f'profile.login eq "{login}"')
+    assert status == 200 and [u["id"] for u in page] == [users[3].id]  # case-insensitive
+    for bad in ("status eq ACTIVE", 'password eq "x"', 'created sw "2026"', 'lastLogin gt "yesterday"', " "):
+        status, body, _ = await get(server, "/api/v1/users", ssws, search=bad)
+        assert status == 400 and body["errorCode"] == "E0000031", bad
+
+
+async def test_role_assignees_page_through_the_admins(server: SimServer, ssws: str, org: SimOrg) -> None:
+    """`/api/v1/iam/assignees/users` lists exactly the users with a direct role, paged by `_links.next`."""
+    seen: list[str] = []
+    path: str | None = "/api/v1/iam/assignees/users?limit=4"
+    while path is not None:
+        status, body, _ = await get(server, path, ssws)
+        assert status == 200 and len(body["value"]) <= 4
+        seen += [a["id"] for a in body["value"]]
+        nxt = body["_links"].get("next")
+        path = URL(nxt["href"]).path_qs if nxt else None
+    assert seen == [uid for uid, held in org.roles.items() if held] and len(seen) > 4
