@@ -241,10 +241,11 @@ class Inventory:
         return self.records["user"]
 
     def by(self, kind: str, name: str, value: str) -> list[Any]:
-        """The records of ``kind`` whose indexed field ``name`` is ``value`` (see ``_INDEXED``)."""
+        """The records of ``kind`` whose indexed field ``name`` is ``value`` (see ``_INDEXED``), by id (the same
+        order in every run: a posture finding's evidence must not reorder itself)."""
         ids = self._index[(kind, name)].get(value, ())
         by_id = self.records[kind]
-        return [by_id[rid] for rid in ids]
+        return [by_id[rid] for rid in sorted(ids)]
 
     def groups_of(self, user_id: str) -> set[str]:
         """The ids of the groups the user is a member of."""
