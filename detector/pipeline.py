@@ -2,7 +2,9 @@
 
 poller (per tenant) → okta.events → detection stage → itdr.findings → {alert
 output, action worker}. Each consumer keeps its own committed offset, so each
-resumes where it stopped after a restart.
+resumes where it stopped after a restart. Beside them, per tenant, the directory
+inventory's full sync (detector/inventory/), and a consumer of okta.events that
+keeps the inventory current between syncs.
 """
 
 from __future__ import annotations

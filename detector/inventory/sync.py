@@ -27,7 +27,7 @@ from urllib.parse import quote
 import structlog
 
 from detector.inventory import parse
-from detector.inventory.model import ROLE_ASSIGNEE_GROUP, ROLE_ASSIGNEE_USER
+from detector.inventory.model import RECORD_KINDS, ROLE_ASSIGNEE_GROUP, ROLE_ASSIGNEE_USER
 from detector.inventory.store import Checkpoint, InventoryStore
 from detector.okta.client import OktaClient
 from detector.okta.errors import OktaApiError
@@ -162,7 +162,6 @@ class InventorySync:
         self.on_status = on_status  # told the status when the sync starts and when it ends (tenant status)
         self._limit = asyncio.Semaphore(concurrency)
         self.parser = parse.Parser()
-        self.pages_read = 0  # this run's pages (a resumed run does not read finished parts again)
 
     async def run(self) -> dict[str, Any]:
         run_started = self.clock()
@@ -207,7 +206,6 @@ class InventorySync:
             async for page in self.client.pages(start, params=None if resume else params, what=part.name):
                 records = await self._records(part, page.items, checkpoint)
                 checkpoint.part, checkpoint.next_url = part.name, page.next_url
-                self.pages_read += 1
                 self._account(checkpoint)
                 await self.store.write_page(self.tenant, checkpoint, records)
         except OktaApiError as exc:
@@ -327,7 +325,8 @@ class InventorySync:
             self.on_status(status)
 
     async def _counts(self) -> dict[str, int]:
-        return await self.store.counts(self.tenant)
+        """Records per kind, every kind named (0 too: a kind whose last record went must read 0, not stay)."""
+        return {kind: 0 for kind in RECORD_KINDS} | await self.store.counts(self.tenant)
 
     def _status(
         self,

@@ -15,8 +15,9 @@ Cost is linear in users and memberships: a 50,000-user, 2,000-group org builds i
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from detector.sim.apps import ADMIN_CONSOLE, DASHBOARD
 from detector.sim.directory import Factor, Group, UserRecord
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from detector.sim.org import SimOrg
 
 DAY = 86400.0
+T = TypeVar("T")
 DEPARTMENTS = (
     "Engineering", "Sales", "Marketing", "Finance", "People", "Legal", "Customer Support", "IT",
     "Operations", "Product", "Security", "Data",
@@ -70,7 +72,7 @@ class Furnished:
     tokens: tuple[str, ...]  # token ids
 
 
-def _pick(rng: random.Random, mix: tuple[tuple[object, int], ...]) -> object:
+def _pick(rng: random.Random, mix: Sequence[tuple[T, int]]) -> T:
     return rng.choices([m for m, _ in mix], [w for _, w in mix])[0]
 
 
@@ -85,9 +87,9 @@ def build_directory(org: SimOrg, users: int, groups: int, seed: int = 0, domain:
         n = taken.get(base, 0) + 1
         taken[base] = n
         login = f"{base}{n if n > 1 else ''}@{domain}"
-        status = str(_pick(rng, STATUS_MIX))
+        status = _pick(rng, STATUS_MIX)
         factors = _pick(rng, FACTOR_MIX) if status not in {"STAGED", "PROVISIONED"} else ()
-        org.add_user(login, first, last, status=status, factors=factors)  # type: ignore[arg-type]
+        org.add_user(login, first, last, status=status, factors=factors)
         _history(org.directory.get(login), rng, now)
     return furnish(org, rng, groups)
 

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from detector.inventory.model import Inventory
 from detector.inventory.store import SqliteInventoryStore
-from detector.inventory.sync import InventorySync
+from detector.inventory.sync import PARTS, InventorySync
 from detector.okta import OktaClient, SswsAuth
+from detector.okta.errors import OktaApiError
 from detector.sim import RateLimits
 from detector.sim.org_population import build_directory
 
@@ -110,7 +113,7 @@ async def test_a_forbidden_kind_is_skipped_and_the_sync_goes_on(
         status = await InventorySync("acme", client, store, page_limits={"users": 2}, concurrency=1).run()
     assert status["state"] == "success"
     assert status["skipped"]["user_roles"].startswith("403 E0000006")
-    assert status["counts"]["user"] == 4 and "role" not in status["counts"]
+    assert status["counts"]["user"] == 4 and status["counts"]["role"] == 0
     roles_asked = [s for s in sim.asked("/api/v1/users/") if s[0].endswith("/roles")]
     assert (
         len(roles_asked) == 1
@@ -197,3 +200,29 @@ async def test_a_failed_sync_keeps_its_checkpoint_and_says_why(
     assert status["state"] == "error" and "500" in status["error"] and TOKEN not in status["error"]
     assert await store.checkpoint("acme") is not None
     assert (await InventorySync("acme", client, store).run())["state"] == "success"
+
+
+async def test_a_next_link_off_the_org_or_without_end_is_refused(store: SqliteInventoryStore) -> None:
+    """A server that links elsewhere (our credential would follow) or forever fails the sync, with why."""
+    hops, away = {"n": 0}, {"on": False}
+
+    async def users(request: web.Request) -> web.Response:
+        hops["n"] += 1
+        base = "http://127.0.0.2:9" if away["on"] else str(request.url.origin())
+        return web.json_response([], headers={"Link": f'<{base}/api/v1/users?after={hops["n"]}>; rel="next"'})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/users", users)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("")).rstrip("/")
+        async with OktaClient(url, SswsAuth(TOKEN)) as client:
+            with pytest.raises(OktaApiError, match="too many pages"):
+                _ = [p async for p in client.pages("/api/v1/users", max_pages=3)]
+            assert hops["n"] == 3
+            away["on"] = True
+            with pytest.raises(ValueError, match="outside the org"):
+                _ = [p async for p in client.pages("/api/v1/users")]
+            assert hops["n"] == 4  # the first page only: its next link was not followed
+            only_users = [p for p in PARTS if p.name == "users"]
+            status = await InventorySync("acme", client, store, parts=only_users).run()
+    assert status["state"] == "error" and "outside the org" in status["error"]
