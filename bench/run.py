@@ -25,6 +25,7 @@ from bench import (
     adversarial,
     corpus,
     deliveries,
+    directory,
     engine,
     inventory_sync,
     kafka,
@@ -49,7 +50,7 @@ from bench.common import (
     push_bombing,
 )
 
-FIGURES = [str(i) for i in range(1, 16)]
+FIGURES = [str(i) for i in range(1, 17)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -179,6 +180,10 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_groups = 300 if args.quick else 2_000
         console.print(f"figure 15: posture checks and inventory changes ({n_users} users, {n_groups} groups) …")
         figures += posture.measure(n_users, n_groups)
+    if "16" in only:
+        n_users, n_groups, n_signins = (5_000, 200, 4_000) if args.quick else (50_000, 2_000, 20_000)
+        console.print(f"figure 16: directory context ({n_users} users, {n_groups} groups, {n_signins} sign-ins) …")
+        figures += await directory.run(n_users, n_groups, n_signins)
     report(console, figures, facts)
     return figures
 

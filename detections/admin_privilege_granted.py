@@ -21,7 +21,10 @@ Escalation (the part a per-actor state can see): any of these changes is
   ``New Device`` POSITIVE (Panther Okta.New.Behavior.Accessing.Admin.Console rates that high), or
 * reported suspicious activity on their own account (``user_reported_suspicious``, high);
 
-or the change request itself carries ``threatSuspected``. Okta risk HIGH is named in
+or the change request itself carries ``threatSuspected``. A user made admin within 24 h of being created
+(the grant event does not carry the creation time: the directory inventory's ``created`` is read,
+``reads_directory``) is high, critical for a Super/Organization administrator role (Okta's catalog
+"New user granted admin"; issue: accounts created to persist). Okta risk HIGH is named in
 the evidence when it rides on such a sign-in but never escalates alone (docs/okta-quirks.md#risk: Okta
 rates every new user HIGH). Each reason is an evidence item with its event.
 
@@ -42,6 +45,7 @@ from typing import Any, ClassVar
 from detections.common import Suppression, is_successful_sign_in
 from detections.confidence import Evidence, EvidenceClass
 from detections.config_change import Change, ChangeState, ConfigChangeDetection, first_target, target_ref
+from detections.directory import NO_DIRECTORY, DirectoryFacts
 from detections.event import Event
 from detections.finding import Finding, Severity
 
@@ -68,6 +72,7 @@ class AdminPrivilegeGrantedConfig:
     suppress_s: float = 300.0  # per granter, target and role set
     escalate_window_s: float = 24 * 3600.0  # granter signals this recent make the change critical
     max_signals: int = 16  # per granter, newest kept
+    new_user_window_s: float = 24 * 3600.0  # a user created this shortly before the grant (per the inventory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,7 @@ class GranterState(ChangeState):
 class AdminPrivilegeGranted(ConfigChangeDetection):
     id: ClassVar[str] = "admin_privilege_granted"
     keyed_by_actor: ClassVar[bool] = True
+    reads_directory: ClassVar[bool] = True  # when was the target user created?
 
     def __init__(self, config: AdminPrivilegeGrantedConfig | None = None) -> None:
         self.config = config or AdminPrivilegeGrantedConfig()
@@ -130,7 +136,7 @@ class AdminPrivilegeGranted(ConfigChangeDetection):
         newest = max((s.time for s in state.signals), default=-math.inf)
         return max(state.sup.expires_at(self.config.suppress_s), newest + self.config.escalate_window_s)
 
-    def detect(self, event: Event, state: GranterState) -> list[Finding]:
+    def detect(self, event: Event, state: GranterState, *, directory: DirectoryFacts = NO_DIRECTORY) -> list[Finding]:
         signal = sign_in_signal(event)
         if signal is not None:
             state.remember(signal, event.time - self.config.escalate_window_s, self.config.max_signals)
@@ -139,12 +145,32 @@ class AdminPrivilegeGranted(ConfigChangeDetection):
         if change is None or not self.admit(event, state.sup, f"{change.scope}|{change.variant}"):
             return []
         reasons = self._reasons(event, state)
-        if not reasons:
+        new_user = self._new_user(event, change, directory)
+        if not reasons and new_user is None:
             return [self.finding(event, change)]
         evidence = [
             Evidence(SIGNAL_EVIDENCE[s.kind][0], s.label, SIGNAL_EVIDENCE[s.kind][1], (s.uuid,)) for s in reasons
         ]
-        return [self.finding(event, change, evidence, Severity.CRITICAL)]
+        severity = Severity.CRITICAL
+        if new_user is not None:
+            evidence.append(new_user)
+            if not reasons and change.severity is not Severity.HIGH:
+                severity = Severity.HIGH  # a lesser role: high; a Super/Org admin (or self-grant) role: critical
+        return [self.finding(event, change, evidence, severity)]
+
+    def _new_user(self, event: Event, change: Change, directory: DirectoryFacts) -> Evidence | None:
+        """The target user was created shortly before this grant, per the directory (the event does not say)."""
+        if not change.variant.startswith("grant:") or not change.principal:
+            return None
+        facts = directory.user(change.principal)
+        if facts is None or facts.created is None:
+            return None
+        age = event.time - facts.created
+        if not 0 <= age <= self.config.new_user_window_s:
+            return None
+        who = change.principal_login or change.principal
+        label = f"{who} was created {age / 3600:.1f} h before this grant (per the directory)"
+        return Evidence(EvidenceClass.ANOMALY, label, 25, (event.uuid,))
 
     def _reasons(self, event: Event, state: GranterState) -> list[Signal]:
         """The granter's signals in the window before this change, newest per kind; plus the request's own."""

@@ -7,6 +7,7 @@ are rules over those items, so "why did it suspend Bob?" always has an answer.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ class EvidenceClass(enum.StrEnum):
     INFRASTRUCTURE = "infrastructure"  # (d) anonymizer, ThreatInsight, Okta risk
     USER_REPORT = "user_report"  # (e) the user said "this wasn't me"
     FOLLOW_ON = "follow_on"  # (f) sensitive action from the new session
+    # (g) who the target is, from the directory inventory (an admin, only weak factors): what is at stake, not
+    # whether the attack happened, so it lifts a finding to high at most and never earns an action
+    CONTEXT = "context"
 
 
 class Tier(enum.StrEnum):
@@ -88,14 +92,37 @@ def assess(
     dampeners: Iterable[Dampener] = (),
     offered: Iterable[Action] = (),
 ) -> Assessment:
-    """Score the evidence and decide which of the detection's offered actions it earns."""
+    """Score the evidence and decide which of the detection's offered actions it earns.
+
+    Context evidence (class ``context``) counts in the score, but the tier and the actions are decided on the
+    rest: context can then lift the tier up to high (paged), never to high-confidence."""
     evidence = tuple(evidence)
     dampeners = tuple(dampeners)
-    score = max(0, min(100, sum(e.points for e in evidence) - sum(d.points for d in dampeners)))
-    classes = frozenset(e.cls for e in evidence)
-    tier = _tier(score, classes)
+    damped = sum(d.points for d in dampeners)
+    context = sum(e.points for e in evidence if e.cls is EvidenceClass.CONTEXT)
+    own = max(0, min(100, sum(e.points for e in evidence) - context - damped))
+    classes = frozenset(e.cls for e in evidence if e.cls is not EvidenceClass.CONTEXT)
+    tier = _tier(own, classes)
+    score = own
+    if context:
+        score = max(0, min(100, own + context))
+        lifted = min(_tier(score, classes), Tier.HIGH, key=_TIER_RANK.__getitem__)
+        tier = max(tier, lifted, key=_TIER_RANK.__getitem__)
     verdict = any(e.vendor_verdict for e in evidence)
-    return Assessment(evidence, dampeners, score, tier, _eligible(tier, score, classes, verdict, tuple(offered)))
+    return Assessment(evidence, dampeners, score, tier, _eligible(tier, own, classes, verdict, tuple(offered)))
+
+
+_TIER_RANK = {tier: i for i, tier in enumerate(Tier)}
+
+
+def with_context(assessment: Assessment, context: Iterable[Evidence]) -> Assessment:
+    """``assessment`` with context items added (a detection's thresholds are met first, on its own evidence):
+    they count in the score and may lift the tier up to high; the actions stay those the rest earned."""
+    items = tuple(context)
+    if not items:
+        return assessment
+    rescored = assess((*assessment.evidence, *items), assessment.dampeners)
+    return dataclasses.replace(rescored, actions=assessment.actions)
 
 
 def _tier(score: int, classes: frozenset[EvidenceClass]) -> Tier:

@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 
 from detections import testkit as kit
+from detections.directory import MappingDirectory, UserFacts
 from detections.tenant_profile import TenantProfile
 
 COMMAND = "python -m detections.corpus > tests/data/corpus/labels.jsonl"
@@ -249,6 +250,26 @@ TOKEN = {"id": "00Tpki36zlWjhjQ1u2p4", "type": "Token", "alternateId": "unknown"
 
 def _api_token(shape: str) -> tuple[list[Raw], list[Raw]]:
     return [], [kit.admin_event("system.api_token.create", T0, targets=[TOKEN])]
+
+
+# The directory inventory the corpus's engine is handed: only the users of the directory_signin cases, so every
+# other case is judged as without an inventory.
+GONE = {"id": "00ugone", "type": "User", "alternateId": "gone@acme.com", "displayName": "Gone"}
+SLEEPY = {"id": "00usleepy", "type": "User", "alternateId": "sleepy@acme.com", "displayName": "Sleepy"}
+LATER = {"id": "00ulater", "type": "User", "alternateId": "later@acme.com", "displayName": "Later"}
+WEEKLY = {"id": "00uweekly", "type": "User", "alternateId": "weekly@acme.com", "displayName": "Weekly"}
+DIRECTORY = MappingDirectory(
+    {
+        "00ugone": UserFacts("DEPROVISIONED", created=T0 - 400 * DAY, status_changed=T0 - 30 * DAY),
+        "00usleepy": UserFacts("ACTIVE", created=T0 - 400 * DAY, last_login=T0 - 200 * DAY),
+        "00ulater": UserFacts("SUSPENDED", last_login=T0 - DAY, status_changed=T0 + HOUR),  # after the sign-in
+        "00uweekly": UserFacts("ACTIVE", last_login=T0 - 7 * DAY),
+    }
+)
+
+
+def _signs_in(actor: dict[str, Any]) -> Callable[[str], tuple[list[Raw], list[Raw]]]:
+    return lambda shape: ([], [kit.sign_in(T0, "nyc", actor=dict(actor))])
 
 
 def _obj(kind: str, name: str) -> dict[str, Any]:
@@ -632,7 +653,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         allow=(_e("password_spray", ANY_IP),),
         shapes=BOTH,
     ),
+    Scenario(
+        "directory_signin", "deprovisioned_signs_in", _signs_in(GONE), (_e("inactive_user_signin", "user:00ugone"),)
+    ),
+    Scenario("directory_signin", "dormant_signs_in", _signs_in(SLEEPY), (_e("dormant_user_signin", "user:00usleepy"),)),
     # traps
+    Scenario("directory_signin", "suspended_after_the_sign_in", _signs_in(LATER), trap=True),
+    Scenario("directory_signin", "signed_in_last_week", _signs_in(WEEKLY), trap=True),
     Scenario("impossible_travel", "travel_on_corporate_vpn", _travel_on_corporate_vpn, trap=True),
     Scenario("impossible_travel", "travel_by_plane", _travel_by_plane, trap=True),
     Scenario("impossible_travel", "known_traveller_vpn_hop", _known_traveller, trap=True),

@@ -13,6 +13,7 @@ Store keys: the detections keyed by actor share one record per actor, ``actor|<a
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Collection, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import orjson
 from detections import actor_record
 from detections.actor_record import ActorRecord
 from detections.baseline import NOTHING_NEW, Baseline, Novelty, facets_of
+from detections.directory import NO_DIRECTORY, DirectoryFacts
 from detections.event import Event
 from detections.finding import Finding
 from detections.lifecycle import watermark
@@ -47,6 +49,8 @@ class Detection(Protocol):
     # Optional ``reads_baseline: ClassVar[bool]`` (absent = False): the detection is called as
     # ``detect(event, state, novelty)`` with what the event shows that is new for its user (detections.baseline);
     # it must be keyed by actor, where the user's profile lives.
+    # Optional ``reads_directory: ClassVar[bool]`` (absent = False): the detection is called with the keyword
+    # ``directory=`` (detections.directory.DirectoryFacts): what the tenant's directory inventory says of a user.
 
     def state_key(self, event: Event) -> str | None:
         """The state partition this event updates, or None when the event is not relevant."""
@@ -109,7 +113,11 @@ class StateUnreadable(Exception):
 
 class Engine:
     def __init__(
-        self, detections: Sequence[Detection], context: TenantContext, baseline: Baseline | None = None
+        self,
+        detections: Sequence[Detection],
+        context: TenantContext,
+        baseline: Baseline | None = None,
+        directory: DirectoryFacts | None = None,
     ) -> None:
         self.detections = tuple(detections)
         self.context = context
@@ -121,12 +129,22 @@ class Engine:
         self.reads_baseline = frozenset(d.id for d in self.detections if getattr(d, "reads_baseline", False))
         if not self.reads_baseline <= self.actor_keyed:
             raise ValueError(f"reads_baseline needs keyed_by_actor: {sorted(self.reads_baseline - self.actor_keyed)}")
+        # the same object for the engine's life: an inventory that syncs changes what it answers, not the object
+        self.directory = directory or NO_DIRECTORY
         # What run() asks of each detection, looked up once rather than per event: (detection, id, keyed by actor,
-        # reads the baseline); the second plan leaves out the human-only ones (a listed service account's events)
-        self._plan = tuple((d, d.id, d.keyed_by_actor, d.id in self.reads_baseline) for d in self.detections)
+        # reads the baseline, its detect with the directory bound when it reads it); the second plan leaves out the
+        # human-only ones (a listed service account's events)
+        self._plan = tuple(
+            (d, d.id, d.keyed_by_actor, d.id in self.reads_baseline, self._detect(d)) for d in self.detections
+        )
         self._service_plan = tuple(step for step in self._plan if step[1] not in self.human_only)
         self.newest = 0.0  # the newest event time seen: the watermark's clock
         self.clock: Callable[[], float] = time.time
+
+    def _detect(self, detection: Detection) -> Callable[..., list[Finding]]:
+        if getattr(detection, "reads_directory", False):
+            return functools.partial(detection.detect, directory=self.directory)
+        return detection.detect
 
     def watermark(self, now: float | None = None) -> float:
         """The event time before which a state's horizon means it is dead (``detections.lifecycle``)."""
@@ -191,7 +209,7 @@ class Engine:
             profile, profile_legacy = self._part(record, self.baseline, profile_key, states, outcome)
         shown: dict[str, str] | None = None  # facets_of, once for the judgement and the learning, when either runs
         novelty: Novelty | None = None
-        for detection, detection_id, keyed_by_actor, reads_baseline in plan:
+        for detection, detection_id, keyed_by_actor, reads_baseline, detect in plan:
             if only is not None and detection_id not in only:
                 continue
             try:
@@ -209,14 +227,14 @@ class Engine:
                             else:
                                 shown = facets_of(event)
                                 novelty = self.baseline.judge(event, profile, shown)
-                        found = detection.detect(event, state, novelty)  # type: ignore[call-arg]
+                        found = detect(event, state, novelty)
                     else:
-                        found = detection.detect(event, state)
+                        found = detect(event, state)
                     self._put(record, detection, key, state, legacy, states)
                 else:
                     store_key = f"{detection_id}|{key}"
                     state = self._state(detection, store_key, states, outcome)
-                    found = detection.detect(event, state)
+                    found = detect(event, state)
                     states[store_key] = state
             except Exception as exc:  # isolation is the point
                 outcome.failures.append(DetectionFailure(detection_id, exc))

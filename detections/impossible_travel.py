@@ -54,6 +54,7 @@ from detections.common import (
     tunnel_operators,
 )
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, Tier, assess
+from detections.directory import NO_DIRECTORY, DirectoryFacts, target_context
 from detections.event import Event
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
@@ -132,6 +133,7 @@ class ImpossibleTravel:
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True
     reads_baseline: ClassVar[bool] = True
+    reads_directory: ClassVar[bool] = True  # an admin's travel pages
     mitre: ClassVar[tuple[str, ...]] = ("T1078", "T1078.004")
 
     def __init__(self, config: ImpossibleTravelConfig | None = None) -> None:
@@ -155,7 +157,9 @@ class ImpossibleTravel:
         newest = [*(loc.time for loc in state.locations[-1:]), *(t[0] for t in state.transitions.values())]
         return horizon(max(newest, default=-math.inf) + cfg.history_s, state.sup.expires_at(cfg.suppress_s))
 
-    def detect(self, event: Event, state: TravelHistory, novelty: Novelty) -> list[Finding]:
+    def detect(
+        self, event: Event, state: TravelHistory, novelty: Novelty, *, directory: DirectoryFacts = NO_DIRECTORY
+    ) -> list[Finding]:
         cfg = self.config
         if state.sup.replayed(event.uuid):
             return []
@@ -182,7 +186,7 @@ class ImpossibleTravel:
         findings: list[Finding] = []
         for other in self._neighbours(state, here):
             earlier, later = (other, here) if other.time <= here.time else (here, other)
-            finding = self._evaluate(event, state, earlier, later, novelty)
+            finding = self._evaluate(event, state, earlier, later, novelty, directory)
             if finding is not None:
                 findings.append(finding)
         if not event.is_proxy and (event.asn is None or event.asn not in cfg.inflight_asns):
@@ -206,7 +210,9 @@ class ImpossibleTravel:
             out.append(state.locations[i])
         return out
 
-    def _evaluate(self, event: Event, state: TravelHistory, a: _Loc, b: _Loc, novelty: Novelty) -> Finding | None:
+    def _evaluate(
+        self, event: Event, state: TravelHistory, a: _Loc, b: _Loc, novelty: Novelty, directory: DirectoryFacts
+    ) -> Finding | None:
         """Judge the hop a → b (a earlier). Novelty/device/threat are those of the *far* (later) side b."""
         cfg = self.config
         baseline = not novelty.learning
@@ -306,6 +312,7 @@ class ImpossibleTravel:
             severity = Severity.HIGH
         else:
             severity = Severity.MEDIUM
+        assessment, severity = target_context(directory, event.actor_id).apply(assessment, severity)
         return make_finding(
             event,
             detection=self.id,

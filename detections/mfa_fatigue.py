@@ -24,6 +24,7 @@ from detections.baseline import Novelty
 from detections.columns import columns, rows
 from detections.common import Suppression, make_finding, requester_signals
 from detections.confidence import Action, Evidence, EvidenceClass, assess
+from detections.directory import NO_DIRECTORY, DirectoryFacts, TargetContext, target_context
 from detections.event import Event, PushResponse
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
@@ -85,6 +86,7 @@ class MfaFatigue:
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True  # the tenant's listed service accounts are skipped by the engine
     reads_baseline: ClassVar[bool] = True  # is the requester new for the user?
+    reads_directory: ClassVar[bool] = True  # is the user an admin, are all their factors ones fatigue wears down?
 
     def __init__(self, config: MfaFatigueConfig | None = None) -> None:
         self.config = config or MfaFatigueConfig()
@@ -110,7 +112,9 @@ class MfaFatigue:
         windows = (w.expires_at() for w in state.windows())
         return horizon(*windows, bombing, state.sup.expires_at(self.config.suppress_s))
 
-    def detect(self, event: Event, state: PushHistory, novelty: Novelty) -> list[Finding]:
+    def detect(
+        self, event: Event, state: PushHistory, novelty: Novelty, *, directory: DirectoryFacts = NO_DIRECTORY
+    ) -> list[Finding]:
         assert event.push is not None
         authn = event.debug.get("authnrequestid")
         signals, why = requester_signals(event, novelty) if event.push is PushResponse.SENT else ("", "")
@@ -126,10 +130,10 @@ class MfaFatigue:
             window.advance(kind.high_water)
         findings = []
         if kind is state.pressure:
-            findings += self._bombing(event, state, entry)
+            findings += self._bombing(event, state, entry, directory)
         elif kind is state.prompts and state.bombing is not None and state.bombing.ongoing(entry.time, 60):
             state.bombing.note(*(f"sig:{x}" for x in entry.signals))
-        findings += self._accepted(event, state, entry, kind)
+        findings += self._accepted(event, state, entry, kind, directory)
         return findings
 
     @staticmethod
@@ -145,12 +149,12 @@ class MfaFatigue:
         """One prompt is logged once per enrolled device: count it once."""
         return state.prompts.count(entry.time - FANOUT_S, entry.time + FANOUT_S) > 0
 
-    def _bombing(self, event: Event, state: PushHistory, new: _Entry) -> list[Finding]:
+    def _bombing(self, event: Event, state: PushHistory, new: _Entry, directory: DirectoryFacts) -> list[Finding]:
         cfg = self.config
         bombing = state.bombing
         if bombing is not None and bombing.ongoing(new.time, cfg.suppress_s):
             bombing.add(new.key, new.time, ("n",))
-            return self._report(event, state, bombing)
+            return self._report(event, state, bombing, directory)
         start, end = state.pressure.span_around(new.time, cfg.window_s)
         if state.pressure.count(start, end) < cfg.min_denials:
             return []
@@ -160,9 +164,9 @@ class MfaFatigue:
             bombing.add(e.key, e.time, ("n",))
         for prompt in state.prompts.between(run[0].time - 60, run[-1].time):
             bombing.note(*(f"sig:{x}" for x in prompt.signals))
-        return self._report(event, state, bombing)
+        return self._report(event, state, bombing, directory)
 
-    def _report(self, event: Event, state: PushHistory, bombing: Episode) -> list[Finding]:
+    def _report(self, event: Event, state: PushHistory, bombing: Episode, directory: DirectoryFacts) -> list[Finding]:
         """The bombing's finding, when it opens and each time the pressure has doubled (or the tier moved)."""
         cfg = self.config
         count = bombing.count("n")
@@ -171,10 +175,12 @@ class MfaFatigue:
         uuids = tuple(bombing.uuids)
         letters = [letter for letter in _SIGNAL_EVIDENCE if bombing.count(f"sig:{letter}")]
         pattern = Evidence(EvidenceClass.ATTACK_PATTERN, f"{count} push denials or timeouts {within}", 30, uuids)
+        context = _context(directory, event)
 
         def evidence(label: Callable[[str, str], str]) -> list[Evidence]:
             signals = [(letter, *_SIGNAL_EVIDENCE[letter]) for letter in letters]
-            return [pattern, *(Evidence(cls, label(text, letter), pts, uuids) for letter, cls, text, pts in signals)]
+            items = (Evidence(cls, label(text, letter), pts, uuids) for letter, cls, text, pts in signals)
+            return [pattern, *items, *context.evidence]
 
         assessment = assess(evidence(lambda text, _: text))
         if not bombing.grown(count, assessment.tier.value):
@@ -186,7 +192,7 @@ class MfaFatigue:
                 event,
                 "mfa_push_bombing",
                 "MFA push bombing in progress",
-                Severity.MEDIUM,
+                context.severity(Severity.MEDIUM),
                 assessment,
                 anchor=bombing.anchor,
                 uuids=uuids,
@@ -196,7 +202,9 @@ class MfaFatigue:
             )
         ]
 
-    def _accepted(self, event: Event, state: PushHistory, new: _Entry, kind: Window[_Entry]) -> list[Finding]:
+    def _accepted(
+        self, event: Event, state: PushHistory, new: _Entry, kind: Window[_Entry], directory: DirectoryFacts
+    ) -> list[Finding]:
         """An accept after enough pressure: on the accept itself, or when late pressure completes the chain."""
         cfg = self.config
         if kind is state.accepts:
@@ -213,10 +221,12 @@ class MfaFatigue:
                 continue
             state.sup.fire("accepted", accept.time)
             before = state.pressure.between(accept.time - cfg.accept_window_s, accept.time)
-            findings.append(self._accepted_finding(event, state, accept, before))
+            findings.append(self._accepted_finding(event, state, accept, before, _context(directory, event)))
         return findings
 
-    def _accepted_finding(self, event: Event, state: PushHistory, accept: _Entry, before: list[_Entry]) -> Finding:
+    def _accepted_finding(
+        self, event: Event, state: PushHistory, accept: _Entry, before: list[_Entry], context: TargetContext
+    ) -> Finding:
         cfg = self.config
         in_window = state.pressure.count(accept.time - cfg.window_s, accept.time)
         if in_window >= cfg.min_denials:
@@ -254,12 +264,12 @@ class MfaFatigue:
                     tuple(e.uuid for e in mismatched),
                 )
             )
-        assessment = assess(evidence, offered=(Action.CLEAR_SESSIONS, Action.EXPIRE_PASSWORD))
+        assessment = assess([*evidence, *context.evidence], offered=(Action.CLEAR_SESSIONS, Action.EXPIRE_PASSWORD))
         return self._finding(
             event,
             "mfa_push_accepted",
             "Push accepted after MFA bombing",
-            Severity.HIGH,
+            context.severity(Severity.HIGH),
             assessment,
             anchor=accept.uuid,
             uuids=tuple(e.uuid for e in [*before, accept]),
@@ -306,6 +316,11 @@ _SIGNAL_EVIDENCE = {
     "T": (EvidenceClass.INFRASTRUCTURE, "Okta ThreatInsight suspected the requesting IP", 15),
 }
 _NOVELTY = frozenset("GND")
+
+
+def _context(directory: DirectoryFacts, event: Event) -> TargetContext:
+    """The directory's word on the pushed user (the event's actor): an admin, factors fatigue wears down."""
+    return target_context(directory, event.actor_id, weak_factors=True)
 
 
 def _explained(label: str, letter: str, prompts: list[_Entry]) -> str:

@@ -9,6 +9,8 @@ from detections.anonymizer_signin import AnonymizerSignIn, AnonymizerSignInConfi
 from detections.api_token_created import ApiTokenCreated, ApiTokenCreatedConfig
 from detections.baseline import Baseline, BaselineConfig
 from detections.brute_force import BruteForce, BruteForceConfig
+from detections.directory import DirectoryFacts
+from detections.directory_signin import DirectorySignIn, DirectorySignInConfig
 from detections.distributed_spray import DistributedSpray, DistributedSprayConfig
 from detections.engine import Detection, Engine, TenantContext
 from detections.fastpass_phishing import FastPassPhishing, FastPassPhishingConfig
@@ -55,6 +57,7 @@ class DetectionSettings:
     mfa_reset_takeover: MfaResetTakeoverConfig = field(default_factory=MfaResetTakeoverConfig)
     push_requester_mismatch: PushRequesterMismatchConfig = field(default_factory=PushRequesterMismatchConfig)
     threat_signals: ThreatSignalsConfig = field(default_factory=ThreatSignalsConfig)
+    directory_signin: DirectorySignInConfig = field(default_factory=DirectorySignInConfig)
 
 
 def build_detections(
@@ -85,6 +88,8 @@ def build_detections(
         PushRequesterMismatch(settings.push_requester_mismatch, settings.mfa_fatigue),
         # reads the signal book on sign-ins; the engine writes it with the credential attacks' findings
         ThreatSignals(settings.threat_signals, book, profile),
+        # reads the directory inventory the engine is handed (nothing without one)
+        DirectorySignIn(settings.directory_signin),
     ]
 
 
@@ -93,8 +98,15 @@ def build_baseline(settings: DetectionSettings | None = None) -> Baseline:
     return Baseline((settings or DetectionSettings()).baseline)
 
 
-def build_engine(settings: DetectionSettings | None, context: TenantContext, book: Book | None = None) -> Engine:
+def build_engine(
+    settings: DetectionSettings | None,
+    context: TenantContext,
+    book: Book | None = None,
+    directory: DirectoryFacts | None = None,
+) -> Engine:
     """A tenant's engine: its detections and the baseline they share, from its settings and context; ``book``:
-    the threat-signal book the tenants of one process share (default: the tenant's own)."""
+    the threat-signal book the tenants of one process share (default: the tenant's own); ``directory``: what the
+    tenant's directory inventory says of its users (default: nothing known)."""
     settings = settings or DetectionSettings()
-    return Engine(build_detections(settings, context.profile, book), context, build_baseline(settings))
+    detections = build_detections(settings, context.profile, book)
+    return Engine(detections, context, build_baseline(settings), directory)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from detections.catalogue import finding_names
 from detections.confidence import Tier
-from detections.corpus import PROFILE, TENANT, TENANT_FIELD, Case, Expect
+from detections.corpus import DIRECTORY, PROFILE, TENANT, TENANT_FIELD, Case, Expect
 from detections.engine import Engine, TenantContext
 from detections.event import parse_event
 from detections.finding import Finding
@@ -84,7 +84,7 @@ def findings_of(case: Case) -> list[Finding]:
     for raw in case.events:
         tenant = raw.get(TENANT_FIELD, TENANT)
         if tenant not in engines:
-            engines[tenant] = build_engine(None, TenantContext(tenant, profile=PROFILE), book)
+            engines[tenant] = build_engine(None, TenantContext(tenant, profile=PROFILE), book, DIRECTORY)
         found += engines[tenant].process(parse_event(raw, tenant), states.setdefault(tenant, {}))
     return found
 

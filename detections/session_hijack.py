@@ -57,6 +57,7 @@ from detections.common import (
     make_finding,
 )
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
+from detections.directory import NO_DIRECTORY, DirectoryFacts, target_context
 from detections.event import OKTA_ADMIN_CONSOLE_CLIENT, Event, PushResponse
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
@@ -145,6 +146,7 @@ class SessionHijack:
     id: ClassVar[str] = "session_hijack"
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True
+    reads_directory: ClassVar[bool] = True  # a stolen admin session pages
     mitre: ClassVar[tuple[str, ...]] = ("T1539", "T1550.004", "T1557", "T1078.004")
 
     def __init__(self, config: SessionHijackConfig | None = None) -> None:
@@ -175,7 +177,7 @@ class SessionHijack:
         """A session (and the pair suppression inside it) lasts a session lifetime after its newest sighting."""
         return horizon(*(x.high_water + self.config.session_ttl_s for x in state.sessions.values()))
 
-    def detect(self, event: Event, state: SessionState) -> list[Finding]:
+    def detect(self, event: Event, state: SessionState, *, directory: DirectoryFacts = NO_DIRECTORY) -> list[Finding]:
         cfg = self.config
         sid = self.session_of(event)
         if event.asn is None or sid is None:
@@ -207,7 +209,7 @@ class SessionHijack:
             other = next((x for x in session.sightings if x.asn == asn and self._client_changed(x, here)), None)
             if other is None:
                 continue
-            finding = self._evaluate(event, session, other, here)
+            finding = self._evaluate(event, session, other, here, directory)
             if finding is not None:
                 findings.append(finding)
         self._remember(session, here)
@@ -226,7 +228,9 @@ class SessionHijack:
             return difflib.SequenceMatcher(None, a.ua, b.ua).ratio() < self.config.ua_similarity
         return False
 
-    def _evaluate(self, event: Event, state: _Session, x: _Sighting, y: _Sighting) -> Finding | None:
+    def _evaluate(
+        self, event: Event, state: _Session, x: _Sighting, y: _Sighting, directory: DirectoryFacts
+    ) -> Finding | None:
         cfg = self.config
         old, new = (x, y) if (x.time, x.uuid) <= (y.time, y.uuid) else (y, x)
         pair = f"AS{min(old.asn, new.asn)}-AS{max(old.asn, new.asn)}"
@@ -292,11 +296,13 @@ class SessionHijack:
         if assessment.score < cfg.min_confidence or state.fired.suppressed(pair, new.time, cfg.session_ttl_s):
             return None
         state.fired.fire(pair, new.time)
+        severity = Severity.HIGH if assessment.score >= 60 else Severity.MEDIUM
+        assessment, severity = target_context(directory, event.actor_id).apply(assessment, severity)
         return make_finding(
             event,
             detection=self.id,
             title="Session used from a second network and client (possible stolen session cookie)",
-            severity=Severity.HIGH if assessment.score >= 60 else Severity.MEDIUM,
+            severity=severity,
             assessment=assessment,
             anchor=(session, pair),
             event_uuids=u,

@@ -46,6 +46,7 @@ from detections.common import (
     make_finding,
 )
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
+from detections.directory import NO_DIRECTORY, DirectoryFacts, target_context
 from detections.event import Event
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
@@ -117,6 +118,7 @@ class _Match:
 class SuccessAfterCredentialAttack:
     id: ClassVar[str] = "success_after_credential_attack"
     keyed_by_actor: ClassVar[bool] = False
+    reads_directory: ClassVar[bool] = True  # an admin's account taken over is critical
     mitre: ClassVar[tuple[str, ...]] = ("T1110", "T1110.001", "T1110.003", "T1110.004", "T1078.004")
 
     def __init__(self, config: SuccessAfterCredentialAttackConfig | None = None) -> None:
@@ -145,7 +147,9 @@ class SuccessAfterCredentialAttack:
         sup = state.sup.expires_at(self.config.suppress_s)
         return horizon(state.fails.expires_at(), state.successes.expires_at(), sup)
 
-    def detect(self, event: Event, state: AttackThenSuccessState) -> list[Finding]:
+    def detect(
+        self, event: Event, state: AttackThenSuccessState, *, directory: DirectoryFacts = NO_DIRECTORY
+    ) -> list[Finding]:
         cfg = self.config
         if state.fails.too_late(event.time) or state.sup.replayed(event.uuid):
             return []
@@ -171,7 +175,7 @@ class SuccessAfterCredentialAttack:
             if match is None or state.sup.suppressed("success", success.time, cfg.suppress_s):
                 continue
             state.sup.fire("success", success.time)
-            findings.append(self._finding(event, success, match))
+            findings.append(self._finding(event, success, match, directory))
         return findings
 
     def _match(self, state: AttackThenSuccessState, success: _Success) -> _Match | None:
@@ -208,7 +212,7 @@ class SuccessAfterCredentialAttack:
                 best = fails[j : i + 1]
         return best
 
-    def _finding(self, event: Event, success: _Success, match: _Match) -> Finding:
+    def _finding(self, event: Event, success: _Success, match: _Match, directory: DirectoryFacts) -> Finding:
         cfg = self.config
         run = match.run
         fail_uuids = tuple(f.uuid for f in run)
@@ -242,11 +246,13 @@ class SuccessAfterCredentialAttack:
         if is_allowlisted_egress(cfg, success.ip, success.asn):
             dampeners.append(Dampener("allowlisted corporate egress", cfg.allowlist_dampening))
         assessment = assess(evidence, dampeners, (Action.CLEAR_SESSIONS, Action.EXPIRE_PASSWORD))
+        # the success's actor: a late failure may be the event that completed the chain
+        assessment, severity = target_context(directory, success.actor_id).apply(assessment, Severity.HIGH)
         return make_finding(
             event,
             detection=self.id,
             title="Successful sign-in after a password attack on the user",
-            severity=Severity.HIGH,
+            severity=severity,
             assessment=assessment,
             anchor=(success.uuid,),
             event_uuids=(*fail_uuids, success.uuid),

@@ -27,6 +27,7 @@ from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
 from detector.inventory.changes import Watch
 from detector.inventory.events import InventoryUpdater
+from detector.inventory.facts import InventoryFacts, MirroredStore
 from detector.inventory.model import Inventory
 from detector.inventory.report import posture_report
 from detector.inventory.review import PostureResults, review
@@ -105,6 +106,8 @@ class EmbeddedPipeline:
     _syncing: dict[str, asyncio.Task[None]] = field(init=False, default_factory=dict)  # inventory, per tenant
     _inventory_wake: dict[str, asyncio.Event] = field(init=False, default_factory=dict)  # sync now
     _responders: dict[str, TenantResponder] = field(init=False, default_factory=dict)
+    # each tenant's synced inventory as its engine and action worker read it; loaded from the store at start
+    directories: dict[str, InventoryFacts] = field(init=False, default_factory=dict)
     _checks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
     _wake_deliveries: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _decided: asyncio.Event = field(init=False, default_factory=asyncio.Event)  # _dirty has decisions to write
@@ -252,6 +255,7 @@ class EmbeddedPipeline:
             asyncio.create_task(decisions.run_sweeps(stop, self.sweep_interval_s), name="approval-sweep"),
             asyncio.create_task(self._inventory_events(stop), name="inventory-events"),
         ]
+        self._checks.add(asyncio.create_task(self._load_inventories(), name="inventory-load"))
         for tenant in self.config.tenants:
             self._start_polling(tenant)
         try:
@@ -270,8 +274,34 @@ class EmbeddedPipeline:
 
     def _engines_init(self, tenant: TenantConfig) -> None:
         """Before the stage starts: its engines are loaded with their state by ``stage.start``."""
-        self._stage.engines[tenant.name] = engine_for(tenant, self._stage.book)
-        self._responders[tenant.name] = responder(tenant, self._clients)
+        directory = self._directory(tenant.name)
+        self._stage.engines[tenant.name] = engine_for(tenant, self._stage.book, directory)
+        self._responders[tenant.name] = responder(tenant, self._clients, directory)
+
+    def _directory(self, tenant: str) -> InventoryFacts:
+        """The tenant's facts object, made once: trusted for as long as the tenant's sync interval."""
+        interval = next((t.inventory.interval_s for t in self.config.tenants if t.name == tenant), None)
+        facts = self.directories.setdefault(tenant, InventoryFacts(clock=self.clock))
+        if interval is not None:
+            facts.max_age_s = interval
+        return facts
+
+    def inventory_synced(self, inventory: Inventory) -> None:
+        """The tenant's inventory (a sync finished, or the store at start): its engine and its action worker
+        read it from now on, and see every record an event puts into it."""
+        facts = self.directories.get(inventory.tenant)
+        if facts is not None:
+            facts.load(inventory)
+
+    async def _load_inventories(self) -> None:
+        """What the last sync stored, for every tenant that syncs one, off the start's path (a large org takes
+        a while)."""
+        try:
+            for tenant in self.config.tenants:
+                if tenant.inventory.enabled:
+                    self.inventory_synced(await self.inventory.load(tenant.name))
+        finally:
+            self._checks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def _start_polling(self, tenant: TenantConfig) -> None:
         reader = self._clients.reader(tenant)
@@ -311,11 +341,15 @@ class EmbeddedPipeline:
                 log.error("inventory.sync.crashed", tenant=name, error=repr(exc)[:300])
                 status = {"state": "error"}
             self.metrics.inventory_synced(name, status)
-            if status["state"] == "success" and tenant.posture.enabled:
-                try:
-                    await self._review_inventory(tenant, previous if previous.synced_at is not None else None)
-                except Exception as exc:  # a bug in a check: the sync stands, the next one reviews again
-                    log.error("inventory.review.crashed", tenant=name, error=repr(exc)[:300])
+            if status["state"] != "error" or self._directory(name).synced_at is None:
+                current = await self.inventory.load(name)  # what the sync left, swept
+                self.inventory_synced(current)
+                if status["state"] == "success" and tenant.posture.enabled:
+                    try:
+                        before = previous if previous.synced_at is not None else None
+                        await self._review_inventory(tenant, before, current)
+                    except Exception as exc:  # a bug in a check: the sync stands, the next one reviews again
+                        log.error("inventory.review.crashed", tenant=name, error=repr(exc)[:300])
             every = tenant.inventory.interval_s
             wait = min(every, INVENTORY_RETRY_S) if status["state"] == "error" else every
             wake = self._inventory_wake[name]
@@ -323,11 +357,10 @@ class EmbeddedPipeline:
                 await asyncio.wait_for(_sleep_until(wake, stop), max(0.0, wait - (time.monotonic() - began)))
             wake.clear()
 
-    async def _review_inventory(self, tenant: TenantConfig, previous: Inventory | None) -> None:
+    async def _review_inventory(self, tenant: TenantConfig, previous: Inventory | None, current: Inventory) -> None:
         """What a finished sync raises (posture checks on change, inventory changes since ``previous``) onto
         itdr.findings, stored in one transaction with the posture results they follow from; from there they
         take the findings' way (findings.jsonl, incidents, channels) like any detection's."""
-        current = await self.inventory.load(tenant.name)
         done = await review(self.posture, previous, current, tenant.posture, time.time(), watch=self._watched(tenant))
         appends = []
         for f in done.findings:
@@ -347,7 +380,7 @@ class EmbeddedPipeline:
     async def _inventory_events(self, stop: asyncio.Event) -> None:
         """Apply the System Log's inventory events (lifecycle, membership, roles, tokens, factors, sign-ins) to
         the inventory of the tenants that sync one; at least once (applying an event twice changes nothing)."""
-        updater = InventoryUpdater(self.inventory)
+        updater = InventoryUpdater(MirroredStore(self.inventory, self.directories))
         offset = await self.bus.committed(INVENTORY_GROUP)
         while not stop.is_set():
             batch = await self.bus.read(EVENTS, offset, 500)
@@ -399,6 +432,7 @@ class EmbeddedPipeline:
             await self._stop_polling(name)
             await self._stage.set_engine(name, None)
             await self._clients.release(self._responders.pop(name).client)
+            self.directories.pop(name, None)
             self.status.forget(name)
             done.append(f"tenant {name} removed")
         for name, tenant in new_tenants.items():
@@ -409,8 +443,9 @@ class EmbeddedPipeline:
                 await self._stop_polling(name)
                 await self._clients.release(self._responders.pop(name).client)
             self.status.track(name, tenant.poll.slow_sync_s)
-            await self._stage.set_engine(name, engine_for(tenant, self._stage.book))
-            self._responders[name] = responder(tenant, self._clients)
+            directory = self._directory(name)
+            await self._stage.set_engine(name, engine_for(tenant, self._stage.book, directory))
+            self._responders[name] = responder(tenant, self._clients, directory)
             self._start_polling(tenant)
             done.append(f"tenant {name} {'changed: restarted' if name in old_tenants else 'added'}")
         self.config = new

@@ -10,6 +10,7 @@ from types import TracebackType
 
 import aiohttp
 
+from detections.directory import DirectoryFacts
 from detections.engine import Engine, TenantContext
 from detections.redaction import Redactor
 from detections.registry import build_engine
@@ -32,6 +33,7 @@ from detector.config import (
     secret_values,
 )
 from detector.ingest.poller import PollerSettings
+from detector.inventory.facts import InventoryFacts
 from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
 from detector.okta.client import OktaClient
 from detector.ops.metrics import Metrics
@@ -112,11 +114,12 @@ def policy_of(tenant: TenantConfig) -> ActionPolicy:
     )
 
 
-def engine_for(tenant: TenantConfig, book: Book | None = None) -> Engine:
+def engine_for(tenant: TenantConfig, book: Book | None = None, directory: DirectoryFacts | None = None) -> Engine:
     """The tenant's detections with its thresholds and context (``detector replay --config`` builds the same);
-    ``book``: the threat-signal book the tenants of this process share (detections/threat_signals.py)."""
+    ``book``: the threat-signal book the tenants of this process share (detections/threat_signals.py);
+    ``directory``: what the tenant's synced inventory says of its users (default: nothing known)."""
     context = tenant_context(tenant)
-    return build_engine(tenant.detections, context, book)
+    return build_engine(tenant.detections, context, book, directory)
 
 
 def redactor_for(tenant: TenantConfig, key: bytes) -> Redactor:
@@ -178,8 +181,9 @@ class OktaClients:
             await client.aclose()
 
 
-def responder(tenant: TenantConfig, clients: OktaClients) -> TenantResponder:
-    return TenantResponder(policy_of(tenant), clients.enforcer(tenant))
+def responder(tenant: TenantConfig, clients: OktaClients, directory: InventoryFacts | None = None) -> TenantResponder:
+    """``directory``: the tenant's synced inventory, read for group protection and admin roles when fresh."""
+    return TenantResponder(policy_of(tenant), clients.enforcer(tenant), directory=directory)
 
 
 def channels_for(tenant: TenantConfig, session: aiohttp.ClientSession) -> list[Channel]:

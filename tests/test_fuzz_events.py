@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from rich.console import Console
 
+from detections.directory import AdminRole, UserFacts
 from detections.engine import Engine, TenantContext
 from detections.registry import build_detections
 from detections.testkit import (
@@ -199,6 +200,22 @@ def _formatters() -> list[Any]:
     return [_render_terminal, _render_channels]
 
 
+class HostileDirectory:
+    """Every user known, deprovisioned, dormant, made admin through a group whose name an admin typed as markup:
+    the directory's paths run on every hostile event, and their labels reach every renderer."""
+
+    FACTS = UserFacts(
+        "DEPROVISIONED",
+        created=0.0,
+        last_login=0.0,
+        admin_roles=(AdminRole("SUPER_ADMIN", "<b>Super</b>\x1b[31m*admin*", via_group="@here <!channel> `x`\n|"),),
+        factor_types=frozenset({"push"}),
+    )
+
+    def user(self, user_id: str) -> UserFacts | None:
+        return self.FACTS
+
+
 @settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -209,7 +226,7 @@ def _formatters() -> list[Any]:
 def test_hostile_events_are_processed_or_dead_lettered_and_nothing_raises(groups: list[list[bytes]]) -> None:
     records = [record for group in groups for record in group]
     metrics = Metrics(CollectorRegistry())
-    engine = Engine(build_detections(), TenantContext(TENANT))
+    engine = Engine(build_detections(), TenantContext(TENANT), directory=HostileDirectory())
     step = DetectStep({TENANT: engine}, metrics)
     states: dict[str, Any] = {}
     dead = processed = 0

@@ -499,7 +499,7 @@ def test_poisoned_coordinates_among_400_lines_are_neutralised_and_the_findings_w
 def test_a_detection_that_raises_is_reported_and_the_others_findings_written(tmp_path, capsys, monkeypatch, attack):
     from detections.impossible_travel import ImpossibleTravel
 
-    def explode(self, event, state, novelty):
+    def explode(self, event, state, novelty, directory=None):  # the signature ImpossibleTravel.detect has
         raise ValueError("math domain error")
 
     monkeypatch.setattr(ImpossibleTravel, "detect", explode)

@@ -8,6 +8,8 @@ ask about) the same user for the same detection in the last 24 h, the tenant's c
 and dry-run is off. ``shadow`` records what would have been done; ``approve`` (and an ``auto`` action
 whose events are older than ``stale_after_s``: a catch-up must not act on an old picture) waits for
 people (``detector.respond.approvals``), who need to be two when the target holds an Okta admin role.
+Group protection and admin roles are read from the tenant's synced directory inventory when it knows the
+user and is no older than the sync interval, else from Okta (one call per action).
 Every decision, including "skipped" ones, lands in the ledger with its reason.
 """
 
@@ -22,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from detector.inventory.facts import InventoryFacts
 from detector.okta.client import OktaClient
 from detector.okta.errors import OktaApiError
 from detector.respond.allowlist import AllowEntry, Allowlist, iso
@@ -66,6 +69,14 @@ class TenantResponder:
     policy: ActionPolicy
     client: OktaClient | None  # the enforcement credential; None means alert-only
     stats: dict[str, int] = field(default_factory=dict)
+    directory: InventoryFacts | None = None  # the tenant's synced inventory: groups and roles without an Okta call
+
+    def known(self, user_id: str) -> InventoryFacts | None:
+        """The inventory, when it may stand in for Okta about this user: fresh, and the user is in it."""
+        directory = self.directory
+        if directory is None or not directory.fresh() or directory.user(user_id) is None:
+            return None
+        return directory
 
 
 class ActionWorker:
@@ -169,10 +180,9 @@ class ActionWorker:
             return "protected user"
         if policy.protected_groups:
             try:
-                groups = await responder.client.list_user_groups(record.principal)
+                names = await self._group_names(responder, record.principal)
             except OktaApiError as exc:
                 return f"could not verify group protection: {exc}"
-            names = {g.get("id") for g in groups} | {(g.get("profile") or {}).get("name") for g in groups}
             hit = names & policy.protected_groups
             if hit:
                 return f"member of protected group {sorted(hit)[0]}"
@@ -185,6 +195,17 @@ class ActionWorker:
         if taken >= policy.max_actions_per_hour:
             return f"circuit breaker open: {taken} actions in the last hour (max {policy.max_actions_per_hour})"
         return None
+
+    @staticmethod
+    async def _group_names(responder: TenantResponder, user_id: str) -> set[str]:
+        """The ids and names of the user's groups: from the inventory's memberships, else one Okta call."""
+        directory = responder.known(user_id)
+        if directory is not None:
+            return {part for group in directory.groups(user_id) or () for part in group if part}
+        assert responder.client is not None
+        groups = await responder.client.list_user_groups(user_id)
+        names = [g.get("id") for g in groups] + [(g.get("profile") or {}).get("name") for g in groups]
+        return {name for name in names if isinstance(name, str) and name}
 
     async def ask(self, responder: TenantResponder, record: ActionRecord, notes: list[str]) -> ActionRecord:
         """Turn the action into an approval request: nothing is called until enough people approve."""
@@ -211,7 +232,15 @@ class ActionWorker:
         }
 
     async def _approvers_needed(self, responder: TenantResponder, user_id: str) -> tuple[int, str]:
-        """Two distinct approvers for a target holding an Okta admin role (or whose roles cannot be read)."""
+        """Two distinct approvers for a target holding an Okta admin role (or whose roles cannot be read); the
+        roles come from the inventory (direct and through groups) when it may stand in for Okta."""
+        directory = responder.known(user_id)
+        facts = directory.user(user_id) if directory is not None else None
+        if facts is not None:
+            if not facts.admin_roles:
+                return 1, ""
+            held = ", ".join(sorted({r.role_type for r in facts.admin_roles}))
+            return 2, f"the target holds an Okta admin role ({held}, per the directory inventory): two approvers needed"
         assert responder.client is not None
         try:
             roles = await responder.client.list_user_roles(user_id)

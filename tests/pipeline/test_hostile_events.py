@@ -51,7 +51,7 @@ async def test_poison_pills_are_neutralised_or_dead_lettered_and_detection_goes_
 async def test_a_detection_that_raises_dead_letters_the_event_and_a_restart_does_not_meet_it_again(
     sim: Sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    def explode(self, event, state, novelty):
+    def explode(self, event, state, novelty, directory=None):  # the signature ImpossibleTravel.detect has
         raise ValueError("math domain error")
 
     monkeypatch.setattr(ImpossibleTravel, "detect", explode)
