@@ -36,6 +36,8 @@ _PASSWORD_FAILURE_TYPES = frozenset(
         "user.authentication.verify",
     }
 )
+# Every event type ``is_password_failure`` can be true of (the detections of credential attacks declare them).
+PASSWORD_FAILURE_TYPES = _PASSWORD_FAILURE_TYPES | {"user.authentication.auth_via_mfa"}
 
 _SCRIPTED_UA_MARKERS = (
     "python-requests",

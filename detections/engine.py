@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 import orjson
 
-from detections import actor_record
+from detections import actor_record, routing
 from detections.actor_record import ActorRecord
 from detections.baseline import NOTHING_NEW, Baseline, Novelty, facets_of
 from detections.event import Event
@@ -47,6 +47,8 @@ class Detection(Protocol):
     # Optional ``reads_baseline: ClassVar[bool]`` (absent = False): the detection is called as
     # ``detect(event, state, novelty)`` with what the event shows that is new for its user (detections.baseline);
     # it must be keyed by actor, where the user's profile lives.
+    # Optional ``event_types: ClassVar[frozenset[str] | None]`` (absent = None: any): the only event types
+    # ``state_key`` can return a key for; the engine offers the detection no other (detections.routing).
 
     def state_key(self, event: Event) -> str | None:
         """The state partition this event updates, or None when the event is not relevant."""
@@ -125,6 +127,9 @@ class Engine:
         # reads the baseline); the second plan leaves out the human-only ones (a listed service account's events)
         self._plan = tuple((d, d.id, d.keyed_by_actor, d.id in self.reads_baseline) for d in self.detections)
         self._service_plan = tuple(step for step in self._plan if step[1] not in self.human_only)
+        self._plans = routing.ByEventType(self._plan, lambda step: step[0])  # each plan, by event type
+        self._service_plans = routing.ByEventType(self._service_plan, lambda step: step[0])
+        self._rekeyed = routing.ByEventType(d for d in self.detections if not d.keyed_by_actor)
         self.newest = 0.0  # the newest event time seen: the watermark's clock
         self.clock: Callable[[], float] = time.time
 
@@ -180,7 +185,8 @@ class Engine:
             return outcome
         if event.time > self.newest:
             self.newest = event.time
-        plan = self._service_plan if self.context.profile.is_service_account(event) else self._plan
+        plans = self._service_plans if self.context.profile.is_service_account(event) else self._plans
+        plan = plans(event.event_type)
         actor_key = actor_record.PREFIX + event.actor_id
         record: ActorRecord | None = None  # the actor's record, read when a detection keyed by actor needs it
         with_baseline = bool(self.reads_baseline) and (only is None or not self.actor_keyed.isdisjoint(only))
@@ -309,8 +315,8 @@ class Engine:
             return {}
         routes: dict[str, list[str]] = {}
         skipped = self._skipped(event)
-        for detection in self.detections:
-            if not detection.keyed_by_actor and detection.id not in skipped:
+        for detection in self._rekeyed(event.event_type):
+            if detection.id not in skipped:
                 key = detection.state_key(event)
                 if key is not None:
                     routes.setdefault(key, []).append(detection.id)

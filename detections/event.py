@@ -238,6 +238,16 @@ def parse_time(value: Any, now: float | None = None) -> float:
 
 
 _OKTA_VERIFY_FACTORS = {"OKTA_VERIFY_PUSH", "PUSH", "OKTA_VERIFY"}
+# The event types ``_push_response`` can give a meaning: the push detections declare them (engine routing).
+PUSH_EVENT_TYPES = frozenset(
+    {
+        "system.push.send_factor_verify_push",
+        "user.mfa.okta_verify.deny_push",
+        "user.mfa.okta_verify",
+        "user.authentication.auth_via_mfa",
+        "user.authentication.verify",
+    }
+)
 
 
 def _push_response(event_type: str, result: str, reason: str, factor: str | None, debug: dict) -> PushResponse | None:
@@ -248,7 +258,7 @@ def _push_response(event_type: str, result: str, reason: str, factor: str | None
         return PushResponse.DENY
     if event_type == "user.mfa.okta_verify":
         return PushResponse.ACCEPT if result == "SUCCESS" else None
-    if event_type not in ("user.authentication.auth_via_mfa", "user.authentication.verify"):
+    if event_type not in PUSH_EVENT_TYPES:
         return None
     push_only = _str(debug.get("pushonlyresponsetype"))
     number_challenge = _str(debug.get("pushwithnumberchallengeresponsetype"))

@@ -54,7 +54,7 @@ from detections.common import (
     tunnel_operators,
 )
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, Tier, assess
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
 from detections.tenant_profile import is_listed
@@ -129,6 +129,7 @@ class TravelHistory:
 
 class ImpossibleTravel:
     id: ClassVar[str] = "impossible_travel"
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True
     reads_baseline: ClassVar[bool] = True

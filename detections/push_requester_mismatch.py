@@ -58,7 +58,7 @@ from detections.baseline import Novelty
 from detections.columns import columns, rows
 from detections.common import Suppression, is_mobile_carrier, make_finding, requester_signals
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
-from detections.event import Event, PushResponse
+from detections.event import PUSH_EVENT_TYPES, Event, PushResponse
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
 from detections.mfa_fatigue import PRESSURE, MfaFatigueConfig
@@ -146,6 +146,7 @@ class _Pair:
 
 class PushRequesterMismatch:
     id: ClassVar[str] = "push_requester_mismatch"
+    event_types: ClassVar[frozenset[str] | None] = PUSH_EVENT_TYPES
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True  # a person's sign-in and factors: listed service accounts are skipped
     reads_baseline: ClassVar[bool] = True  # is the requester new for the user?

@@ -143,6 +143,7 @@ class SessionState:
 
 class SessionHijack:
     id: ClassVar[str] = "session_hijack"
+    event_types: ClassVar[frozenset[str] | None] = None  # any event carrying a session
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True
     mitre: ClassVar[tuple[str, ...]] = ("T1539", "T1550.004", "T1557", "T1078.004")

@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 
 from detections.columns import columns, rows
 from detections.common import (
+    PASSWORD_FAILURE_TYPES,
     Suppression,
     attempt_id,
     event_subject,
@@ -46,7 +47,7 @@ from detections.common import (
     make_finding,
 )
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
 from detections.window import Window
@@ -116,6 +117,7 @@ class _Match:
 
 class SuccessAfterCredentialAttack:
     id: ClassVar[str] = "success_after_credential_attack"
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS | PASSWORD_FAILURE_TYPES
     keyed_by_actor: ClassVar[bool] = False
     mitre: ClassVar[tuple[str, ...]] = ("T1110", "T1110.001", "T1110.003", "T1110.004", "T1078.004")
 

@@ -59,7 +59,7 @@ from detections.common import (
     tunnel_operators,
 )
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 from detections.tenant_profile import TenantProfile
 
@@ -368,6 +368,7 @@ class ThreatSignals:
     writes it. The per-user state holds only the one-finding-per-hour suppression and the replay guard."""
 
     id: ClassVar[str] = "threat_signals"
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS
     keyed_by_actor: ClassVar[bool] = True
     reads_baseline: ClassVar[bool] = True  # is the sign-in from the user's own device and network?
     mitre: ClassVar[tuple[str, ...]] = ("T1110", "T1110.003", "T1110.004", "T1078.004")
