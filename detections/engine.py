@@ -197,9 +197,9 @@ class Engine:
             profile, profile_legacy = self._part(record, self.baseline, profile_key, states, outcome)
         shown: dict[str, str] | None = None  # facets_of, once for the judgement and the learning, when either runs
         novelty: Novelty | None = None
+        if only is not None:
+            plan = tuple(step for step in plan if step[1] in only)
         for detection, detection_id, keyed_by_actor, reads_baseline in plan:
-            if only is not None and detection_id not in only:
-                continue
             try:
                 key = detection.state_key(event)
                 if key is None:
@@ -207,7 +207,9 @@ class Engine:
                 if keyed_by_actor:
                     if record is None:
                         record = self._record(actor_key, states, outcome)
-                    state, legacy = self._part(record, detection, key, states, outcome)
+                    state, legacy = record.get(detection_id, key, detection.load_state), None
+                    if state is None:
+                        state, legacy = self._unrecorded(detection, key, states, outcome)
                     if reads_baseline:
                         if novelty is None:
                             if profile is None:
@@ -276,8 +278,10 @@ class Engine:
         """An actor-keyed state from its actor's record, and the key of the previous layout
         (``<detection>|<key>``) when it was read from there instead (to be deleted once it is in the record)."""
         state = record.get(detection.id, key, detection.load_state)
-        if state is not None:
-            return state, None
+        return (state, None) if state is not None else self._unrecorded(detection, key, states, outcome)
+
+    def _unrecorded(self, detection: Any, key: str, states: StateStore, outcome: Outcome) -> tuple[Any, str | None]:
+        """A state the actor's record lacks: the previous layout's (and its key), else a new one."""
         legacy = f"{detection.id}|{key}"
         stored = self._stored(detection, legacy, states, outcome)
         return (detection.new_state(), None) if stored is None else (stored, legacy)
