@@ -198,8 +198,7 @@ class ImpossibleTravel:
     @staticmethod
     def _neighbours(state: TravelHistory, here: _Loc) -> list[_Loc]:
         """The trusted sign-in just before ``here`` and, for a late arrival, the one just after."""
-        times = [loc.time for loc in state.locations]
-        i = bisect.bisect_right(times, here.time)
+        i = bisect.bisect_right(state.locations, here.time, key=lambda loc: loc.time)  # sorted by time
         out = []
         if i > 0:
             out.append(state.locations[i - 1])
