@@ -270,9 +270,11 @@ class Baseline:
     @staticmethod
     def _okta(event: Event, facet: str) -> bool | None:
         """Okta's word on the facet: True (POSITIVE), False (NEGATIVE), None (UNKNOWN, absent)."""
-        verdicts = [event.behaviors.get(name) for name in _OKTA_BEHAVIOURS.get(facet, ())]
-        if "POSITIVE" in verdicts:
-            return True
-        if "NEGATIVE" in verdicts:
-            return False
-        return None
+        verdict = None
+        for name in _OKTA_BEHAVIOURS.get(facet, ()):  # asked per facet of most events: no list
+            said = event.behaviors.get(name)
+            if said == "POSITIVE":
+                return True
+            if said == "NEGATIVE":
+                verdict = False
+        return verdict
