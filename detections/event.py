@@ -152,10 +152,12 @@ def _parse(raw: dict[str, Any], tenant: str, now: float | None) -> Event:
     location = _obj(_get(geo_ctx, "geolocation"))
     agent = _obj(_get(client, "userAgent"))
 
-    def text(obj: dict, name: str) -> str:  # _get and _text's usual case inline: ~20 fields an event
+    def text(obj: dict, name: str) -> str:  # _get and _text's usual cases inline: ~20 fields an event
         value = obj.get(name)
         if value is None:
             value = obj.get(name.lower())
+            if value is None:  # absent or JSON null: many of an event's fields
+                return ""
         if type(value) is str and len(value) <= MAX_TEXT and value != "null":
             return value
         return _text(value, name, invalid)
