@@ -69,7 +69,10 @@ class Window(Generic[E]):
         return True
 
     def _trim(self) -> None:
-        cut = max(bisect.bisect_left(self._times, self.high_water - self.horizon), len(self.entries) - self.max_entries)
+        times = self._times
+        if len(times) <= self.max_entries and (not times or times[0] >= self.high_water - self.horizon):
+            return  # the usual case: nothing has left the window
+        cut = max(bisect.bisect_left(times, self.high_water - self.horizon), len(self.entries) - self.max_entries)
         if cut > 0:
             for old in self.entries[:cut]:
                 self._keys.discard(old.key)
