@@ -207,13 +207,6 @@ class Suppression:
     seen: list[str] = field(default_factory=list)
     max_seen: int = 64
     legacy: int = 0  # how many of ``seen`` (the oldest) are whole uuids read from the previous encoding
-    _held: set[str] = field(init=False, default_factory=set, compare=False, repr=False)  # ``seen``, to look up
-
-    def __post_init__(self) -> None:
-        self._held = set(self.seen)
-        if len(self._held) != len(self.seen):  # never written so, but the index must match the list one for one
-            self.legacy = len(dict.fromkeys(self.seen[: self.legacy]))
-            self.seen = list(dict.fromkeys(self.seen))
 
     def suppressed(self, variant: str, time: float, window_s: float) -> bool:
         """Event-time based, in both directions, so a late event near an earlier finding is also suppressed."""
@@ -232,13 +225,11 @@ class Suppression:
     def replayed(self, uuid: str) -> bool:
         """Record ``uuid``; True when it was already processed."""
         digest = guard_digest(uuid)
-        if digest in self._held or (self.legacy and uuid in self.seen[: self.legacy]):
+        if digest in self.seen or (self.legacy and uuid in self.seen[: self.legacy]):
             return True
         self.seen.append(digest)
-        self._held.add(digest)
         if len(self.seen) > self.max_seen:
             cut = len(self.seen) - self.max_seen
-            self._held.difference_update(self.seen[:cut])
             del self.seen[:cut]
             self.legacy = max(0, self.legacy - cut)
         return False
