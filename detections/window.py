@@ -57,14 +57,15 @@ class Window(Generic[E]):
 
     def add(self, entry: E) -> bool:
         """Insert in time order; False (and nothing changes) when it is too late or already held."""
-        if self.too_late(entry.time) or entry.key in self._keys:
+        time, key = entry.time, entry.key  # ``key`` may be a property: read once
+        if time < self.high_water - self.horizon or key in self._keys:  # too late, or held
             return False
-        i = bisect.bisect_right(self._times, entry.time)
-        self._times.insert(i, entry.time)
+        i = bisect.bisect_right(self._times, time)
+        self._times.insert(i, time)
         self.entries.insert(i, entry)
-        self._keys.add(entry.key)
-        if entry.time > self.high_water:
-            self.high_water = entry.time
+        self._keys.add(key)
+        if time > self.high_water:
+            self.high_water = time
         self._trim()
         return True
 
