@@ -13,6 +13,7 @@ from detector.okta import (
     OktaAuthError,
     OktaClient,
     OktaNotFound,
+    Priority,
     SswsAuth,
 )
 from detector.sim import SimOrg, SimServer
@@ -151,8 +152,12 @@ async def test_activate_without_email_returns_activation_link(sim: Sim, client: 
 async def test_session_is_reused_and_closed(sim: Sim) -> None:
     client = OktaClient(sim.url, SswsAuth(SSWS_TOKEN))
     await client.fetch_log_page()
-    session = client._session
+    session = client._sessions.current
     await client.fetch_log_page()
-    assert client._session is session and session is not None
-    await client.aclose()
-    assert session.closed
+    assert client._sessions.current is session and session is not None
+    view = client.with_priority(Priority.SYNC)
+    await view.fetch_log_page()  # a priority view sends on the same session, through the same budget
+    assert view._sessions.current is session and view.budget is client.budget
+    assert (view.priority, client.priority) == (Priority.SYNC, Priority.TAIL)
+    await view.aclose()
+    assert session.closed and client._sessions.current is None
