@@ -8,11 +8,12 @@ between responses.
 
 One budget serves every client of a tenant (log poller, action worker, inventory sync), because they draw
 on the same buckets. Each request carries a ``Priority``: enforcement is never held by the share (it
-contains an attacker; it waits only after a real 429); the tail (log poller, user reads for responding)
-keeps to the share; sync takes at most ``SyncLimits.share`` of the share, leaves ``SyncLimits.reserve``
-requests of it in every window, and has only ``SyncLimits.concurrency`` requests in flight, so it can
-neither delay the tail nor hold the org's concurrency slots. Usage is read from the org-wide headers, so
-the rules hold across processes too (Kafka mode's roles each have their own budget).
+contains an attacker, and the circuit breaker bounds how often it runs; it waits only after a real 429);
+the tail (log poller, user reads for responding) keeps to the share; sync takes at most
+``SyncLimits.share`` of the share, leaves ``SyncLimits.reserve`` requests of it in every window, and has
+only ``SyncLimits.concurrency`` requests in flight, so it can neither delay the tail nor hold the org's
+concurrency slots. Usage is read from the org-wide headers, so the rules hold across processes too (Kafka
+mode's roles each have their own budget).
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ class RateBudget:
         self._on_wait: WaitObserver = on_wait or (lambda bucket, priority, seconds, first: None)
         self._buckets: dict[str, BucketState] = {}
         self._sync_slots = asyncio.Semaphore(self.sync.concurrency)
+        self._starved: set[str] = set()  # buckets whose share is no larger than sync's reserve (warned once)
 
     async def acquire(self, bucket: str, priority: Priority = Priority.TAIL) -> float:
         """Reserve one request in ``bucket``, waiting while ``priority`` may not spend more of this window.
@@ -187,7 +189,7 @@ class RateBudget:
             st.waited_seconds += delay
             self._on_wait(bucket, priority, delay, not waited)
             waited += delay
-            log.info(
+            (log.debug if priority is Priority.SYNC else log.info)(  # sync waiting is its normal state
                 "okta.budget.wait",
                 bucket=bucket,
                 priority=priority.label,
@@ -211,19 +213,24 @@ class RateBudget:
         server_now = self._clock() + st.offset
         if st.reset is not None and server_now >= st.reset:
             st.remaining, st.reset, st.sync_used, st.exhausted = st.limit, None, 0, False  # window rolled over
-        if self._may_spend(st, priority):
+        if self._may_spend(bucket, st, priority):
             st.remaining -= 1
             st.sync_used += priority is Priority.SYNC
             return None
         # A fresh window exhausted before any response told us its reset: poll until one does.
         return self._poll if st.reset is None else st.reset - server_now + self._rng.uniform(0, self._jitter)
 
-    def _may_spend(self, st: BucketState, priority: Priority) -> bool:
+    def _may_spend(self, bucket: str, st: BucketState, priority: Priority) -> bool:
         if priority is Priority.ENFORCE:
             return not st.exhausted
         used, allowance = st.limit - st.remaining, self.share * st.limit
         if priority is Priority.TAIL:
             return used < allowance
+        if allowance - self.sync.reserve < 1 and bucket not in self._starved:
+            self._starved.add(bucket)  # a misfit of poll.sync_reserve, not a wait: say so once
+            log.warning(
+                "okta.budget.sync_starved", bucket=bucket, limit=st.limit, share=self.share, reserve=self.sync.reserve
+            )
         return used < allowance - self.sync.reserve and st.sync_used < self.sync.share * allowance
 
     def update(self, bucket: str, headers: Mapping[str, str], *, limited: bool = False) -> None:

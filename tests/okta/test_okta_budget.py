@@ -6,6 +6,7 @@ import asyncio
 from email.utils import formatdate
 
 import pytest
+from structlog.testing import capture_logs
 
 from detector.okta.budget import BUCKETS, Priority, RateBudget, SyncLimits, bucket_for, reset_wait
 
@@ -286,3 +287,18 @@ def test_sync_limits_validation() -> None:
     for bad in ({"share": 0}, {"share": 1.1}, {"reserve": -1}, {"concurrency": 0}):
         with pytest.raises(ValueError):
             SyncLimits(**bad)  # type: ignore[arg-type]
+
+
+async def test_a_reserve_as_large_as_the_share_starves_sync_in_that_bucket_and_says_so_once() -> None:
+    t = FakeTime()
+    budget = _shared(t, SyncLimits(share=1.0, reserve=10, concurrency=1))  # the users share is 10
+    budget.update("logs", _headers(100, 100, t.now + 2, t.now))
+    with capture_logs() as logs:
+        starving = asyncio.create_task(budget.acquire("users", Priority.SYNC))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not starving.done() and t.now > 1_700_000_002  # into the next window: still nothing
+        starving.cancel()
+        assert await _take(budget, Priority.SYNC, 1, "logs") == [0.0]  # a bucket with room still syncs
+    starved = [e for e in logs if e["event"] == "okta.budget.sync_starved"]
+    assert [(e["bucket"], e["limit"], e["reserve"]) for e in starved] == [("users", 20, 10)]
