@@ -89,7 +89,7 @@ class OktaClient:
         if max_retries < 0 or timeout <= 0 or max_wait < 0:
             raise ValueError("max_retries, timeout and max_wait must be non-negative (timeout > 0)")
         self.org_url = str(origin.origin())
-        self.auth = auth
+        self._shared = _Shared(auth)
         self.budget = budget or RateBudget(budget_share, sleep=sleep, observe=rate_observer)
         self.priority = priority
         self.timeout = timeout
@@ -100,17 +100,25 @@ class OktaClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._origin = origin.origin()
-        self._sessions = _Sessions()
 
     def __repr__(self) -> str:
         return f"OktaClient(org_url={self.org_url!r}, auth={self.auth!r}, priority={self.priority.name})"
 
     def with_priority(self, priority: Priority) -> OktaClient:
         """A view of this client whose requests (but the enforcement calls) are ``priority``: the same
-        credential, budget and HTTP session; closing either closes both."""
+        credential (a rotated one too), budget and HTTP session; closing either closes both."""
         view = copy.copy(self)
         view.priority = priority
         return view
+
+    @property
+    def auth(self) -> Auth:
+        return self._shared.auth
+
+    @auth.setter
+    def auth(self, auth: Auth) -> None:
+        """A rotated secret: the next request of this client and of its views uses it."""
+        self._shared.auth = auth
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -122,18 +130,18 @@ class OktaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._sessions.current is not None:
-            session, self._sessions.current = self._sessions.current, None
+        if self._shared.session is not None:
+            session, self._shared.session = self._shared.session, None
             await session.close()
 
     def _get_session(self) -> aiohttp.ClientSession:
-        if self._sessions.current is None or self._sessions.current.closed:
-            self._sessions.current = aiohttp.ClientSession(
+        if self._shared.session is None or self._shared.session.closed:
+            self._shared.session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 headers={"User-Agent": self.user_agent, "Accept": "application/json"},
                 raise_for_status=False,
             )
-        return self._sessions.current
+        return self._shared.session
 
     # -- credentials --------------------------------------------------------------------------
 
@@ -404,10 +412,11 @@ class OktaClient:
 
 
 @dataclass
-class _Sessions:
-    """The aiohttp session a client and its priority views share (made on first use)."""
+class _Shared:
+    """What a client and its priority views share: the credential and the aiohttp session (made on first use)."""
 
-    current: aiohttp.ClientSession | None = None
+    auth: Auth
+    session: aiohttp.ClientSession | None = None
 
 
 def _server_wait_hint(resp: _Response) -> float | None:
