@@ -1,9 +1,9 @@
 """Run the benchmark suite and print figures (never pass/fail).
 
-.venv/bin/python -m bench.run            # default, 10-15 min (figure 4 alone ~1.5 min, 7 ~1 min, 8 ~40 s, 9 6-10 min)
-.venv/bin/python -m bench.run --quick    # smoke run, a few seconds (figures 7, 8: ~25 s and ~10 s more, in real time)
+.venv/bin/python -m bench.run            # default, 13-18 min (figure 4 ~1.5 min, 7 ~1 min, 8 ~40 s, 9 6-10 min, 12 ~3)
+.venv/bin/python -m bench.run --quick    # smoke run, a few seconds (figures 7, 8, 12: ~25, ~10, ~45 s more, real time)
 .venv/bin/python -m bench.run --only 9 --size-mb 50   # figure 9: replay of a 50 MB export (default 1 GB)
-.venv/bin/python -m bench.run --only 12               # figure 12: a sync flood vs actions and the tail, ~3.5 min
+.venv/bin/python -m bench.run --only 12               # figure 12: a sync flood vs actions and the tail, ~3 min
 """
 
 from __future__ import annotations
