@@ -28,11 +28,13 @@ from bench import (
     corpus,
     deliveries,
     engine,
+    inventory_sync,
     kafka,
     latency,
     memory,
     replay,
     signals,
+    sim_directory,
     tailer,
     tenants,
 )
@@ -48,7 +50,7 @@ from bench.common import (
     push_bombing,
 )
 
-FIGURES = [str(i) for i in range(1, 13)]
+FIGURES = [str(i) for i in range(1, 15)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -66,6 +68,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--incidents", type=int, help="incidents for figure 8 (default 200, quick 50; 5 versions, quick 4)")
     p.add_argument("--size-mb", type=float, help="export size for figure 9 (default 1024 MB, quick 50)")
     p.add_argument("--window-s", type=float, help="figure 12's rate-limit window (default 10 s, quick 2 s)")
+    p.add_argument("--directory-users", type=int, help="users for figure 13 (default 50000, quick 5000)")
+    p.add_argument("--inventory-users", type=int, help="users for figure 14 (default 5000, quick 500)")
     p.add_argument("--only", choices=FIGURES, action="append", help="run only these figures")
     return p.parse_args(argv)
 
@@ -165,6 +169,16 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         window = args.window_s or (2.0 if args.quick else 10.0)
         console.print(f"figure 12: a sync flood vs actions and the log tail ({window:g} s rate-limit windows) …")
         figures += await budget.run(window, windows=3)
+    if "13" in only:
+        n_users = args.directory_users or (5_000 if args.quick else 50_000)
+        n_groups = 300 if args.quick else 2_000
+        console.print(f"figure 13: simulator directory ({n_users} users, {n_groups} groups) …")
+        figures += await sim_directory.measure(n_users, n_groups)
+    if "14" in only:
+        n_users = args.inventory_users or (500 if args.quick else 5_000)
+        n_groups = 40 if args.quick else 300
+        console.print(f"figure 14: inventory sync ({n_users} users, {n_groups} groups) …")
+        figures += await inventory_sync.measure(n_users, n_groups)
     report(console, figures, facts)
     return figures
 

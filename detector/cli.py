@@ -1,5 +1,5 @@
 """The `detector` command: run (embedded or Kafka), poller, worker, actions (and its list, undo), allowlist,
-check-config, sim, demo, replay."""
+inventory (sync, show), check-config, sim, demo, replay."""
 
 from __future__ import annotations
 
@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     from detector.respond.incidents_cli import add_arguments as add_incident_arguments
 
     add_incident_arguments(incidents)
+
+    inventory = commands.add_parser("inventory", help="the directory inventory: sync it now, show what it holds")
+    from detector.inventory.cli import add_arguments as add_inventory_arguments
+
+    add_inventory_arguments(inventory)
 
     check = commands.add_parser("check-config", help="validate a config file and resolve its secret references")
     check.add_argument("config", type=Path, help=CONFIG_HELP)
@@ -142,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         from detector.respond.incidents_cli import run as run_incidents
 
         return run_incidents(args)
+    if args.command == "inventory":
+        from detector.inventory.cli import run as run_inventory
+
+        return run_inventory(args)
     if args.command == "check-config":
         return _check_config(args.config)
     if args.command == "test-connection":

@@ -235,6 +235,18 @@ class PollSettings(_Strict):
         return min(value, OKTA_MAX_LOOKBACK_MINUTES)
 
 
+class InventorySettings(_Strict):
+    """The tenant's directory inventory (detector/inventory/): a full sync at start and on a schedule, kept
+    current in between from the System Log. The read credential needs the read scopes of what it syncs
+    (okta.users.read, okta.groups.read, okta.roles.read, okta.apps.read, okta.apiTokens.read, okta.idps.read,
+    okta.policies.read, okta.threatInsights.read); a part whose scope is missing is skipped with the reason."""
+
+    enabled: StrictBool = Field(True, description="sync the directory inventory of this tenant")
+    interval_s: Annotated[float, Strict(), Field(ge=300, le=7 * 86400, allow_inf_nan=False)] = Field(
+        21600.0, description="seconds from the start of one full sync to the start of the next (default 6 h)"
+    )
+
+
 Tiers = Literal["low", "medium", "high", "high-confidence", "*"]
 OktaId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
 
@@ -660,11 +672,16 @@ class TenantConfig(_Strict):
     org_url: Annotated[str, AfterValidator(_org_url)] = Field(
         description="the org's https origin, e.g. https://acme.okta.com (http only on loopback, for the simulator)"
     )
-    read: Credentials = Field(description="the credential that polls the System Log (okta.logs.read only)")
+    read: Credentials = Field(
+        description="the credential that polls the System Log (okta.logs.read) and syncs the inventory (read scopes)"
+    )
     enforce: Credentials | None = Field(
         None, description="a separate credential that may act (okta.users.manage); unset: alert only"
     )
     poll: PollSettings = Field(default_factory=PollSettings, description="how the System Log is polled")
+    inventory: InventorySettings = Field(
+        default_factory=InventorySettings, description="the directory inventory: full syncs and event updates"
+    )
     response: ResponseSettings = Field(default_factory=ResponseSettings, description="what may be enforced")
     context: ContextSettings = Field(
         default_factory=ContextSettings, description="the organisation, stated once for every detection"

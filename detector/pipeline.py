@@ -2,7 +2,9 @@
 
 poller (per tenant) → okta.events → detection stage → itdr.findings → {alert
 output, action worker}. Each consumer keeps its own committed offset, so each
-resumes where it stopped after a restart.
+resumes where it stopped after a restart. Beside them, per tenant, the directory
+inventory's full sync (detector/inventory/), and a consumer of okta.events that
+keeps the inventory current between syncs.
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ from detector.config import Config, ConfigError, TenantConfig
 from detector.connection import check_connection
 from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
+from detector.inventory.events import InventoryUpdater
+from detector.inventory.store import SqliteInventoryStore
+from detector.inventory.sync import InventorySync
 from detector.logsetup import configure_logging
+from detector.okta.budget import Priority
+from detector.okta.client import OktaClient
 from detector.ops.api import FindingsQuery, findings_routes, incident_routes, reload_routes, tenant_routes
 from detector.ops.http import Api, NotStarted
-from detector.ops.metrics import Metrics, start_series
+from detector.ops.metrics import INVENTORY_EFFECTS, Metrics, start_series
 from detector.ops.status import StatusBoard
 from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker, TenantResponder
@@ -40,7 +47,7 @@ from detector.respond.ledger import ActionRecord, SqliteLedger
 from detector.respond.outbox import Deliverer, Outbox, qualified, write_updates
 from detector.respond.routes import ResponseDesk, response_routes
 from detector.respond.stage import RespondStep
-from detector.stream.bus import FINDINGS
+from detector.stream.bus import EVENTS, FINDINGS
 from detector.stream.detect_stage import DetectionStage
 from detector.stream.embedded import EmbeddedBus, Stored
 from detector.tenants import (
@@ -61,6 +68,9 @@ FindingHook = Callable[[dict[str, Any]], None]
 ActionHook = Callable[[ActionRecord], None]
 EVENT_DEDUPE_WINDOW_S = 24 * 3600
 EXPIRY_EVERY_S = 60.0
+INVENTORY_GROUP = "inventory"  # the consumer of okta.events that keeps the inventory current
+INVENTORY_RETRY_S = 300.0  # a failed sync is resumed this soon (or at its interval, if sooner)
+STAGES = ("poll", "detect", "act", "inventory")
 BatchHandler = Callable[[list["Stored"]], Awaitable["Callable[[sqlite3.Connection], object] | None"]]
 
 
@@ -80,6 +90,9 @@ class EmbeddedPipeline:
     pollers: dict[str, TenantPoller] = field(init=False, default_factory=dict)
     status: StatusBoard = field(init=False)
     _polling: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = field(init=False, default_factory=dict)
+    _syncing: dict[str, asyncio.Task[None]] = field(init=False, default_factory=dict)  # inventory, per tenant
+    _inventory_wake: dict[str, asyncio.Event] = field(init=False, default_factory=dict)  # sync now
+    inventory: SqliteInventoryStore = field(init=False)
     _responders: dict[str, TenantResponder] = field(init=False, default_factory=dict)
     _checks: set[asyncio.Task[None]] = field(init=False, default_factory=set)
     _wake_deliveries: asyncio.Event = field(init=False, default_factory=asyncio.Event)
@@ -100,7 +113,7 @@ class EmbeddedPipeline:
 
         response, public = response_routes(lambda: self._desk)
         routes = [
-            *tenant_routes(self.status, self.sync, self.test_connection),
+            *tenant_routes(self.status, self.sync, self.test_connection, self.sync_inventory),
             *findings_routes(findings),
             *incident_routes(self._incidents, self._incident, self.resolve_incident),
             *reload_routes(self.reload),
@@ -142,6 +155,13 @@ class EmbeddedPipeline:
             poller.sync_now()
         return poller is not None
 
+    def sync_inventory(self, tenant: str) -> bool:
+        """Start the tenant's next inventory sync now (a sync in progress goes on; the next follows it)."""
+        wake = self._inventory_wake.get(tenant)
+        if wake is not None:
+            wake.set()
+        return wake is not None
+
     def not_ready(self) -> list[str]:
         return (["bus: the SQLite file is not open yet"] if not hasattr(self, "bus") else []) + self.status.not_ready()
 
@@ -153,13 +173,17 @@ class EmbeddedPipeline:
             self.outbox = await Outbox(self.config.db_path).open()
             self._session = new_session()
             self.allowlist = await Allowlist(self.config.db_path).open()
+            self.inventory = await SqliteInventoryStore(self.config.db_path).open()
             try:
                 self.status.store = self.bus
                 await self.status.load()
+                for tenant, synced in (await self.inventory.sync_status()).items():
+                    self.status.set_inventory(tenant, synced)
                 async with OktaClients(self.metrics) as clients:
                     await self._run(stop, clients)
             finally:
                 self._desk = None
+                await self.inventory.close()
                 await self.allowlist.close()
                 await self._session.close()
                 await self.outbox.close()
@@ -167,7 +191,7 @@ class EmbeddedPipeline:
                 await self.bus.close()
 
     async def _run(self, stop: asyncio.Event, clients: OktaClients) -> None:
-        start_series(self.metrics, self.config, ("poll", "detect", "act"))
+        start_series(self.metrics, self.config, STAGES)
         self._clients = clients
         self._stage = DetectionStage(self.bus, {}, self.metrics)
         links = link_signer(self.config)
@@ -202,6 +226,7 @@ class EmbeddedPipeline:
             asyncio.create_task(self._prune(stop), name="prune"),
             asyncio.create_task(worker.watch_breakers(self.metrics.set_breaker), name="breakers"),
             asyncio.create_task(decisions.run_sweeps(stop, self.sweep_interval_s), name="approval-sweep"),
+            asyncio.create_task(self._inventory_events(stop), name="inventory-events"),
         ]
         for tenant in self.config.tenants:
             self._start_polling(tenant)
@@ -239,6 +264,55 @@ class EmbeddedPipeline:
         self._checks.add(asyncio.create_task(self._check_at_start(tenant.name), name=f"test-connection:{tenant.name}"))
         self.pollers[tenant.name] = poller
         self._polling[tenant.name] = (stop, asyncio.create_task(poller.run(stop), name=f"poller:{tenant.name}"))
+        if tenant.inventory.enabled:
+            self._inventory_wake[tenant.name] = asyncio.Event()
+            sync = self._sync_inventory(tenant, reader, stop)
+            self._syncing[tenant.name] = asyncio.create_task(sync, name=f"inventory:{tenant.name}")
+
+    async def _sync_inventory(self, tenant: TenantConfig, reader: OktaClient, stop: asyncio.Event) -> None:
+        """A full inventory sync at start (or the resumption of one a stop interrupted) and every
+        ``inventory.interval_s``, with the tenant's reader at SYNC priority (the tenant's one budget: it leaves
+        the poller and the actions their reserve, its retries); a failed sync is resumed sooner. A sync never
+        stops the daemon: what went wrong is its status and a metric."""
+        name = tenant.name
+        syncer = reader.with_priority(Priority.SYNC)
+
+        def report(status: dict[str, Any]) -> None:
+            self.status.set_inventory(name, status)
+
+        while not stop.is_set():
+            began = time.monotonic()
+            try:
+                status = await InventorySync(name, syncer, self.inventory, on_status=report).run()
+            except Exception as exc:  # the store or something unforeseen: logged, tried again later
+                log.error("inventory.sync.crashed", tenant=name, error=repr(exc)[:300])
+                status = {"state": "error"}
+            self.metrics.inventory_synced(name, status)
+            every = tenant.inventory.interval_s
+            wait = min(every, INVENTORY_RETRY_S) if status["state"] == "error" else every
+            wake = self._inventory_wake[name]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_sleep_until(wake, stop), max(0.0, wait - (time.monotonic() - began)))
+            wake.clear()
+
+    async def _inventory_events(self, stop: asyncio.Event) -> None:
+        """Apply the System Log's inventory events (lifecycle, membership, roles, tokens, factors, sign-ins) to
+        the inventory of the tenants that sync one; at least once (applying an event twice changes nothing)."""
+        updater = InventoryUpdater(self.inventory)
+        offset = await self.bus.committed(INVENTORY_GROUP)
+        while not stop.is_set():
+            batch = await self.bus.read(EVENTS, offset, 500)
+            if not batch:
+                await self.bus.wait(EVENTS, timeout=0.5)
+                continue
+            synced = {t.name for t in self.config.tenants if t.inventory.enabled}
+            for stored in batch:
+                if stored.tenant in synced:
+                    outcome = await updater.apply_raw(stored.tenant, stored.value)
+                    if outcome in INVENTORY_EFFECTS:
+                        self.metrics.inventory_events.labels(stored.tenant, outcome).inc()
+            offset = batch[-1].offset
+            await self.bus.commit(INVENTORY_GROUP, offset)
 
     async def _check_at_start(self, tenant: str) -> None:
         """Each tenant's test connection when it starts: part of its status, so a wrong enforcement token
@@ -251,6 +325,11 @@ class EmbeddedPipeline:
     async def _stop_polling(self, name: str) -> None:
         stop, task = self._polling.pop(name)
         stop.set()
+        self._inventory_wake.pop(name, None)
+        syncing = self._syncing.pop(name, None)
+        if syncing is not None:  # a sync in progress is cut: its checkpoint has the pages stored so far
+            syncing.cancel()
+            await asyncio.gather(syncing, return_exceptions=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), 10)
         task.cancel()
@@ -288,7 +367,7 @@ class EmbeddedPipeline:
         self.config = new
         self.channels = {t.name: channels_for(t, self._session) for t in new.tenants}  # rotated secrets too
         self._deliverer.update(_by_name(self.channels))
-        start_series(self.metrics, new, ("poll", "detect", "act"))  # an added tenant's series from 0
+        start_series(self.metrics, new, STAGES)  # an added tenant's series from 0
         done.append("secrets re-read: rotated tokens are used from the next request")
         log.info("config.reloaded", changes=done)
         return done
@@ -387,7 +466,7 @@ class EmbeddedPipeline:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 600)
-            await self.bus.prune_events(EVENT_DEDUPE_WINDOW_S, [DetectionStage.group])
+            await self.bus.prune_events(EVENT_DEDUPE_WINDOW_S, [DetectionStage.group, INVENTORY_GROUP])
 
 
 async def _sleep_until(event: asyncio.Event, stop: asyncio.Event) -> None:

@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 
 _EPOCH_FLOOR = 1_000_000_000  # an X-Rate-Limit-Reset below this is a relative delay, not an epoch
 
-BUCKETS = ("logs", "user_get", "users", "default")  # every name bucket_for returns
+BUCKETS = ("logs", "user_get", "users", "groups", "apps", "default")  # every name bucket_for returns
 
 # Told of every response: its bucket, the bucket's X-Rate-Limit-Remaining (None when the response says
 # nothing of the time window, e.g. a concurrency 429) and whether it was a 429. A metrics hook: the client
@@ -45,7 +45,8 @@ def bucket_for(method: str, path: str) -> str:
     """Name the Okta rate-limit bucket a request falls in (the one place that knows the mapping).
 
     Follows Okta's published management buckets: ``/api/v1/logs``; ``GET /api/v1/users/{id}``;
-    everything else under ``/api/v1/users`` (list/create, lifecycle, sessions, factors); the rest.
+    everything else under ``/api/v1/users`` (list/create, lifecycle, sessions, factors); ``/api/v1/groups``
+    and ``/api/v1/apps`` with everything under each; the rest. (tests/sim checks the simulator agrees.)
     """
     path = path.split("?", 1)[0].rstrip("/")
     if path == "/api/v1/logs" or path.startswith("/api/v1/logs/"):
@@ -55,6 +56,9 @@ def bucket_for(method: str, path: str) -> str:
         if method.upper() == "GET" and rest and "/" not in rest:
             return "user_get"
         return "users"
+    for bucket in ("groups", "apps"):
+        if path == f"/api/v1/{bucket}" or path.startswith(f"/api/v1/{bucket}/"):
+            return bucket
     return "default"
 
 

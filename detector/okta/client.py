@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -49,6 +49,14 @@ class LogPage:
     raw_events: list[bytes]
     next_url: str | None
     request_id: str | None
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list endpoint: its items as Okta sent them, and the ``next`` URL (None: the last page)."""
+
+    items: list[Any]
+    next_url: str | None
 
 
 @dataclass
@@ -183,6 +191,53 @@ class OktaClient:
             request_id=resp.request_id,
         )
 
+    # -- paged lists --------------------------------------------------------------------------
+
+    async def pages(
+        self,
+        start: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        what: str = "objects",
+        max_pages: int = _MAX_LIST_PAGES,
+    ) -> AsyncIterator[ListPage]:
+        """Every page of a list endpoint, following Okta's ``Link: rel="next"``.
+
+        ``start`` is a path (``/api/v1/users``, with ``params``) or a ``next`` URL stored from an earlier
+        page, so a caller that persisted its cursor resumes there. A ``next`` outside the org's origin is
+        refused (it would carry our credential elsewhere), and more than ``max_pages`` pages is an error
+        rather than an endless loop on a server that keeps linking.
+        """
+        if start.startswith("/"):
+            url: str | None = self.org_url + start + ("?" + urlencode(dict(params)) if params else "")
+        else:
+            self._check_origin(start)
+            url = start
+        for _ in range(max_pages):
+            if url is None:
+                return
+            resp = await self._request("GET", url)
+            data = self._parse_json(resp, "GET", url)
+            if not isinstance(data, list):
+                raise self._bad(resp, "GET", url, f"expected a JSON array of {what}")
+            url = resp.links.get("next")
+            if url is not None:
+                self._check_origin(url)
+            yield ListPage(data, url)
+        if url is not None:
+            raise self._bad(None, "GET", start, f"too many pages of {what}")
+
+    async def list_all(
+        self, path: str, *, params: Mapping[str, str] | None = None, what: str = "objects"
+    ) -> list[dict[str, Any]]:
+        """Every object of a list endpoint (all pages); a page holding a non-object is a bad response."""
+        out: list[dict[str, Any]] = []
+        async for page in self.pages(path, params=params, what=what):
+            if not all(isinstance(item, dict) for item in page.items):
+                raise self._bad(None, "GET", path, f"expected a JSON array of {what}")
+            out.extend(page.items)
+        return out
+
     # -- users --------------------------------------------------------------------------------
 
     async def get_user(self, user_id: str) -> dict[str, Any]:
@@ -190,20 +245,7 @@ class OktaClient:
 
     async def list_user_groups(self, user_id: str) -> list[dict[str, Any]]:
         """All groups of a user, following ``next`` links."""
-        url: str | None = self._user_url(user_id, "groups")
-        out: list[dict[str, Any]] = []
-        for _ in range(_MAX_LIST_PAGES):
-            if url is None:
-                return out
-            resp = await self._request("GET", url)
-            data = self._parse_json(resp, "GET", url)
-            if not isinstance(data, list) or not all(isinstance(g, dict) for g in data):
-                raise self._bad(resp, "GET", url, "expected a JSON array of groups")
-            out.extend(data)
-            url = resp.links.get("next")
-            if url is not None:
-                self._check_origin(url)
-        raise self._bad(None, "GET", self._user_url(user_id, "groups"), "too many pages of groups")
+        return await self.list_all(self._user_url(user_id, "groups")[len(self.org_url) :], what="groups")
 
     async def list_user_roles(self, user_id: str) -> list[dict[str, Any]]:
         """The user's admin role assignments (``okta.roles.read``); [] for a user who is no admin."""

@@ -36,9 +36,13 @@ ConnectionTest = Callable[[str], Awaitable[dict[str, Any]]]
 
 
 def tenant_routes(
-    status: StatusBoard, sync: Callable[[str], bool], test_connection: ConnectionTest | None = None
+    status: StatusBoard,
+    sync: Callable[[str], bool],
+    test_connection: ConnectionTest | None = None,
+    sync_inventory: Callable[[str], bool] | None = None,
 ) -> list[web.RouteDef]:
-    """``GET /api/v1/tenants[/{name}]``, ``POST .../sync`` (poll now), ``POST .../test-connection``."""
+    """``GET /api/v1/tenants[/{name}]``, ``POST .../sync`` (poll now), ``POST .../test-connection``,
+    ``POST .../inventory/sync`` (a full inventory sync now, unless one is running)."""
 
     def known(request: web.Request) -> str:
         name = request.match_info["name"]
@@ -63,6 +67,15 @@ def tenant_routes(
         web.get("/api/v1/tenants/{name}", one_tenant),
         web.post("/api/v1/tenants/{name}/sync", sync_now),
     ]
+    if sync_inventory is not None:
+
+        async def inventory_now(request: web.Request) -> web.Response:
+            name = known(request)
+            if not sync_inventory(name):
+                return web.json_response({"error": f"tenant {name!r} does not sync an inventory here"}, status=409)
+            return web.json_response({"tenant": name, "inventory": "sync requested"}, status=202)
+
+        routes.append(web.post("/api/v1/tenants/{name}/inventory/sync", inventory_now))
     if test_connection is not None:
 
         async def test(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ series for an alert to find."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Literal
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -21,7 +21,9 @@ from detector.ops.labels import OTHER, POLL_ERROR_CODES
 from detector.respond.ledger import Status
 from detector.version import package_version
 
-Stage = Literal["poll", "detect", "act"]  # what a process runs: embedded mode all three, each Kafka role one
+# What a process runs: embedded mode all of them, each Kafka role one (the inventory sync: embedded mode only).
+Stage = Literal["poll", "detect", "act", "inventory"]
+INVENTORY_EFFECTS = ("updated", "removed", "stale")  # what an event did to the inventory (ignored ones aside)
 TenantStatus = Literal["success", "in_progress", "error"]
 TENANT_STATUSES: tuple[TenantStatus, ...] = ("success", "in_progress", "error")
 OUTCOMES = tuple(s.value for s in Status if s is not Status.PENDING)  # a decision reported is final or failed
@@ -159,6 +161,47 @@ class Metrics:
             registry=r,
         )
 
+        self.inventory_sync_duration = Gauge(
+            "itdr_inventory_sync_duration_seconds",
+            "How long the tenant's last finished inventory sync took (the runs of a resumed sync added up)",
+            ["tenant"],
+            registry=r,
+        )
+        self.inventory_last_success = Gauge(
+            "itdr_inventory_last_success_timestamp_seconds",
+            "Unix time the tenant's last successful inventory sync finished; 0 until the first",
+            ["tenant"],
+            registry=r,
+        )
+        self.inventory_records = Gauge(
+            "itdr_inventory_records",
+            "Inventory records of the tenant per kind (user, group, role, factor, ...), after each sync",
+            ["tenant", "kind"],
+            registry=r,
+        )
+        self.inventory_sync_errors = Counter(
+            "itdr_inventory_sync_errors_total",
+            "Inventory syncs that failed (each keeps its checkpoint: the next one resumes it)",
+            ["tenant"],
+            registry=r,
+        )
+        self.inventory_events = Counter(
+            "itdr_inventory_events_total",
+            "System Log events applied to the inventory by effect: updated, removed, stale (re-read at the next sync)",
+            ["tenant", "effect"],
+            registry=r,
+        )
+
+    def inventory_synced(self, tenant: str, status: dict[str, Any]) -> None:
+        """A sync ended (success or error): its duration, counts and errors."""
+        if status.get("state") == "error":
+            self.inventory_sync_errors.labels(tenant).inc()
+        elif status.get("state") == "success":
+            self.inventory_sync_duration.labels(tenant).set(float(status.get("duration_s") or 0.0))
+            self.inventory_last_success.labels(tenant).set(float(status.get("finished") or 0.0))
+        for kind, n in (status.get("counts") or {}).items():
+            self.inventory_records.labels(tenant, kind).set(n)
+
     def set_tenant_status(self, tenant: str, status: TenantStatus) -> None:
         for each in TENANT_STATUSES:
             self.tenant_status.labels(tenant, each).set(1 if each == status else 0)
@@ -206,6 +249,7 @@ def start_series(metrics: Metrics, config: Config, stages: Collection[Stage]) ->
     would read as a stuck detection worker. Gauges that hold a reading (lag, remaining quota, consumer lag)
     appear with their first reading."""
     tenants = [t.name for t in config.tenants]
+    synced = {t.name for t in config.tenants if t.inventory.enabled}
     names = finding_names()
     for tenant in tenants:
         if "poll" in stages:
@@ -230,6 +274,11 @@ def start_series(metrics: Metrics, config: Config, stages: Collection[Stage]) ->
                 for name in emitted:
                     for tier in Tier:
                         metrics.findings.labels(tenant, name, tier.value)
+        if "inventory" in stages and tenant in synced:
+            metrics.inventory_sync_errors.labels(tenant)
+            metrics.inventory_last_success.labels(tenant).set(0)
+            for effect in INVENTORY_EFFECTS:
+                metrics.inventory_events.labels(tenant, effect)
         if "act" in stages:
             metrics.breaker_open.labels(tenant).set(0)
             for action in Action:

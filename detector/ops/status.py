@@ -77,6 +77,7 @@ class TenantStatus:
     events: deque[tuple[float, int]] = field(default_factory=deque)  # (poll start, events) in RATE_WINDOW_S
     rate_limits: dict[str, int] = field(default_factory=dict)
     connection: dict[str, Any] | None = None  # the last test-connection report
+    inventory: dict[str, Any] | None = None  # the directory inventory's sync status (kept by its own store)
     polled_since_start: bool = False  # readiness: a poll worked in this process
 
     def lag_s(self, now: float) -> float | None:
@@ -103,6 +104,7 @@ class TenantStatus:
             "rate_limit_remaining": dict(self.rate_limits),
             "recent_polls": list(self.polls),
             "connection": self.connection,
+            "inventory": inventory_view(self.inventory),
         }
 
     def durable(self) -> dict[str, Any]:
@@ -222,6 +224,12 @@ class StatusBoard:
             status.connection = report
             await self._persist(status, force=True)
 
+    def set_inventory(self, tenant: str, status: dict[str, Any]) -> None:
+        """The inventory sync's status (in progress, success, error: counts, duration) joins the tenant's."""
+        known = self.tenants.get(tenant)
+        if known is not None:
+            known.inventory = status
+
     def view(self, tenant: str | None = None) -> list[dict[str, Any]]:
         now = self.clock()
         chosen = [self.tenants[tenant]] if tenant is not None else list(self.tenants.values())
@@ -248,6 +256,25 @@ class StatusBoard:
             await self.store.save_status(status.tenant, status.durable())
         except Exception as exc:  # status is for operators: never let it stop a poller
             log.warning("tenant.status_not_saved", tenant=status.tenant, error=repr(exc)[:200])
+
+
+def inventory_view(status: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """An inventory sync status (detector/inventory/sync.py) as the API and ``detector status`` show it."""
+    if not status:
+        return None
+    return {
+        "state": status.get("state"),
+        "generation": status.get("generation"),
+        "started": _iso(status.get("started")),
+        "finished": _iso(status.get("finished")),
+        "duration_s": status.get("duration_s"),
+        "counts": dict(status.get("counts") or {}),
+        "skipped": dict(status.get("skipped") or {}),
+        "malformed": dict(status.get("malformed") or {}),
+        "error": status.get("error"),
+        "resumed": status.get("resumed", 0),
+        "last_success": _iso(status.get("last_success")),
+    }
 
 
 def _iso(epoch: float | None) -> str | None:

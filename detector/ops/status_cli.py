@@ -78,18 +78,19 @@ async def _from_api(config: Config) -> tuple[list[dict[str, Any]], str] | None:
 
 def _from_data_dir(config: Config) -> list[dict[str, Any]]:
     stored: dict[str, dict[str, Any]] = {}
+    synced: dict[str, dict[str, Any]] = {}
     if config.db_path.exists():
         db = sqlite3.connect(f"file:{config.db_path}?mode=ro", uri=True)
         try:
-            stored = {t: orjson.loads(v) for t, v in db.execute("SELECT tenant, value FROM tenant_status")}
-        except sqlite3.OperationalError:  # a data directory from before tenant status existed
-            stored = {}
+            stored = _rows(db, "tenant_status")  # absent in a data directory from before tenant status existed
+            synced = _rows(db, "inventory_sync_status")  # absent until an inventory sync ran
         finally:
             db.close()
     now = time.time()
     views = []
     for tenant in config.tenants:
         status = TenantStatus.restored(tenant.name, stored.get(tenant.name, {}))
+        status.inventory = synced.get(tenant.name)
         view = status.to_dict(now, tenant.poll.slow_sync_s)
         if tenant.name not in stored:
             view["status"] = "never synced"
@@ -97,9 +98,31 @@ def _from_data_dir(config: Config) -> list[dict[str, Any]]:
     return views
 
 
+def _rows(db: sqlite3.Connection, table: str) -> dict[str, dict[str, Any]]:
+    try:
+        return {t: orjson.loads(v) for t, v in db.execute(f"SELECT tenant, value FROM {table}")}
+    except sqlite3.OperationalError:
+        return {}
+
+
+def inventory_cell(view: dict[str, Any] | None) -> Text:
+    """The inventory sync in one cell: its state, duration and user count, or its error (red)."""
+    if not view:
+        return Text("-")
+    state = str(view.get("state"))
+    counts = view.get("counts") or {}
+    text = f"{state} {float(view.get('duration_s') or 0):.0f} s, {counts.get('user', 0)} users"
+    if view.get("skipped"):
+        text += f", {len(view['skipped'])} part(s) skipped"
+    if state == "error":
+        text += f": {view.get('error')}"
+    style = {"success": "green", "error": "bold red"}.get(state, "yellow")
+    return Text(terminal_text(text), style=style)
+
+
 def table(tenants: list[dict[str, Any]], source: str) -> Table:
     out = Table(title=f"tenants ({source})", title_justify="left")
-    for column in ("tenant", "status", "error", "first connected", "last success", "lag", "events/min"):
+    for column in ("tenant", "status", "error", "first connected", "last success", "lag", "events/min", "inventory"):
         out.add_column(column, justify="right" if column in ("lag", "events/min") else "left")
     for t in tenants:
         error = t.get("error") or {}
@@ -114,5 +137,6 @@ def table(tenants: list[dict[str, Any]], source: str) -> Table:
             Text(t.get("last_success") or "never"),
             Text("-" if lag is None else f"{lag:.0f} s", style="bold red" if t.get("slow") else ""),
             Text(str(t.get("events_per_minute", 0))),
+            inventory_cell(t.get("inventory")),
         )
     return out

@@ -1,4 +1,5 @@
-"""Okta simulator: a real HTTP server that speaks the System Log, Users, Groups and OAuth APIs as Okta does.
+"""Okta simulator: a real HTTP server that speaks the System Log, Users, Groups, Apps, OAuth and the security
+settings APIs (API tokens, IdPs, policies, ThreatInsight) as Okta does.
 
 `SimOrg` holds one org's state (plain Python, no I/O); `SimServer` serves it over loopback HTTP.
 """

@@ -26,6 +26,18 @@ DISPLAY_MESSAGES = {
     "user.session.end": "User logout from Okta",
     "group.user_membership.add": "Add user to group membership",
     "group.user_membership.remove": "Remove user from group membership",
+    "user.lifecycle.create": "Create Okta user",
+    "user.account.privilege.grant": "Grant user privilege",
+    "user.account.privilege.revoke": "Revoke user privilege",
+    "group.privilege.grant": "Grant group privilege",
+    "group.privilege.revoke": "Revoke group privilege",
+    "application.user_membership.add": "Add user to application membership",
+    "application.user_membership.remove": "Remove user from application membership",
+    "group.application_assignment.add": "Add assigned application to group",
+    "system.api_token.create": "Create API token",
+    "system.api_token.revoke": "Revoke API token",
+    "user.mfa.factor.activate": "Activate factor or authenticator",
+    "user.mfa.factor.deactivate": "Reset factor or authenticator",
 }
 
 
@@ -50,10 +62,7 @@ def admin_event(
 ) -> dict[str, Any]:
     """One LogEvent caused by an API call; `uuid`/`published` are filled when appended. A membership
     change also targets the group (`UserGroup`), as Okta's `group.user_membership.*` events do."""
-    detail: dict[str, Any] = {}
-    if principal.token_id:
-        detail["requestApiTokenId"] = principal.token_id
-    debug: dict[str, Any] = {"requestId": ctx.request_id, "requestUri": ctx.path, "url": ctx.path_qs}
+    debug: dict[str, Any] = {}
     target = [user.target()] + ([group.target()] if group is not None else [])
     if session_id is not None:
         debug["EndedSessionId"] = session_id
@@ -66,13 +75,36 @@ def admin_event(
                 "detailEntry": None,
             }
         )
+    return log_event(
+        event_type, ctx, principal.actor, target, client_id=principal.client_id, token_id=principal.token_id,
+        debug=debug, session_id=session_id,
+    )  # fmt: skip
+
+
+def log_event(
+    event_type: str,
+    ctx: RequestContext,
+    actor: dict[str, Any],
+    target: list[dict[str, Any]],
+    *,
+    client_id: str | None = None,
+    token_id: str | None = None,
+    debug: dict[str, Any] | None = None,
+    session_id: str | None = None,
+) -> dict[str, Any]:
+    """The LogEvent shape every admin change shares: `actor` did `event_type` to `target` in request `ctx`."""
+    detail: dict[str, Any] = {}
+    if token_id:
+        detail["requestApiTokenId"] = token_id
+    debug_data: dict[str, Any] = {"requestId": ctx.request_id, "requestUri": ctx.path, "url": ctx.path_qs}
+    debug_data.update(debug or {})
     return {
-        "actor": dict(principal.actor),
+        "actor": dict(actor),
         "client": {
             "userAgent": {"rawUserAgent": ctx.user_agent, "os": "Unknown", "browser": "UNKNOWN"},
             "zone": "null",
             "device": "Unknown",
-            "id": principal.client_id,
+            "id": client_id,
             "ipAddress": ctx.ip,
             "geographicalContext": None,
         },
@@ -91,7 +123,7 @@ def admin_event(
         "outcome": {"result": "SUCCESS", "reason": None},
         "securityContext": {"asNumber": None, "asOrg": None, "isp": None, "domain": None, "isProxy": None},
         "severity": "INFO",
-        "debugContext": {"debugData": debug},
+        "debugContext": {"debugData": debug_data},
         "legacyEventType": "core.user_auth.logout_success" if event_type == "user.session.end" else None,
         "transaction": {"type": "WEB", "id": ctx.request_id, "detail": detail},
         "version": "0",

@@ -39,6 +39,13 @@ CLEAR_SESSIONS = Needs(_USERS_MANAGE, roles.CLEAR_SESSIONS)
 LIFECYCLE = {action: Needs(_USERS_MANAGE, permission) for action, permission in roles.LIFECYCLE_PERMISSIONS.items()}
 GROUPS_READ = Needs(("okta.groups.read", "okta.groups.manage"), roles.GROUPS_READ)
 GROUPS_MANAGE = Needs(("okta.groups.manage",), roles.GROUP_MEMBERSHIP)
+APPS_READ = Needs(("okta.apps.read", "okta.apps.manage"), roles.APPS_READ)
+# Okta's spec names okta.appGrants.read for `GET /api/v1/apps/{appId}/grants`, not okta.apps.read.
+APP_GRANTS_READ = Needs(("okta.appGrants.read", "okta.appGrants.manage"), roles.APPS_READ)
+API_TOKENS_READ = Needs(("okta.apiTokens.read", "okta.apiTokens.manage"), roles.API_TOKENS_READ)
+IDPS_READ = Needs(("okta.idps.read", "okta.idps.manage"), roles.IDPS_READ)
+POLICIES_READ = Needs(("okta.policies.read", "okta.policies.manage"), roles.POLICIES_READ)
+THREAT_INSIGHTS_READ = Needs(("okta.threatInsights.read", "okta.threatInsights.manage"), roles.THREAT_INSIGHTS_READ)
 
 
 def request_url(request: web.Request) -> str:

@@ -11,6 +11,7 @@ import signal
 from rich.console import Console
 
 from detector.sim.org import SimOrg
+from detector.sim.org_population import build_directory
 from detector.sim.ratelimit import RateLimits
 from detector.sim.scenario import ScenarioRunner, bundled_scenarios, load_scenario
 from detector.sim.server import SimServer
@@ -26,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=float, default=1.0, help="<1 plays the scenario's steps faster")
     parser.add_argument("--logs-per-minute", type=int, default=120, help="rate limit of the /api/v1/logs bucket")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated users and traffic")
+    parser.add_argument(
+        "--directory-users",
+        type=int,
+        default=0,
+        help="furnish a directory of N users (groups, admins, apps, grants, tokens, IdPs) for an inventory sync",
+    )
+    parser.add_argument("--directory-groups", type=int, default=200, help="groups of that directory (in all)")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -34,6 +42,8 @@ async def run(args: argparse.Namespace) -> int:
     org = SimOrg(name="acme", seed=args.seed, rate_limits=RateLimits(logs=args.logs_per_minute))
     token = args.token or secrets.token_urlsafe(24)
     token_id = org.add_api_token(token, name="itdr")
+    if args.directory_users > 0:
+        build_directory(org, args.directory_users, args.directory_groups, seed=args.seed)
     server = SimServer(org, host=args.host, port=args.port)
     await server.start()
     console.print(f"Okta simulator at [bold]{server.url}[/] (scenario {scenario.name!r})")

@@ -14,6 +14,8 @@ from typing import Any
 
 import jwt
 
+from detector.sim.timefmt import iso_ms
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASYMMETRIC_ALGS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"]
 TOKEN_LIFETIME = 3600
@@ -53,10 +55,42 @@ class Principal:
 
 @dataclass
 class ApiToken:
+    """An SSWS token: the secret and the metadata `GET /api/v1/api-tokens` shows.
+
+    Okta expires a token `token_window` after its last use (`expiresAt` = last use + window); a token
+    planted with `token_window=None` shows no expiry."""
+
     id: str
     name: str
     value: str
     admin: dict[str, Any]  # the admin user the token acts as (System Log actor)
+    created: float = 0.0
+    last_used: float = 0.0  # Okta's `lastUpdated`: the token's last use
+    token_window_days: int | None = 30
+    network: str = "ANYWHERE"  # ANYWHERE | ZONE
+    include_zones: tuple[str, ...] = ()
+    exclude_zones: tuple[str, ...] = ()
+    client_name: str = "Okta API"
+
+    def json(self, base: str) -> dict[str, Any]:
+        """The `ApiToken` object (never the secret)."""
+        network: dict[str, Any] = {"connection": self.network}
+        if self.network == "ZONE":
+            network |= {"include": list(self.include_zones), "exclude": list(self.exclude_zones)}
+        body: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "userId": self.admin["id"],
+            "clientName": self.client_name,
+            "created": iso_ms(self.created),
+            "lastUpdated": iso_ms(self.last_used),
+            "network": network,
+            "_link": {"self": {"href": f"{base}/api/v1/api-tokens/{self.id}"}},
+        }
+        if self.token_window_days is not None:
+            body["tokenWindow"] = f"P{self.token_window_days}D"
+            body["expiresAt"] = iso_ms(self.last_used + self.token_window_days * 86400)
+        return body
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 
 from detector.sim.errors import OktaError
 from detector.sim.ids import IdFactory
+from detector.sim.pagination import OrderedIds
 from detector.sim.timefmt import iso_ms
 
 USER_STATUSES = frozenset(
@@ -25,7 +26,10 @@ class Factor:
     factor_type: str
     created: float
     status: str = "ACTIVE"
-    provider: str = "OKTA"
+    provider: str = ""  # Okta's: FIDO for webauthn, OKTA for the rest
+
+    def __post_init__(self) -> None:
+        self.provider = self.provider or ("FIDO" if self.factor_type == "webauthn" else "OKTA")
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Group:
     created: float
     description: str = ""
     membership_updated: float | None = None
+    members: OrderedIds = field(default_factory=OrderedIds, repr=False, compare=False)  # user ids, joined order
 
     def target(self) -> dict[str, Any]:
         """The group as a System Log `target` entry."""
@@ -95,19 +100,30 @@ class LifecycleOutcome:
 
 
 class Directory:
-    """The org's people: users by id, groups by name, and Okta's user status machine (Users API lifecycle)."""
+    """The org's people: users by id, groups by name, and Okta's user status machine (Users API lifecycle).
+
+    Indexed for a large org: users and groups in creation order (`user_order`, `group_order`), logins and
+    group ids looked up in O(1), each group's members kept in the group, so no request scans the directory.
+    """
 
     def __init__(self, ids: IdFactory) -> None:
         self._ids = ids
         self.users: dict[str, UserRecord] = {}
         self.groups: dict[str, Group] = {}
+        self.groups_by_id: dict[str, Group] = {}
+        self.user_order = OrderedIds()
+        self.group_order = OrderedIds()
+        self._by_login: dict[str, str] = {}  # lower-cased login -> user id
+        self._by_short: dict[str, str | None] = {}  # lower-cased login shortname -> user id, None if ambiguous
 
     # -- setup ---------------------------------------------------------------------------------
 
     def group(self, name: str, now: float) -> Group:
         if name not in self.groups:
             kind = "BUILT_IN" if name == "Everyone" else "OKTA_GROUP"
-            self.groups[name] = Group(self._ids.okta_id("00g"), name, kind, now)
+            group = Group(self._ids.okta_id("00g"), name, kind, now)
+            self.groups[name] = self.groups_by_id[group.id] = group
+            self.group_order.add(group.id)
         return self.groups[name]
 
     def add_user(
@@ -124,7 +140,7 @@ class Directory:
         if status not in USER_STATUSES:
             raise ValueError(f"unknown user status {status!r}")
         uid = user_id or self._ids.okta_id("00u")
-        if uid in self.users or self.find(login) is not None:
+        if uid in self.users or login.lower() in self._by_login:
             raise ValueError(f"user {uid} / {login} already exists")
         active_once = status not in {"STAGED", "PROVISIONED"}
         user = UserRecord(
@@ -140,10 +156,20 @@ class Directory:
             password_changed=now if active_once else None,
             last_updated=now,
         )
-        user.group_ids = [self.group(g, now).id for g in dict.fromkeys(["Everyone", *groups])]
         user.factors = [Factor(self._ids.okta_id("opf"), f, now) for f in factors]
         self.users[uid] = user
+        self.user_order.add(uid)
+        self._by_login[login.lower()] = uid
+        short = login.lower().split("@")[0]
+        self._by_short[short] = None if short in self._by_short else uid
+        for name in dict.fromkeys(["Everyone", *groups]):
+            self._join(self.group(name, now), user)
         return user
+
+    @staticmethod
+    def _join(group: Group, user: UserRecord) -> None:
+        user.group_ids.append(group.id)
+        group.members.add(user.id)
 
     def create_group(self, name: str, description: str, now: float) -> Group:
         """`POST /api/v1/groups`: a new OKTA_GROUP; Okta refuses a second group of the same name."""
@@ -160,20 +186,20 @@ class Directory:
     # -- group membership (Okta's Groups API: OKTA_GROUP memberships only) ----------------------
 
     def group_by_id(self, group_id: str) -> Group:
-        for group in self.groups.values():
-            if group.id == group_id:
-                return group
-        raise OktaError("E0000007", f"Not found: Resource not found: {group_id} (UserGroup)")
+        group = self.groups_by_id.get(group_id)
+        if group is None:
+            raise OktaError("E0000007", f"Not found: Resource not found: {group_id} (UserGroup)")
+        return group
 
     def members(self, group: Group) -> list[UserRecord]:
-        return [u for u in self.users.values() if group.id in u.group_ids]
+        return [self.users[uid] for uid in group.members]
 
     def add_member(self, group: Group, user: UserRecord, now: float) -> bool:
         """Assign the user; True when it was not a member yet (Okta answers 204 either way)."""
         self._modifiable(group)
         if group.id in user.group_ids:
             return False
-        user.group_ids.append(group.id)
+        self._join(group, user)
         group.membership_updated = now
         return True
 
@@ -183,6 +209,7 @@ class Directory:
         if group.id not in user.group_ids:
             return False
         user.group_ids.remove(group.id)
+        group.members.discard(user.id)
         group.membership_updated = now
         return True
 
@@ -202,11 +229,10 @@ class Directory:
         if id_or_login in self.users:
             return self.users[id_or_login]
         low = id_or_login.lower()
-        for user in self.users.values():
-            if user.login.lower() == low:
-                return user
-        short = [u for u in self.users.values() if u.login.lower().split("@")[0] == low]
-        return short[0] if len(short) == 1 else None
+        if low in self._by_login:
+            return self.users[self._by_login[low]]
+        uid = self._by_short.get(low)
+        return None if uid is None else self.users[uid]
 
     def get(self, id_or_login: str) -> UserRecord:
         user = self.find(id_or_login)
@@ -351,8 +377,10 @@ class Directory:
                 "platform": "IOS",
                 "version": "9.0",
             },
-            "sms": {"phoneNumber": "+1-555-415-1337"},
+            "sms": {"phoneNumber": "+15554151337"},
             "email": {"email": user.email},
+            "webauthn": {"credentialId": factor.id.lower() + "Zm9vYmFy", "authenticatorName": "YubiKey 5 NFC"},
+            "token:software:totp": {"credentialId": user.login},
         }
         return {
             "id": factor.id,

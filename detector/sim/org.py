@@ -12,10 +12,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from detector.sim.apps import OIDC_CLIENT
 from detector.sim.credentials import AccessToken, ApiToken, Principal, ReplayCache, ServiceApp
 from detector.sim.directory import Directory, UserRecord
 from detector.sim.faults import FaultPlan
 from detector.sim.ids import IdFactory
+from detector.sim.inventory import SimInventory
 from detector.sim.logstore import LogStore
 from detector.sim.ratelimit import RateLimiter, RateLimits
 from detector.sim.roles import STANDARD_ROLES, RoleAssignment, permissions_of
@@ -66,6 +68,7 @@ class SimOrg:
         self.dpop_nonce = self.ids.secret(32)
         # Set by SimServer.start(); used for absolute hrefs in objects built outside a request.
         self.base_url = f"https://{name}.okta.com"
+        self.inventory = SimInventory(self, seed)  # apps, grants, group roles, policies, IdPs, ThreatInsight
 
     # -- credentials ---------------------------------------------------------------------------
 
@@ -103,8 +106,9 @@ class SimOrg:
                 last_updated=now,
             )
             self.admins[owner.id] = owner
-        self.roles[owner.id] = [RoleAssignment(owner.id, role, self.clock()) for role in dict.fromkeys(roles)]
-        self.api_tokens[value] = ApiToken(token_id, name, value, owner.target())
+        now = self.clock()
+        self.roles[owner.id] = [RoleAssignment(owner.id, role, now) for role in dict.fromkeys(roles)]
+        self.api_tokens[value] = ApiToken(token_id, name, value, owner.target(), created=now, last_used=now)
         return token_id
 
     def add_service_app(
@@ -115,9 +119,15 @@ class SimOrg:
         require_dpop: bool = False,
         name: str | None = None,
     ) -> ServiceApp:
-        """Register an API Services app using private_key_jwt with the given granted scopes."""
+        """Register an API Services app using private_key_jwt with the given granted scopes (it is listed
+        by the Apps API too, its scopes as grants)."""
         app = ServiceApp(client_id, copy.deepcopy(jwks), frozenset(scopes), require_dpop, name or client_id)
         self.apps[client_id] = app
+        record = self.inventory.apps.by_client_id(client_id)
+        if record is None:
+            record = self.inventory.add_app(OIDC_CLIENT, app.name, "service", client_id=client_id)
+        for scope in sorted(app.scopes):
+            self.inventory.grant_scope(record, scope)
         return app
 
     def issue_access_token(self, app: ServiceApp, scopes: frozenset[str], jkt: str | None) -> AccessToken:
@@ -129,6 +139,7 @@ class SimOrg:
         token = self.api_tokens.get(value)
         if token is None:
             return None
+        token.last_used = self.clock()
         owner = token.admin["id"]
         held = permissions_of(tuple(r.type for r in self.roles.get(owner, [])))
         return Principal(token.id, token.admin, None, token_id=token.id, permissions=held, user_id=owner)

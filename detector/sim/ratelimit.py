@@ -22,6 +22,8 @@ class RateLimits:
     logs: int = 120
     user_get: int = 2000
     users: int = 600
+    groups: int = 500  # /api/v1/groups and everything under it
+    apps: int = 100  # /api/v1/apps and everything under it (Okta publishes small per-endpoint app limits)
     default: int = 1200
     window_seconds: float = 60.0
     concurrency: int = 75
@@ -34,6 +36,10 @@ def bucket_for(method: str, path: str) -> str:
         return "logs"
     if path.startswith("/api/v1/users"):
         return "user_get" if method == "GET" and _USER_BY_ID.match(path) else "users"
+    if path == "/api/v1/groups" or path.startswith("/api/v1/groups/"):
+        return "groups"
+    if path == "/api/v1/apps" or path.startswith("/api/v1/apps/"):
+        return "apps"
     if path.startswith("/oauth2/"):
         return "token"
     return "default"

@@ -29,6 +29,11 @@ UNLOCK = "okta.users.lifecycle.unlock"
 ROLES_READ = "okta.roles.read"  # another user's role assignments: "Add, remove, and view administrators"
 GROUPS_READ = "okta.groups.read"
 GROUP_MEMBERSHIP = "okta.groups.members.manage"
+APPS_READ = "okta.apps.read"
+API_TOKENS_READ = "okta.apiTokens.read"
+IDPS_READ = "okta.idps.read"
+POLICIES_READ = "okta.policies.read"
+THREAT_INSIGHTS_READ = "okta.threatInsights.read"
 
 LIFECYCLE_PERMISSIONS = {
     "suspend": SUSPEND,
@@ -42,11 +47,16 @@ LIFECYCLE_PERMISSIONS = {
 _USER_ADMIN = frozenset(
     {USERS_READ, LOGS_READ, CLEAR_SESSIONS, GROUPS_READ, GROUP_MEMBERSHIP, *LIFECYCLE_PERMISSIONS.values()}
 )
+# An org admin also manages apps, identity providers and the org's security settings ("all but viewing
+# administrators and API tokens" in the simulator); a read-only admin views everything but administrators
+# and API tokens.
+_ORG_ADMIN = _USER_ADMIN | {APPS_READ, IDPS_READ, POLICIES_READ, THREAT_INSIGHTS_READ}
+_READ_ONLY = frozenset({USERS_READ, LOGS_READ, GROUPS_READ, APPS_READ, IDPS_READ, POLICIES_READ, THREAT_INSIGHTS_READ})
 
 # role type -> (Okta's label, permissions held; None = every permission)
 STANDARD_ROLES: dict[str, tuple[str, frozenset[str] | None]] = {
     "SUPER_ADMIN": ("Super Administrator", None),
-    "ORG_ADMIN": ("Organizational Administrator", _USER_ADMIN),  # all but viewing administrators
+    "ORG_ADMIN": ("Organizational Administrator", _ORG_ADMIN),
     "USER_ADMIN": ("Group Administrator", _USER_ADMIN),  # Okta: "Group Administrator", for its groups
     "HELP_DESK_ADMIN": (
         "Help Desk Administrator",
@@ -56,9 +66,9 @@ STANDARD_ROLES: dict[str, tuple[str, frozenset[str] | None]] = {
         "Group Membership Administrator",
         frozenset({USERS_READ, GROUPS_READ, GROUP_MEMBERSHIP}),
     ),
-    "READ_ONLY_ADMIN": ("Read Only Administrator", frozenset({USERS_READ, LOGS_READ})),
+    "READ_ONLY_ADMIN": ("Read Only Administrator", _READ_ONLY),
     "REPORT_ADMIN": ("Report Administrator", frozenset({LOGS_READ})),
-    "APP_ADMIN": ("Application Administrator", frozenset({USERS_READ, LOGS_READ})),
+    "APP_ADMIN": ("Application Administrator", frozenset({USERS_READ, LOGS_READ, APPS_READ})),
     "MOBILE_ADMIN": ("Mobile Administrator", frozenset({USERS_READ, LOGS_READ})),
     "API_ACCESS_MANAGEMENT_ADMIN": ("API Access Management Administrator", frozenset({USERS_READ})),
 }
@@ -75,29 +85,36 @@ def permissions_of(roles: tuple[str, ...]) -> frozenset[str] | None:
     return frozenset(held)
 
 
+def role_label(role: str) -> str:
+    return STANDARD_ROLES[role][0]
+
+
 @dataclass(frozen=True)
 class RoleAssignment:
-    """One standard role assigned directly to a user."""
+    """One standard role assigned directly to a user, or (`assignment_type` GROUP) to a group."""
 
-    user_id: str
+    user_id: str  # the assignee: a user id, or a group id for a GROUP assignment
     type: str
     created: float
+    assignment_type: str = "USER"
 
     @property
     def id(self) -> str:
         """Stable without drawing on the org's seeded ids, so adding roles shifts no other id."""
-        digest = hashlib.sha256(f"{self.user_id}:{self.type}".encode()).hexdigest()
+        prefix = "" if self.assignment_type == "USER" else "group:"
+        digest = hashlib.sha256(f"{prefix}{self.user_id}:{self.type}".encode()).hexdigest()
         return "ra1" + digest[:17]
 
     def json(self, base_url: str) -> dict[str, Any]:
-        """The `StandardRole` object of `GET /api/v1/users/{id}/roles`."""
+        """The `StandardRole` object of `GET /api/v1/users/{id}/roles` and `/api/v1/groups/{id}/roles`."""
+        collection = "users" if self.assignment_type == "USER" else "groups"
         return {
             "id": self.id,
-            "label": STANDARD_ROLES[self.type][0],
+            "label": role_label(self.type),
             "type": self.type,
             "status": "ACTIVE",
             "created": iso_ms(self.created),
             "lastUpdated": iso_ms(self.created),
-            "assignmentType": "USER",
-            "_links": {"assignee": {"href": f"{base_url}/api/v1/users/{self.user_id}"}},
+            "assignmentType": self.assignment_type,
+            "_links": {"assignee": {"href": f"{base_url}/api/v1/{collection}/{self.user_id}"}},
         }

@@ -1,4 +1,5 @@
-"""Groups API: create a group, list its members, assign and unassign a user (OKTA_GROUP memberships).
+"""Groups API: list and create groups, list a group's members and admin roles, assign and unassign a user
+(OKTA_GROUP memberships). Lists page with `limit` + `after` as Okta's do.
 
 A membership change is an enforcement call like a lifecycle one: recorded in `org.calls` (with the status
 answered), and when it changed something it writes Okta's `group.user_membership.add` / `.remove` event,
@@ -12,14 +13,35 @@ import orjson
 from aiohttp import web
 
 from detector.sim.audit import admin_event
-from detector.sim.auth import GROUPS_MANAGE, GROUPS_READ, authorized
+from detector.sim.auth import GROUPS_MANAGE, GROUPS_READ, ROLES_READ, authorized
 from detector.sim.context import org_of, request_context
 from detector.sim.errors import OktaError
+from detector.sim.pagination import Limits, json_response, paged
 from detector.sim.routes_users import record_call
 
+GROUPS_PAGE = Limits(default=10000, maximum=10000)
+MEMBERS_PAGE = Limits(default=1000, maximum=1000)
+_json = json_response
 
-def _json(data: object) -> web.Response:
-    return web.Response(body=orjson.dumps(data), content_type="application/json")
+
+async def list_groups(request: web.Request) -> web.Response:
+    """`GET /api/v1/groups`: groups in creation order (`search`/`filter`/`q` are not modelled)."""
+    org = org_of(request)
+    authorized(request, org, GROUPS_READ)
+    base = str(request.url.origin())
+    directory = org.directory
+    return paged(
+        request, directory.group_order, GROUPS_PAGE, directory.groups_by_id.get, lambda g: directory.group_json(g, base)
+    )
+
+
+async def list_group_roles(request: web.Request) -> web.Response:
+    """`GET /api/v1/groups/{groupId}/roles`: the admin roles assigned to the group."""
+    org = org_of(request)
+    authorized(request, org, ROLES_READ)
+    group = org.directory.group_by_id(request.match_info["groupId"])
+    base = str(request.url.origin())
+    return _json([r.json(base) for r in org.inventory.group_roles.get(group.id, [])])
 
 
 async def add_group(request: web.Request) -> web.Response:
@@ -40,11 +62,13 @@ async def add_group(request: web.Request) -> web.Response:
 
 
 async def list_members(request: web.Request) -> web.Response:
+    """`GET /api/v1/groups/{groupId}/users`: members in the order they joined, a page at a time."""
     org = org_of(request)
     authorized(request, org, GROUPS_READ)
     group = org.directory.group_by_id(request.match_info["groupId"])
     base = str(request.url.origin())
-    return _json([org.directory.user_json(u, base) for u in org.directory.members(group)])
+    directory = org.directory
+    return paged(request, group.members, MEMBERS_PAGE, directory.users.get, lambda u: directory.user_json(u, base))
 
 
 async def assign(request: web.Request) -> web.Response:
@@ -77,7 +101,9 @@ async def _membership(request: web.Request, *, add: bool) -> web.Response:
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/api/v1/groups", list_groups, allow_head=False)
     router.add_post("/api/v1/groups", add_group)
     router.add_get("/api/v1/groups/{groupId}/users", list_members, allow_head=False)
+    router.add_get("/api/v1/groups/{groupId}/roles", list_group_roles, allow_head=False)
     router.add_put("/api/v1/groups/{groupId}/users/{userId}", assign)
     router.add_delete("/api/v1/groups/{groupId}/users/{userId}", unassign)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from detector.sim import user_query
 from detector.sim.audit import admin_event
 from detector.sim.auth import (
     CLEAR_SESSIONS,
@@ -26,9 +27,10 @@ from detector.sim.auth import (
     authorized,
 )
 from detector.sim.context import org_of, request_context
-from detector.sim.directory import LIFECYCLE_ACTIONS
+from detector.sim.directory import LIFECYCLE_ACTIONS, UserRecord
 from detector.sim.errors import OktaError
 from detector.sim.org import EnforcementCall, SimOrg
+from detector.sim.pagination import Limits, OrderedIds, paged, take
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -39,31 +41,26 @@ def _base(request: web.Request) -> str:
     return str(request.url.origin())
 
 
-MAX_USERS_LIMIT = 200
+USERS_PAGE = Limits(default=200, maximum=200)
 
 
 async def list_users(request: web.Request) -> web.Response:
-    """`GET /api/v1/users`: users not DEPROVISIONED, in creation order, `limit` (≤ 200) at a time after `after`."""
+    """`GET /api/v1/users`: users in creation order, `limit` (≤ 200) at a time after `after`; without
+    `search` / `filter` the DEPROVISIONED ones are left out, with one the users it matches (user_query.py)."""
     org = org_of(request)
     authorized(request, org, USERS_READ)
-    try:
-        limit = min(int(request.query.get("limit", MAX_USERS_LIMIT)), MAX_USERS_LIMIT)
-    except ValueError:
-        limit = 0
-    if limit < 1:
-        raise OktaError("E0000053", "Invalid parameter: limit")
-    users = [u for u in org.directory.users.values() if u.status != "DEPROVISIONED"]
-    after = request.query.get("after")
-    if after is not None:
-        ids = [u.id for u in users]
-        users = users[ids.index(after) + 1 :] if after in ids else []
-    page = users[:limit]
-    resp = _json([org.directory.user_json(u, _base(request)) for u in page])
-    resp.headers.add("Link", f'<{request.url}>; rel="self"')
-    if len(users) > limit:
-        query = {k: v for k, v in request.query.items() if k != "after"} | {"after": page[-1].id}
-        resp.headers.add("Link", f'<{request.url.with_query(query)}>; rel="next"')
-    return resp
+    users = org.directory.users
+    expression = request.query.get("search") or request.query.get("filter")
+    wanted = user_query.parse(expression) if expression is not None else None
+
+    def live(uid: str) -> UserRecord | None:
+        user = users[uid]
+        if wanted is None:
+            return None if user.status == "DEPROVISIONED" else user
+        return user if wanted(user) else None
+
+    base = _base(request)
+    return paged(request, org.directory.user_order, USERS_PAGE, live, lambda u: org.directory.user_json(u, base))
 
 
 async def get_user(request: web.Request) -> web.Response:
@@ -91,11 +88,44 @@ async def list_user_roles(request: web.Request) -> web.Response:
     return _json([role.json(_base(request)) for role in org.roles.get(user.id, [])])
 
 
+ASSIGNEES_PAGE = Limits(default=100, maximum=100)
+
+
+async def list_role_assignees(request: web.Request) -> web.Response:
+    """`GET /api/v1/iam/assignees/users`: the users holding an admin role directly (so a sync reads the roles
+    of these, not of every user), `{"value": [...], "_links": {"next": ...}}` as Okta's IAM lists page.
+    Ordered as roles were first assigned; a scan of the admins (a few dozen), not of the directory."""
+    org = org_of(request)
+    authorized(request, org, ROLES_READ)
+    limit = ASSIGNEES_PAGE.parse(request)
+    holders = OrderedIds(uid for uid, held in org.roles.items() if held)
+    page, more = take(holders, request.query.get("after"), limit, lambda uid: uid)
+    base = _base(request)
+    body: dict[str, Any] = {
+        "value": [
+            {
+                "id": uid,
+                "orn": f"orn:okta:directory:{org.name}:users:{uid}",
+                "_links": {
+                    "self": {"href": f"{base}/api/v1/users/{uid}"},
+                    "roles": {"href": f"{base}/api/v1/users/{uid}/roles"},
+                },
+            }
+            for uid, _ in page
+        ],
+        "_links": {},
+    }
+    if more and page:
+        query = {k: v for k, v in request.query.items() if k != "after"} | {"after": page[-1][0]}
+        body["_links"]["next"] = {"href": str(request.url.with_query(query))}
+    return _json(body)
+
+
 async def list_user_groups(request: web.Request) -> web.Response:
     org = org_of(request)
     authorized(request, org, USERS_READ)
     user = org.directory.get(request.match_info["id"])
-    by_id = {g.id: g for g in org.directory.groups.values()}
+    by_id = org.directory.groups_by_id
     return _json([org.directory.group_json(by_id[gid], _base(request)) for gid in user.group_ids])
 
 
@@ -160,6 +190,7 @@ async def clear_sessions(request: web.Request) -> web.Response:
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/v1/users", list_users, allow_head=False)
+    router.add_get("/api/v1/iam/assignees/users", list_role_assignees, allow_head=False)
     router.add_get("/api/v1/users/{id}", get_user, allow_head=False)
     router.add_get("/api/v1/users/{id}/roles", list_user_roles, allow_head=False)
     router.add_get("/api/v1/users/{id}/groups", list_user_groups, allow_head=False)

@@ -34,6 +34,12 @@ file raises `ScenarioError` whose message names the field (`steps[0].denials: ..
       - {at: 30s, kind: password_spray, attacker: {city: Lagos, asn: 14061}, targets: 20,
          attempts_per_user: 1, interval: 300ms, success: dana.whitfield@acme.com}
       - {at: 40s, kind: raw, persist_delay: 2s, events: [ {eventType: ..., ...} ]}
+    inventory:                       # optional: furnish the directory an inventory sync reads
+      groups: 40                     # groups in all (departments, offices, admin groups, teams)
+      plant:                         # misconfigurations, each a name of planting.PLANTS and its parameters
+        - {kind: unrestricted_token}
+        - {kind: super_admins, count: 3}
+        - {kind: threat_insight, action: audit}
 
 Durations are seconds (number) or strings like `500ms`, `3s`, `2m`, `1h`, `1m30s`. An attacker/far
 `origin` is `city` (required) plus optional `ip`, `asn` (a key of population.NETWORKS; default a
@@ -61,6 +67,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from detector.sim import events as ev
 from detector.sim.events import Agent, Ctx, Engine, Origin
+from detector.sim.org_population import furnish
+from detector.sim.planting import PLANTS
 from detector.sim.population import BROWSERS, CITIES, NETWORKS, NamedUser, Person, Population, make_origin
 from detector.sim.traffic import (
     Emission,
@@ -230,6 +238,36 @@ class BackgroundSpec(_Model):
         )
 
 
+class InventorySpec(_Model):
+    """The directory around the population (`org_population.furnish`) and the misconfigurations planted in it."""
+
+    groups: int = Field(default=40, ge=1, le=10_000)
+    plant: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("plant")
+    @classmethod
+    def _known_plants(cls, plants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, entry in enumerate(plants):
+            kind = entry.get("kind")
+            if kind not in PLANTS:
+                raise ValueError(f"[{i}].kind: {kind!r} is not one of {', '.join(PLANTS)}")
+            unknown = sorted(set(entry) - {"kind", *PLANTS[kind]})
+            if unknown:
+                raise ValueError(f"[{i}]: {kind} takes {', '.join(PLANTS[kind]) or 'no parameters'}, not {unknown}")
+        return plants
+
+    def apply(self, org: Any, seed: int) -> None:
+        """Furnish the org unless it is (`detector sim --directory-users`, a previous run) and plant, once."""
+        inventory = org.inventory
+        if not inventory.furnished:
+            furnish(org, random.Random(f"{seed}/inventory"), self.groups)
+        if inventory.plant.planted:
+            return
+        for entry in self.plant:
+            inventory.plant.apply(entry["kind"], **{k: v for k, v in entry.items() if k != "kind"})
+        inventory.plant.planted = True
+
+
 class _Step(_Model):
     at: Seconds
 
@@ -320,6 +358,7 @@ class Scenario(_Model):
     population: PopulationSpec = Field(default_factory=PopulationSpec)
     background: BackgroundSpec = Field(default_factory=BackgroundSpec)
     steps: list[Step] = Field(default_factory=list)
+    inventory: InventorySpec | None = None
 
     @model_validator(mode="after")
     def _users_exist(self) -> Scenario:
@@ -687,6 +726,8 @@ class ScenarioRunner:
         comp = self.scenario.compile(t0)
         self.compiled = comp
         _register(self.org, comp.population)
+        if self.scenario.inventory is not None and hasattr(self.org, "inventory"):
+            self.scenario.inventory.apply(self.org, self.scenario.population.seed)
         attack_ems = [rescale(e, t0, self.time_scale) for e in comp.emissions]
         stop = asyncio.Event()
         bg_task: asyncio.Task[int] | None = None

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from aiohttp import web
 
-from detector.sim import routes_groups, routes_logs, routes_oauth, routes_users
+from detector.sim import routes_apps, routes_groups, routes_logs, routes_oauth, routes_security, routes_users
 from detector.sim.context import ORG_KEY, REQUEST_ID
 from detector.sim.errors import OAuthError, OktaError
 from detector.sim.faults import Fault
@@ -123,6 +123,8 @@ def make_app(org: SimOrg) -> web.Application:
     routes_logs.add_routes(app.router)
     routes_users.add_routes(app.router)
     routes_groups.add_routes(app.router)
+    routes_apps.add_routes(app.router)
+    routes_security.add_routes(app.router)
     routes_oauth.add_routes(app.router)
     return app
 

@@ -23,6 +23,13 @@ from .roles import Role, write_config
 
 REVOKED = "sim-revoked-token-00000000000000"
 ROLES = ("poller", "worker", "actions")
+INVENTORY_FAMILIES = (
+    "itdr_inventory_sync_duration_seconds",
+    "itdr_inventory_last_success_timestamp_seconds",
+    "itdr_inventory_records",
+    "itdr_inventory_sync_errors",
+    "itdr_inventory_events",
+)
 
 
 def with_broken_tenant(config: Path) -> Path:
@@ -68,7 +75,10 @@ async def test_prometheus_scrapes_every_kafka_role_and_every_expression_answers(
             await check_expressions(
                 prometheus,
                 tenants=["acme", "broken"],
-                absent=["itdr_deliveries", "itdr_outbox_depth", "itdr_delivery_lag_seconds"],  # no channel here
+                absent=[
+                    *("itdr_deliveries", "itdr_outbox_depth", "itdr_delivery_lag_seconds"),  # no channel here
+                    *INVENTORY_FAMILIES,  # the directory inventory is embedded mode's only
+                ],
                 defined_only=["itdr_tenant_permission_ok"],
             )
     finally:

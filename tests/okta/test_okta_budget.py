@@ -23,7 +23,11 @@ from detector.okta.budget import BUCKETS, Priority, RateBudget, SyncLimits, buck
         ("GET", "/api/v1/users/00u1/groups", "users"),
         ("POST", "/api/v1/users/00u1/lifecycle/suspend", "users"),
         ("DELETE", "/api/v1/users/00u1/sessions", "users"),
-        ("GET", "/api/v1/groups", "default"),
+        ("GET", "/api/v1/groups", "groups"),
+        ("PUT", "/api/v1/groups/00g1/users/00u1", "groups"),
+        ("GET", "/api/v1/apps/0oa1/grants", "apps"),
+        ("GET", "/api/v1/appsX", "default"),
+        ("GET", "/api/v1/policies", "default"),
         ("GET", "/api/v1/usersX", "default"),
     ],
 )

@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from openapi_core import OpenAPI
 
 from detector.sim import RateLimits, SimOrg, SimServer
+from tests.sim.openapi_wire import load_openapi
 
 START = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 
@@ -55,3 +57,9 @@ async def http(ssws: str) -> AsyncIterator[aiohttp.ClientSession]:
     """A client session authenticated with the SSWS token."""
     async with aiohttp.ClientSession(headers={"Authorization": f"SSWS {ssws}"}) as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def openapi() -> OpenAPI:
+    """Okta's Management API description, loaded once (a few seconds even with the C loader)."""
+    return load_openapi()

@@ -1,104 +1,22 @@
-"""The simulator's real HTTP responses validated against Okta's published OpenAPI (management.yaml).
-
-Nullability is relaxed as tests/data/okta-openapi/README.md explains (real Okta events carry nulls the
-spec calls non-nullable): every schema under components.schemas is made nullable and None is added
-to each enum. Everything else is strict.
-"""
+"""The simulator's real HTTP responses validated against Okta's published OpenAPI (management.yaml),
+loaded and relaxed as tests/sim/openapi_wire.py says."""
 
 from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 from multidict import CIMultiDict
-from openapi_core import Config, OpenAPI
-from openapi_core.datatypes import RequestParameters
+from openapi_core import OpenAPI
 from openapi_core.validation.response.exceptions import InvalidData
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from detector.sim import RateLimits, SimOrg, SimServer
 from detector.sim.timefmt import iso_ms
 from tests.conftest import DATA
-
-ORG_HOST = "https://acme.okta.com"  # matches the spec's `https://{yourOktaDomain}` server
-
-
-def _relax(spec: dict[str, Any]) -> dict[str, Any]:
-    """Make every schema in components.schemas (and the schemas nested in them) nullable, and
-    add None to every enum there. Nothing else is loosened."""
-
-    def walk(node: Any) -> None:
-        if isinstance(node, list):
-            for item in node:
-                walk(item)
-            return
-        if not isinstance(node, dict):
-            return
-        is_schema = isinstance(node.get("type"), str) or any(
-            k in node for k in ("allOf", "oneOf", "anyOf", "enum", "properties")
-        )
-        if is_schema:
-            node["nullable"] = True
-            if isinstance(node.get("enum"), list) and None not in node["enum"]:
-                node["enum"] = [*node["enum"], None]
-        for key, value in node.items():
-            if key == "properties" and isinstance(value, dict):
-                for prop in value.values():
-                    walk(prop)
-            elif key not in ("enum", "example", "examples", "default"):
-                walk(value)
-
-    for schema in spec["components"]["schemas"].values():
-        walk(schema)
-    return spec
-
-
-@pytest.fixture(scope="session")
-def openapi() -> OpenAPI:
-    path = DATA / "okta-openapi" / "management.yaml"
-    with path.open("rb") as fh:
-        spec = yaml.load(fh, Loader=yaml.CSafeLoader)
-    return OpenAPI.from_dict(_relax(spec), config=Config(spec_validator_cls=None))
-
-
-@dataclass
-class WireRequest:
-    """The request as it went over the wire, in openapi-core's Request protocol."""
-
-    method: str
-    path: str
-    query: dict[str, str] = field(default_factory=dict)
-    host_url: str = ORG_HOST
-    content_type: str = "application/json"
-    body: bytes | None = None
-
-    @property
-    def parameters(self) -> RequestParameters:
-        return RequestParameters(query=ImmutableMultiDict(self.query), header=Headers(), cookie=ImmutableMultiDict())
-
-
-@dataclass
-class WireResponse:
-    """A real response read from the simulator, in openapi-core's Response protocol."""
-
-    status_code: int
-    data: bytes
-    content_type: str
-    headers: CIMultiDict[str]
-
-
-async def exchange(
-    http: aiohttp.ClientSession, base: str, method: str, path: str, query: dict[str, str] | None = None
-) -> tuple[WireRequest, WireResponse]:
-    async with http.request(method, base + path, params=query) as resp:
-        data = await resp.read()
-        wire = WireResponse(resp.status, data, resp.content_type, CIMultiDict(resp.headers))
-    return WireRequest(method.lower(), path, query or {}), wire
+from tests.sim.openapi_wire import WireRequest, WireResponse, exchange
 
 
 def sample_events() -> list[dict[str, Any]]:
