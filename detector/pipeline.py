@@ -34,6 +34,7 @@ from detector.inventory.review import PostureResults, review
 from detector.inventory.store import SqliteInventoryStore
 from detector.inventory.sync import InventorySync
 from detector.logsetup import configure_logging
+from detector.okta.budget import Priority
 from detector.okta.client import OktaClient
 from detector.ops.api import (
     FindingsQuery,
@@ -325,9 +326,11 @@ class EmbeddedPipeline:
 
     async def _sync_inventory(self, tenant: TenantConfig, reader: OktaClient, stop: asyncio.Event) -> None:
         """A full inventory sync at start (or the resumption of one a stop interrupted) and every
-        ``inventory.interval_s``, with the tenant's reader (its budget and retries); a failed sync is resumed
-        sooner. A sync never stops the daemon: what went wrong is its status and a metric."""
+        ``inventory.interval_s``, with the tenant's reader at SYNC priority (the tenant's one budget: it leaves
+        the poller and the actions their reserve, its retries); a failed sync is resumed sooner. A sync never
+        stops the daemon: what went wrong is its status and a metric."""
         name = tenant.name
+        syncer = reader.with_priority(Priority.SYNC)
 
         def report(status: dict[str, Any]) -> None:
             self.status.set_inventory(name, status)
@@ -336,7 +339,7 @@ class EmbeddedPipeline:
             began = time.monotonic()
             try:
                 previous = await self.inventory.load(name)  # before the sync: what the changes compare with
-                status = await InventorySync(name, reader, self.inventory, on_status=report).run()
+                status = await InventorySync(name, syncer, self.inventory, on_status=report).run()
             except Exception as exc:  # the store or something unforeseen: logged, tried again later
                 log.error("inventory.sync.crashed", tenant=name, error=repr(exc)[:300])
                 status = {"state": "error"}

@@ -28,6 +28,7 @@ from detector.inventory.model import RECORD_KINDS, decode, encode
 from detector.inventory.store import SqliteInventoryStore
 from detector.inventory.sync import InventorySync
 from detector.logsetup import configure_logging
+from detector.okta.budget import Priority
 from detector.respond.escaping import terminal_text
 from detector.stderr import print_error
 from detector.tenants import OktaClients, validated_config
@@ -91,7 +92,7 @@ async def _sync_all(config: Config, tenants: list[TenantConfig]) -> list[tuple[s
     results = []
     async with SqliteInventoryStore(config.db_path) as store, OktaClients() as clients:
         for tenant in tenants:
-            status = await InventorySync(tenant.name, clients.reader(tenant), store).run()
+            status = await InventorySync(tenant.name, clients.reader(tenant).with_priority(Priority.SYNC), store).run()
             results.append((tenant.name, status))
     return results
 
