@@ -25,12 +25,11 @@ from detector.config import Config, ConfigError, TenantConfig
 from detector.connection import check_connection
 from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
-from detector.inventory.changes import Watch
 from detector.inventory.events import InventoryUpdater
 from detector.inventory.facts import InventoryFacts, MirroredStore
 from detector.inventory.model import Inventory
 from detector.inventory.report import posture_report
-from detector.inventory.review import PostureResults, review
+from detector.inventory.review import PostureResults, raise_after_sync, watched
 from detector.inventory.store import SqliteInventoryStore
 from detector.inventory.sync import InventorySync
 from detector.logsetup import configure_logging
@@ -61,7 +60,7 @@ from detector.respond.routes import ResponseDesk, response_routes
 from detector.respond.stage import RespondStep
 from detector.stream.bus import EVENTS, FINDINGS
 from detector.stream.detect_stage import DetectionStage
-from detector.stream.embedded import EmbeddedBus, Record, Stored
+from detector.stream.embedded import EmbeddedBus, Stored
 from detector.tenants import (
     OktaClients,
     channels_for,
@@ -347,12 +346,10 @@ class EmbeddedPipeline:
             if status["state"] != "error" or self._directory(name).synced_at is None:
                 current = await self.inventory.load(name)  # what the sync left, swept
                 self.inventory_synced(current)
-                if status["state"] == "success" and tenant.posture.enabled:
-                    try:
-                        before = previous if previous.synced_at is not None else None
-                        await self._review_inventory(tenant, before, current)
-                    except Exception as exc:  # a bug in a check: the sync stands, the next one reviews again
-                        log.error("inventory.review.crashed", tenant=name, error=repr(exc)[:300])
+                try:
+                    await self._review_inventory(tenant, status, previous, current)
+                except Exception as exc:  # a bug in a check: the sync stands, the next one reviews again
+                    log.error("inventory.review.crashed", tenant=name, error=repr(exc)[:300])
             every = tenant.inventory.interval_s
             wait = min(every, INVENTORY_RETRY_S) if status["state"] == "error" else every
             wake = self._inventory_wake[name]
@@ -360,25 +357,17 @@ class EmbeddedPipeline:
                 await asyncio.wait_for(_sleep_until(wake, stop), max(0.0, wait - (time.monotonic() - began)))
             wake.clear()
 
-    async def _review_inventory(self, tenant: TenantConfig, previous: Inventory | None, current: Inventory) -> None:
-        """What a finished sync raises (posture checks on change, inventory changes since ``previous``) onto
-        itdr.findings, stored in one transaction with the posture results they follow from; from there they
-        take the findings' way (findings.jsonl, incidents, channels) like any detection's."""
-        done = await review(self.posture, previous, current, tenant.posture, time.time(), watch=self._watched(tenant))
-        appends = []
-        for f in done.findings:
+    async def _review_inventory(
+        self, tenant: TenantConfig, status: dict[str, Any], previous: Inventory, current: Inventory
+    ) -> None:
+        """What a finished sync raises (posture checks on change, inventory changes since ``previous``), as
+        ``detector inventory sync`` raises it (detector/inventory/review.py)."""
+        now = time.time()
+        watch = watched(tenant, self.status.tenants[tenant.name].first_connected, now)
+        done = await raise_after_sync(self.bus, self.posture, tenant, status, previous, current, watch, now)
+        for f in done.findings if done else ():
             self.metrics.findings.labels(f.tenant, f.detection, f.assessment.tier.value).inc()
             log.info("finding", detection=f.detection, tenant=f.tenant, dedup_key=f.dedup_key, revision=f.revision)
-            appends.append((FINDINGS, Record(f.tenant, f.record_key, orjson.dumps(f.to_dict()))))
-        await self.bus.commit(None, 0, appends, also=done.write)
-
-    def _watched(self, tenant: TenantConfig) -> Watch:
-        """When this daemon has read the tenant's System Log: from its first poll's lookback on (the poller
-        resumes from its cursor after a restart, so what happened while it was down is read late, not lost)."""
-        first = self.status.tenants[tenant.name].first_connected
-        if first is None:
-            return Watch()
-        return Watch(((first - tenant.poll.lookback_minutes * 60.0, time.time()),))
 
     async def _inventory_events(self, stop: asyncio.Event) -> None:
         """Apply the System Log's inventory events (lifecycle, membership, roles, tokens, factors, sign-ins) to

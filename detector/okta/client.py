@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -200,13 +200,15 @@ class OktaClient:
         params: Mapping[str, str] | None = None,
         what: str = "objects",
         max_pages: int = _MAX_LIST_PAGES,
-    ) -> AsyncIterator[ListPage]:
+        envelope: str | None = None,
+    ) -> AsyncGenerator[ListPage, None]:
         """Every page of a list endpoint, following Okta's ``Link: rel="next"``.
 
         ``start`` is a path (``/api/v1/users``, with ``params``) or a ``next`` URL stored from an earlier
         page, so a caller that persisted its cursor resumes there. A ``next`` outside the org's origin is
         refused (it would carry our credential elsewhere), and more than ``max_pages`` pages is an error
-        rather than an endless loop on a server that keeps linking.
+        rather than an endless loop on a server that keeps linking. ``envelope`` names the array of a list
+        that pages as an object (Okta's IAM lists: ``{"value": [...], "_links": {"next": {"href": ...}}}``).
         """
         if start.startswith("/"):
             url: str | None = self.org_url + start + ("?" + urlencode(dict(params)) if params else "")
@@ -218,9 +220,12 @@ class OktaClient:
                 return
             resp = await self._request("GET", url)
             data = self._parse_json(resp, "GET", url)
+            nxt = resp.links.get("next")
+            if envelope is not None:
+                data, nxt = _enveloped(data, envelope, nxt)
             if not isinstance(data, list):
                 raise self._bad(resp, "GET", url, f"expected a JSON array of {what}")
-            url = resp.links.get("next")
+            url = nxt
             if url is not None:
                 self._check_origin(url)
             yield ListPage(data, url)
@@ -459,6 +464,18 @@ class _Shared:
 
     auth: Auth
     session: aiohttp.ClientSession | None = None
+
+
+def _enveloped(data: Any, key: str, link: str | None) -> tuple[Any, str | None]:
+    """The array and the next link of a list paged as an object; (None, None) when it is no such object."""
+    if not isinstance(data, dict):
+        return None, None
+    if link is None:
+        nxt = data.get("_links")
+        nxt = nxt.get("next") if isinstance(nxt, dict) else None
+        href = nxt.get("href") if isinstance(nxt, dict) else None
+        link = href if isinstance(href, str) and href else None
+    return data.get(key), link
 
 
 def _server_wait_hint(resp: _Response) -> float | None:
