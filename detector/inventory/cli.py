@@ -33,7 +33,6 @@ from detector.inventory.review import PostureResults, raise_after_sync, watched
 from detector.inventory.store import SqliteInventoryStore
 from detector.inventory.sync import InventorySync
 from detector.logsetup import configure_logging
-from detector.okta.budget import Priority
 from detector.respond.escaping import terminal_text
 from detector.stderr import print_error
 from detector.stream.embedded import EmbeddedBus
@@ -107,9 +106,10 @@ async def _sync_all(config: Config, tenants: list[TenantConfig]) -> list[tuple[s
             polled = await bus.load_status()  # the daemon's tenant status: when it first read each System Log
             for tenant in tenants:
                 previous = await store.load(tenant.name)
-                status = await InventorySync(
-                    tenant.name, clients.reader(tenant).with_priority(Priority.SYNC), store
-                ).run()
+                # The daemon is not running (the data dir lock), so nothing here needs the tail's share: the
+                # reader's own share, as the poller would use it. Okta's headers still count every other client.
+                with SyncProgress(tenant.name) as progress:
+                    status = await InventorySync(tenant.name, clients.reader(tenant), store, on_page=progress).run()
                 if status["state"] == "success":
                     now = time.time()
                     watch = watched(tenant, (polled.get(tenant.name) or {}).get("first_connected"), now)
@@ -121,6 +121,37 @@ async def _sync_all(config: Config, tenants: list[TenantConfig]) -> list[tuple[s
     finally:
         await bus.close()
     return results
+
+
+class SyncProgress:
+    """A live line on stderr while a sync runs (a large org's sync at Okta's rate limits takes hours): the part
+    being read, its records and pages so far, and the time since the start."""
+
+    def __init__(self, tenant: str) -> None:
+        self._console = Console(stderr=True, highlight=False)
+        self._tenant = terminal_text(tenant)
+        self._part, self._records, self._pages = "", 0, 0
+        self._started = time.monotonic()
+        self._status = self._console.status(self._line())
+
+    def _line(self) -> str:
+        elapsed = int(time.monotonic() - self._started)
+        where = f"{self._part}: {self._records} record(s) in {self._pages} page(s)" if self._part else "starting"
+        return f"syncing {self._tenant} at the reader's share · {where} · {elapsed // 60}m{elapsed % 60:02d}s"
+
+    def __call__(self, part: str, records: int) -> None:
+        if part != self._part:
+            self._part, self._records, self._pages = part, 0, 0
+        self._records += records
+        self._pages += 1
+        self._status.update(self._line())
+
+    def __enter__(self) -> SyncProgress:
+        self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._status.stop()
 
 
 def sync_table(tenant: str, status: dict[str, Any]) -> Table:

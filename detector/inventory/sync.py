@@ -186,6 +186,7 @@ class InventorySync:
         clock: Callable[[], float] = time.time,
         parts: Iterable[Part] = PARTS,
         on_status: Callable[[dict[str, Any]], None] | None = None,
+        on_page: Callable[[str, int], None] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -193,6 +194,7 @@ class InventorySync:
         self.page_limits = {**PAGE_LIMITS, **(page_limits or {})}
         self.parts = tuple(parts)
         self.on_status = on_status  # told the status when the sync starts and when it ends (tenant status)
+        self.on_page = on_page  # told (part, records) of each page stored: progress of a sync that takes hours
         self._limit = asyncio.Semaphore(concurrency)
         self.parser = parse.Parser()
 
@@ -248,6 +250,8 @@ class InventorySync:
                     checkpoint.part, checkpoint.next_url = part.name, page.next_url
                     self._account(checkpoint)
                     await self.store.write_page(self.tenant, checkpoint, records)
+                    if self.on_page is not None:
+                        self.on_page(part.name, len(records))
         except OktaApiError as exc:
             if not _refused(exc):
                 raise

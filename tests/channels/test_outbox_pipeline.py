@@ -81,6 +81,8 @@ async def test_a_destination_down_then_back_gets_every_update_once_in_order_and_
         expected = queued(config.db_path, "acme/webhook")
         assert len(expected) == 2
         await until(lambda: versions(receiver) == expected, task)  # every queued update, once, in order
+        depth = {"channel": "acme/webhook"}  # set once the loop has settled what the receiver just took
+        await until(lambda: pipeline.metrics.registry.get_sample_value("itdr_outbox_depth", depth) == 0, task)
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)

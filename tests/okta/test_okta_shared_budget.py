@@ -144,14 +144,16 @@ async def test_an_action_during_a_sync_flood_is_prompt_sync_goes_on_and_the_tail
         stop.set()
         await _stopped(tasks)
 
-    assert took < 0.5, f"the action took {took:.2f} s during the flood"
+    # Held behind the flood, the action would wait out the window (at least 1.5 s of it was left): anything
+    # shorter is the action going through; the margin is for a loaded CI machine, not for the budget.
+    assert took < 1.4, f"the action took {took:.2f} s during the flood"
     assert org.sim.org.users[org.victim].status == "SUSPENDED"
     assert [s.status for s in org.sim.requests() if s.method != "GET"] == [200, 204]
     assert not [s for s in org.sim.requests() if s.status == 429]  # no one was rate limited, nor held off a slot
     factors = [s for s in org.sim.requests() if s.path.endswith("/factors")]
     assert min(s.remaining for s in factors if s.remaining is not None) >= 20 - 8  # sync left the reserve
     assert len(flood.done) - synced_before >= 5  # at least a window's share after the action: sync goes on
-    assert sink.at["e-during-action"] - appended < 1.0  # the tail stored it within an interval and a poll
+    assert sink.at["e-during-action"] - appended < 1.4  # the tail stored it within polls, not a window later
     assert waited and set(waited) == {("users", Priority.SYNC)}  # the flood was held back, and only the flood
     logs = [s for s in org.sim.requests("/api/v1/logs")]
     assert len(logs) >= 10 and all(s.status == 200 for s in logs)
