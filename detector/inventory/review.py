@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -33,6 +33,14 @@ if TYPE_CHECKING:
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS posture_results (tenant TEXT PRIMARY KEY, value TEXT NOT NULL, at REAL NOT NULL);
 """
+
+
+class ResultsStore(Protocol):
+    """Where a tenant's last posture results are kept: SQLite beside the embedded inventory (PostureResults),
+    a record of the inventory topic in Kafka mode (kafka_store.TopicPostureResults)."""
+
+    async def load(self, tenant: str) -> dict[str, Any]: ...
+    async def save(self, tenant: str, results: dict[str, Any], at: float) -> None: ...
 
 
 class PostureResults:
@@ -87,7 +95,7 @@ class Review:
     results: dict[str, Any]
     at: float
 
-    async def commit(self, store: PostureResults) -> None:
+    async def commit(self, store: ResultsStore) -> None:
         await store.save(self.tenant, self.results, self.at)
 
     def write(self, db: sqlite3.Connection) -> None:
@@ -96,7 +104,7 @@ class Review:
 
 
 async def review(
-    results: PostureResults,
+    results: ResultsStore,
     previous: Inventory | None,
     current: Inventory,
     settings: PostureSettings,
