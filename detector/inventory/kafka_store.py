@@ -199,7 +199,7 @@ class KafkaInventoryStore:
 
     async def stale(self, tenant: str) -> list[tuple[str, str, str]]:
         marks = [(name, m) for name, m in self._meta_of(tenant).items() if name.startswith(f"{STALE}|")]
-        marks.sort(key=lambda pair: pair[1].get("at", 0))
+        marks.sort(key=lambda pair: (pair[1].get("at", 0), pair[0]))
         out = []
         for name, mark in marks:
             _, kind, rid = name.split("|", 2) if name.count("|") >= 2 else ("", "", "")
