@@ -36,6 +36,7 @@ from detector.inventory.topic import (
     Entry,
     entry_of,
     key,
+    last_success,
     meta_of,
     record_item,
     split_key,
@@ -225,7 +226,7 @@ class KafkaInventoryStore:
         inventory = Inventory(tenant)
         for entry in self._records.get(tenant, {}).values():
             inventory.put(entry.record)
-        inventory.synced_at = (self._meta_of(tenant).get(STATUS) or {}).get("last_success")
+        inventory.synced_at = last_success(self._meta_of(tenant).get(STATUS))
         return inventory
 
     async def counts(self, tenant: str) -> dict[str, int]:
@@ -295,7 +296,7 @@ class InventoryFollower:
             return
         _, kind, rid = parsed
         if kind == STATUS:
-            inventory.synced_at = (meta_of(value) or {}).get("last_success")
+            inventory.synced_at = last_success(meta_of(value))
         elif kind.startswith("~"):
             return
         elif value is None:

@@ -76,3 +76,9 @@ def meta_of(value: bytes | None) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def last_success(status: dict[str, Any] | None) -> float | None:
+    """When the tenant's last full sync finished, per its ``~status`` (None: never, or not a time)."""
+    value = (status or {}).get("last_success")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
