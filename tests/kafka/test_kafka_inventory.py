@@ -17,6 +17,7 @@ from detector.inventory.kafka_store import KafkaInventoryStore
 from detector.inventory.topic import entry_of, split_key
 from detector.stream.kafka_bus import TopicPlan, Topics, ensure_topics, read_records, read_topic
 from tests.pipeline.conftest import Sim
+from tests.pipeline.test_embedded_pipeline import inject_push_bombing
 
 from .roles import Role, wait_for, write_config
 from .support import group_members
@@ -135,3 +136,38 @@ async def test_a_sync_in_kafka_mode_reaches_another_process_and_sweeps_with_tomb
 
 async def _has(findings, principal: str) -> bool:
     return any(f["principal"] == principal for f in await findings())
+
+
+async def test_the_action_worker_reads_the_targets_admin_roles_from_the_topic(
+    sim: Sim, kafka_bootstrap: str, tmp_path: Path
+):
+    """An approval for a super administrator needs two approvers, known from itdr.inventory (not from Okta)."""
+    victim = sim.org.add_user(login="root@acme.com", first_name="Ro", last_name="Ot")
+    sim.org.set_roles(victim["id"], ["SUPER_ADMIN"])
+    response = {"modes": {"clear_sessions": "approve"}}
+    config = write_config(sim, tmp_path, kafka_bootstrap, app_id="invact", partitions=1, response=response)
+    topics = Topics("invact.")
+    await ensure_topics(kafka_bootstrap, TopicPlan(topics, 1))
+    role = await Role("run", config, tmp_path / "run.log", "--kafka", kafka_bootstrap).start()
+    try:
+
+        async def synced() -> bool:
+            return status_of(await topic_view(kafka_bootstrap, topics.inventory)).get("state") == "success"
+
+        await until(synced, 90, [role], "the sync on itdr.inventory")
+        await asyncio.sleep(2.0)  # the action worker's follower reads it
+        inject_push_bombing(sim, victim, time.time() - 60)
+
+        async def asked() -> list[dict]:
+            rows = [orjson.loads(v) for _, v in await read_topic(kafka_bootstrap, topics.actions) if v]
+            return [r for r in rows if r["status"] == "awaiting_approval" and r["principal"] == victim["id"]]
+
+        async def any_asked() -> bool:
+            return bool(await asked())
+
+        await until(any_asked, 120, [role], "the clear_sessions approval request")
+        (row,) = await asked()
+    finally:
+        await role.stop()
+    assert row["approval"]["approvers_needed"] == 2
+    assert "SUPER_ADMIN, per the directory inventory" in row["detail"]
