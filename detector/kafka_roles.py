@@ -97,7 +97,12 @@ def topic_plan(kafka: KafkaSettings) -> TopicPlan:
 
 class PollerRole:
     """The System Log pollers of Kafka mode, with their tenants' status (kept on ``itdr.status``) and the
-    admin API a poller serves: tenant status, sync now, readiness."""
+    admin API a poller serves: tenant status, sync now (the log, the inventory), readiness; beside them each
+    tenant's inventory sync and the inventory-event consumer.
+
+    The inventory-event group is one for the deployment: poller processes that split the tenants between them
+    would each skip the others' events on the partitions they are given. Run one poller process per tenant set
+    with its own ``kafka.app_id`` then, or one poller for every tenant (the documented layout)."""
 
     def __init__(self, config: Config, kafka: KafkaSettings, metrics: Metrics) -> None:
         self.config, self.kafka, self.metrics = config, kafka, metrics
