@@ -102,9 +102,10 @@ async def measure(users: int, groups: int) -> list[Figure]:
                     lookups_us = (time.perf_counter() - t0) / max(1, len(inventory.users())) * 1e6
                 assert first["state"] == second["state"] == "success", (first, second)
                 records = sum(first["counts"].values())
-                pages = -(-users // 200)
+                deprovisioned = sum(1 for u in org.directory.users.values() if u.status == "DEPROVISIONED")
+                pages = -(-(users - deprovisioned) // 200)
                 killing = _Kill(path)
-                killing.pages = max(1, pages // 2)
+                killing.pages = -(-deprovisioned // 200) + max(1, pages // 2)  # the deprovisioned part is first
                 await killing.open()
                 buckets.clear()
                 t0 = time.perf_counter()

@@ -1,8 +1,9 @@
 """Run the benchmark suite and print figures (never pass/fail).
 
-.venv/bin/python -m bench.run            # default, 10-15 min (figure 4 alone ~1.5 min, 7 ~1 min, 8 ~40 s, 9 6-10 min)
-.venv/bin/python -m bench.run --quick    # smoke run, a few seconds (figures 7, 8: ~25 s and ~10 s more, in real time)
+.venv/bin/python -m bench.run            # default, 13-18 min (figure 4 ~1.5 min, 7 ~1 min, 8 ~40 s, 9 6-10 min, 12 ~3)
+.venv/bin/python -m bench.run --quick    # smoke run, a few seconds (figures 7, 8, 12: ~25, ~10, ~45 s more, real time)
 .venv/bin/python -m bench.run --only 9 --size-mb 50   # figure 9: replay of a 50 MB export (default 1 GB)
+.venv/bin/python -m bench.run --only 12               # figure 12: a sync flood vs actions and the tail, ~3 min
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rich.table import Table
 
 from bench import (
     adversarial,
+    budget,
     corpus,
     deliveries,
     directory,
@@ -68,6 +70,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tenant-seconds", type=float, help="figure 7's window per tenant count (default 15, quick 5)")
     p.add_argument("--incidents", type=int, help="incidents for figure 8 (default 200, quick 50; 5 versions, quick 4)")
     p.add_argument("--size-mb", type=float, help="export size for figure 9 (default 1024 MB, quick 50)")
+    p.add_argument("--window-s", type=float, help="figure 12's rate-limit window (default 10 s, quick 2 s)")
     p.add_argument("--directory-users", type=int, help="users for figure 13 (default 50000, quick 5000)")
     p.add_argument("--inventory-users", type=int, help="users for figure 14 (default 5000, quick 500)")
     p.add_argument("--posture-users", type=int, help="users for figure 15 (default 50000, quick 5000)")
@@ -167,6 +170,10 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_signins, n_signals = (4_000, 2_000) if args.quick else (20_000, 10_000)
         console.print(f"figure 11: threat signals ({n_signins} sign-ins, {n_signals} flagged IPs) …")
         figures += signals.run(n_signins, n_signals)
+    if "12" in only:
+        window = args.window_s or (2.0 if args.quick else 10.0)
+        console.print(f"figure 12: a sync flood vs actions and the log tail ({window:g} s rate-limit windows) …")
+        figures += await budget.run(window, windows=3)
     if "13" in only:
         n_users = args.directory_users or (5_000 if args.quick else 50_000)
         n_groups = 300 if args.quick else 2_000

@@ -57,7 +57,8 @@ class ActorRecord:
 
     def get(self, part: str, key: str, load: Loader) -> Any | None:
         """The decoded state, or None when the record has none for (part, key)."""
-        held = self._parts.get(part, {}).get(key)
+        keys = self._parts.get(part)
+        held = None if keys is None else keys.get(key)
         if held is None:
             return None
         if held.state is None:
@@ -66,7 +67,9 @@ class ActorRecord:
 
     def put(self, part: str, key: str, state: Any, owner: Any) -> None:
         """The state ``owner`` (a detection) keeps under ``key``; its horizon is asked when next needed."""
-        keys = self._parts.setdefault(part, {})
+        keys = self._parts.get(part)
+        if keys is None:
+            keys = self._parts[part] = {}
         held = keys.get(key)
         if held is not None and held.state is state:  # the usual case: the state read for this event, updated
             held._horizon, held.owner = None, owner

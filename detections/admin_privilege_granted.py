@@ -46,11 +46,20 @@ from detections.common import Suppression, is_successful_sign_in
 from detections.confidence import Evidence, EvidenceClass
 from detections.config_change import Change, ChangeState, ConfigChangeDetection, first_target, target_ref
 from detections.directory import NO_DIRECTORY, DirectoryFacts
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 
 MITRE = ("T1098.003",)
 REPORT = "user.account.report_suspicious_activity_by_enduser"
+# What ``classify`` reads
+GRANT_TYPES = frozenset(
+    {
+        "user.account.privilege.grant",
+        "group.privilege.grant",
+        "iam.resourceset.bindings.add",
+        "user.account.privilege.revoke",
+    }
+)
 
 # signal kind: (evidence class, points) - the points other detections give the same evidence
 SIGNAL_EVIDENCE: dict[str, tuple[EvidenceClass, int]] = {
@@ -112,6 +121,7 @@ class GranterState(ChangeState):
 
 class AdminPrivilegeGranted(ConfigChangeDetection):
     id: ClassVar[str] = "admin_privilege_granted"
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS | {REPORT, *GRANT_TYPES}
     keyed_by_actor: ClassVar[bool] = True
     reads_directory: ClassVar[bool] = True  # when was the target user created?
 

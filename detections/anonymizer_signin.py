@@ -47,7 +47,7 @@ from detections.common import (
     tunnel_operators,
 )
 from detections.confidence import Dampener, Evidence, EvidenceClass, assess
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 
 
@@ -84,6 +84,7 @@ class AnonymizerState:
 
 class AnonymizerSignIn:
     id: ClassVar[str] = "anonymizer_signin"
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True
     reads_baseline: ClassVar[bool] = True  # is the device new for the user?

@@ -29,6 +29,7 @@ class ApiTokenCreatedConfig:
 
 class ApiTokenCreated(ConfigChangeDetection):
     id: ClassVar[str] = "api_token_created"
+    event_types: ClassVar[frozenset[str] | None] = frozenset({"system.api_token.create", "system.api_token.update"})
 
     def __init__(self, config: ApiTokenCreatedConfig | None = None) -> None:
         self.config = config or ApiTokenCreatedConfig()

@@ -246,10 +246,15 @@ class Baseline:
         for facet, value in (facets_of(event) if shown is None else shown).items():
             if event.is_proxy and facet in PLACES:
                 continue
-            values = profile.seen.setdefault(facet, {})
-            entry = values.setdefault(value, [event.time, 0.0])
-            entry[0] = max(entry[0], event.time)
-            entry[1] += 1
+            values = profile.seen.get(facet)
+            if values is None:
+                values = profile.seen[facet] = {}
+            entry = values.get(value)
+            if entry is None:
+                values[value] = [event.time, 1.0]
+            else:
+                entry[0] = max(entry[0], event.time)
+                entry[1] += 1
             self._bound(values, profile.last_seen)
         profile.hours[int(event.time // 3600) % 24] += 1
         if sum(profile.hours) >= cfg.max_hour_count:
@@ -258,7 +263,8 @@ class Baseline:
 
     def _bound(self, values: dict[str, list[float]], newest: float) -> None:
         cfg = self.config
-        for value in [v for v, (last, _) in values.items() if last < newest - cfg.horizon_s]:
+        floor = newest - cfg.horizon_s
+        for value in [v for v, (last, _) in values.items() if last < floor]:
             del values[value]
         while len(values) > cfg.max_values:
             del values[min(values, key=lambda v: values[v][0])]
@@ -270,9 +276,11 @@ class Baseline:
     @staticmethod
     def _okta(event: Event, facet: str) -> bool | None:
         """Okta's word on the facet: True (POSITIVE), False (NEGATIVE), None (UNKNOWN, absent)."""
-        verdicts = [event.behaviors.get(name) for name in _OKTA_BEHAVIOURS.get(facet, ())]
-        if "POSITIVE" in verdicts:
-            return True
-        if "NEGATIVE" in verdicts:
-            return False
-        return None
+        verdict = None
+        for name in _OKTA_BEHAVIOURS.get(facet, ()):  # asked per facet of most events: no list
+            said = event.behaviors.get(name)
+            if said == "POSITIVE":
+                return True
+            if said == "NEGATIVE":
+                verdict = False
+        return verdict

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from detections.columns import columns, rows
-from detections.common import attempt_id, event_subject, is_password_failure, make_finding
+from detections.common import PASSWORD_FAILURE_TYPES, attempt_id, event_subject, is_password_failure, make_finding
 from detections.confidence import Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
@@ -74,6 +74,7 @@ class BruteForceState:
 
 class BruteForce:
     id: ClassVar[str] = "brute_force"
+    event_types: ClassVar[frozenset[str] | None] = PASSWORD_FAILURE_TYPES | {LOCK}
     keyed_by_actor: ClassVar[bool] = False
     mitre: ClassVar[tuple[str, ...]] = ("T1110.001",)
 

@@ -36,6 +36,8 @@ _PASSWORD_FAILURE_TYPES = frozenset(
         "user.authentication.verify",
     }
 )
+# Every event type ``is_password_failure`` can be true of (the detections of credential attacks declare them).
+PASSWORD_FAILURE_TYPES = _PASSWORD_FAILURE_TYPES | {"user.authentication.auth_via_mfa"}
 
 _SCRIPTED_UA_MARKERS = (
     "python-requests",
@@ -164,9 +166,17 @@ def is_allowlisted_egress(config: Any, ip: str | None, asn: int | None, operator
         return True
     if asn is not None and asn in getattr(config, "allowlist_asns", ()):
         return True
-    allowed = {operator_key(o) for o in getattr(config, "allowlist_operators", ())}
+    allowed = _operator_keys(frozenset(getattr(config, "allowlist_operators", ())))
+    if not allowed:
+        return False
     keys = [operator_key(o) for o in operators]
-    return bool(allowed and keys) and all(k in allowed for k in keys)
+    return bool(keys) and all(k in allowed for k in keys)
+
+
+@functools.lru_cache(maxsize=64)
+def _operator_keys(operators: frozenset[str]) -> frozenset[str]:
+    """A detection's allowlisted operators (a per-tenant constant asked on every sign-in), spelled once."""
+    return frozenset(operator_key(o) for o in operators)
 
 
 def event_subject(event: Event) -> str:

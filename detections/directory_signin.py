@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from detections.common import Suppression, is_successful_sign_in, make_finding
 from detections.confidence import Evidence, EvidenceClass, assess
 from detections.directory import NO_DIRECTORY, DirectoryFacts, UserFacts, target_context
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 
 DAY = 86_400.0
@@ -52,6 +52,7 @@ class DirectorySignIn:
     id: ClassVar[str] = "directory_signin"
     keyed_by_actor: ClassVar[bool] = True
     reads_directory: ClassVar[bool] = True
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS
     mitre: ClassVar[tuple[str, ...]] = ("T1078", "T1078.004")
 
     def __init__(self, config: DirectorySignInConfig | None = None) -> None:

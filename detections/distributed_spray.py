@@ -50,7 +50,7 @@ from typing import Any, ClassVar
 
 from detections import geo
 from detections.columns import columns, rows
-from detections.common import attempt_id, event_subject, is_password_failure, make_finding
+from detections.common import PASSWORD_FAILURE_TYPES, attempt_id, event_subject, is_password_failure, make_finding
 from detections.confidence import Evidence, EvidenceClass, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
@@ -165,6 +165,7 @@ def is_unknown_user(event: Event) -> bool:
 
 class DistributedSpray:
     id: ClassVar[str] = "distributed_spray"
+    event_types: ClassVar[frozenset[str] | None] = PASSWORD_FAILURE_TYPES
     keyed_by_actor: ClassVar[bool] = False
     mitre: ClassVar[tuple[str, ...]] = ("T1110.003", "T1110.004")
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol
 
 import orjson
 
-from detections import actor_record
+from detections import actor_record, routing
 from detections.actor_record import ActorRecord
 from detections.baseline import NOTHING_NEW, Baseline, Novelty, facets_of
 from detections.directory import NO_DIRECTORY, DirectoryFacts
@@ -51,6 +51,8 @@ class Detection(Protocol):
     # it must be keyed by actor, where the user's profile lives.
     # Optional ``reads_directory: ClassVar[bool]`` (absent = False): the detection is called with the keyword
     # ``directory=`` (detections.directory.DirectoryFacts): what the tenant's directory inventory says of a user.
+    # Optional ``event_types: ClassVar[frozenset[str] | None]`` (absent = None: any): the only event types
+    # ``state_key`` can return a key for; the engine offers the detection no other (detections.routing).
 
     def state_key(self, event: Event) -> str | None:
         """The state partition this event updates, or None when the event is not relevant."""
@@ -138,6 +140,9 @@ class Engine:
             (d, d.id, d.keyed_by_actor, d.id in self.reads_baseline, self._detect(d)) for d in self.detections
         )
         self._service_plan = tuple(step for step in self._plan if step[1] not in self.human_only)
+        self._plans = routing.ByEventType(self._plan, lambda step: step[0])  # each plan, by event type
+        self._service_plans = routing.ByEventType(self._service_plan, lambda step: step[0])
+        self._rekeyed = routing.ByEventType(d for d in self.detections if not d.keyed_by_actor)
         self.newest = 0.0  # the newest event time seen: the watermark's clock
         self.clock: Callable[[], float] = time.time
 
@@ -198,7 +203,8 @@ class Engine:
             return outcome
         if event.time > self.newest:
             self.newest = event.time
-        plan = self._service_plan if self.context.profile.is_service_account(event) else self._plan
+        plans = self._service_plans if self.context.profile.is_service_account(event) else self._plans
+        plan = plans(event.event_type)
         actor_key = actor_record.PREFIX + event.actor_id
         record: ActorRecord | None = None  # the actor's record, read when a detection keyed by actor needs it
         with_baseline = bool(self.reads_baseline) and (only is None or not self.actor_keyed.isdisjoint(only))
@@ -209,9 +215,9 @@ class Engine:
             profile, profile_legacy = self._part(record, self.baseline, profile_key, states, outcome)
         shown: dict[str, str] | None = None  # facets_of, once for the judgement and the learning, when either runs
         novelty: Novelty | None = None
+        if only is not None:
+            plan = tuple(step for step in plan if step[1] in only)
         for detection, detection_id, keyed_by_actor, reads_baseline, detect in plan:
-            if only is not None and detection_id not in only:
-                continue
             try:
                 key = detection.state_key(event)
                 if key is None:
@@ -219,7 +225,9 @@ class Engine:
                 if keyed_by_actor:
                     if record is None:
                         record = self._record(actor_key, states, outcome)
-                    state, legacy = self._part(record, detection, key, states, outcome)
+                    state, legacy = record.get(detection_id, key, detection.load_state), None
+                    if state is None:
+                        state, legacy = self._unrecorded(detection, key, states, outcome)
                     if reads_baseline:
                         if novelty is None:
                             if profile is None:
@@ -288,8 +296,10 @@ class Engine:
         """An actor-keyed state from its actor's record, and the key of the previous layout
         (``<detection>|<key>``) when it was read from there instead (to be deleted once it is in the record)."""
         state = record.get(detection.id, key, detection.load_state)
-        if state is not None:
-            return state, None
+        return (state, None) if state is not None else self._unrecorded(detection, key, states, outcome)
+
+    def _unrecorded(self, detection: Any, key: str, states: StateStore, outcome: Outcome) -> tuple[Any, str | None]:
+        """A state the actor's record lacks: the previous layout's (and its key), else a new one."""
         legacy = f"{detection.id}|{key}"
         stored = self._stored(detection, legacy, states, outcome)
         return (detection.new_state(), None) if stored is None else (stored, legacy)
@@ -327,8 +337,8 @@ class Engine:
             return {}
         routes: dict[str, list[str]] = {}
         skipped = self._skipped(event)
-        for detection in self.detections:
-            if not detection.keyed_by_actor and detection.id not in skipped:
+        for detection in self._rekeyed(event.event_type):
+            if detection.id not in skipped:
                 key = detection.state_key(event)
                 if key is not None:
                     routes.setdefault(key, []).append(detection.id)

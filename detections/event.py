@@ -152,10 +152,12 @@ def _parse(raw: dict[str, Any], tenant: str, now: float | None) -> Event:
     location = _obj(_get(geo_ctx, "geolocation"))
     agent = _obj(_get(client, "userAgent"))
 
-    def text(obj: dict, name: str) -> str:  # _get and _text's usual case inline: ~20 fields an event
+    def text(obj: dict, name: str) -> str:  # _get and _text's usual cases inline: ~20 fields an event
         value = obj.get(name)
         if value is None:
             value = obj.get(name.lower())
+            if value is None:  # absent or JSON null: many of an event's fields
+                return ""
         if type(value) is str and len(value) <= MAX_TEXT and value != "null":
             return value
         return _text(value, name, invalid)
@@ -238,6 +240,16 @@ def parse_time(value: Any, now: float | None = None) -> float:
 
 
 _OKTA_VERIFY_FACTORS = {"OKTA_VERIFY_PUSH", "PUSH", "OKTA_VERIFY"}
+# The event types ``_push_response`` can give a meaning: the push detections declare them (engine routing).
+PUSH_EVENT_TYPES = frozenset(
+    {
+        "system.push.send_factor_verify_push",
+        "user.mfa.okta_verify.deny_push",
+        "user.mfa.okta_verify",
+        "user.authentication.auth_via_mfa",
+        "user.authentication.verify",
+    }
+)
 
 
 def _push_response(event_type: str, result: str, reason: str, factor: str | None, debug: dict) -> PushResponse | None:
@@ -248,7 +260,7 @@ def _push_response(event_type: str, result: str, reason: str, factor: str | None
         return PushResponse.DENY
     if event_type == "user.mfa.okta_verify":
         return PushResponse.ACCEPT if result == "SUCCESS" else None
-    if event_type not in ("user.authentication.auth_via_mfa", "user.authentication.verify"):
+    if event_type not in PUSH_EVENT_TYPES:
         return None
     push_only = _str(debug.get("pushonlyresponsetype"))
     number_challenge = _str(debug.get("pushwithnumberchallengeresponsetype"))

@@ -41,7 +41,7 @@ from detections import geo
 from detections.columns import columns, rows
 from detections.common import Suppression, is_successful_sign_in, make_finding
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
 from detections.window import Window
@@ -123,6 +123,7 @@ def _flags(event: Event) -> str:
 
 class FastPassPhishing:
     id: ClassVar[str] = "fastpass_phishing"
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS | {"user.authentication.auth_via_mfa"}
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True  # a person's sign-in and factors: listed service accounts are skipped
     mitre: ClassVar[tuple[str, ...]] = ("T1566.002", "T1557")

@@ -55,7 +55,7 @@ from detections.common import (
 )
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, Tier, assess
 from detections.directory import NO_DIRECTORY, DirectoryFacts, target_context
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
 from detections.tenant_profile import is_listed
@@ -130,6 +130,7 @@ class TravelHistory:
 
 class ImpossibleTravel:
     id: ClassVar[str] = "impossible_travel"
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True
     reads_baseline: ClassVar[bool] = True
@@ -201,8 +202,7 @@ class ImpossibleTravel:
     @staticmethod
     def _neighbours(state: TravelHistory, here: _Loc) -> list[_Loc]:
         """The trusted sign-in just before ``here`` and, for a late arrival, the one just after."""
-        times = [loc.time for loc in state.locations]
-        i = bisect.bisect_right(times, here.time)
+        i = bisect.bisect_right(state.locations, here.time, key=lambda loc: loc.time)  # sorted by time
         out = []
         if i > 0:
             out.append(state.locations[i - 1])

@@ -25,7 +25,7 @@ from detections.columns import columns, rows
 from detections.common import Suppression, make_finding, requester_signals
 from detections.confidence import Action, Evidence, EvidenceClass, assess
 from detections.directory import NO_DIRECTORY, DirectoryFacts, TargetContext, target_context
-from detections.event import Event, PushResponse
+from detections.event import PUSH_EVENT_TYPES, Event, PushResponse
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
 from detections.window import Episode, Window
@@ -83,6 +83,7 @@ class PushHistory:
 
 class MfaFatigue:
     id: ClassVar[str] = "mfa_fatigue"
+    event_types: ClassVar[frozenset[str] | None] = PUSH_EVENT_TYPES
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True  # the tenant's listed service accounts are skipped by the engine
     reads_baseline: ClassVar[bool] = True  # is the requester new for the user?

@@ -50,7 +50,7 @@ from detections import geo
 from detections.columns import columns, rows
 from detections.common import Suppression, is_mobile_carrier, is_successful_sign_in, make_finding
 from detections.confidence import Action, Assessment, Dampener, Evidence, EvidenceClass, assess
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
 from detections.window import Window
@@ -181,6 +181,7 @@ class _Baseline:
 
 class MfaResetTakeover:
     id: ClassVar[str] = "mfa_reset_takeover"
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS | RESET_TYPES | {ENROL_TYPE}
     keyed_by_actor: ClassVar[bool] = False
     human_only: ClassVar[bool] = True  # a person's sign-in and factors: listed service accounts are skipped
     mitre: ClassVar[tuple[str, ...]] = ("T1556.006", "T1098.005", "T1656", "T1078.004")

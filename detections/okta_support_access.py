@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from detections.common import is_okta_support_reset
+from detections.common import OKTA_SUPPORT_RESETS, is_okta_support_reset
 from detections.config_change import Change, ConfigChangeDetection, target_ref
 from detections.event import Event
 from detections.finding import Severity
@@ -62,6 +62,7 @@ class OktaSupportAccessConfig:
 
 class OktaSupportAccess(ConfigChangeDetection):
     id: ClassVar[str] = "okta_support_access"
+    event_types: ClassVar[frozenset[str] | None] = frozenset({*OKTA_SUPPORT_RESETS, *RULES})
 
     def __init__(self, config: OktaSupportAccessConfig | None = None) -> None:
         self.config = config or OktaSupportAccessConfig()

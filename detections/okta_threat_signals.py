@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 from detections import debugdata
 from detections.common import Suppression, is_successful_sign_in, make_finding
 from detections.confidence import Action, Evidence, EvidenceClass, assess
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 
 THREAT_DETECTED = "security.threat.detected"
@@ -72,6 +72,7 @@ class SignalState:
 
 class OktaThreatSignals:
     id: ClassVar[str] = "okta_threat_signals"
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS | RISK_EVENTS | {THREAT_DETECTED, ROAMING}
     keyed_by_actor: ClassVar[bool] = False
 
     def __init__(self, config: OktaThreatSignalsConfig | None = None) -> None:

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from detections import geo
 from detections.columns import columns, rows
-from detections.common import attempt_id, event_subject, is_password_failure, make_finding
+from detections.common import PASSWORD_FAILURE_TYPES, attempt_id, event_subject, is_password_failure, make_finding
 from detections.confidence import Evidence, EvidenceClass, Tier, assess
 from detections.event import Event
 from detections.finding import Finding, Severity
@@ -79,6 +79,7 @@ class SprayState:
 
 class PasswordSpray:
     id: ClassVar[str] = "password_spray"
+    event_types: ClassVar[frozenset[str] | None] = PASSWORD_FAILURE_TYPES
     keyed_by_actor: ClassVar[bool] = False
     mitre: ClassVar[tuple[str, ...]] = ("T1110.003",)
 

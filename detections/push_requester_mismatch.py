@@ -58,7 +58,7 @@ from detections.baseline import Novelty
 from detections.columns import columns, rows
 from detections.common import Suppression, is_mobile_carrier, make_finding, requester_signals
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
-from detections.event import Event, PushResponse
+from detections.event import PUSH_EVENT_TYPES, Event, PushResponse
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
 from detections.mfa_fatigue import PRESSURE, MfaFatigueConfig
@@ -66,6 +66,7 @@ from detections.window import Episode, Window
 
 ANSWERS = frozenset({PushResponse.ACCEPT, PushResponse.DENY, PushResponse.WRONG_NUMBER})
 REFUSALS = frozenset({PushResponse.DENY, PushResponse.WRONG_NUMBER})
+PROMPTS = frozenset({PushResponse.SENT})
 SKEW_S = 2.0  # a prompt may be logged this long after its answer
 
 
@@ -146,6 +147,7 @@ class _Pair:
 
 class PushRequesterMismatch:
     id: ClassVar[str] = "push_requester_mismatch"
+    event_types: ClassVar[frozenset[str] | None] = PUSH_EVENT_TYPES
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True  # a person's sign-in and factors: listed service accounts are skipped
     reads_baseline: ClassVar[bool] = True  # is the requester new for the user?
@@ -238,17 +240,17 @@ class PushRequesterMismatch:
     def _prompt_of(self, state: PushPairs, answer: _Push) -> _Push | None:
         """The prompt this answer answers: same authnRequestId, else same session, else the latest before it.
         Searched from the latest back, so the usual case (the prompt just before) costs one look."""
-        candidates = self._between(
-            state, answer.time - self.config.pair_window_s, answer.time + SKEW_S, frozenset({PushResponse.SENT})
-        )
-        for same in (
-            lambda e: e.authn is not None and e.authn == answer.authn,
-            lambda e: e.session is not None and e.session == answer.session and None in (e.authn, answer.authn),
-            lambda e: None in (e.authn, answer.authn) and None in (e.session, answer.session),
-        ):
-            found = next((e for e in reversed(candidates) if same(e)), None)
-            if found is not None:
-                return found
+        candidates = self._between(state, answer.time - self.config.pair_window_s, answer.time + SKEW_S, PROMPTS)
+        authn, session = answer.authn, answer.session
+        for e in reversed(candidates):  # same authnRequestId
+            if e.authn is not None and e.authn == authn:
+                return e
+        for e in reversed(candidates):  # else same session, when one side has no authnRequestId
+            if e.session is not None and e.session == session and None in (e.authn, authn):
+                return e
+        for e in reversed(candidates):  # else the latest, when neither id can tell
+            if None in (e.authn, authn) and None in (e.session, session):
+                return e
         return None
 
     def _pair(self, state: PushPairs, answer: _Push) -> _Pair | None:

@@ -144,6 +144,7 @@ class SessionState:
 
 class SessionHijack:
     id: ClassVar[str] = "session_hijack"
+    event_types: ClassVar[frozenset[str] | None] = None  # any event carrying a session
     keyed_by_actor: ClassVar[bool] = True
     human_only: ClassVar[bool] = True
     reads_directory: ClassVar[bool] = True  # a stolen admin session pages
@@ -205,7 +206,8 @@ class SessionHijack:
             event.threat_suspected,
         )
         findings = []
-        for asn in sorted({x.asn for x in session.sightings if x.asn != here.asn}):
+        others = {x.asn for x in session.sightings if x.asn != here.asn}  # usually none: one network per session
+        for asn in sorted(others) if others else ():
             other = next((x for x in session.sightings if x.asn == asn and self._client_changed(x, here)), None)
             if other is None:
                 continue
@@ -317,7 +319,11 @@ class SessionHijack:
         sig = here.signature()
         # signatures are unique in a session, so the newest-first scan finds the same one, usually at once; the IP
         # test spares building a tuple per other client
-        same = next((x for x in reversed(state.sightings) if x.ip == here.ip and x.signature() == sig), None)
+        same = None
+        for x in reversed(state.sightings):
+            if x.ip == here.ip and x.signature() == sig:
+                same = x
+                break
         if same is not None:
             if here.time >= same.time:
                 state.high_water = max(state.high_water, here.time)

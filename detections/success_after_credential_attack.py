@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 
 from detections.columns import columns, rows
 from detections.common import (
+    PASSWORD_FAILURE_TYPES,
     Suppression,
     attempt_id,
     event_subject,
@@ -47,7 +48,7 @@ from detections.common import (
 )
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
 from detections.directory import NO_DIRECTORY, DirectoryFacts, target_context
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 from detections.lifecycle import horizon
 from detections.window import Window
@@ -117,6 +118,7 @@ class _Match:
 
 class SuccessAfterCredentialAttack:
     id: ClassVar[str] = "success_after_credential_attack"
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS | PASSWORD_FAILURE_TYPES
     keyed_by_actor: ClassVar[bool] = False
     reads_directory: ClassVar[bool] = True  # an admin's account taken over is critical
     mitre: ClassVar[tuple[str, ...]] = ("T1110", "T1110.001", "T1110.003", "T1110.004", "T1078.004")

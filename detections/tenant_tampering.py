@@ -137,6 +137,7 @@ class TenantTamperingConfig:
 
 class TenantTampering(ConfigChangeDetection):
     id: ClassVar[str] = "tenant_tampering"
+    event_types: ClassVar[frozenset[str] | None] = frozenset({*RULES, *ORG2ORG_RULES, POLICY_RULE_UPDATE})
 
     def __init__(self, config: TenantTamperingConfig | None = None) -> None:
         self.config = config or TenantTamperingConfig()

@@ -41,6 +41,7 @@ mode on the compacted ``itdr.signals`` topic that every worker reads whole (dete
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -59,7 +60,7 @@ from detections.common import (
     tunnel_operators,
 )
 from detections.confidence import Action, Dampener, Evidence, EvidenceClass, assess
-from detections.event import Event
+from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
 from detections.tenant_profile import TenantProfile
 
@@ -253,12 +254,21 @@ class Book:
     def note_success(self, tenant: str, success: Success, horizon_s: float, per_ip: int, ips: int) -> None:
         """Keep ``success`` for a late flag; successes older than ``horizon_s`` behind it, and the IPs beyond
         ``ips`` least recently seen, are dropped."""
-        recent = self._recent.setdefault(tenant, OrderedDict())
-        old = recent.get(success.ip, [])
-        kept = [s for s in old if s.time >= success.time - horizon_s and s.uuid != success.uuid]
-        self._keep(tenant, success.ip, sorted([*kept, success], key=lambda s: s.time)[-per_ip:])
+        recent = self._recent_of(tenant)
+        floor = success.time - horizon_s
+        kept = [s for s in recent.get(success.ip, ()) if s.time >= floor and s.uuid != success.uuid]
+        kept.append(success)
+        kept.sort(key=_time)  # stable: the order sorted() gave
+        self._keep(tenant, success.ip, kept[-per_ip:])
         while recent and (len(recent) > ips or _newest(next(iter(recent.values()))) < success.time - horizon_s):
             self._keep(tenant, next(iter(recent)), [])
+
+    def _recent_of(self, tenant: str) -> OrderedDict[str, list[Success]]:
+        """The tenant's kept successes by IP (made when first asked: not an OrderedDict per call)."""
+        recent = self._recent.get(tenant)
+        if recent is None:
+            recent = self._recent[tenant] = OrderedDict()
+        return recent
 
     def kept_ips(self, tenant: str) -> int:
         """How many IPs have successes kept for a late flag."""
@@ -281,8 +291,10 @@ class Book:
     def _keep(self, tenant: str, ip: str, kept: list[Success], *, refresh: bool = True) -> None:
         """Set what is kept of ``ip`` (nothing: forget it) and its ASN index with it; ``refresh`` makes it the
         IP seen last (the last to be dropped)."""
-        recent = self._recent.setdefault(tenant, OrderedDict())
-        index = self._by_asn.setdefault(tenant, {})
+        recent = self._recent_of(tenant)
+        index = self._by_asn.get(tenant)
+        if index is None:
+            index = self._by_asn[tenant] = {}
         now = {str(s.asn) for s in kept if s.asn is not None}  # an IP's successes mostly share one ASN: set diffs
         for asn in {str(s.asn) for s in recent.get(ip, ()) if s.asn is not None} - now:
             if (ips := index.get(asn)) is not None:
@@ -347,6 +359,9 @@ def _overlap(a: Signal, b: Signal) -> bool:
     return a.first <= b.expires and b.first <= a.expires
 
 
+_time = operator.attrgetter("time")
+
+
 def _newest(kept: list[Success]) -> float:
     return max((s.time for s in kept), default=float("-inf"))
 
@@ -368,6 +383,7 @@ class ThreatSignals:
     writes it. The per-user state holds only the one-finding-per-hour suppression and the replay guard."""
 
     id: ClassVar[str] = "threat_signals"
+    event_types: ClassVar[frozenset[str] | None] = SUCCESSFUL_SIGN_INS
     keyed_by_actor: ClassVar[bool] = True
     reads_baseline: ClassVar[bool] = True  # is the sign-in from the user's own device and network?
     mitre: ClassVar[tuple[str, ...]] = ("T1110", "T1110.003", "T1110.004", "T1078.004")

@@ -60,6 +60,7 @@ class ReportState:
 
 class UserReportedSuspicious:
     id: ClassVar[str] = "user_reported_suspicious"
+    event_types: ClassVar[frozenset[str] | None] = frozenset({REPORT})
     keyed_by_actor: ClassVar[bool] = True
     mitre: ClassVar[tuple[str, ...]] = ("T1078",)
 

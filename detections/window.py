@@ -57,19 +57,23 @@ class Window(Generic[E]):
 
     def add(self, entry: E) -> bool:
         """Insert in time order; False (and nothing changes) when it is too late or already held."""
-        if self.too_late(entry.time) or entry.key in self._keys:
+        time, key = entry.time, entry.key  # ``key`` may be a property: read once
+        if time < self.high_water - self.horizon or key in self._keys:  # too late, or held
             return False
-        i = bisect.bisect_right(self._times, entry.time)
-        self._times.insert(i, entry.time)
+        i = bisect.bisect_right(self._times, time)
+        self._times.insert(i, time)
         self.entries.insert(i, entry)
-        self._keys.add(entry.key)
-        if entry.time > self.high_water:
-            self.high_water = entry.time
+        self._keys.add(key)
+        if time > self.high_water:
+            self.high_water = time
         self._trim()
         return True
 
     def _trim(self) -> None:
-        cut = max(bisect.bisect_left(self._times, self.high_water - self.horizon), len(self.entries) - self.max_entries)
+        times = self._times
+        if len(times) <= self.max_entries and (not times or times[0] >= self.high_water - self.horizon):
+            return  # the usual case: nothing has left the window
+        cut = max(bisect.bisect_left(times, self.high_water - self.horizon), len(self.entries) - self.max_entries)
         if cut > 0:
             for old in self.entries[:cut]:
                 self._keys.discard(old.key)

@@ -214,6 +214,17 @@ class PollSettings(_Strict):
     budget_share: Share = Field(
         0.5, description="the share of each Okta rate-limit bucket the daemon may spend, leaving the rest to admins"
     )
+    sync_share: Share = Field(
+        0.5, description="of that share, what the inventory sync may spend per window (the tail and actions first)"
+    )
+    sync_reserve: Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)] = Field(
+        10,
+        description="requests of the share the sync leaves unused in each window, for actions and the tail "
+        "(keep it under `budget_share` × the smallest bucket's limit, or the sync never runs in that bucket)",
+    )
+    sync_concurrency: Annotated[int, Strict(), Field(ge=1, le=64)] = Field(
+        2, description="inventory sync requests in flight at once, so it never holds Okta's per-org in-flight cap"
+    )
     slow_sync_s: Annotated[float, Strict(), Field(gt=0, le=86400, allow_inf_nan=False)] = Field(
         300.0, description="tenant status: `slow` when the poll lag is above this many seconds"
     )

@@ -4,7 +4,10 @@ The read credential is tried: one System Log event (polling feeds every detectio
 enforcement credential cannot be tried without acting, so each call the enabled actions make is judged
 by detector.okta.permissions: by the admin roles of an API token's owner, or by the scopes the token
 endpoint grants a service app. Each permission is ok, missing or error (with Okta's errorCode and
-summary), and says what it disables: ``system_log`` (polling) or the actions that need it.
+summary), and says what it disables: ``system_log`` (polling) or the actions that need it. With the
+inventory enabled, each part the sync reads is tried too (detector/inventory/access.py): a missing one
+disables nothing (the sync skips that part and goes on), so it is a line saying what the sync will skip,
+not a failure of the check.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from detector.config import ConfigError, Credentials, OAuthCredentials, SswsCredentials, TenantConfig
+from detector.inventory.access import PERMISSIONS as INVENTORY_PERMISSIONS
+from detector.inventory.access import probe_inventory
 from detector.okta.client import OktaClient
 from detector.okta.errors import OktaApiError
 from detector.okta.permissions import (
@@ -42,7 +47,11 @@ ACTION_CALLS: dict[ResponseAction, Operation] = {
     ResponseAction.QUARANTINE: Operation.MANAGE_GROUP_MEMBERSHIP,
 }
 # `permission` label values: each call, each scope; a configured scope outside these is `other`.
-PERMISSION_LABELS = frozenset(op.value for op in Operation) | {s for scopes in SCOPES.values() for s in scopes}
+PERMISSION_LABELS = (
+    frozenset(op.value for op in Operation)
+    | {s for scopes in SCOPES.values() for s in scopes}
+    | set(INVENTORY_PERMISSIONS)
+)
 
 
 @dataclass(frozen=True)
@@ -51,10 +60,16 @@ class PermissionResult:
     permission: str  # an Operation value, or an OAuth scope of a service app
     check: Check
     needed_for: tuple[str, ...]  # system_log and the actions that cannot run without it
+    inventory_part: str | None = None  # the inventory sync's part this read feeds (skipped without it)
 
     @property
     def disables(self) -> tuple[str, ...]:
         return () if self.check.outcome is Outcome.OK else self.needed_for
+
+    @property
+    def skips(self) -> tuple[str, ...]:
+        """The inventory part the sync will skip for want of this permission."""
+        return () if self.check.outcome is Outcome.OK or self.inventory_part is None else (self.inventory_part,)
 
     def to_dict(self) -> dict[str, Any]:
         c = self.check
@@ -67,6 +82,7 @@ class PermissionResult:
             "error": error,
             "needed_for": list(self.needed_for),
             "disables": list(self.disables),
+            "inventory_skips": list(self.skips),
         }
 
 
@@ -97,6 +113,11 @@ class ConnectionReport:
         off = {d for r in self.results for d in r.disables}
         return tuple(d for d in (SYSTEM_LOG, *self.enabled_actions) if d in off)
 
+    @property
+    def inventory_skipped(self) -> tuple[str, ...]:
+        """The inventory parts the sync will skip (each read Okta refuses), in the sync's order."""
+        return tuple(part for r in self.results for part in r.skips)
+
     def to_dict(self) -> dict[str, Any]:
         """The admin API's JSON (plain strings, lists, bools and None); no secret is ever in it."""
         return {
@@ -106,6 +127,7 @@ class ConnectionReport:
             "dry_run": self.dry_run,
             "enabled_actions": list(self.enabled_actions),
             "disabled": list(self.disabled),
+            "inventory_skipped": list(self.inventory_skipped),
             "credentials": {
                 name: {"kind": c.kind, "principal": c.principal, "roles": None if c.roles is None else list(c.roles)}
                 for name, c in self.credentials.items()
@@ -154,6 +176,8 @@ async def test_connection(tenant: TenantConfig, clients: OktaClients) -> Connect
     reads = {Operation.READ_LOGS: (SYSTEM_LOG,), Operation.READ_USERS: ()}  # the poller reads no user (yet)
     credentials = {READ: _info(tenant.read)}
     results = await _check_reader(tenant, clients, reads)
+    if tenant.inventory.enabled:
+        results += await _check_inventory(tenant, clients)
     if tenant.enforce is not None:
         info, enforced = await _check_enforcer(tenant, tenant.enforce, clients, enforcer_calls(tenant))
         credentials[ENFORCE] = info
@@ -171,6 +195,14 @@ async def _check_reader(
     if isinstance(client, Check):
         return [PermissionResult(READ, op.value, client, needed) for op, needed in reads.items()]
     return [PermissionResult(READ, op.value, await probe_read(client, op), needed) for op, needed in reads.items()]
+
+
+async def _check_inventory(tenant: TenantConfig, clients: OktaClients) -> list[PermissionResult]:
+    """Each inventory part the sync reads, with the read credential (the sync's)."""
+    client = _client(clients.reader, tenant)
+    if isinstance(client, Check):
+        return []  # the read credential's error is already each read's result
+    return [PermissionResult(READ, a.permission, a.check, (), a.part) for a in await probe_inventory(client)]
 
 
 async def _check_enforcer(

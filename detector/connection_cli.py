@@ -79,7 +79,7 @@ async def _test_all(tenants: list[TenantConfig]) -> list[ConnectionReport]:
 def print_reports(console: Console, reports: list[ConnectionReport]) -> None:
     """A table on a terminal, else tab-separated lines; then one verdict line per tenant."""
     rows = [_row(report, result) for report in reports for result in report.results]
-    verdicts = [_verdict(report) for report in reports]
+    verdicts = [line for report in reports for line in _verdict(report)]
     if console.is_terminal:
         table = Table(*COLUMNS, title="Okta permissions", title_justify="left")
         for row in rows:
@@ -98,17 +98,28 @@ def _row(report: ConnectionReport, result: PermissionResult) -> tuple[tuple[str,
     check = result.check
     okta = " ".join(x for x in (check.error_code, check.error_summary) if x)
     detail = f"{check.detail} [{okta}]" if okta else check.detail
+    if result.disables or check.outcome is Outcome.OK:
+        style = _STYLES[check.outcome]
+    else:
+        style = "yellow" if result.skips else "dim"
+    off = ", ".join(result.disables) or ", ".join(f"inventory {part} (skipped)" for part in result.skips)
     return (
         *((terminal_text(c), "") for c in (report.tenant, result.credential, result.permission)),
-        (check.outcome.value, _STYLES[check.outcome] if result.disables or check.outcome is Outcome.OK else "dim"),
-        (terminal_text(", ".join(result.disables) or "-"), ""),
+        (check.outcome.value, style),
+        (terminal_text(off or "-"), ""),
         (terminal_text(detail), ""),
     )
 
 
-def _verdict(report: ConnectionReport) -> tuple[str, str]:
+def _verdict(report: ConnectionReport) -> list[tuple[str, str]]:
+    """The tenant's verdict, then the inventory parts the sync will skip (a warning, not a failure)."""
     name = terminal_text(report.tenant)
     dry = " (response.dry_run is on: no action runs yet)" if report.dry_run and report.enabled_actions else ""
     if report.ok:
-        return f"{name}: ok, every permission the config enables is granted{dry}", "green"
-    return f"{name}: NOT OK, disabled: {', '.join(report.disabled)}{dry}", "red"
+        lines = [(f"{name}: ok, every permission the config enables is granted{dry}", "green")]
+    else:
+        lines = [(f"{name}: NOT OK, disabled: {', '.join(report.disabled)}{dry}", "red")]
+    if report.inventory_skipped:
+        parts = ", ".join(report.inventory_skipped)
+        lines.append((f"{name}: the inventory sync will skip {parts} (Okta refuses their reads)", "yellow"))
+    return lines

@@ -42,8 +42,9 @@ from detector.connection import check_connection
 from detector.ingest.poller import TenantPoller
 from detector.inventory.events import InventoryUpdater
 from detector.inventory.kafka_store import InventoryFollower, KafkaInventoryStore, TopicPostureResults
-from detector.inventory.review import Review
-from detector.inventory.schedule import SyncSchedule, read_since
+from detector.inventory.model import Inventory
+from detector.inventory.review import Review, review_after_sync, watched
+from detector.inventory.schedule import SyncSchedule
 from detector.inventory.store import InventoryStore
 from detector.okta.client import OktaClient
 from detector.ops.api import tenant_routes
@@ -190,25 +191,29 @@ class PollerRole:
         results = TopicPostureResults(store)
         findings = Topics(self.kafka.topic_prefix).findings
 
-        async def publish(done: Review) -> None:
+        async def raise_findings(status: dict[str, Any], previous: Inventory, current: Inventory) -> Review | None:
+            now = time.time()
+            watch = watched(tenant, self.status.tenants[name].first_connected, now)
+            done = await review_after_sync(results, tenant, status, previous, current, watch, now)
+            if done is None:
+                return None
             sent = [
                 await sink.producer.send(findings, orjson.dumps(f.to_dict()), key=f"{f.tenant}|{f.entity}".encode())
                 for f in done.findings
             ]
             await asyncio.gather(*sent)
             await done.commit(results)  # a crash before this raises the same findings (same keys) at the next sync
+            return done
 
         self._inventory_wake[name] = asyncio.Event()
         return SyncSchedule(
             tenant,
             reader,
             store,
-            results,
-            publish,
+            raise_findings,
             on_status=lambda status: self.status.set_inventory(name, status),
             on_synced=lambda status: self.metrics.inventory_synced(name, status),
             on_finding=self.metrics.finding_raised,
-            watch=lambda: read_since(self.status.tenants[name].first_connected, tenant),
             wake=self._inventory_wake[name],
         )
 

@@ -25,13 +25,12 @@ from detector.config import Config, ConfigError, TenantConfig
 from detector.connection import check_connection
 from detector.datadir_lock import DataDirLock
 from detector.ingest.poller import TenantPoller
-from detector.inventory.changes import Watch
 from detector.inventory.events import InventoryUpdater
 from detector.inventory.facts import InventoryFacts, MirroredStore
 from detector.inventory.model import Inventory
 from detector.inventory.report import posture_report
-from detector.inventory.review import PostureResults, Review
-from detector.inventory.schedule import SyncSchedule, read_since, sleep_until
+from detector.inventory.review import PostureResults, Review, raise_after_sync, watched
+from detector.inventory.schedule import SyncSchedule, sleep_until
 from detector.inventory.store import SqliteInventoryStore
 from detector.logsetup import configure_logging
 from detector.okta.client import OktaClient
@@ -60,7 +59,7 @@ from detector.respond.routes import ResponseDesk, response_routes
 from detector.respond.stage import RespondStep
 from detector.stream.bus import EVENTS, FINDINGS
 from detector.stream.detect_stage import DetectionStage
-from detector.stream.embedded import EmbeddedBus, Record, Stored
+from detector.stream.embedded import EmbeddedBus, Stored
 from detector.tenants import (
     OktaClients,
     channels_for,
@@ -323,32 +322,26 @@ class EmbeddedPipeline:
             self._syncing[tenant.name] = asyncio.create_task(sync, name=f"inventory:{tenant.name}")
 
     def _sync_inventory(self, tenant: TenantConfig, reader: OktaClient) -> SyncSchedule:
-        """A full inventory sync at start and every ``inventory.interval_s`` with the tenant's reader (its budget
-        and retries), each successful one reviewed (detector/inventory/schedule.py)."""
+        """A full inventory sync at start and every ``inventory.interval_s`` with the tenant's reader at SYNC
+        priority, each finished one reviewed as ``detector inventory sync`` reviews it (schedule.py, review.py)."""
         name = tenant.name
+
+        async def raise_findings(status: dict[str, Any], previous: Inventory, current: Inventory) -> Review | None:
+            now = time.time()
+            watch = watched(tenant, self.status.tenants[name].first_connected, now)
+            return await raise_after_sync(self.bus, self.posture, tenant, status, previous, current, watch, now)
+
         return SyncSchedule(
             tenant,
             reader,
             self.inventory,
-            self.posture,
-            self._publish_review,
+            raise_findings,
             on_status=lambda status: self.status.set_inventory(name, status),
             on_synced=lambda status: self.metrics.inventory_synced(name, status),
             on_finding=self.metrics.finding_raised,
             facts=self._directory(name),
-            watch=lambda: self._watched(tenant),
             wake=self._inventory_wake[name],
         )
-
-    async def _publish_review(self, done: Review) -> None:
-        """What a finished sync raises (posture checks on change, inventory changes since the sync before) onto
-        itdr.findings, stored in one transaction with the posture results they follow from; from there they
-        take the findings' way (findings.jsonl, incidents, channels) like any detection's."""
-        appends = [(FINDINGS, Record(f.tenant, f.record_key, orjson.dumps(f.to_dict()))) for f in done.findings]
-        await self.bus.commit(None, 0, appends, also=done.write)
-
-    def _watched(self, tenant: TenantConfig) -> Watch:
-        return read_since(self.status.tenants[tenant.name].first_connected, tenant)
 
     async def _inventory_events(self, stop: asyncio.Event) -> None:
         """Apply the System Log's inventory events (lifecycle, membership, roles, tokens, factors, sign-ins) to

@@ -35,6 +35,7 @@ from detector.config import (
 from detector.ingest.poller import PollerSettings
 from detector.inventory.facts import InventoryFacts
 from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
+from detector.okta.budget import Priority, RateBudget, SyncLimits
 from detector.okta.client import OktaClient
 from detector.ops.metrics import Metrics
 from detector.redaction_key import configured_key, deployment_key, existing_redaction_key
@@ -142,28 +143,47 @@ def poller_settings(tenant: TenantConfig) -> PollerSettings:
 
 
 class OktaClients:
-    """Makes each tenant's Okta clients (read and enforce credentials apart) and closes them all on exit; each
-    reports the rate-limit headers it sees to ``metrics``."""
+    """Makes each tenant's Okta clients (read and enforce credentials apart) and closes them all on exit. The
+    clients of one tenant share one rate budget (they draw on the org's same buckets), which reports the
+    rate-limit headers and its waits to ``metrics``."""
 
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = metrics
         self._made: list[OktaClient] = []
+        self._budgets: dict[str, tuple[tuple[object, ...], RateBudget]] = {}
 
     def reader(self, tenant: TenantConfig) -> OktaClient:
-        return self._client(tenant, tenant.read)
+        return self.client(tenant, tenant.read)
 
     def enforcer(self, tenant: TenantConfig) -> OktaClient | None:
-        return self._client(tenant, tenant.enforce) if tenant.enforce else None
+        return self.client(tenant, tenant.enforce) if tenant.enforce else None
 
-    def _client(self, tenant: TenantConfig, creds: Credentials) -> OktaClient:
+    def client(self, tenant: TenantConfig, creds: Credentials, priority: Priority = Priority.TAIL) -> OktaClient:
+        """A client of ``creds`` on the tenant's shared budget (the inventory sync: ``priority=Priority.SYNC``);
+        its enforcement calls are ENFORCE whatever ``priority`` says."""
         client = OktaClient(
-            tenant.org_url,
-            make_auth(creds, tenant.org_url),
-            budget_share=tenant.poll.budget_share,
-            rate_observer=self.metrics.rate_observer(tenant.name) if self.metrics else None,
+            tenant.org_url, make_auth(creds, tenant.org_url), budget=self.budget(tenant), priority=priority
         )
         self._made.append(client)
         return client
+
+    def budget(self, tenant: TenantConfig) -> RateBudget:
+        """The tenant's one budget; a new one when its org or budget settings changed (a reload)."""
+        poll = tenant.poll
+        key = (tenant.org_url, poll.budget_share, poll.sync_share, poll.sync_reserve, poll.sync_concurrency)
+        made = self._budgets.get(tenant.name)
+        if made is None or made[0] != key:
+            made = (
+                key,
+                RateBudget(
+                    poll.budget_share,
+                    sync=SyncLimits(poll.sync_share, poll.sync_reserve, poll.sync_concurrency),
+                    observe=self.metrics.rate_observer(tenant.name) if self.metrics else None,
+                    on_wait=self.metrics.wait_observer(tenant.name) if self.metrics else None,
+                ),
+            )
+            self._budgets[tenant.name] = made
+        return made[1]
 
     def rotate(self, tenant: TenantConfig, reader: OktaClient, enforcer: OktaClient | None) -> None:
         """Re-read the tenant's secrets into its clients: the next request uses the rotated token or key."""

@@ -29,6 +29,7 @@ def test_a_minimal_config_gets_safe_defaults():
     config = parse_config({"tenants": [tenant()]})
     t = config.tenants[0]
     assert (t.poll.interval_s, t.poll.lookback_minutes, t.poll.page_limit, t.poll.budget_share) == (1.0, 15, 1000, 0.5)
+    assert (t.poll.sync_share, t.poll.sync_reserve, t.poll.sync_concurrency) == (0.5, 10, 2)
     assert (
         t.enforce is None
         and t.response.dry_run is False

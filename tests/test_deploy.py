@@ -194,6 +194,8 @@ def test_grafana_provisions_prometheus_and_a_dashboard_of_real_metrics():
     assert provider["options"]["path"] == "/etc/grafana/dashboards"
 
     dashboard = json.loads((dashboards / "okta-itdr.json").read_text())
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids must be unique (Grafana keeps one of each)"
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
     assert variables["datasource"]["current"]["value"] == datasource["uid"]

@@ -1,6 +1,10 @@
 """``detector inventory sync`` (one full sync now, per tenant: records per kind and duration) and ``detector
 inventory show`` (what is stored: a summary, or the records of one kind).
 
+A sync from here raises what the daemon's sync raises (posture on change, inventory changes: the same
+``raise_after_sync``) onto itdr.findings; the daemon takes them on from there when it runs, so a sync run by
+hand is not a sync whose changes are never raised.
+
 Every value shown passes ``terminal_text`` and goes into a ``rich.text.Text``, never into markup: group names,
 app labels and logins are typed by the org's admins and users. Errors are one line, without a traceback and
 without a secret (Okta's error code, summary and request id at most).
@@ -25,11 +29,14 @@ from rich.text import Text
 from detector.config import Config, ConfigError, TenantConfig, load_config
 from detector.datadir_lock import DataDirInUse, DataDirLock
 from detector.inventory.model import RECORD_KINDS, decode, encode
+from detector.inventory.review import PostureResults, raise_after_sync, watched
 from detector.inventory.store import SqliteInventoryStore
 from detector.inventory.sync import InventorySync
 from detector.logsetup import configure_logging
+from detector.okta.budget import Priority
 from detector.respond.escaping import terminal_text
 from detector.stderr import print_error
+from detector.stream.embedded import EmbeddedBus
 from detector.tenants import OktaClients, validated_config
 
 _STATE_STYLE = {"success": "green", "in_progress": "yellow", "error": "bold red"}
@@ -88,11 +95,31 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 async def _sync_all(config: Config, tenants: list[TenantConfig]) -> list[tuple[str, dict[str, Any]]]:
+    """Each tenant's sync, then what it raises (``status["raised"]``: how many findings; absent: no review)."""
     results = []
-    async with SqliteInventoryStore(config.db_path) as store, OktaClients() as clients:
-        for tenant in tenants:
-            status = await InventorySync(tenant.name, clients.reader(tenant), store).run()
-            results.append((tenant.name, status))
+    bus = await EmbeddedBus(config.db_path).open()
+    try:
+        async with (
+            SqliteInventoryStore(config.db_path) as store,
+            PostureResults(config.db_path) as posture,
+            OktaClients() as clients,
+        ):
+            polled = await bus.load_status()  # the daemon's tenant status: when it first read each System Log
+            for tenant in tenants:
+                previous = await store.load(tenant.name)
+                status = await InventorySync(
+                    tenant.name, clients.reader(tenant).with_priority(Priority.SYNC), store
+                ).run()
+                if status["state"] == "success":
+                    now = time.time()
+                    watch = watched(tenant, (polled.get(tenant.name) or {}).get("first_connected"), now)
+                    current = await store.load(tenant.name)
+                    done = await raise_after_sync(bus, posture, tenant, status, previous, current, watch, now)
+                    if done is not None:
+                        status = status | {"raised": len(done.findings)}
+                results.append((tenant.name, status))
+    finally:
+        await bus.close()
     return results
 
 
@@ -114,8 +141,12 @@ def sync_lines(status: dict[str, Any]) -> list[tuple[str, str]]:
         lines.append((terminal_text(f"error: {status['error']}"), "red"))
     for part, reason in sorted((status.get("skipped") or {}).items()):
         lines.append((terminal_text(f"skipped {part}: {reason}"), "yellow"))
+    for part, reason in sorted((status.get("fallbacks") or {}).items()):
+        lines.append((terminal_text(f"{part} read one object at a time (its list was refused: {reason})"), "yellow"))
     for kind, n in sorted((status.get("malformed") or {}).items()):
         lines.append((terminal_text(f"malformed {kind}: {n} object(s) skipped"), "yellow"))
+    if "raised" in status:
+        lines.append((f"raised {status['raised']} posture and inventory-change finding(s) onto itdr.findings", ""))
     return lines
 
 

@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from detector.inventory.model import (
     ROLE_ASSIGNEE_GROUP,
@@ -122,6 +122,16 @@ def _link_id(obj: Mapping[str, Any], rel: str) -> str:
         return ""
     last = href[:2048].rstrip("/").rsplit("/", 1)[-1]
     return last if _ID.match(last) else ""
+
+
+class Ref(NamedTuple):
+    """An object a list only names (a role holder of Okta's assignees list): whose lists to read."""
+
+    id: str
+
+
+def assignee(obj: Any) -> Ref:
+    return Ref(okta_id(_obj(obj).get("id")))
 
 
 def user(obj: Any) -> User:

@@ -26,9 +26,12 @@ from detector.inventory.changes import Watch, inventory_changes
 from detector.inventory.model import Inventory
 from detector.inventory.posture import evaluate
 from detector.sqlite import SqliteThread
+from detector.stream.bus import FINDINGS
+from detector.stream.embedded import Record
 
 if TYPE_CHECKING:
-    from detector.config import PostureSettings
+    from detector.config import PostureSettings, TenantConfig
+    from detector.stream.embedded import EmbeddedBus
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS posture_results (tenant TEXT PRIMARY KEY, value TEXT NOT NULL, at REAL NOT NULL);
@@ -124,3 +127,52 @@ async def review(
         return Review(current.tenant, found, stored, now)
 
     return await asyncio.to_thread(judge)
+
+
+def watched(tenant: TenantConfig, first_connected: float | None, now: float) -> Watch:
+    """When the daemon has read the tenant's System Log (``first_connected``: its first poll, kept in the
+    tenant status): from that poll's lookback on. The poller resumes from its cursor after a stop, so what
+    happened while it was down is read late, not lost: up to ``now`` too."""
+    if first_connected is None:
+        return Watch()
+    return Watch(((first_connected - tenant.poll.lookback_minutes * 60.0, now),))
+
+
+async def review_after_sync(
+    results: ResultsStore,
+    tenant: TenantConfig,
+    status: dict[str, Any],
+    previous: Inventory,
+    current: Inventory,
+    watch: Watch,
+    now: float,
+) -> Review | None:
+    """What a sync raises, in either mode: when it succeeded and posture is on, :func:`review` from ``previous``
+    (loaded before the sync; never synced: the first sync) to ``current``. None: nothing was reviewed. The
+    caller publishes the findings, then stores the results (:func:`raise_after_sync` for the embedded bus)."""
+    if status.get("state") != "success" or not tenant.posture.enabled:
+        return None
+    before = previous if previous.synced_at is not None else None
+    return await review(results, before, current, tenant.posture, now, watch=watch)
+
+
+async def raise_after_sync(
+    bus: EmbeddedBus,
+    results: PostureResults,
+    tenant: TenantConfig,
+    status: dict[str, Any],
+    previous: Inventory,
+    current: Inventory,
+    watch: Watch,
+    now: float,
+) -> Review | None:
+    """What a sync raises, the daemon's and ``detector inventory sync``'s alike (:func:`review_after_sync`), its
+    findings appended to itdr.findings in one transaction with the posture results they follow from. From there
+    they take the findings' way (findings.jsonl, incidents, channels) like any detection's, whenever the daemon
+    reads them. None: nothing was reviewed."""
+    done = await review_after_sync(results, tenant, status, previous, current, watch, now)
+    if done is None:
+        return None
+    appends = [(FINDINGS, Record(f.tenant, f.record_key, orjson.dumps(f.to_dict()))) for f in done.findings]
+    await bus.commit(None, 0, appends, also=done.write)
+    return done

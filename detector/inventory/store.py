@@ -61,6 +61,7 @@ class Checkpoint:
     started: float
     done: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    fallbacks: dict[str, str] = field(default_factory=dict)  # parts read the slower way, and why (Okta's refusal)
     part: str | None = None
     next_url: str | None = None
     malformed: dict[str, int] = field(default_factory=dict)  # objects skipped by the parser, per kind

@@ -5,6 +5,14 @@ and for each object the lists hanging off it (a user's factors and roles, a grou
 app's users, groups and grants, a policy's rules). Each page is stored with the checkpoint that follows it
 (detector/inventory/store.py), so a sync killed at any point goes on from the part and page it reached.
 
+Two parts are read their own way. Users' admin roles (``user_roles``): Okta lists the users holding a role
+(``/api/v1/iam/assignees/users``, a few dozen in any org), so only theirs are read, not one call per user
+(which was half the ``users`` bucket of a full sync); when Okta refuses that list (403, 404) the part falls
+back to reading every listed user's roles, noted in the status. Deprovisioned users (``users_deprovisioned``):
+Okta's plain user list leaves them out, so they are asked for by ``search``, before the other users, so that
+a user deprovisioned since the last sync is stored as such before the ``users`` part sweeps what it did not
+list. (A user reactivated since is missing from the store between those two parts.)
+
 What Okta refuses is not fatal: a 403 (the scope or admin role is not granted), or a 404 / 405 (the org
 has no such list), marks that part skipped with Okta's reason and the sync goes on; its old records are
 kept. A 404 on a list hanging off one object (the object was deleted meanwhile) skips that object's list.
@@ -18,6 +26,7 @@ sync runs at the lowest priority plugs in there, not here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,10 +44,13 @@ from detector.okta.errors import OktaApiError
 log = structlog.get_logger(__name__)
 
 IN_PROGRESS, SUCCESS, ERROR = "in_progress", "success", "error"
+DEPROVISIONED = 'status eq "DEPROVISIONED"'  # the search that lists the users the plain list leaves out
 POLICY_TYPES = ("OKTA_SIGN_ON", "PASSWORD", "MFA_ENROLL", "ACCESS_POLICY")
 ADMIN_CONSOLE_APP = "saasure"  # Okta's app name of the Admin Console
 PAGE_LIMITS: dict[str, int] = {  # Okta's maximum page size of each list
     "users": 200,
+    "users_deprovisioned": 200,
+    "user_roles": 100,  # the role assignees list
     "groups": 1000,
     "group_members": 1000,
     "apps": 200,
@@ -78,19 +90,25 @@ class Part:
     params: Mapping[str, str] = field(default_factory=dict)
     children: tuple[Child, ...] = ()
     policy_type: str | None = None  # policies: their rules are read and flattened into the record
+    page: str | None = None  # the PAGE_LIMITS key of its list (default: its name)
+    envelope: str | None = None  # the list pages as an object, its array under this key (Okta's IAM lists)
+    stores_listed: bool = True  # False: the listed objects only name whose children to read
+    known_users: bool = False  # read the children only of listed users this sync stored
+    fallback: Part | None = None  # read instead when Okta refuses ``path`` (403, 404)
 
 
 def _parts() -> tuple[Part, ...]:
-    user_children = (
-        Child("user_factors", "/api/v1/users/{id}/factors", "factor", parse.factor, lambda u: {"user_id": u.id}),
-        Child(
-            "user_roles",
-            "/api/v1/users/{id}/roles",
-            "role",
-            parse.role,
-            lambda u: {"assignee_type": ROLE_ASSIGNEE_USER, "assignee_id": u.id},
-            _direct,
-        ),
+    factors = Child("user_factors", "/api/v1/users/{id}/factors", "factor", parse.factor, lambda u: {"user_id": u.id})
+    roles = Child(
+        "user_roles",
+        "/api/v1/users/{id}/roles",
+        "role",
+        parse.role,
+        lambda u: {"assignee_type": ROLE_ASSIGNEE_USER, "assignee_id": u.id},
+        _direct,
+    )
+    every_users_roles = Part(
+        "user_roles", "/api/v1/users", "user", parse.user, children=(roles,), page="users", stores_listed=False
     )
     group_children = (
         Child(
@@ -122,7 +140,20 @@ def _parts() -> tuple[Part, ...]:
         Child("app_grants", "/api/v1/apps/{id}/grants", "grant", parse.grant, lambda a: {"app_id": a.id}),
     )
     return (
-        Part("users", "/api/v1/users", "user", parse.user, children=user_children),
+        # a deprovisioned user's factors are not read: it cannot sign in with them, and they are a call each
+        Part("users_deprovisioned", "/api/v1/users", "user", parse.user, {"search": DEPROVISIONED}),
+        Part("users", "/api/v1/users", "user", parse.user, children=(factors,)),
+        Part(
+            "user_roles",
+            "/api/v1/iam/assignees/users",
+            "role_assignee",
+            parse.assignee,
+            children=(roles,),
+            envelope="value",
+            stores_listed=False,
+            known_users=True,
+            fallback=every_users_roles,
+        ),
         Part("groups", "/api/v1/groups", "group", parse.group, children=group_children),
         Part("apps", "/api/v1/apps", "app", parse.app, children=app_children),
         Part("api_tokens", "/api/v1/api-tokens", "api_token", parse.api_token),
@@ -136,7 +167,9 @@ def _parts() -> tuple[Part, ...]:
 
 
 PARTS: tuple[Part, ...] = _parts()
-PART_NAMES: tuple[str, ...] = tuple(name for p in PARTS for name in (p.name, *(c.part for c in p.children)))
+PART_NAMES: tuple[str, ...] = tuple(
+    dict.fromkeys(name for p in PARTS for name in (p.name, *(c.part for c in p.children)))
+)
 
 
 class InventorySync:
@@ -194,27 +227,49 @@ class InventorySync:
     # -- parts -------------------------------------------------------------------------------------
 
     async def _part(self, part: Part, checkpoint: Checkpoint) -> None:
-        resume = checkpoint.next_url if checkpoint.part == part.name else None
-        params = dict(part.params)
-        if part.name in self.page_limits:
-            params["limit"] = str(self.page_limits[part.name])
-        start = resume or part.path
         if part.kind == "org":
             await self._single(part, checkpoint)
             return
+        if part.fallback is not None and part.name in checkpoint.fallbacks:  # chosen before a stop
+            part = part.fallback
+        resume = checkpoint.next_url if checkpoint.part == part.name else None
+        params = dict(part.params)
+        limit = self.page_limits.get(part.page or part.name)
+        if limit is not None:
+            params["limit"] = str(limit)
+        start = resume or part.path
+        pages = self.client.pages(start, params=None if resume else params, what=part.name, envelope=part.envelope)
         try:
-            async for page in self.client.pages(start, params=None if resume else params, what=part.name):
-                records = await self._records(part, page.items, checkpoint)
-                checkpoint.part, checkpoint.next_url = part.name, page.next_url
-                self._account(checkpoint)
-                await self.store.write_page(self.tenant, checkpoint, records)
+            async with contextlib.aclosing(pages):
+                async for page in pages:
+                    records = await self._records(part, page.items, checkpoint)
+                    if part.name in checkpoint.skipped:  # its one list refused: its other pages are of no use
+                        break
+                    checkpoint.part, checkpoint.next_url = part.name, page.next_url
+                    self._account(checkpoint)
+                    await self.store.write_page(self.tenant, checkpoint, records)
         except OktaApiError as exc:
             if not _refused(exc):
                 raise
+            if part.fallback is not None:
+                await self._fall_back(part, part.fallback, checkpoint, exc)
+                return
             await self._skip(part, checkpoint, exc)
             return
-        swept = [c.part for c in part.children if c.part not in checkpoint.skipped]
+        if part.name in checkpoint.skipped:
+            await self.store.skip_part(self.tenant, checkpoint, part.name, checkpoint.skipped[part.name])
+            return
+        swept = [c.part for c in part.children if c.part not in checkpoint.skipped and c.part != part.name]
         await self.store.finish_part(self.tenant, checkpoint, part.name, swept)
+
+    async def _fall_back(self, part: Part, fallback: Part, checkpoint: Checkpoint, exc: OktaApiError) -> None:
+        """Okta refuses ``part``'s list: read the same records the slower way (kept in the checkpoint, so a
+        resumed sync goes on with it)."""
+        reason = _reason(exc)
+        log.warning("inventory.sync.part_fallback", tenant=self.tenant, part=part.name, path=part.path, reason=reason)
+        checkpoint.fallbacks[part.name] = reason
+        checkpoint.part, checkpoint.next_url = None, None
+        await self._part(fallback, checkpoint)
 
     async def _single(self, part: Part, checkpoint: Checkpoint) -> None:
         """A part that is one object (the ThreatInsight configuration)."""
@@ -240,7 +295,9 @@ class InventorySync:
         if part.policy_type is not None:
             return await self._policies(part, items)
         parents = self.parser.many(part.kind, part.parse, items)
-        out: list[tuple[str, Any]] = [(part.name, r) for r in parents]
+        out: list[tuple[str, Any]] = [(part.name, r) for r in parents] if part.stores_listed else []
+        if part.known_users:  # a role holder the user lists did not show would be an admin without factors
+            parents = [p for p in parents if await self.store.get(self.tenant, "user", p.id) is not None]
         if part.children:
             lists = await asyncio.gather(*(self._children(part, r, checkpoint) for r in parents))
             out.extend(pair for found in lists for pair in found)
@@ -346,6 +403,7 @@ class InventorySync:
             "resumed": checkpoint.resumed,
             "counts": previous.get("counts", {}),
             "skipped": dict(checkpoint.skipped),
+            "fallbacks": dict(checkpoint.fallbacks),
             "malformed": dict(checkpoint.malformed),
             "error": error,
             "last_success": finished if state == SUCCESS else previous.get("last_success"),

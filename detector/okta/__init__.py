@@ -1,7 +1,7 @@
 """Okta API client: auth, rate-limit budget, typed errors, System Log and enforcement calls."""
 
 from detector.okta.auth import Auth, PrivateKeyJwtAuth, SswsAuth
-from detector.okta.budget import RateBudget, bucket_for
+from detector.okta.budget import Priority, RateBudget, SyncLimits, bucket_for
 from detector.okta.client import LifecycleOp, LogPage, OktaClient
 from detector.okta.errors import (
     OktaApiError,
@@ -27,8 +27,10 @@ __all__ = [
     "OktaServerError",
     "OktaTokenError",
     "OktaTransportError",
+    "Priority",
     "PrivateKeyJwtAuth",
     "RateBudget",
     "SswsAuth",
+    "SyncLimits",
     "bucket_for",
 ]

@@ -1,10 +1,19 @@
-"""Client-side rate-limit budget driven by Okta's ``X-Rate-Limit-*`` headers.
+"""Client-side rate-limit budget of one Okta org, driven by Okta's ``X-Rate-Limit-*`` headers.
 
-Okta lets one token/app use at most a share of each org-wide bucket, and a daemon that burns a
-whole bucket starves the admins and other integrations of that tenant. So before each request we
-check the bucket's last known state and, when this client has already used ``share × limit`` of
-the current window, wait for the window to reset. Requests are reserved locally (optimistically
-decrementing ``remaining``) so concurrent callers cannot overshoot between responses.
+Okta counts each bucket org-wide, and a daemon that burns a whole bucket starves the admins and other
+integrations of that tenant. So before each request we check the bucket's last known state and, when the
+org has already used ``share × limit`` of the current window, wait for the window to reset. Requests are
+reserved locally (optimistically decrementing ``remaining``) so concurrent callers cannot overshoot
+between responses.
+
+One budget serves every client of a tenant (log poller, action worker, inventory sync), because they draw
+on the same buckets. Each request carries a ``Priority``: enforcement is never held by the share (it
+contains an attacker, and the circuit breaker bounds how often it runs; it waits only after a real 429);
+the tail (log poller, user reads for responding) keeps to the share; sync takes at most
+``SyncLimits.share`` of the share, leaves ``SyncLimits.reserve`` requests of it in every window, and has
+only ``SyncLimits.concurrency`` requests in flight, so it can neither delay the tail nor hold the org's
+concurrency slots. Usage is read from the org-wide headers, so the rules hold across processes too (Kafka
+mode's roles each have their own budget).
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from enum import IntEnum
 from typing import Any
 
 import structlog
@@ -89,6 +99,37 @@ def reset_wait(headers: Mapping[str, str]) -> float | None:
     return max(0.0, reset - date) + 1.0
 
 
+class Priority(IntEnum):
+    """Whose request it is, most urgent first (the label of the wait metrics is the name, lower case)."""
+
+    ENFORCE = 0  # a containment or undo call: suspend, clear sessions, quarantine
+    TAIL = 1  # the System Log poller, and the user reads a response makes
+    SYNC = 2  # the inventory sync: bulk reads that may take whatever the others leave
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class SyncLimits:
+    """What SYNC may take of each bucket, per window, so that the tail and enforcement never wait behind it."""
+
+    share: float = 0.5  # of the daemon's share (``share × limit``) of a bucket
+    reserve: int = 10  # requests of the daemon's share SYNC leaves unused in each window
+    concurrency: int = 2  # SYNC requests in flight at once, org-wide (Okta also caps the org's in-flight requests)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.share <= 1 or self.reserve < 0 or self.concurrency < 1:
+            raise ValueError("sync share must be within (0, 1], reserve >= 0, concurrency >= 1")
+
+
+# Told of every wait the budget makes a request take: its bucket, its priority and the seconds of this wait.
+# An acquire that waits several times is told each time; ``first`` marks the first, so a counter of waits
+# counts requests held back, not polling rounds. A metrics hook, as RateObserver.
+WaitObserver = Callable[[str, Priority, float, bool], None]
+
+
 @dataclass
 class BucketState:
     limit: int
@@ -97,65 +138,104 @@ class BucketState:
     offset: float  # server clock − local clock (underestimated: Date has 1 s resolution)
     waits: int = 0
     waited_seconds: float = 0.0
+    sync_used: int = 0  # SYNC requests reserved in this window
+    exhausted: bool = False  # a 429 said this window is spent: even ENFORCE waits for its reset
 
 
 class RateBudget:
-    """Per-bucket budget for one credential on one tenant."""
+    """Per-bucket budget of one Okta org, shared by every client of the tenant (see the module docstring)."""
 
     def __init__(
         self,
         share: float = 0.5,
         *,
+        sync: SyncLimits | None = None,
         jitter: float = 0.2,
         unknown_reset_poll: float = 0.05,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: random.Random | None = None,
         observe: RateObserver | None = None,
+        on_wait: WaitObserver | None = None,
     ) -> None:
         if not 0 < share <= 1:
             raise ValueError("budget share must be within (0, 1]")
         self.share = share
+        self.sync = sync or SyncLimits()
         self._jitter = jitter
         self._poll = unknown_reset_poll
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._observe: RateObserver = observe or (lambda bucket, remaining, limited: None)
+        self._on_wait: WaitObserver = on_wait or (lambda bucket, priority, seconds, first: None)
         self._buckets: dict[str, BucketState] = {}
+        self._sync_slots = asyncio.Semaphore(self.sync.concurrency)
+        self._starved: set[str] = set()  # buckets whose share is no larger than sync's reserve (warned once)
 
-    async def acquire(self, bucket: str) -> float:
-        """Reserve one request in ``bucket``, waiting for the window reset if the share is spent.
+    async def acquire(self, bucket: str, priority: Priority = Priority.TAIL) -> float:
+        """Reserve one request in ``bucket``, waiting while ``priority`` may not spend more of this window.
 
-        Returns the seconds waited.
-        """
+        A SYNC request also takes an in-flight slot: call ``release(priority)`` once its response is in.
+        Returns the seconds waited."""
         waited = 0.0
         while True:
-            st = self._buckets.get(bucket)
-            if st is None:
-                return waited  # nothing known yet: the first response teaches us the bucket
-            server_now = self._clock() + st.offset
-            if st.reset is not None and server_now >= st.reset:
-                st.remaining, st.reset = st.limit, None  # window rolled over
-            used = st.limit - st.remaining
-            if used < self.share * st.limit:
-                st.remaining -= 1
+            if priority is Priority.SYNC:
+                await self._sync_slots.acquire()
+            delay = self._reserve(bucket, priority)
+            if delay is None:
                 return waited
-            # A fresh window exhausted before any response told us its reset: poll until one does.
-            jitter = self._rng.uniform(0, self._jitter)
-            delay = self._poll if st.reset is None else st.reset - server_now + jitter
-            st.waits += 1
+            if priority is Priority.SYNC:
+                self._sync_slots.release()  # no slot held while waiting: other buckets' sync may go
+            st = self._buckets[bucket]
+            if not waited:
+                st.waits += 1
             st.waited_seconds += delay
+            self._on_wait(bucket, priority, delay, not waited)
             waited += delay
-            log.info(
+            (log.debug if priority is Priority.SYNC else log.info)(  # sync waiting is its normal state
                 "okta.budget.wait",
                 bucket=bucket,
+                priority=priority.label,
                 seconds=round(delay, 3),
-                used=used,
+                used=st.limit - st.remaining,
                 limit=st.limit,
                 share=self.share,
             )
             await self._sleep(delay)
+
+    def release(self, priority: Priority) -> None:
+        """The request ``acquire`` admitted is answered (or failed): a SYNC request gives its slot back."""
+        if priority is Priority.SYNC:
+            self._sync_slots.release()
+
+    def _reserve(self, bucket: str, priority: Priority) -> float | None:
+        """Reserve one request now (None) or say how long to wait before asking again."""
+        st = self._buckets.get(bucket)
+        if st is None:
+            return None  # nothing known yet: the first response teaches us the bucket
+        server_now = self._clock() + st.offset
+        if st.reset is not None and server_now >= st.reset:
+            st.remaining, st.reset, st.sync_used, st.exhausted = st.limit, None, 0, False  # window rolled over
+        if self._may_spend(bucket, st, priority):
+            st.remaining -= 1
+            st.sync_used += priority is Priority.SYNC
+            return None
+        # A fresh window exhausted before any response told us its reset: poll until one does.
+        return self._poll if st.reset is None else st.reset - server_now + self._rng.uniform(0, self._jitter)
+
+    def _may_spend(self, bucket: str, st: BucketState, priority: Priority) -> bool:
+        if priority is Priority.ENFORCE:
+            return not st.exhausted
+        used, allowance = st.limit - st.remaining, self.share * st.limit
+        if priority is Priority.TAIL:
+            return used < allowance
+        if allowance - self.sync.reserve < 1 and bucket not in self._starved:
+            self._starved.add(bucket)  # a misfit of poll.sync_reserve, not a wait: say so once
+            log.warning(
+                "okta.budget.sync_starved", bucket=bucket, limit=st.limit, share=self.share, reserve=self.sync.reserve
+            )
+        return used < allowance - self.sync.reserve and st.sync_used < self.sync.share * allowance
 
     def update(self, bucket: str, headers: Mapping[str, str], *, limited: bool = False) -> None:
         """Learn the bucket state from a response's headers; ``limited``: the response was a 429."""
@@ -166,23 +246,26 @@ class RateBudget:
             self._observe(bucket, None, limited)  # absent, or a concurrency 429 (Limit 0): no time window
             return
         self._observe(bucket, remaining, limited)
+        if limited:
+            remaining = 0  # whatever else it says, a 429 means this window is spent
         date = date_header(headers)
         offset = (date - self._clock()) if date is not None else 0.0
         st = self._buckets.get(bucket)
         if st is None:
-            self._buckets[bucket] = BucketState(limit, remaining, float(reset), offset)
+            self._buckets[bucket] = BucketState(limit, remaining, float(reset), offset, exhausted=limited)
             return
         st.offset = offset
         if st.reset is None or reset == st.reset:
             st.remaining = min(st.remaining, remaining)  # keep local in-flight reservations
         elif reset > st.reset:
-            st.remaining = remaining  # a newer window
+            st.remaining, st.sync_used, st.exhausted = remaining, 0, False  # a newer window
         else:
             return  # a late response from an older window
         st.limit, st.reset = limit, float(reset)
+        st.exhausted = st.exhausted or limited
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        """Per-bucket state for metrics: limit, remaining, reset (epoch s), waits, waited_seconds."""
+        """Per-bucket state for metrics: limit, remaining, reset (epoch s), waits, waited_seconds, sync_used."""
         return {
             name: {
                 "limit": st.limit,
@@ -190,6 +273,7 @@ class RateBudget:
                 "reset": st.reset,
                 "waits": st.waits,
                 "waited_seconds": round(st.waited_seconds, 3),
+                "sync_used": st.sync_used,
             }
             for name, st in self._buckets.items()
         }

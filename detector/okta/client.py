@@ -3,13 +3,17 @@
 Owns the transport concerns every caller needs and none should re-implement: auth headers,
 the rate-limit budget, retries with Okta's SDK back-off semantics, typed errors, and the few
 endpoints the daemon uses (System Log pages, user reads, enforcement calls).
+
+Every request carries a budget ``Priority``: the enforcement calls are ENFORCE whoever makes them,
+everything else the client's own (TAIL unless built or viewed otherwise: ``with_priority``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -22,7 +26,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from detector.okta.auth import Auth, PrivateKeyJwtAuth
-from detector.okta.budget import RateBudget, RateObserver, bucket_for, reset_wait
+from detector.okta.budget import Priority, RateBudget, RateObserver, bucket_for, reset_wait
 from detector.okta.errors import (
     OktaApiError,
     OktaBadResponse,
@@ -82,6 +86,7 @@ class OktaClient:
         max_wait: float = 60.0,
         backoff_base: float = 0.5,
         budget: RateBudget | None = None,
+        priority: Priority = Priority.TAIL,
         rate_observer: RateObserver | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -92,8 +97,9 @@ class OktaClient:
         if max_retries < 0 or timeout <= 0 or max_wait < 0:
             raise ValueError("max_retries, timeout and max_wait must be non-negative (timeout > 0)")
         self.org_url = str(origin.origin())
-        self.auth = auth
+        self._shared = _Shared(auth)
         self.budget = budget or RateBudget(budget_share, sleep=sleep, observe=rate_observer)
+        self.priority = priority
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_wait = max_wait
@@ -102,10 +108,25 @@ class OktaClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._origin = origin.origin()
-        self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
-        return f"OktaClient(org_url={self.org_url!r}, auth={self.auth!r})"
+        return f"OktaClient(org_url={self.org_url!r}, auth={self.auth!r}, priority={self.priority.name})"
+
+    def with_priority(self, priority: Priority) -> OktaClient:
+        """A view of this client whose requests (but the enforcement calls) are ``priority``: the same
+        credential (a rotated one too), budget and HTTP session; closing either closes both."""
+        view = copy.copy(self)
+        view.priority = priority
+        return view
+
+    @property
+    def auth(self) -> Auth:
+        return self._shared.auth
+
+    @auth.setter
+    def auth(self, auth: Auth) -> None:
+        """A rotated secret: the next request of this client and of its views uses it."""
+        self._shared.auth = auth
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -117,18 +138,18 @@ class OktaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
+        if self._shared.session is not None:
+            session, self._shared.session = self._shared.session, None
             await session.close()
 
     def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
+        if self._shared.session is None or self._shared.session.closed:
+            self._shared.session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 headers={"User-Agent": self.user_agent, "Accept": "application/json"},
                 raise_for_status=False,
             )
-        return self._session
+        return self._shared.session
 
     # -- credentials --------------------------------------------------------------------------
 
@@ -179,13 +200,15 @@ class OktaClient:
         params: Mapping[str, str] | None = None,
         what: str = "objects",
         max_pages: int = _MAX_LIST_PAGES,
-    ) -> AsyncIterator[ListPage]:
+        envelope: str | None = None,
+    ) -> AsyncGenerator[ListPage, None]:
         """Every page of a list endpoint, following Okta's ``Link: rel="next"``.
 
         ``start`` is a path (``/api/v1/users``, with ``params``) or a ``next`` URL stored from an earlier
         page, so a caller that persisted its cursor resumes there. A ``next`` outside the org's origin is
         refused (it would carry our credential elsewhere), and more than ``max_pages`` pages is an error
-        rather than an endless loop on a server that keeps linking.
+        rather than an endless loop on a server that keeps linking. ``envelope`` names the array of a list
+        that pages as an object (Okta's IAM lists: ``{"value": [...], "_links": {"next": {"href": ...}}}``).
         """
         if start.startswith("/"):
             url: str | None = self.org_url + start + ("?" + urlencode(dict(params)) if params else "")
@@ -197,9 +220,12 @@ class OktaClient:
                 return
             resp = await self._request("GET", url)
             data = self._parse_json(resp, "GET", url)
+            nxt = resp.links.get("next")
+            if envelope is not None:
+                data, nxt = _enveloped(data, envelope, nxt)
             if not isinstance(data, list):
                 raise self._bad(resp, "GET", url, f"expected a JSON array of {what}")
-            url = resp.links.get("next")
+            url = nxt
             if url is not None:
                 self._check_origin(url)
             yield ListPage(data, url)
@@ -242,7 +268,7 @@ class OktaClient:
         if not group_id or not user_id:
             raise ValueError("group_id and user_id must not be empty")
         url = f"{self.org_url}/api/v1/groups/{quote(group_id, safe='')}/users/{quote(user_id, safe='')}"
-        await self._request("PUT" if member else "DELETE", url)
+        await self._request("PUT" if member else "DELETE", url, priority=Priority.ENFORCE)
 
     async def clear_user_sessions(
         self, user_id: str, *, oauth_tokens: bool = True, forget_devices: bool | None = None
@@ -251,7 +277,8 @@ class OktaClient:
         params = {"oauthTokens": _bool(oauth_tokens)}
         if forget_devices is not None:
             params["forgetDevices"] = _bool(forget_devices)
-        await self._request("DELETE", self._user_url(user_id, "sessions") + "?" + urlencode(params))
+        url = self._user_url(user_id, "sessions") + "?" + urlencode(params)
+        await self._request("DELETE", url, priority=Priority.ENFORCE)
 
     async def lifecycle(
         self, user_id: str, op: LifecycleOp, *, send_email: bool | None = None
@@ -262,7 +289,7 @@ class OktaClient:
         url = self._user_url(user_id, "lifecycle", op)
         if send_email is not None:
             url += "?" + urlencode({"sendEmail": _bool(send_email)})
-        resp = await self._request("POST", url)
+        resp = await self._request("POST", url, priority=Priority.ENFORCE)
         if not resp.body.strip():
             return None
         data = self._parse_json(resp, "POST", url)
@@ -284,19 +311,27 @@ class OktaClient:
 
     # -- transport ----------------------------------------------------------------------------
 
-    async def _request(self, method: str, url: str, *, json_body: Any = None) -> _Response:
-        """Send with budget, auth and retries; return a 2xx response or raise a typed error."""
+    async def _request(
+        self, method: str, url: str, *, json_body: Any = None, priority: Priority | None = None
+    ) -> _Response:
+        """Send with budget, auth and retries; return a 2xx response or raise a typed error.
+
+        ``priority``: the budget priority, the client's own unless given."""
         path = URL(url, encoded=True).path
         bucket = bucket_for(method, path)
+        priority = self.priority if priority is None else priority
         data = orjson.dumps(json_body) if json_body is not None else None
         attempt = 0
         retry_for: str | None = None
         refreshed = nonce_retried = False
         while True:
-            await self.budget.acquire(bucket)
+            await self.budget.acquire(bucket, priority)
             try:
-                sent = await self.auth.headers(self._get_session(), method, url)
-                resp = await self._send(method, url, path, sent, data, attempt, retry_for)
+                try:
+                    sent = await self.auth.headers(self._get_session(), method, url)
+                    resp = await self._send(method, url, path, sent, data, attempt, retry_for)
+                finally:
+                    self.budget.release(priority)
                 self.budget.update(bucket, resp.headers, limited=resp.status == 429)
                 if 200 <= resp.status < 300:
                     return resp
@@ -421,6 +456,26 @@ class OktaClient:
             method=method,
             path=URL(url, encoded=True).path,
         )
+
+
+@dataclass
+class _Shared:
+    """What a client and its priority views share: the credential and the aiohttp session (made on first use)."""
+
+    auth: Auth
+    session: aiohttp.ClientSession | None = None
+
+
+def _enveloped(data: Any, key: str, link: str | None) -> tuple[Any, str | None]:
+    """The array and the next link of a list paged as an object; (None, None) when it is no such object."""
+    if not isinstance(data, dict):
+        return None, None
+    if link is None:
+        nxt = data.get("_links")
+        nxt = nxt.get("next") if isinstance(nxt, dict) else None
+        href = nxt.get("href") if isinstance(nxt, dict) else None
+        link = href if isinstance(href, str) and href else None
+    return data.get(key), link
 
 
 def _server_wait_hint(resp: _Response) -> float | None:

@@ -18,7 +18,7 @@ from detections.confidence import Action, Tier
 from detections.finding import Finding
 from detector.config import Config
 from detector.inventory.catalogue import finding_names as directory_finding_names
-from detector.okta.budget import BUCKETS, RateObserver
+from detector.okta.budget import BUCKETS, Priority, RateObserver, WaitObserver
 from detector.ops.labels import OTHER, POLL_ERROR_CODES
 from detector.respond.ledger import Status
 from detector.version import package_version
@@ -87,6 +87,18 @@ class Metrics:
             "itdr_rate_limited_total",
             "Okta responses 429 Too Many Requests, by rate-limit bucket (each retry counts)",
             ["tenant", "bucket"],
+            registry=r,
+        )
+        self.budget_waits = Counter(
+            "itdr_rate_budget_waits_total",
+            "Okta requests the tenant's shared rate budget held back, by bucket and priority (enforce, tail, sync)",
+            ["tenant", "bucket", "priority"],
+            registry=r,
+        )
+        self.budget_wait_seconds = Counter(
+            "itdr_rate_budget_wait_seconds_total",
+            "Seconds Okta requests waited for the tenant's shared rate budget, by bucket and priority",
+            ["tenant", "bucket", "priority"],
             registry=r,
         )
         self.events_processed = Counter(
@@ -229,6 +241,16 @@ class Metrics:
 
         return observe
 
+    def wait_observer(self, tenant: str) -> WaitObserver:
+        """The hook the rate budget of ``tenant`` reports each wait it makes a request take to."""
+
+        def waited(bucket: str, priority: Priority, seconds: float, first: bool) -> None:
+            if first:
+                self.budget_waits.labels(tenant, bucket, priority.label).inc()
+            self.budget_wait_seconds.labels(tenant, bucket, priority.label).inc(max(0.0, seconds))
+
+        return waited
+
 
 def start_series(metrics: Metrics, config: Config, stages: Collection[Stage]) -> None:
     """Touch every series the ``stages`` of this process can emit, for every configured tenant: counters at 0,
@@ -252,6 +274,9 @@ def start_series(metrics: Metrics, config: Config, stages: Collection[Stage]) ->
         if "poll" in stages or "act" in stages:  # the processes with Okta clients
             for bucket in BUCKETS:
                 metrics.rate_limited.labels(tenant, bucket)
+                for priority in Priority:
+                    metrics.budget_waits.labels(tenant, bucket, priority.label)
+                    metrics.budget_wait_seconds.labels(tenant, bucket, priority.label)
         if "detect" in stages:
             metrics.events_processed.labels(tenant)
             metrics.deadletters.labels(tenant)

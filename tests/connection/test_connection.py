@@ -9,6 +9,7 @@ import pytest
 
 from detector import connection
 from detector.connection import ConnectionReport
+from detector.inventory.sync import PART_NAMES
 from detector.ops.metrics import Metrics
 from detector.tenants import OktaClients
 from tests.connection.conftest import APP, ENFORCE_TOKEN, READ_TOKEN, Sim, oauth, ssws, tenant
@@ -23,7 +24,12 @@ async def check(sim: Sim, enforce: dict[str, Any] | None = None, **response: Any
 
 
 def outcomes(report: ConnectionReport) -> dict[tuple[str, str], str]:
-    return {(r.credential, r.permission): r.check.outcome.value for r in report.results}
+    """Polling's and the actions' permissions (the inventory's: ``inventory``)."""
+    return {(r.credential, r.permission): r.check.outcome.value for r in report.results if not r.inventory_part}
+
+
+def inventory(report: ConnectionReport) -> dict[str, tuple[str, str]]:
+    return {r.inventory_part: (r.check.outcome.value, r.check.detail) for r in report.results if r.inventory_part}
 
 
 def gauge(metrics: Metrics, credential: str, permission: str) -> float | None:
@@ -43,8 +49,10 @@ async def test_full_access_is_ok_and_says_so_in_json_and_metrics(sim: Sim) -> No
         ("enforce", "read_users"): "ok",  # suspend reads the user's status first
         **{("enforce", action): "ok" for action in ALL_ACTIONS},
     }
+    assert {part: outcome for part, (outcome, _) in inventory(report).items()} == dict.fromkeys(PART_NAMES, "ok")
     data = report.to_dict()
     assert data["ok"] is True and data["credentials"]["enforce"]["roles"] == ["SUPER_ADMIN"]
+    assert data["inventory_skipped"] == []
     assert data["credentials"]["enforce"]["principal"] == "admin@acme.example.com"
     text = orjson.dumps(data).decode()
     assert READ_TOKEN not in text and ENFORCE_TOKEN not in text
@@ -78,7 +86,7 @@ async def test_a_read_only_admin_cannot_clear_sessions_or_expire_passwords(sim: 
         ("enforce", "clear_sessions"): "missing",
         ("enforce", "expire_password"): "missing",
     }
-    missing = [r for r in report.results if r.check.outcome.value == "missing"]
+    missing = [r for r in report.results if r.check.outcome.value == "missing" and r.credential == "enforce"]
     assert all("READ_ONLY_ADMIN" in r.check.detail and "auditor@acme.com" in r.check.detail for r in missing)
     assert report.disabled == ("clear_sessions", "expire_password")
     assert report.credentials["enforce"].roles == ("READ_ONLY_ADMIN",)
@@ -180,3 +188,34 @@ async def test_nothing_in_the_org_changes(sim: Sim, app_key: tuple[Any, dict[str
     assert org.calls == []
     assert {m for m, p in sim.seen if p != "/oauth2/v1/token"} == {"GET"}
     assert {p for _, p in sim.seen} >= {"/api/v1/logs", "/api/v1/users", "/api/v1/users/me", "/oauth2/v1/token"}
+
+
+async def test_inventory_reads_refused_are_lines_of_what_the_sync_skips_not_a_failure(sim: Sim) -> None:
+    """A reader that may read users but no other user's roles, groups' roles or API tokens: each part said."""
+    sim.org.add_api_token(READ_TOKEN, roles=["READ_ONLY_ADMIN"])
+    report = await check(sim)
+    parts = inventory(report)
+    assert report.ok and report.disabled == ()  # polling works: the sync's skips do not fail the check
+    assert parts["users"][0] == parts["users_deprovisioned"][0] == parts["groups"][0] == "ok"
+    assert parts["user_roles"][0] == "missing" and "the sync skips it" in parts["user_roles"][1]
+    assert {p for p, (o, _) in parts.items() if o != "ok"} == set(report.inventory_skipped)
+    assert "user_roles" in report.inventory_skipped and "users" not in report.inventory_skipped
+    item = next(p for p in report.to_dict()["permissions"] if p["permission"] == "inventory.user_roles")
+    assert item["result"] == "missing" and item["disables"] == [] and item["inventory_skips"] == ["user_roles"]
+    assert item["error"]["code"] == "E0000006"
+
+
+async def test_a_refused_role_holders_list_is_read_user_by_user(sim: Sim) -> None:
+    sim.org.add_api_token(READ_TOKEN)
+    sim.org.inject_fault("GET", "/api/v1/iam/assignees/users", "status", times=1, status=404)
+    parts = inventory(await check(sim))
+    assert parts["user_roles"][0] == "ok" and "every user's roles" in parts["user_roles"][1]
+
+
+async def test_no_inventory_no_inventory_reads(sim: Sim) -> None:
+    sim.org.add_api_token(READ_TOKEN)
+    async with OktaClients() as clients:
+        config = tenant(sim)
+        off = config.model_copy(update={"inventory": config.inventory.model_copy(update={"enabled": False})})
+        report = await connection.test_connection(off, clients)
+    assert inventory(report) == {} and not [p for _, p in sim.seen if p.startswith("/api/v1/groups")]

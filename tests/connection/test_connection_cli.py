@@ -115,3 +115,18 @@ def test_on_a_terminal_it_is_a_table_whose_okta_text_is_never_markup() -> None:
     assert buffer.getvalue().endswith(
         "acme: NOT OK, disabled: clear_sessions (response.dry_run is on: no action runs yet)\n"
     )
+
+
+@pytest.mark.timeout(120)
+async def test_inventory_reads_refused_are_a_line_each_and_exit_0(sim: Sim, tmp_path: Path) -> None:
+    """A reader without roles: the user_roles line and a closing warning say what the sync will skip."""
+    sim.org.add_api_token(READ_TOKEN, roles=["READ_ONLY_ADMIN"])
+    config = write_config(tmp_path, tenant_dict(sim, None))
+    code, out, err = await detector("test-connection", "--config", config)
+    assert code == 0, err
+    lines = out.splitlines()
+    (roles,) = [line.split("\t") for line in lines if "\tinventory.user_roles\t" in line]
+    assert roles[3:5] == ["missing", "inventory user_roles (skipped)"] and "the sync skips it" in roles[5]
+    assert "acme\tread\tinventory.users\tok\t-\tread one record" in lines
+    assert lines[-2] == "acme: ok, every permission the config enables is granted"
+    assert lines[-1].startswith("acme: the inventory sync will skip ") and "user_roles" in lines[-1]

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from detector.datadir_lock import DataDirLock
+from detector.inventory.cli import sync_lines
 from detector.sim import RateLimits
 
 from .conftest import TOKEN, Sim, StartSim
@@ -127,3 +128,44 @@ async def test_a_sync_killed_with_sigkill_resumes(start_sim: StartSim, tmp_path:
     assert "after=" in listing[0]  # the resumed sync started from the stored cursor, not the first page
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
     assert rows["user"] == "450" and rows["factor"] == "450"
+
+
+def stored_findings(tmp_path: Path) -> list[dict]:
+    db = sqlite3.connect(tmp_path / "data" / "itdr.sqlite")
+    try:
+        return [json.loads(v) for (v,) in db.execute("SELECT value FROM findings ORDER BY offset")]
+    finally:
+        db.close()
+
+
+async def test_a_cli_sync_raises_what_a_daemon_sync_raises(sim: Sim, tmp_path: Path) -> None:
+    """Posture on change and inventory changes go onto itdr.findings from a sync run by hand too, change-only."""
+    sim.org.add_user("ann@acme.com", factors=("push",))
+    bob = sim.org.add_user("bob@acme.com", factors=())  # no MFA factor
+    config = write_config(sim, tmp_path)
+    code, out, err = await detector("inventory", "sync", "--config", str(config))
+    assert code == 0, err
+    first = stored_findings(tmp_path)
+    assert "posture_users_without_mfa" in {f["detection"] for f in first}
+    assert all(f["detection"].startswith("posture_") for f in first)  # the first sync: no changes
+    assert f"raised {len(first)} posture and inventory-change finding(s)" in out
+
+    code, out, _ = await detector("inventory", "sync", "--config", str(config))  # nothing changed
+    assert code == 0 and "raised 0 posture" in out and len(stored_findings(tmp_path)) == len(first)
+
+    sim.org.set_roles(bob["id"], ["ORG_ADMIN"])
+    code, out, _ = await detector("inventory", "sync", "--config", str(config))
+    later = stored_findings(tmp_path)[len(first) :]
+    (granted,) = [f for f in later if f["detection"] == "inventory_admin_role_new"]
+    assert code == 0 and "bob@acme.com" in json.dumps(granted) and f"raised {len(later)} posture" in out
+
+    off = write_config(sim, tmp_path, posture={"enabled": False})
+    sim.org.set_roles(bob["id"], ["ORG_ADMIN", "APP_ADMIN"])
+    code, out, _ = await detector("inventory", "sync", "--config", str(off))
+    assert code == 0 and "raised" not in out and len(stored_findings(tmp_path)) == len(first) + len(later)
+
+
+def test_a_fallback_is_said_in_the_sync_lines() -> None:
+    status = {"state": "success", "duration_s": 1.0, "fallbacks": {"user_roles": "404 E0000007 \x1b[31mNot found"}}
+    lines = [line for line, _ in sync_lines(status)]
+    assert "user_roles read one object at a time (its list was refused: 404 E0000007 \\x1b[31mNot found)" in lines

@@ -4,10 +4,14 @@ new ones; once stored, nothing again."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 from detector.config import parse_config
-from detector.inventory.review import PostureResults, Review
+from detector.inventory.changes import Watch
+from detector.inventory.model import Inventory
+from detector.inventory.review import PostureResults, Review, review_after_sync
 from detector.inventory.schedule import SyncSchedule
 from detector.inventory.store import SqliteInventoryStore
 from detector.okta import OktaClient
@@ -26,13 +30,16 @@ async def test_findings_published_without_their_results_are_raised_again_the_sam
 
     async with PostureResults(tmp_path / "itdr.sqlite") as results:
 
-        async def publish(done: Review) -> None:
+        async def raise_findings(status: dict[str, Any], previous: Inventory, current: Inventory) -> Review | None:
+            done = await review_after_sync(results, tenant, status, previous, current, Watch(), time.time())
+            assert done is not None
             published.append([(f.dedup_key, f.revision) for f in done.findings])
             if crash.pop() if crash else False:
                 raise ConnectionError("the process died before the results were stored")
             await done.commit(results)
+            return done
 
-        schedule = SyncSchedule(tenant, client, store, results, publish)
+        schedule = SyncSchedule(tenant, client, store, raise_findings)
         statuses = [(await schedule.once())["state"] for _ in range(3)]
 
     assert statuses == ["success"] * 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp import web
@@ -49,7 +50,10 @@ async def test_every_entity_of_a_furnished_org(start_sim: StartSim, store: Sqlit
     inv = await store.load("acme")
     org, directory, apps = sim.org, sim.org.directory, sim.org.inventory.apps
     listed = [u for u in directory.users.values() if u.status != "DEPROVISIONED"]
-    assert set(inv.users()) == {u.id for u in listed}
+    assert set(inv.users()) == set(directory.users)  # the deprovisioned ones too, read by search
+    assert {u.id for u in inv.users().values() if u.status == "DEPROVISIONED"} == set(directory.users) - {
+        u.id for u in listed
+    }
     assert len(inv.of("factor")) == sum(len(u.factors) for u in listed)
     assert set(inv.of("group")) == {g.id for g in directory.groups.values()}
     assert {(m.group_id, m.user_id) for m in inv.of("membership").values()} == {
@@ -78,7 +82,7 @@ async def test_every_entity_of_a_furnished_org(start_sim: StartSim, store: Sqlit
     assert inv.of("org")["org"].threat_insight == org.inventory.security.threat_insight.action
     # every list read page by page through Okta's next links
     for path, per_page, total in (("/api/v1/users", 15, len(listed)), ("/api/v1/groups", 5, len(directory.groups))):
-        listing = [q for p, q, _ in sim.seen if p == path]
+        listing = [q for p, q, _ in sim.seen if p == path and "search=" not in q]
         assert len(listing) == -(-total // per_page) and all("after=" in q for q in listing[1:]), path
 
 
@@ -99,8 +103,11 @@ async def test_full_sync_of_users_factors_and_roles(sim: Sim, client: OktaClient
     assert status["counts"]["user"] == 12 and status["counts"]["factor"] == 16 and status["counts"]["role"] == 3
     # 12 users at 5 a page: three pages, the second and third from Okta's next link
     pages = sim.asked("/api/v1/users")
-    listing = [q for p, q, _ in pages if p == "/api/v1/users"]
+    listing = [q for p, q, _ in pages if p == "/api/v1/users" and "search=" not in q]
     assert len(listing) == 3 and listing[0] == "limit=5" and all("after=" in q for q in listing[1:])
+    # roles read for the two admins Okta's assignees list names, not for each of the 12 users
+    roles_read = {p.split("/")[4] for p, _, _ in pages if p.endswith("/roles")}
+    assert roles_read == {made[0]["id"], made[1]["id"]} and status["fallbacks"] == {}
     assert status["duration_s"] >= 0 and status["finished"] >= status["started"] and status["error"] is None
 
 
@@ -151,7 +158,7 @@ class KillAfter(SqliteInventoryStore):
 async def test_a_killed_sync_resumes_from_its_checkpoint(sim: Sim, client: OktaClient, tmp_path: Path) -> None:
     made = populate(sim, 12)
     path = tmp_path / "itdr.sqlite"
-    killing = await KillAfter(path, pages=2).open()
+    killing = await KillAfter(path, pages=3).open()  # the deprovisioned users' page, two of the others
     with pytest.raises(asyncio.CancelledError):
         await asyncio.create_task(InventorySync("acme", client, killing, page_limits={"users": 5}).run())
     checkpoint = await killing.checkpoint("acme")
@@ -164,7 +171,7 @@ async def test_a_killed_sync_resumes_from_its_checkpoint(sim: Sim, client: OktaC
         assert status["state"] == "success" and status["resumed"] == 1
         assert status["generation"] == checkpoint.generation
         second = sim.seen[first_run:]
-        listing = [q for p, q, _ in second if p == "/api/v1/users"]
+        listing = [q for p, q, _ in second if p == "/api/v1/users" and "search=" not in q]
         assert listing == [checkpoint.next_url.split("?", 1)[1]]  # only the third page, from the stored cursor
         factors_again = {p.split("/")[4] for p, _, _ in second if p.endswith("/factors")}
         assert factors_again == {u["id"] for u in made[10:]}  # the first two pages' users were not read again
@@ -179,13 +186,13 @@ async def test_records_okta_no_longer_has_are_removed(
     made = populate(sim, 6)
     assert (await InventorySync("acme", client, store).run())["state"] == "success"
     gone = made[3]["id"]
-    await client.lifecycle(gone, "deactivate")  # DEPROVISIONED: no longer in Okta's user list
+    await client.lifecycle(gone, "deactivate")  # DEPROVISIONED: no longer in Okta's plain user list
     sim.org.users[made[0]["id"]].factors.pop()  # made[0] had push and webauthn
     sim.org.set_roles(made[1]["id"], [])
     status = await InventorySync("acme", client, store).run()
     assert status["state"] == "success" and status["generation"] == 2
     inv = await store.load("acme")
-    assert gone not in inv.users() and inv.factors_of(gone) == []
+    assert inv.users()[gone].status == "DEPROVISIONED" and inv.factors_of(gone) == []  # kept, as such
     assert [f.factor_type for f in inv.factors_of(made[0]["id"])] == ["push"]
     assert inv.roles_of_user(made[1]["id"]) == []
 
@@ -226,3 +233,86 @@ async def test_a_next_link_off_the_org_or_without_end_is_refused(store: SqliteIn
             only_users = [p for p in PARTS if p.name == "users"]
             status = await InventorySync("acme", client, store, parts=only_users).run()
     assert status["state"] == "error" and "outside the org" in status["error"]
+
+
+async def test_deprovisioned_users_are_their_own_resumable_part(sim: Sim, client: OktaClient, tmp_path: Path) -> None:
+    """Okta's plain list leaves DEPROVISIONED users out: they are read by search, page by page, resumable."""
+    made = populate(sim, 8)
+    for u in made[2:5]:
+        await client.lifecycle(u["id"], "deactivate")
+    gone = {u["id"] for u in made[2:5]}
+    path = tmp_path / "itdr.sqlite"
+    limits = {"users_deprovisioned": 1}
+    killing = await KillAfter(path, pages=2).open()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.create_task(InventorySync("acme", client, killing, page_limits=limits).run())
+    checkpoint = await killing.checkpoint("acme")
+    await killing.close()
+    assert checkpoint is not None and checkpoint.part == "users_deprovisioned" and checkpoint.done == []
+    asked_first = len(sim.seen)
+    async with SqliteInventoryStore(path) as store:
+        status = await InventorySync("acme", client, store, page_limits=limits).run()
+        assert status["state"] == "success" and status["resumed"] == 1
+        searched = [q for p, q, _ in sim.seen[asked_first:] if p == "/api/v1/users" and "search=" in q]
+        assert parse_qs(searched[0]) == parse_qs(urlsplit(checkpoint.next_url or "").query)  # the stored cursor
+        assert len(searched) == 1  # only the third deprovisioned user's page, the last
+        inv = await store.load("acme")
+    assert {uid for uid, u in inv.users().items() if u.status == "DEPROVISIONED"} == gone
+    assert set(inv.users()) == {u["id"] for u in made}
+    factors_read = {p.split("/")[4] for p, _, _ in sim.seen if p.endswith("/factors")}
+    assert not factors_read & gone  # no call for the factors of a user who cannot sign in
+
+
+async def test_user_roles_fall_back_to_every_user_when_the_assignees_list_is_refused(
+    sim: Sim, client: OktaClient, tmp_path: Path
+) -> None:
+    """A 404 on /iam/assignees/users: every listed user's roles are read instead (resumable, said in the status)."""
+    made = populate(sim, 12)
+    sim.org.inject_fault("GET", "/api/v1/iam/assignees/users", "status", times=1, status=404)
+    path = tmp_path / "itdr.sqlite"
+    limits = {"users": 5}
+    killing = await KillAfter(path, pages=5).open()  # deprovisioned, users 1-3, then the fallback's first page
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.create_task(InventorySync("acme", client, killing, page_limits=limits).run())
+    checkpoint = await killing.checkpoint("acme")
+    await killing.close()
+    assert checkpoint is not None and checkpoint.part == "user_roles"
+    assert checkpoint.fallbacks["user_roles"].startswith("404") and "/api/v1/users?" in (checkpoint.next_url or "")
+    asked_first = len(sim.seen)
+    async with SqliteInventoryStore(path) as store:
+        status = await InventorySync("acme", client, store, page_limits=limits).run()
+        inv = await store.load("acme")
+    assert status["state"] == "success" and status["fallbacks"]["user_roles"].startswith("404")
+    second = sim.seen[asked_first:]
+    assert not [s for s in second if s[0].startswith("/api/v1/iam/")]  # the resumed sync went on the fallback way
+    roles_read = [p.split("/")[4] for p, _, _ in sim.seen if p.startswith("/api/v1/users/") and p.endswith("/roles")]
+    assert sorted(roles_read) == sorted(u["id"] for u in made)  # each user's once, over both runs
+    assert [r.role_type for r in inv.roles_of_user(made[0]["id"])] == ["SUPER_ADMIN"]
+    assert sorted(r.role_type for r in inv.roles_of_user(made[1]["id"])) == ["HELP_DESK_ADMIN", "REPORT_ADMIN"]
+    assert len(inv.of("role")) == 3 and len(inv.users()) == 12
+
+
+async def test_roles_of_a_holder_no_user_list_showed_are_not_stored(
+    sim: Sim, client: OktaClient, store: SqliteInventoryStore
+) -> None:
+    """The token's own admin (outside the simulated directory) is an assignee: no role without its user."""
+    populate(sim, 3)
+    holders = [uid for uid, held in sim.org.roles.items() if held]
+    outsider = next(uid for uid in holders if uid not in sim.org.directory.users)
+    status = await InventorySync("acme", client, store).run()
+    assert status["state"] == "success"
+    assert not [p for p, _, _ in sim.seen if p == f"/api/v1/users/{outsider}/roles"]
+    assert {r.assignee_id for r in (await store.load("acme")).of("role").values()} == set(holders) - {outsider}
+
+
+async def test_a_list_paged_as_an_object_is_followed_by_its_links(sim: Sim, client: OktaClient) -> None:
+    """Okta's IAM lists page as ``{"value": [...], "_links": {"next"}}``: every page read, a non-list refused."""
+    made = populate(sim, 6)
+    for u in made[2:5]:
+        sim.org.set_roles(u["id"], ["REPORT_ADMIN"])
+    pages = [p async for p in client.pages("/api/v1/iam/assignees/users", params={"limit": "2"}, envelope="value")]
+    holders = [uid for uid, held in sim.org.roles.items() if held]
+    assert [item["id"] for p in pages for item in p.items] == holders and len(pages) == -(-len(holders) // 2)
+    assert all(p.next_url for p in pages[:-1]) and pages[-1].next_url is None
+    with pytest.raises(OktaApiError, match="expected a JSON array"):
+        [p async for p in client.pages("/api/v1/iam/assignees/users", envelope="nothing")]

@@ -13,6 +13,7 @@ from detector.okta import (
     OktaAuthError,
     OktaClient,
     OktaNotFound,
+    Priority,
     SswsAuth,
 )
 from detector.sim import SimOrg, SimServer
@@ -151,8 +152,14 @@ async def test_activate_without_email_returns_activation_link(sim: Sim, client: 
 async def test_session_is_reused_and_closed(sim: Sim) -> None:
     client = OktaClient(sim.url, SswsAuth(SSWS_TOKEN))
     await client.fetch_log_page()
-    session = client._session
+    session = client._shared.session
     await client.fetch_log_page()
-    assert client._session is session and session is not None
-    await client.aclose()
-    assert session.closed
+    assert client._shared.session is session and session is not None
+    view = client.with_priority(Priority.SYNC)
+    await view.fetch_log_page()  # a priority view sends on the same session, through the same budget
+    assert view._shared.session is session and view.budget is client.budget
+    assert (view.priority, client.priority) == (Priority.SYNC, Priority.TAIL)
+    client.auth = SswsAuth("00rotated")  # a rotated secret reaches the view too
+    assert view.auth is client.auth
+    await view.aclose()
+    assert session.closed and client._shared.session is None

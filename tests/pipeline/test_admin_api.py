@@ -113,16 +113,18 @@ async def test_status_readiness_findings_and_the_token(sim: Sim, tmp_path: Path,
         assert (await get("/api/v1/tenants/nope"))[0] == 404
 
         await eventually(lambda: asyncio.sleep(0, clears(sim)))
-        _, found = await eventually(
-            lambda: get("/api/v1/findings?tenant=acme&detection=mfa_push_accepted&tier=high-confidence")
+
+        async def listed(path: str, key: str) -> list[Any]:  # get() answers at once: wait for the rows
+            return (await get(path))[1][key]
+
+        (accepted,) = await eventually(
+            lambda: listed("/api/v1/findings?tenant=acme&detection=mfa_push_accepted&tier=high-confidence", "findings")
         )
-        (accepted,) = found["findings"]
         assert accepted["principal"] == victim["id"]
         assert (await get("/api/v1/findings?tenant=broken"))[1] == {"findings": []}
         assert (await get("/api/v1/findings?tier=severe"))[0] == 400
         assert (await get("/api/v1/findings?since=2999-01-01T00:00:00Z"))[1] == {"findings": []}
-        _, listed = await eventually(lambda: get("/api/v1/incidents?tenant=acme&status=open"))
-        (incident,) = listed["incidents"]
+        (incident,) = await eventually(lambda: listed("/api/v1/incidents?tenant=acme&status=open", "incidents"))
         assert incident["entity"] == f"user:{victim['id']}" and incident["severity"] == "high-confidence"
         status, one = await get(f"/api/v1/incidents/{incident['key']}")
         assert status == 200 and one["deliveries"] == [] and one["actions"][0]["status"] == "done"

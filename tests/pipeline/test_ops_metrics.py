@@ -19,7 +19,7 @@ import pytest
 from detections.catalogue import finding_names
 from detections.confidence import Action, Tier
 from detector.config import Config, parse_config
-from detector.okta.budget import BUCKETS
+from detector.okta.budget import BUCKETS, Priority
 from detector.ops.labels import POLL_ERROR_CODES
 from detector.ops.metrics import OUTCOMES
 from detector.pipeline import EmbeddedPipeline
@@ -81,6 +81,10 @@ async def test_every_counter_starts_at_zero_and_a_tenant_that_never_worked_is_in
             assert value("itdr_action_latency_seconds_count", tenant=tenant, action=action.value) == 0
         for bucket in BUCKETS:
             assert value("itdr_rate_limited_total", tenant=tenant, bucket=bucket) == 0
+            for priority in Priority:
+                labels = {"tenant": tenant, "bucket": bucket, "priority": priority.label}
+                assert value("itdr_rate_budget_waits_total", **labels) == 0
+                assert value("itdr_rate_budget_wait_seconds_total", **labels) == 0
         assert value("itdr_deadletter_total", tenant=tenant) == 0
         assert value("itdr_circuit_breaker_open", tenant=tenant) == 0
         assert value("itdr_detection_latency_seconds_count", tenant=tenant) == 0
