@@ -31,6 +31,7 @@ from bench import (
     engine,
     inventory_sync,
     kafka,
+    kafka_inventory,
     latency,
     memory,
     posture,
@@ -52,7 +53,7 @@ from bench.common import (
     push_bombing,
 )
 
-FIGURES = [str(i) for i in range(1, 17)]
+FIGURES = [str(i) for i in range(1, 18)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,6 +74,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--directory-users", type=int, help="users for figure 13 (default 50000, quick 5000)")
     p.add_argument("--inventory-users", type=int, help="users for figure 14 (default 5000, quick 500)")
     p.add_argument("--posture-users", type=int, help="users for figure 15 (default 50000, quick 5000)")
+    p.add_argument("--kafka-inventory-users", type=int, help="users for figure 17 (default 50000, quick 5000)")
     p.add_argument("--only", choices=FIGURES, action="append", help="run only these figures")
     return p.parse_args(argv)
 
@@ -191,6 +193,11 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_users, n_groups, n_signins = (5_000, 200, 4_000) if args.quick else (50_000, 2_000, 20_000)
         console.print(f"figure 16: directory context ({n_users} users, {n_groups} groups, {n_signins} sign-ins) …")
         figures += await directory.run(n_users, n_groups, n_signins)
+    if "17" in only:
+        n_users = args.kafka_inventory_users or (5_000 if args.quick else 50_000)
+        n_groups = 200 if args.quick else 2_000
+        console.print(f"figure 17: Kafka-mode inventory ({n_users} users, {n_groups} groups) …")
+        figures += await kafka_inventory.measure(n_users, n_groups)
     report(console, figures, facts)
     return figures
 

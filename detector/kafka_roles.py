@@ -1,10 +1,16 @@
 """Kafka mode: the three roles, alone (``detector poller|worker|actions``) or together (``run --kafka``).
 
-* poller: one ``TenantPoller`` per tenant into ``KafkaSink`` (events acknowledged, then the cursor).
-* worker: the Faust app of ``detector.stream.faust_app`` (detections, state in tables).
+* poller: one ``TenantPoller`` per tenant into ``KafkaSink`` (events acknowledged, then the cursor); for each
+  tenant that syncs one, its directory inventory on schedule with the same reader client into the compacted
+  ``itdr.inventory`` (``KafkaInventoryStore``), the review after each successful sync onto ``itdr.findings``,
+  and one consumer group (``<app_id>-inventory``) applying the System Log's inventory events to the topic.
+  The role that polls a tenant holds its reader and its status: the sync shares both.
+* worker: the Faust app of ``detector.stream.faust_app`` (detections, state in tables), judging with each
+  tenant's inventory as ``InventoryFollower`` reads it whole from ``itdr.inventory`` and follows it.
 * actions: a plain aiokafka consumer of ``itdr.findings``; it commits a finding's offset only after the
   Okta call and its ledger rows (SQLite here, and ``itdr.actions``) are durable. Not a table agent:
-  an Okta call can take seconds and would stall a Faust partition.
+  an Okta call can take seconds and would stall a Faust partition. It follows ``itdr.inventory`` too, for
+  group protection and the target's admin roles.
 
 Scale: pollers one process per tenant set (two pollers of one tenant only cost duplicates, which the
 detections drop by uuid); workers up to the partition count; action workers share ``itdr.findings``
@@ -31,9 +37,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from detections.threat_signals import Book
-from detector.config import Config, KafkaSettings
+from detector.config import Config, KafkaSettings, TenantConfig
 from detector.connection import check_connection
 from detector.ingest.poller import TenantPoller
+from detector.inventory.events import InventoryUpdater
+from detector.inventory.kafka_store import InventoryFollower, KafkaInventoryStore, TopicPostureResults
+from detector.inventory.model import Inventory
+from detector.inventory.review import Review, review_after_sync, watched
+from detector.inventory.schedule import SyncSchedule
+from detector.inventory.store import InventoryStore
+from detector.okta.client import OktaClient
 from detector.ops.api import tenant_routes
 from detector.ops.http import Api, OpsHttpServer
 from detector.ops.metrics import Metrics, start_series
@@ -55,6 +68,7 @@ from detector.stream.kafka_bus import KafkaSink, TopicPlan, Topics, ensure_topic
 from detector.tenants import (
     OktaClients,
     channels_for,
+    directories_for,
     engine_for,
     link_signer,
     poller_settings,
@@ -84,17 +98,24 @@ def topic_plan(kafka: KafkaSettings) -> TopicPlan:
 
 class PollerRole:
     """The System Log pollers of Kafka mode, with their tenants' status (kept on ``itdr.status``) and the
-    admin API a poller serves: tenant status, sync now, readiness."""
+    admin API a poller serves: tenant status, sync now (the log, the inventory), readiness; beside them each
+    tenant's inventory sync and the inventory-event consumer.
+
+    The inventory-event group is one for the deployment: poller processes that split the tenants between them
+    would each skip the others' events on the partitions they are given. Run one poller process per tenant set
+    with its own ``kafka.app_id`` then, or one poller for every tenant (the documented layout)."""
 
     def __init__(self, config: Config, kafka: KafkaSettings, metrics: Metrics) -> None:
         self.config, self.kafka, self.metrics = config, kafka, metrics
         slow = {t.name: t.poll.slow_sync_s for t in config.tenants}
         self.status = StatusBoard([t.name for t in config.tenants], metrics, slow_after_s=slow)
         self.pollers: dict[str, TenantPoller] = {}
+        self._inventory_wake: dict[str, asyncio.Event] = {}  # per tenant that syncs: sync now
         self._bus_up = False
 
     def api(self) -> Api:
-        return Api(routes=tenant_routes(self.status, self.sync, self.test_connection), readiness=self.not_ready)
+        routes = tenant_routes(self.status, self.sync, self.test_connection, self.sync_inventory)
+        return Api(routes=routes, readiness=self.not_ready)
 
     async def test_connection(self, tenant: str) -> dict[str, Any]:
         return await check_connection(next(t for t in self.config.tenants if t.name == tenant), self.metrics)
@@ -117,29 +138,121 @@ class PollerRole:
         if config.redaction_key is None:  # each host would make its own key: one password, several markers
             log.warning("redaction.key_not_shared", hint="set redaction_key: {env: ...} or {file: ...} in Kafka mode")
         key = redaction_key(config)
-        start_series(self.metrics, config, ("poll",))
+        start_series(self.metrics, config, ("poll", "inventory"))
         await ensure_topics(kafka.bootstrap, topic_plan(kafka))
-        sink = await KafkaSink(kafka.bootstrap, Topics(kafka.topic_prefix)).start()
+        topics = Topics(kafka.topic_prefix)
+        sink = await KafkaSink(kafka.bootstrap, topics).start()
         self._bus_up = True
+        store: KafkaInventoryStore | None = None
         try:
             self.status.store = sink
             await self.status.load()
+            store = await KafkaInventoryStore(kafka.bootstrap, topics.inventory).open()
+            for tenant, synced in (await store.sync_status()).items():
+                if tenant in self.status.tenants:
+                    self.status.set_inventory(tenant, synced)
             async with OktaClients(self.metrics) as clients:
+                syncs = []
                 for t in config.tenants:
+                    reader = clients.reader(t)
                     self.pollers[t.name] = TenantPoller(
                         t.name,
-                        clients.reader(t),
+                        reader,
                         sink,
                         self.metrics,
                         poller_settings(t),
                         redactor=redactor_for(t, key),
                         on_poll=self.status.record,
                     )
+                    if t.inventory.enabled:
+                        syncs.append(self._schedule(t, reader, store, sink).run(stop))
                 checks = [self._check_at_start(name) for name in self.pollers]
-                await asyncio.gather(*(poller.run(stop) for poller in self.pollers.values()), *checks)
+                events = [inventory_events(config, kafka, store, self.metrics, stop)] if syncs else []
+                await asyncio.gather(*(poller.run(stop) for poller in self.pollers.values()), *checks, *syncs, *events)
         finally:
             self._bus_up = False
+            if store is not None:
+                await store.close()
             await sink.stop()
+
+    def sync_inventory(self, tenant: str) -> bool:
+        """Start the tenant's next inventory sync now (a sync in progress goes on; the next follows it)."""
+        wake = self._inventory_wake.get(tenant)
+        if wake is not None:
+            wake.set()
+        return wake is not None
+
+    def _schedule(
+        self, tenant: TenantConfig, reader: OktaClient, store: KafkaInventoryStore, sink: KafkaSink
+    ) -> SyncSchedule:
+        """The tenant's inventory sync on schedule with its reader, into itdr.inventory; its review's findings go
+        to itdr.findings, acknowledged, before the posture results they follow from are stored."""
+        name = tenant.name
+        results = TopicPostureResults(store)
+        findings = Topics(self.kafka.topic_prefix).findings
+
+        async def raise_findings(status: dict[str, Any], previous: Inventory, current: Inventory) -> Review | None:
+            now = time.time()
+            watch = watched(tenant, self.status.tenants[name].first_connected, now)
+            done = await review_after_sync(results, tenant, status, previous, current, watch, now)
+            if done is None:
+                return None
+            sent = [
+                await sink.producer.send(findings, orjson.dumps(f.to_dict()), key=f"{f.tenant}|{f.entity}".encode())
+                for f in done.findings
+            ]
+            await asyncio.gather(*sent)
+            await done.commit(results)  # a crash before this raises the same findings (same keys) at the next sync
+            return done
+
+        self._inventory_wake[name] = asyncio.Event()
+        return SyncSchedule(
+            tenant,
+            reader,
+            store,
+            raise_findings,
+            on_status=lambda status: self.status.set_inventory(name, status),
+            on_synced=lambda status: self.metrics.inventory_synced(name, status),
+            on_finding=self.metrics.finding_raised,
+            wake=self._inventory_wake[name],
+        )
+
+
+async def inventory_events(
+    config: Config, kafka: KafkaSettings, store: InventoryStore, metrics: Metrics, stop: asyncio.Event
+) -> None:
+    """The System Log's inventory events applied to itdr.inventory by one consumer group (``<app_id>-inventory``)
+    of okta.events, for the tenants that sync one; its offset commits after the batch's writes are on the
+    topic (at least once: applying an event twice changes nothing)."""
+    topics = Topics(kafka.topic_prefix)
+    synced = {t.name for t in config.tenants if t.inventory.enabled}
+    updater = InventoryUpdater(store)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap,
+        group_id=f"{kafka.app_id}-inventory",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=500,
+    )
+    consumer.subscribe([topics.events])
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            try:
+                for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                    for message in records:
+                        tenant = (message.key or b"").decode(errors="replace").split(":", 1)[0]
+                        if tenant in synced and message.value is not None:
+                            metrics.inventory_event(tenant, await updater.apply_raw(tenant, message.value))
+                    await consumer.commit({tp: records[-1].offset + 1})
+            except KafkaError as exc:
+                log.error("inventory.events.kafka_error", error=repr(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RETRY_S)
+                await _rewind(consumer)
+    finally:
+        with contextlib.suppress(KafkaError):
+            await consumer.stop()
 
 
 class _Rebuild(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -230,6 +343,9 @@ async def run_actions(
         respond.book = IncidentBook(open_incidents=[Incident.from_dict(orjson.loads(v)) for v in latest.values() if v])
         log.info("actions.rebuilt", records=len(rows), open_incidents=len(respond.book.open))
 
+    directories = directories_for(config)
+    following = asyncio.create_task(InventoryFollower(kafka.bootstrap, topics.inventory, directories).run())
+
     group = f"{kafka.app_id}-actions"
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap,
@@ -247,7 +363,7 @@ async def run_actions(
     try:
         await consumer.start()
         async with OktaClients(metrics) as clients:
-            tenants = {t.name: responder(t, clients) for t in config.tenants}
+            tenants = {t.name: responder(t, clients, directories.get(t.name)) for t in config.tenants}
             worker.tenants = tenants
 
             async def publish_dirty() -> None:
@@ -285,11 +401,11 @@ async def run_actions(
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
     finally:
-        for task in (lag, *delivering):
+        for task in (lag, following, *delivering):
             task.cancel()
         with contextlib.suppress(KafkaError):
             await consumer.stop()
-        await asyncio.gather(lag, *delivering, return_exceptions=True)
+        await asyncio.gather(lag, following, *delivering, return_exceptions=True)
         await session.close()
         await producer.stop()
         await allowlist.close()
@@ -416,10 +532,13 @@ async def _rewind(consumer: AIOKafkaConsumer) -> None:
 def worker_app(config: Config, kafka: KafkaSettings, metrics: Metrics, web_port: int | None = None) -> faust.App:
     start_series(metrics, config, ("detect",))
     book = Book()  # the tenants' threat signals, shared with every worker through itdr.signals
-    engines = {tenant.name: engine_for(tenant, book) for tenant in config.tenants}
+    directories = directories_for(config)  # each tenant's inventory, followed whole on itdr.inventory
+    engines = {t.name: engine_for(t, book, directories.get(t.name)) for t in config.tenants}
     datadir = private_dir(private_dir(config.data_dir) / "faust")
     app = build_app(kafka, engines, metrics, datadir=datadir, web_port=web_port or kafka.web_port, book=book)
     topics = Topics(kafka.topic_prefix)
+    follower = InventoryFollower(kafka.bootstrap, topics.inventory, directories)
+    app.task(lambda: follower.run())
     app.task(lambda: report_consumer_lag(kafka.bootstrap, kafka.app_id, [topics.events, topics.rekeyed], metrics))
     return app
 

@@ -18,8 +18,8 @@ from detector.respond.outbox import start_channel_series
 
 COMMAND = "python -m detector.metrics_reference > docs/metrics.md"
 TENANT, CHANNEL = "acme", "slack"  # one configured tenant and channel: the label values a start gives them
-# each stage's Kafka role (the inventory sync runs in embedded mode only)
-ROLES: dict[Stage, str] = {"poll": "poller", "detect": "worker", "act": "actions", "inventory": "embedded"}
+# each stage's Kafka role (the inventory sync runs beside the tenant's poller)
+ROLES: dict[Stage, str] = {"poll": "poller", "detect": "worker", "act": "actions", "inventory": "poller"}
 
 
 def families(metrics: Metrics) -> list[MetricWrapperBase]:

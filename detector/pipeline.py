@@ -29,11 +29,10 @@ from detector.inventory.events import InventoryUpdater
 from detector.inventory.facts import InventoryFacts, MirroredStore
 from detector.inventory.model import Inventory
 from detector.inventory.report import posture_report
-from detector.inventory.review import PostureResults, raise_after_sync, watched
+from detector.inventory.review import PostureResults, Review, raise_after_sync, watched
+from detector.inventory.schedule import SyncSchedule, sleep_until
 from detector.inventory.store import SqliteInventoryStore
-from detector.inventory.sync import InventorySync
 from detector.logsetup import configure_logging
-from detector.okta.budget import Priority
 from detector.okta.client import OktaClient
 from detector.ops.api import (
     FindingsQuery,
@@ -44,7 +43,7 @@ from detector.ops.api import (
     tenant_routes,
 )
 from detector.ops.http import Api, NotStarted
-from detector.ops.metrics import INVENTORY_EFFECTS, Metrics, start_series
+from detector.ops.metrics import Metrics, start_series
 from detector.ops.status import StatusBoard
 from detector.redaction_key import redaction_key
 from detector.respond.actions import ActionWorker, TenantResponder
@@ -80,7 +79,6 @@ ActionHook = Callable[[ActionRecord], None]
 EVENT_DEDUPE_WINDOW_S = 24 * 3600
 EXPIRY_EVERY_S = 60.0
 INVENTORY_GROUP = "inventory"  # the consumer of okta.events that keeps the inventory current
-INVENTORY_RETRY_S = 300.0  # a failed sync is resumed this soon (or at its interval, if sooner)
 STAGES = ("poll", "detect", "act", "inventory")
 BatchHandler = Callable[[list["Stored"]], Awaitable["Callable[[sqlite3.Connection], object] | None"]]
 
@@ -320,54 +318,30 @@ class EmbeddedPipeline:
         self._polling[tenant.name] = (stop, asyncio.create_task(poller.run(stop), name=f"poller:{tenant.name}"))
         if tenant.inventory.enabled:
             self._inventory_wake[tenant.name] = asyncio.Event()
-            sync = self._sync_inventory(tenant, reader, stop)
+            sync = self._sync_inventory(tenant, reader).run(stop)
             self._syncing[tenant.name] = asyncio.create_task(sync, name=f"inventory:{tenant.name}")
 
-    async def _sync_inventory(self, tenant: TenantConfig, reader: OktaClient, stop: asyncio.Event) -> None:
-        """A full inventory sync at start (or the resumption of one a stop interrupted) and every
-        ``inventory.interval_s``, with the tenant's reader at SYNC priority (the tenant's one budget: it leaves
-        the poller and the actions their reserve, its retries); a failed sync is resumed sooner. A sync never
-        stops the daemon: what went wrong is its status and a metric."""
+    def _sync_inventory(self, tenant: TenantConfig, reader: OktaClient) -> SyncSchedule:
+        """A full inventory sync at start and every ``inventory.interval_s`` with the tenant's reader at SYNC
+        priority, each finished one reviewed as ``detector inventory sync`` reviews it (schedule.py, review.py)."""
         name = tenant.name
-        syncer = reader.with_priority(Priority.SYNC)
 
-        def report(status: dict[str, Any]) -> None:
-            self.status.set_inventory(name, status)
+        async def raise_findings(status: dict[str, Any], previous: Inventory, current: Inventory) -> Review | None:
+            now = time.time()
+            watch = watched(tenant, self.status.tenants[name].first_connected, now)
+            return await raise_after_sync(self.bus, self.posture, tenant, status, previous, current, watch, now)
 
-        while not stop.is_set():
-            began = time.monotonic()
-            try:
-                previous = await self.inventory.load(name)  # before the sync: what the changes compare with
-                status = await InventorySync(name, syncer, self.inventory, on_status=report).run()
-            except Exception as exc:  # the store or something unforeseen: logged, tried again later
-                log.error("inventory.sync.crashed", tenant=name, error=repr(exc)[:300])
-                status = {"state": "error"}
-            self.metrics.inventory_synced(name, status)
-            if status["state"] != "error" or self._directory(name).synced_at is None:
-                current = await self.inventory.load(name)  # what the sync left, swept
-                self.inventory_synced(current)
-                try:
-                    await self._review_inventory(tenant, status, previous, current)
-                except Exception as exc:  # a bug in a check: the sync stands, the next one reviews again
-                    log.error("inventory.review.crashed", tenant=name, error=repr(exc)[:300])
-            every = tenant.inventory.interval_s
-            wait = min(every, INVENTORY_RETRY_S) if status["state"] == "error" else every
-            wake = self._inventory_wake[name]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_sleep_until(wake, stop), max(0.0, wait - (time.monotonic() - began)))
-            wake.clear()
-
-    async def _review_inventory(
-        self, tenant: TenantConfig, status: dict[str, Any], previous: Inventory, current: Inventory
-    ) -> None:
-        """What a finished sync raises (posture checks on change, inventory changes since ``previous``), as
-        ``detector inventory sync`` raises it (detector/inventory/review.py)."""
-        now = time.time()
-        watch = watched(tenant, self.status.tenants[tenant.name].first_connected, now)
-        done = await raise_after_sync(self.bus, self.posture, tenant, status, previous, current, watch, now)
-        for f in done.findings if done else ():
-            self.metrics.findings.labels(f.tenant, f.detection, f.assessment.tier.value).inc()
-            log.info("finding", detection=f.detection, tenant=f.tenant, dedup_key=f.dedup_key, revision=f.revision)
+        return SyncSchedule(
+            tenant,
+            reader,
+            self.inventory,
+            raise_findings,
+            on_status=lambda status: self.status.set_inventory(name, status),
+            on_synced=lambda status: self.metrics.inventory_synced(name, status),
+            on_finding=self.metrics.finding_raised,
+            facts=self._directory(name),
+            wake=self._inventory_wake[name],
+        )
 
     async def _inventory_events(self, stop: asyncio.Event) -> None:
         """Apply the System Log's inventory events (lifecycle, membership, roles, tokens, factors, sign-ins) to
@@ -382,9 +356,7 @@ class EmbeddedPipeline:
             synced = {t.name for t in self.config.tenants if t.inventory.enabled}
             for stored in batch:
                 if stored.tenant in synced:
-                    outcome = await updater.apply_raw(stored.tenant, stored.value)
-                    if outcome in INVENTORY_EFFECTS:
-                        self.metrics.inventory_events.labels(stored.tenant, outcome).inc()
+                    self.metrics.inventory_event(stored.tenant, await updater.apply_raw(stored.tenant, stored.value))
             offset = batch[-1].offset
             await self.bus.commit(INVENTORY_GROUP, offset)
 
@@ -504,7 +476,7 @@ class EmbeddedPipeline:
         """Decisions made outside a findings batch (an approval, an undo, an expired request) reach the
         incident's channels: written as soon as they are recorded (a batch in progress writes them too)."""
         while not stop.is_set():
-            await _sleep_until(self._decided, stop)
+            await sleep_until(self._decided, stop)
             self._decided.clear()
             changed, self._dirty = self._dirty, {}
             if changed and await self.outbox.write(list(changed.values()), self.channels):
@@ -543,15 +515,6 @@ class EmbeddedPipeline:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 600)
             await self.bus.prune_events(EVENT_DEDUPE_WINDOW_S, [DetectionStage.group, INVENTORY_GROUP])
-
-
-async def _sleep_until(event: asyncio.Event, stop: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 async def _first_failure(tasks: list[asyncio.Task[Any]], stop: asyncio.Event) -> None:

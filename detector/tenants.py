@@ -123,6 +123,12 @@ def engine_for(tenant: TenantConfig, book: Book | None = None, directory: Direct
     return build_engine(tenant.detections, context, book, directory)
 
 
+def directories_for(config: Config) -> dict[str, InventoryFacts]:
+    """A facts object per tenant that syncs an inventory, trusted for as long as its sync interval (Kafka mode's
+    workers and action workers: each follows itdr.inventory into them)."""
+    return {t.name: InventoryFacts(t.inventory.interval_s) for t in config.tenants if t.inventory.enabled}
+
+
 def redactor_for(tenant: TenantConfig, key: bytes) -> Redactor:
     """The tenant's password redaction: the deployment key, the tenant's stated login domains."""
     return Redactor(key, tenant.context.login_domains)

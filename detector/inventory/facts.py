@@ -83,6 +83,15 @@ def _name(group: Group | None, default: str) -> str:
     return (group.name if group is not None else "") or default
 
 
+def keep_synced_login(inventory: Inventory, record: Any) -> Any:
+    """``record`` as an event wrote it, to put into the facts' inventory: a user keeps the last sign-in the sync
+    read (the sign-in an event would write there is the one ``directory_signin`` is judging, and the two run
+    apart). Both transports' mirrors apply it (MirroredStore here, kafka_store.InventoryFollower)."""
+    if isinstance(record, User) and (old := inventory.users().get(record.id)) is not None:
+        return dataclasses.replace(record, last_login=old.last_login)
+    return record
+
+
 class MirroredStore:
     """The inventory store as the System Log's updater writes it, each write also applied to the tenant's
     in-memory inventory its facts read, so a suspension or a new admin is known at once, not at the next sync.
@@ -103,11 +112,8 @@ class MirroredStore:
         inventory = self._inventory(tenant)
         if inventory is None:
             return
-        users = inventory.users()
         for record in records:
-            if isinstance(record, User) and (old := users.get(record.id)) is not None:
-                record = dataclasses.replace(record, last_login=old.last_login)
-            inventory.put(record)
+            inventory.put(keep_synced_login(inventory, record))
 
     async def delete(self, tenant: str, kind: str, ids: Iterable[str]) -> None:
         ids = list(ids)

@@ -176,6 +176,21 @@ def record_id(record: Any) -> str:
     return str(record.id)
 
 
+OWNER_FIELD: dict[str, str] = {  # kind -> the field naming the user or group the record belongs to
+    "membership": "user_id",
+    "factor": "user_id",
+    "role": "assignee_id",
+    "app_assignment": "assignee_id",
+    "api_token": "owner_id",
+}
+
+
+def owner_of(record: Any) -> str:
+    """The user or group a record hangs off ("" for none): what goes with it when that user is deleted."""
+    kind = KIND_OF[type(record)]
+    return str(getattr(record, OWNER_FIELD[kind])) if kind in OWNER_FIELD else ""
+
+
 def encode(record: Any) -> dict[str, Any]:
     """A record as a JSON-able dict (for the store and the compacted topic)."""
     return asdict(record)

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS posture_results (tenant TEXT PRIMARY KEY, value TEXT NOT NULL, at REAL NOT NULL);
 """
+
+
+class ResultsStore(Protocol):
+    """Where a tenant's last posture results are kept: SQLite beside the embedded inventory (PostureResults),
+    a record of the inventory topic in Kafka mode (kafka_store.TopicPostureResults)."""
+
+    async def load(self, tenant: str) -> dict[str, Any]: ...
+    async def save(self, tenant: str, results: dict[str, Any], at: float) -> None: ...
 
 
 class PostureResults:
@@ -90,7 +98,7 @@ class Review:
     results: dict[str, Any]
     at: float
 
-    async def commit(self, store: PostureResults) -> None:
+    async def commit(self, store: ResultsStore) -> None:
         await store.save(self.tenant, self.results, self.at)
 
     def write(self, db: sqlite3.Connection) -> None:
@@ -99,7 +107,7 @@ class Review:
 
 
 async def review(
-    results: PostureResults,
+    results: ResultsStore,
     previous: Inventory | None,
     current: Inventory,
     settings: PostureSettings,
@@ -130,6 +138,24 @@ def watched(tenant: TenantConfig, first_connected: float | None, now: float) -> 
     return Watch(((first_connected - tenant.poll.lookback_minutes * 60.0, now),))
 
 
+async def review_after_sync(
+    results: ResultsStore,
+    tenant: TenantConfig,
+    status: dict[str, Any],
+    previous: Inventory,
+    current: Inventory,
+    watch: Watch,
+    now: float,
+) -> Review | None:
+    """What a sync raises, in either mode: when it succeeded and posture is on, :func:`review` from ``previous``
+    (loaded before the sync; never synced: the first sync) to ``current``. None: nothing was reviewed. The
+    caller publishes the findings, then stores the results (:func:`raise_after_sync` for the embedded bus)."""
+    if status.get("state") != "success" or not tenant.posture.enabled:
+        return None
+    before = previous if previous.synced_at is not None else None
+    return await review(results, before, current, tenant.posture, now, watch=watch)
+
+
 async def raise_after_sync(
     bus: EmbeddedBus,
     results: PostureResults,
@@ -140,15 +166,13 @@ async def raise_after_sync(
     watch: Watch,
     now: float,
 ) -> Review | None:
-    """What a sync raises, the daemon's and ``detector inventory sync``'s alike: when it succeeded and posture
-    is on, :func:`review` from ``previous`` (loaded before the sync; never synced: the first sync) to
-    ``current``, its findings appended to itdr.findings in one transaction with the posture results they
-    follow from. From there they take the findings' way (findings.jsonl, incidents, channels) like any
-    detection's, whenever the daemon reads them. None: nothing was reviewed."""
-    if status.get("state") != "success" or not tenant.posture.enabled:
+    """What a sync raises, the daemon's and ``detector inventory sync``'s alike (:func:`review_after_sync`), its
+    findings appended to itdr.findings in one transaction with the posture results they follow from. From there
+    they take the findings' way (findings.jsonl, incidents, channels) like any detection's, whenever the daemon
+    reads them. None: nothing was reviewed."""
+    done = await review_after_sync(results, tenant, status, previous, current, watch, now)
+    if done is None:
         return None
-    before = previous if previous.synced_at is not None else None
-    done = await review(results, before, current, tenant.posture, now, watch=watch)
     appends = [(FINDINGS, Record(f.tenant, f.record_key, orjson.dumps(f.to_dict()))) for f in done.findings]
     await bus.commit(None, 0, appends, also=done.write)
     return done

@@ -15,8 +15,8 @@ Records written from System Log events between syncs take the newest generation,
 never sweeps them; ``mark_stale`` notes a record an event changed without saying enough, and the next sync
 that reads its part clears the note.
 
-This SQLite store is embedded mode's; ``InventoryStore`` is the interface a Kafka-mode store (a compacted
-``itdr.inventory`` topic) would implement.
+This SQLite store is embedded mode's; Kafka mode's implements the same ``InventoryStore`` on the compacted
+``itdr.inventory`` topic (kafka_store.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from detector.inventory.model import KIND_OF, Inventory, decode, encode, record_id
+from detector.inventory.model import KIND_OF, Inventory, decode, encode, owner_of, record_id
 from detector.sqlite import SqliteThread
 
 _SCHEMA = """
@@ -293,21 +293,11 @@ def _save_checkpoint(db: sqlite3.Connection, tenant: str, checkpoint: Checkpoint
     )
 
 
-_OWNER_FIELD = {  # kind -> the field naming the user or group the record belongs to
-    "membership": "user_id",
-    "factor": "user_id",
-    "role": "assignee_id",
-    "app_assignment": "assignee_id",
-    "api_token": "owner_id",
-}
-
-
 def _rows(tenant: str, part: str, generation: int, records: Iterable[Any]) -> list[tuple[Any, ...]]:
     rows = []
     for r in records:
         kind = KIND_OF[type(r)]
-        owner = getattr(r, _OWNER_FIELD[kind]) if kind in _OWNER_FIELD else ""
-        rows.append((tenant, kind, record_id(r), part, generation, orjson.dumps(encode(r)).decode(), owner))
+        rows.append((tenant, kind, record_id(r), part, generation, orjson.dumps(encode(r)).decode(), owner_of(r)))
     return rows
 
 

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from detections.catalogue import finding_names
 from detections.confidence import Action, Tier
+from detections.finding import Finding
 from detector.config import Config
 from detector.inventory.catalogue import finding_names as directory_finding_names
 from detector.okta.budget import BUCKETS, Priority, RateObserver, WaitObserver
@@ -22,7 +23,7 @@ from detector.ops.labels import OTHER, POLL_ERROR_CODES
 from detector.respond.ledger import Status
 from detector.version import package_version
 
-# What a process runs: embedded mode all of them, each Kafka role one (the inventory sync: embedded mode only).
+# What a process runs: embedded mode all of them, each Kafka role one (the inventory sync: the poller's too).
 Stage = Literal["poll", "detect", "act", "inventory"]
 INVENTORY_EFFECTS = ("updated", "removed", "stale")  # what an event did to the inventory (ignored ones aside)
 TenantStatus = Literal["success", "in_progress", "error"]
@@ -192,6 +193,15 @@ class Metrics:
             ["tenant", "effect"],
             registry=r,
         )
+
+    def finding_raised(self, finding: Finding) -> None:
+        """A finding raised outside the detection step (the review after an inventory sync)."""
+        self.findings.labels(finding.tenant, finding.detection, finding.assessment.tier.value).inc()
+
+    def inventory_event(self, tenant: str, outcome: str | None) -> None:
+        """What a System Log event did to the inventory (``InventoryUpdater.apply_raw``): counted when it changed it."""
+        if outcome in INVENTORY_EFFECTS:
+            self.inventory_events.labels(tenant, outcome).inc()
 
     def inventory_synced(self, tenant: str, status: dict[str, Any]) -> None:
         """A sync ended (success or error): its duration, counts and errors."""

@@ -19,6 +19,11 @@ Topics (created at startup by every role, idempotently):
   that flagged it, merges commute, and a plain consumer needs no standby or recovery machinery; records
   also expire after ``SIGNALS_RETENTION_MS`` (the longest TTL a config allows), the TTL itself being
   enforced by event time when a sign-in is checked.
+* ``itdr.inventory``: compacted, one partition, keyed ``tenant|kind|id``: each tenant's directory inventory
+  (detector/inventory/topic.py), a tombstone for a record that went, beside each tenant's sync status,
+  checkpoint and posture results. Written by the role that syncs the tenant; every worker and action worker
+  reads it whole and follows it. One partition: a reader at any offset sees the records before the status
+  that declares them synced.
 
 Cursor choice: the poller produces a page's events with an idempotent producer (acks=all), waits until
 Kafka acknowledged every one, and only then writes the cursor. A crash between the two re-produces that
@@ -31,7 +36,7 @@ bugs); and it would not spare the uuid dedupe.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +57,7 @@ STATUS = "itdr.status"
 INCIDENTS = "itdr.incidents"
 DELIVERIES = "itdr.deliveries"
 SIGNALS = "itdr.signals"
+INVENTORY = "itdr.inventory"
 SIGNALS_RETENTION_MS = 90 * 24 * 3600 * 1000  # the longest window a config allows (detector.config.MAX_WINDOW_S)
 
 _HOUR_MS = 3600 * 1000
@@ -103,6 +109,10 @@ class Topics:
     def signals(self) -> str:
         return self.prefix + SIGNALS
 
+    @property
+    def inventory(self) -> str:
+        return self.prefix + INVENTORY
+
 
 @dataclass(frozen=True, slots=True)
 class TopicPlan:
@@ -134,6 +144,7 @@ class TopicPlan:
                 self.partitions,
                 {"cleanup.policy": "compact,delete", "retention.ms": str(SIGNALS_RETENTION_MS)},
             ),
+            (n.inventory, 1, compacted),
         ]
         return [NewTopic(name, n, self.replication, topic_configs=cfg) for name, n, cfg in spec]
 
@@ -197,12 +208,17 @@ async def _from_the_beginning(consumer: AIOKafkaConsumer, topic: str) -> list[To
     return partitions
 
 
-async def follow_topic(bootstrap: str, topic: str) -> AsyncIterator[ConsumerRecord]:
-    """Every record of ``topic`` from the beginning, then each new one as it arrives (no consumer group)."""
+async def follow_topic(
+    bootstrap: str, topic: str, after: Mapping[int, int] | None = None
+) -> AsyncIterator[ConsumerRecord]:
+    """Every record of ``topic`` from the beginning (or, per partition, from the offsets ``after`` names: where
+    a :func:`read_records` ended), then each new one as it arrives (no consumer group)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await _from_the_beginning(consumer, topic)
+        for tp in await _from_the_beginning(consumer, topic):
+            if after and tp.partition in after:
+                consumer.seek(tp, after[tp.partition])
         while True:
             for batch in (await consumer.getmany(timeout_ms=500)).values():
                 for record in batch:

@@ -23,13 +23,6 @@ from .roles import Role, write_config
 
 REVOKED = "sim-revoked-token-00000000000000"
 ROLES = ("poller", "worker", "actions")
-INVENTORY_FAMILIES = (
-    "itdr_inventory_sync_duration_seconds",
-    "itdr_inventory_last_success_timestamp_seconds",
-    "itdr_inventory_records",
-    "itdr_inventory_sync_errors",
-    "itdr_inventory_events",
-)
 
 
 def with_broken_tenant(config: Path) -> Path:
@@ -59,6 +52,8 @@ async def test_prometheus_scrapes_every_kafka_role_and_every_expression_answers(
         url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         await wait_for_sample(url["poller"], "itdr_tenant_status", {"tenant": "broken", "status": "error"}, 1, alive)
         topics = Topics("prometheus.")
+        synced = {"tenant": "acme"}  # the poller syncs the inventory: its families have data
+        await wait_for_sample(url["poller"], "itdr_inventory_last_success_timestamp_seconds", synced, 1, alive, 60)
         lag = {"group": "prometheus", "topic": topics.events}
         await wait_for_sample(url["worker"], "itdr_consumer_lag", lag, 0, alive, timeout=60)
         lag = {"group": "prometheus-actions", "topic": topics.findings}
@@ -77,7 +72,6 @@ async def test_prometheus_scrapes_every_kafka_role_and_every_expression_answers(
                 tenants=["acme", "broken"],
                 absent=[
                     *("itdr_deliveries", "itdr_outbox_depth", "itdr_delivery_lag_seconds"),  # no channel here
-                    *INVENTORY_FAMILIES,  # the directory inventory is embedded mode's only
                 ],
                 defined_only=["itdr_tenant_permission_ok"],
             )
