@@ -153,13 +153,15 @@ async def measure(users: int, groups: int, window_s: float, sync_s: float, floor
         asyncio.create_task(poller.run(stop)),
         asyncio.create_task(_push_bombing(org, victim, current, pushing)),
     ]
-    actions: list[asyncio.Task[None]] = []
+    actions: list[tuple[float, asyncio.Task[None]]] = []  # (when it starts, the action)
 
     def schedule(phase: Phase, span: float) -> None:
         started = time.monotonic()
         offsets = jittered(max(1, round(3 * span / window_s)), window_s / 3, seed=SEED)
         actions.extend(
-            asyncio.create_task(_act(enforcer, victim, started + at, phase.run)) for at in offsets if at < span
+            (started + at, asyncio.create_task(_act(enforcer, victim, started + at, phase.run)))
+            for at in offsets
+            if at < span
         )
 
     status: dict[str, Any] = {}
@@ -183,12 +185,18 @@ async def measure(users: int, groups: int, window_s: float, sync_s: float, floor
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+        ended = time.monotonic()
+        after = Counts(Counter(counts.sent), Counter(counts.limited))
         current[0] = Phase()  # events appended from now on are not the sync's
-        await asyncio.wait(actions, timeout=2 * window_s)
-        for action in actions:
+        for at, action in actions:
+            if at > ended:  # not begun while the sync ran (it finished early): not the sync's either
+                action.cancel()
+        pending = [action for _, action in actions]
+        await asyncio.wait(pending, timeout=2 * window_s)
+        for action in pending:
             if not action.done():
                 action.cancel()
-        await asyncio.gather(*actions, return_exceptions=True)
+        await asyncio.gather(*pending, return_exceptions=True)
         await asyncio.sleep(3.0)  # the last events of the sync phase get their poll
     finally:
         pushing.set()
@@ -203,7 +211,7 @@ async def measure(users: int, groups: int, window_s: float, sync_s: float, floor
                 phase.run.lags.append(tail.stored[uuid] - at)
             else:
                 phase.run.unstored += 1
-    sent = Counter({b: counts.sent[b] - before.sent[b] for b in counts.sent})
+    sent = Counter({b: after.sent[b] - before.sent[b] for b in after.sent})
     limited = sum(counts.limited.values())
     finished = status.get("state") == "success"
     scale = OKTA_WINDOW_S / window_s
