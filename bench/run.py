@@ -1,9 +1,10 @@
 """Run the benchmark suite and print figures (never pass/fail).
 
-.venv/bin/python -m bench.run            # default, 13-18 min (figure 4 ~1.5 min, 7 ~1 min, 8 ~40 s, 9 6-10 min, 12 ~3)
-.venv/bin/python -m bench.run --quick    # smoke run, a few seconds (figures 7, 8, 12: ~25, ~10, ~45 s more, real time)
+.venv/bin/python -m bench.run            # default, 17-22 min (figure 4 ~1.5 min, 7 ~1, 8 ~40 s, 9 6-10, 12 ~3, 17 ~4)
+.venv/bin/python -m bench.run --quick    # smoke run, a few seconds (7, 8, 12, 17: ~25, ~10, ~45, ~30 s more)
 .venv/bin/python -m bench.run --only 9 --size-mb 50   # figure 9: replay of a 50 MB export (default 1 GB)
 .venv/bin/python -m bench.run --only 12               # figure 12: a sync flood vs actions and the tail, ~3 min
+.venv/bin/python -m bench.run --only 17               # figure 17: the real 50k-user sync on the budget, ~4 min
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bench import (
     deliveries,
     directory,
     engine,
+    inventory_budget,
     inventory_sync,
     kafka,
     kafka_inventory,
@@ -53,7 +55,7 @@ from bench.common import (
     push_bombing,
 )
 
-FIGURES = [str(i) for i in range(1, 18)]
+FIGURES = [str(i) for i in range(1, 19)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,6 +77,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--inventory-users", type=int, help="users for figure 14 (default 5000, quick 500)")
     p.add_argument("--posture-users", type=int, help="users for figure 15 (default 50000, quick 5000)")
     p.add_argument("--kafka-inventory-users", type=int, help="users for figure 17 (default 50000, quick 5000)")
+    p.add_argument("--sync-window-s", type=float, help="figure 18's compressed 60 s window (default 5 s, quick 2 s)")
     p.add_argument("--only", choices=FIGURES, action="append", help="run only these figures")
     return p.parse_args(argv)
 
@@ -198,6 +201,16 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_groups = 200 if args.quick else 2_000
         console.print(f"figure 17: Kafka-mode inventory ({n_users} users, {n_groups} groups) …")
         figures += await kafka_inventory.measure(n_users, n_groups)
+    if "18" in only:
+        n_users, n_groups, sync_s = inventory_budget.QUICK if args.quick else inventory_budget.FULL
+        window = args.sync_window_s or (2.0 if args.quick else 5.0)
+        console.print(
+            f"figure 18: inventory sync ({n_users} users, {n_groups} groups) on the budget during a push bombing,"
+            f" {window:g} s windows, at most {sync_s:g} s of sync …"
+        )
+        figures += await inventory_budget.measure(
+            n_users, n_groups, window, sync_s, floor_windows=3 if args.quick else 6
+        )
     report(console, figures, facts)
     return figures
 
