@@ -929,6 +929,9 @@ def format_errors(exc: ValidationError) -> str:
         elif error["type"] == "union_tag_invalid":  # pydantic's message quotes the tag given
             ctx = error.get("ctx", {})
             message = f"{ctx.get('discriminator')} must be one of {ctx.get('expected_tags')}"
+        elif error["type"] == "union_tag_not_found":  # pydantic: "Unable to extract tag using discriminator"
+            kinds = sorted(_CHANNEL_KINDS) if "channels" in loc else ["ssws", "oauth"]
+            message = f"{error.get('ctx', {}).get('discriminator')} is missing: one of {', '.join(map(repr, kinds))}"
         lines.append(f"{_yaml_path(loc)}: {message}")
     return "invalid config:\n  " + "\n  ".join(lines)
 

@@ -47,6 +47,7 @@ def test_a_minimal_config_gets_safe_defaults():
         ({"tenants": [tenant(read={"kind": "ssws", "token": "00abcSECRET"})]}, "tenants[0].read.token: secrets are"),
         ({"tenants": [tenant(read={"kind": "ssws", "token": {"env": "A", "file": "/b"}})]}, "give exactly one"),
         ({"tenants": [tenant(read={"kind": "basic"})]}, "tenants[0].read: 'kind' must be one of 'ssws', 'oauth'"),
+        ({"tenants": [tenant(read={"token": {"env": "T"}})]}, "tenants[0].read: 'kind' is missing: one of 'ssws'"),
         ({"tenants": [tenant(poll={"interval_s": 0})]}, "tenants[0].poll.interval_s: Input should be greater than 0"),
         ({"tenants": [tenant(poll={"page_limit": 5000})]}, "tenants[0].poll.page_limit: Input should be less than"),
         ({"tenants": [tenant(response={"actions": ["delete_user"]})]}, "tenants[0].response.actions[0]: Input should"),

@@ -124,6 +124,7 @@ def test_a_detection_id_excludes_all_its_findings():
             "channels[0].routing_keys.critical",
         ),
         ({"kind": "sms", "name": "s"}, "channels[0]: 'kind' must be one of 'slack_webhook', 'slack_bot', 'teams'"),
+        ({"name": "s"}, "channels[0]: 'kind' is missing: one of 'pagerduty', 'slack_bot', 'slack_webhook'"),
         ({"kind": "teams", "name": "Soc Teams", "url": {"env": "X"}}, "channels[0].name: String should match"),
         ({"kind": "teams", "name": "t", "url": {"env": "X"}, "min_tier": "urgent"}, "channels[0].min_tier: Input"),
         (
