@@ -22,7 +22,7 @@ This SQLite store is embedded mode's; Kafka mode's implements the same ``Invento
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -254,16 +254,25 @@ class SqliteInventoryStore:
     async def records(self, tenant: str, kind: str | None = None) -> list[tuple[str, Any]]:
         """(kind, record) of the tenant, by kind and id."""
         where, params = ("tenant = ?", (tenant,)) if kind is None else ("tenant = ? AND kind = ?", (tenant, kind))
-        rows = await self._db.query(
-            f"SELECT kind, value FROM inventory_records WHERE {where} ORDER BY kind, id", params
-        )
-        return [(k, decode(k, orjson.loads(v))) for k, v in rows]
+        return await self._db.run(lambda: list(self._decoded(where, params)))
+
+    def _decoded(self, where: str, params: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
+        """Rows decoded on the store's thread: a 50k-user org is 250k records, seconds of work kept off the loop."""
+        sql = f"SELECT kind, value FROM inventory_records WHERE {where} ORDER BY kind, id"
+        for k, v in self._db.conn.execute(sql, params):
+            yield k, decode(k, orjson.loads(v))
 
     async def load(self, tenant: str) -> Inventory:
-        """The tenant's whole inventory in memory, indexed (``synced_at``: when the last full sync finished)."""
-        inventory = Inventory(tenant)
-        for _, record in await self.records(tenant):
-            inventory.put(record)
+        """The tenant's whole inventory in memory, indexed (``synced_at``: when the last full sync finished);
+        read, decoded and indexed on the store's thread, not the event loop's."""
+
+        def build() -> Inventory:
+            inventory = Inventory(tenant)
+            for _, record in self._decoded("tenant = ?", (tenant,)):
+                inventory.put(record)
+            return inventory
+
+        inventory = await self._db.run(build)
         status = (await self.sync_status(tenant)).get(tenant, {})
         inventory.synced_at = status.get("last_success")
         return inventory
