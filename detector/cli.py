@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_allowlist_arguments(allowlist)
 
     status = commands.add_parser("status", help="each tenant's status, from the running daemon or its data")
-    from detector.ops.status_cli import add_arguments as add_status_arguments
+    from detector.report_cli import add_arguments as add_status_arguments
 
     add_status_arguments(status)
 
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     posture = commands.add_parser(
         "posture", help="what each tenant's posture checks find now, from the stored directory inventory"
     )
-    from detector.inventory.posture_cli import add_arguments as add_posture_arguments
+    from detector.report_cli import add_arguments as add_posture_arguments
 
     add_posture_arguments(posture)
 

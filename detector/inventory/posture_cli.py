@@ -10,35 +10,23 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
 from rich.console import Console
 
-from detector.config import Config, ConfigError, load_config
+from detector.config import Config
 from detector.inventory.report import posture_report, table
 from detector.inventory.store import SqliteInventoryStore
-from detector.respond.escaping import terminal_text
+from detector.report_cli import config_of
 from detector.stderr import print_error
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, required=True, help="the daemon's config file")
-    parser.add_argument("--tenant", help="only this tenant")
-    parser.add_argument("--output", choices=("table", "json"), default="table", help="a table, or the API's JSON")
-
-
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print_error(str(exc))
+    config = config_of(args)
+    if config is None:
         return 2
     names = [t.name for t in config.tenants]
-    if args.tenant is not None and args.tenant not in names:
-        print_error(f"no tenant {terminal_text(args.tenant)!r} in {args.config}")
-        return 2
     if not config.db_path.exists():
         print_error(f"no data in {config.data_dir}: the daemon has not synced the directory yet")
         return 2

@@ -12,7 +12,6 @@ import asyncio
 import sqlite3
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,26 +20,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from detector.config import Config, ConfigError, load_config
+from detector.config import Config
 from detector.ops.status import TenantStatus
+from detector.report_cli import config_of
 from detector.respond.escaping import terminal_text
-from detector.stderr import print_error
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", type=Path, required=True, help="the daemon's config file")
-    parser.add_argument("--tenant", help="only this tenant")
-    parser.add_argument("--output", choices=("table", "json"), default="table", help="a table, or the API's JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print_error(str(exc))
-        return 2
-    if args.tenant is not None and args.tenant not in {t.name for t in config.tenants}:
-        print_error(f"no tenant {args.tenant!r} in {args.config}")
+    config = config_of(args)
+    if config is None:
         return 2
     tenants, source = asyncio.run(_from_api(config)) or (_from_data_dir(config), f"data in {config.data_dir}")
     tenants = [t for t in tenants if args.tenant in (None, t["tenant"])]
