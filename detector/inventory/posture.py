@@ -463,37 +463,50 @@ def judge(
             if failing and prev["fp"] == fp:
                 results[c.id] = prev
                 continue
-            rev, since = (prev["rev"] + 1, prev["since"]) if failing else (0, now)
-            results[c.id] = {"status": "fail", "fp": fp, "rev": rev, "since": since}
-            findings.append(failing_finding(tenant, c, outcome, settings, now, since, rev))
-        else:
-            results[c.id] = {"status": "pass"}
             if failing:
-                findings.append(resolved_finding(tenant, c, now, prev["since"], prev["rev"] + 1))
+                result = {**prev, "fp": fp, "rev": prev["rev"] + 1}
+            else:  # a new episode: numbered from the stored results, so a repeat after a crash has the same key
+                result = {"status": "fail", "fp": fp, "rev": 0, "since": now, "episode": _episode(prev) + 1}
+            results[c.id] = result
+            findings.append(failing_finding(tenant, c, outcome, settings, now, result))
+        else:
+            results[c.id] = {"status": "pass", "episode": _episode(prev)}
+            if failing:
+                findings.append(resolved_finding(tenant, c, now, prev))
     return results, findings
+
+
+def _episode(result: dict[str, Any] | None) -> int:
+    """How many failing episodes a check has had (0 before any, and for a legacy entry without the count)."""
+    return 0 if result is None else int(result.get("episode") or 0)
 
 
 def _result(entry: Any) -> dict[str, Any] | None:
     """A stored result, checked: the caller's store is read back, not trusted to hold what was written."""
     if not isinstance(entry, Mapping):
         return None
+    episode = entry.get("episode")
+    if episode is not None and (type(episode) is not int or episode < 0):
+        return None
     if entry.get("status") == "pass":
-        return {"status": "pass"}
+        return {"status": "pass", "episode": episode or 0}
     rev, since, fp = entry.get("rev"), entry.get("since"), entry.get("fp")
     if entry.get("status") != "fail" or not isinstance(fp, str) or type(rev) is not int or rev < 0:
         return None
     if not isinstance(since, int | float) or isinstance(since, bool):
         return None
-    return {"status": "fail", "fp": fp, "rev": rev, "since": float(since)}
+    return {"status": "fail", "fp": fp, "rev": rev, "since": float(since), "episode": episode}
 
 
-def _anchor(c: Check, since: float) -> tuple[str, ...]:
-    """One failing episode of a check: from when it started failing."""
-    return (c.id, f"{since:.0f}")
+def _anchor(c: Check, result: dict[str, Any]) -> tuple[str, ...]:
+    """One failing episode of a check, by its number. A result stored before episodes were numbered keeps the
+    anchor it was raised with: the time it started failing."""
+    episode = result["episode"]
+    return (c.id, f"#{episode}" if episode is not None else f"{result['since']:.0f}")
 
 
 def failing_finding(
-    tenant: str, c: Check, fail: Fail, settings: PostureSettings, now: float, since: float, revision: int
+    tenant: str, c: Check, fail: Fail, settings: PostureSettings, now: float, result: dict[str, Any]
 ) -> Finding:
     items = bounded([label for _, label in fail.offenders], settings.evidence_limit)
     return directory_finding(
@@ -505,24 +518,24 @@ def failing_finding(
         items=[*items, WHY + c.rationale, REMEDIATION + c.remediation],
         mitre=c.mitre,
         time=now,
-        anchor=_anchor(c, since),
+        anchor=_anchor(c, result),
         entity=f"posture:{c.id}",
-        revision=revision,
+        revision=result["rev"],
         status=OPEN,
     )
 
 
-def resolved_finding(tenant: str, c: Check, now: float, since: float, revision: int) -> Finding:
+def resolved_finding(tenant: str, c: Check, now: float, failed: dict[str, Any]) -> Finding:
     return directory_finding(
         tenant,
         detection=c.detection,
         title=f"Resolved: {c.title}",
         severity=Severity.INFO,
-        statement=f"passes again (failing since {day(since)})",
+        statement=f"passes again (failing since {day(failed['since'])})",
         mitre=c.mitre,
         time=now,
-        anchor=_anchor(c, since),
+        anchor=_anchor(c, failed),
         entity=f"posture:{c.id}",
-        revision=revision,
+        revision=failed["rev"] + 1,
         status=RESOLVED,
     )

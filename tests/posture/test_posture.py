@@ -245,7 +245,7 @@ def test_new_unchanged_changed_resolved_and_failing_again():
     done = resolved["posture_admin_without_mfa"]
     assert (done.dedup_key, done.revision, done.status) == (first.dedup_key, 2, "resolved")
     assert done.title.startswith("Resolved: ") and done.severity is Severity.INFO
-    assert passed["admin_without_mfa"] == {"status": "pass"}
+    assert passed["admin_without_mfa"] == {"status": "pass", "episode": 1}
     assert evaluate(roundtrip(passed), inv, SETTINGS, NOW + 24 * 3600)[1] == []
 
     # failing again later is a new episode: a new dedup key (and so a new incident)
@@ -253,6 +253,25 @@ def test_new_unchanged_changed_resolved_and_failing_again():
     _, findings = evaluate(roundtrip(passed), inv, SETTINGS, NOW + 30 * 3600)
     anew = next(f for f in findings if f.detection == "posture_admin_without_mfa")
     assert anew.revision == 0 and anew.dedup_key != first.dedup_key
+
+
+def test_a_new_failure_judged_again_without_its_stored_result_has_the_same_key():
+    """A crash between publishing and storing: the next sync, a second or hours later, raises the same key and
+    revision, so every consumer drops the repeat."""
+    inv = healthy()
+    inv.remove("factor", "fac-00uBOB")
+    _, first = evaluate({}, inv, SETTINGS, NOW)
+    _, again = evaluate({}, inv, SETTINGS, NOW + 1.4)
+    assert first and [(f.dedup_key, f.revision) for f in again] == [(f.dedup_key, f.revision) for f in first]
+
+
+def test_a_failure_stored_before_episodes_were_numbered_keeps_its_key():
+    inv = healthy()
+    inv.remove("factor", "fac-00uBOB")
+    legacy = {"admin_without_mfa": {"status": "fail", "fp": "old", "rev": 0, "since": NOW - DAY}}
+    _, findings = evaluate(legacy, inv, SETTINGS, NOW)
+    (finding,) = [f for f in findings if f.detection == "posture_admin_without_mfa"]
+    assert finding.revision == 1 and finding.dedup_key.endswith(f"+{NOW - DAY:.0f}")
 
 
 def test_unknown_keeps_the_previous_result_and_raises_nothing():
@@ -277,6 +296,7 @@ def test_unknown_keeps_the_previous_result_and_raises_nothing():
         {"admin_without_mfa": {"status": "fail", "fp": "x", "rev": -1, "since": NOW}},
         {"admin_without_mfa": {"status": "fail", "fp": "x", "rev": 0, "since": "now"}},
         {"admin_without_mfa": {"status": "?"}},
+        {"admin_without_mfa": {"status": "fail", "fp": "x", "rev": 0, "since": NOW, "episode": "1"}},
     ],
 )
 def test_a_malformed_stored_result_counts_as_none(stored):
