@@ -223,9 +223,17 @@ class KafkaInventoryStore:
         return [(k, record) for k, _, record in sorted(found, key=lambda t: (t[0], t[1]))]
 
     async def load(self, tenant: str) -> Inventory:
-        inventory = Inventory(tenant)
-        for entry in self._records.get(tenant, {}).values():
-            inventory.put(entry.record)
+        """The tenant's inventory indexed on a worker thread (250k records at 50k users: seconds), from a copy of
+        the entries taken on the loop, where the topic's reader changes them."""
+        records = [entry.record for entry in self._records.get(tenant, {}).values()]
+
+        def build() -> Inventory:
+            inventory = Inventory(tenant)
+            for record in records:
+                inventory.put(record)
+            return inventory
+
+        inventory = await asyncio.to_thread(build)
         inventory.synced_at = last_success(self._meta_of(tenant).get(STATUS))
         return inventory
 
