@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -72,7 +73,7 @@ async def test_sync_then_show(sim: Sim, tmp_path: Path) -> None:
     (view,) = json.loads(out)["tenants"]
     assert view["inventory"]["state"] == "success" and view["inventory"]["counts"]["user"] == 1
     code, out, _ = await detector("status", "--config", str(config))
-    assert "success 0 s, 1 users" in out
+    assert re.search(r"success \d+ s, 1 users", out)  # the sync's duration: more than 0 s on a busy machine
 
 
 async def test_clear_errors(sim: Sim, tmp_path: Path) -> None:
