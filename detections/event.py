@@ -46,7 +46,9 @@ class PushResponse(enum.StrEnum):
     WRONG_NUMBER = "wrong_number"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, and neither is Event: a frozen dataclass's __init__ pays an object.__setattr__ per field (~16 % of
+# parse_event). Only parse_event builds them and nothing assigns to them after: treat both as immutable.
+@dataclass(slots=True)
 class Geo:
     city: str | None = None
     state: str | None = None
@@ -55,9 +57,10 @@ class Geo:
     lon: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """One LogEvent, reduced to what detections reason about. ``raw`` keeps the original."""
+    """One LogEvent, reduced to what detections reason about. ``raw`` keeps the original. Read-only by
+    convention (see Geo)."""
 
     tenant: str
     uuid: str
