@@ -144,16 +144,16 @@ def _parse(raw: dict[str, Any], tenant: str, now: float | None) -> Event:
     event_type = _identifier(raw, "eventType")
     time = parse_time(_get(raw, "published"), now)
 
-    actor = _obj(_get(raw, "actor"))
-    client = _obj(_get(raw, "client"))
-    outcome = _obj(_get(raw, "outcome"))
-    security = _obj(_get(raw, "securityContext"))
-    auth_ctx = _obj(_get(raw, "authenticationContext"))
-    transaction = _obj(_get(raw, "transaction"))
-    debug = _debug_data(_obj(_get(_obj(_get(raw, "debugContext")), "debugData")), invalid)
-    geo_ctx = _obj(_get(client, "geographicalContext"))
-    location = _obj(_get(geo_ctx, "geolocation"))
-    agent = _obj(_get(client, "userAgent"))
+    actor = _member(raw, "actor")
+    client = _member(raw, "client")
+    outcome = _member(raw, "outcome")
+    security = _member(raw, "securityContext")
+    auth_ctx = _member(raw, "authenticationContext")
+    transaction = _member(raw, "transaction")
+    debug = _debug_data(_member(_member(raw, "debugContext"), "debugData"), invalid)
+    geo_ctx = _member(client, "geographicalContext")
+    location = _member(geo_ctx, "geolocation")
+    agent = _member(client, "userAgent")
 
     def text(obj: dict, name: str) -> str:  # _get and _text's usual cases inline: ~20 fields an event
         value = obj.get(name)
@@ -171,8 +171,8 @@ def _parse(raw: dict[str, Any], tenant: str, now: float | None) -> Event:
     factor = _text(debug.get("factor"), "factor", invalid) or None
     behaviors = debugdata.parse_kv_map(debug.get("behaviors"))
     risk = debugdata.parse_kv_map(debug.get("risk"))
-    if not behaviors or not risk:
-        log_only = debugdata.parse_json_map(debug.get("logonlysecuritydata"))
+    if (not behaviors or not risk) and (log_only := debug.get("logonlysecuritydata")) is not None:
+        log_only = debugdata.parse_json_map(log_only)
         behaviors = behaviors or debugdata.parse_kv_map(log_only.get("behaviors"))
         risk = risk or debugdata.parse_kv_map(log_only.get("risk"))
 
@@ -201,7 +201,7 @@ def _parse(raw: dict[str, Any], tenant: str, now: float | None) -> Event:
         ),
         asn=_asn(_get(security, "asNumber"), invalid),
         as_org=text(security, "asOrg") or None,
-        is_proxy=debugdata.parse_bool(_get(security, "isProxy")) or _anonymous_tunnel(debug),
+        is_proxy=debugdata.parse_bool(_get(security, "isProxy")) or _anonymous_tunnel(debug.get("tunnels")),
         user_agent=text(agent, "rawUserAgent") or None,
         ua_os=text(agent, "os") or None,
         ua_browser=text(agent, "browser") or None,
@@ -210,14 +210,14 @@ def _parse(raw: dict[str, Any], tenant: str, now: float | None) -> Event:
         session_id=text(auth_ctx, "externalSessionId") or None,
         root_session_id=text(auth_ctx, "rootSessionId") or None,
         transaction_id=text(transaction, "id") or None,
-        api_token_id=text(_obj(_get(transaction, "detail")), "requestApiTokenId") or None,
+        api_token_id=text(_member(transaction, "detail"), "requestApiTokenId") or None,
         factor=factor,
         push=_push_response(event_type, result, reason, factor, debug),
         behaviors=behaviors,
         risk=risk,
         threat_suspected=debugdata.parse_bool(debug.get("threatsuspected")),
         debug=debug,
-        targets=tuple(t for t in _list(_get(raw, "target")) if isinstance(t, dict)),
+        targets=_targets(_get(raw, "target")),
         raw=raw,
         invalid=tuple(invalid),
     )
@@ -286,10 +286,15 @@ def _is_human(actor_id: str, actor_type: str, login: str) -> bool:
     return not (login == "system@okta.com" or actor_id.startswith("okta"))
 
 
-def _anonymous_tunnel(debug: dict) -> bool:
-    return any(
-        isinstance(t, dict) and t.get("anonymous") is True for t in debugdata.parse_json_list(debug.get("tunnels"))
-    )
+def _anonymous_tunnel(tunnels: Any) -> bool:
+    """``debugData.tunnels`` (a JSON list, as text at Okta) names an anonymous tunnel; most events have none."""
+    if tunnels is None:
+        return False
+    return any(isinstance(t, dict) and t.get("anonymous") is True for t in debugdata.parse_json_list(tunnels))
+
+
+def _targets(value: Any) -> tuple[dict[str, Any], ...]:
+    return tuple(t for t in value if isinstance(t, dict)) if isinstance(value, list) else ()
 
 
 def _get(obj: dict, name: str) -> Any:
@@ -300,12 +305,12 @@ def _get(obj: dict, name: str) -> Any:
     return value
 
 
-def _obj(value: Any) -> dict:
+def _member(obj: dict, name: str) -> dict:
+    """The object under ``name`` (as ``_get``), else an empty one."""
+    value = obj.get(name)
+    if value is None:
+        value = obj.get(name.lower())
     return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
 
 
 def _str(value: Any) -> str:
@@ -368,6 +373,8 @@ def _number(value: Any) -> float | None:
 
 def _coordinates(lat: Any, lon: Any, invalid: list[str]) -> tuple[float | None, float | None]:
     """Both or neither: a latitude in [-90, 90] and a longitude in [-180, 180], finite."""
+    if type(lat) is float and type(lon) is float and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
+        return lat, lon  # the usual case (NaN and the infinities fail the ranges)
     if lat in (None, "", "null") and lon in (None, "", "null"):
         return None, None
     la, lo = _number(lat), _number(lon)
@@ -378,6 +385,8 @@ def _coordinates(lat: Any, lon: Any, invalid: list[str]) -> tuple[float | None, 
 
 
 def _asn(value: Any, invalid: list[str]) -> int | None:
+    if type(value) is int and 0 <= value <= MAX_ASN:  # the usual case
+        return value
     if value in (None, "", "null"):
         return None
     number = _number(value)
@@ -387,14 +396,22 @@ def _asn(value: Any, invalid: list[str]) -> int | None:
     return int(number)
 
 
+# debugData's keys, lower-cased once: a tenant's events use a few dozen (bounded: made-up keys cost the lower())
+_LOWERED: dict[str, str] = {}
+_LOWERED_MAX = 4096
+
+
 def _debug_data(debug: dict, invalid: list[str]) -> dict[str, Any]:
     """``debugData`` with lower-cased keys; its values are strings at Okta (JSON or Java-map text inside).
     Other JSON values pass (some exports decode them), strings are bounded, non-finite numbers dropped."""
     out: dict[str, Any] = {}
+    lowered = _LOWERED
     for key, value in debug.items():
-        name = (key if type(key) is str else str(key)).lower()
-        if len(name) > MAX_ID:
-            name = name[:MAX_ID]
+        name = lowered.get(key) if type(key) is str else None
+        if name is None:
+            name = (key if type(key) is str else str(key)).lower()[:MAX_ID]
+            if type(key) is str and len(key) <= MAX_ID and len(lowered) < _LOWERED_MAX:
+                lowered[key] = name
         if type(value) is str and len(value) <= 8 * MAX_TEXT:  # Okta's usual value, tested first
             out[name] = value
             continue
