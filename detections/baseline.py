@@ -216,17 +216,20 @@ class Baseline:
         known_s = 0.0 if profile.first_seen is None else max(0.0, event.time - profile.first_seen)
         new: list[Novel] = []
         shown = facets_of(event) if shown is None else shown
-        if event.behaviors:
+        behaviors = event.behaviors
+        if behaviors:
             for facet in _OKTA_BEHAVIOURS.keys() - shown.keys():  # Okta's word on a facet the event does not show
                 if self._okta(event, facet):
                     new.append(Novel(facet, "(per Okta)", self._usual(profile.seen.get(facet, {}), ""), "okta"))
+        seen, learned, floor = profile.seen, profile.sign_ins > 0, event.time - cfg.horizon_s
         for facet, value in shown.items():
-            values = profile.seen.get(facet, {})
-            entry = values.get(value)
-            mine = profile.sign_ins > 0 and (entry is None or entry[0] < event.time - cfg.horizon_s)
-            okta = self._okta(event, facet) if event.behaviors else None
+            values = seen.get(facet)
+            entry = None if values is None else values.get(value)
+            mine = learned and (entry is None or entry[0] < floor)
+            okta = self._okta(event, facet) if behaviors and facet in _OKTA_BEHAVIOURS else None
             if okta is False or not (mine or okta):
                 continue
+            values = {} if values is None else values
             by = "baseline+okta" if mine and okta else "baseline" if mine else "okta"
             new.append(Novel(facet, value, self._usual(values, value), by))
         odd = False
