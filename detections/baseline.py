@@ -267,8 +267,9 @@ class Baseline:
     def _bound(self, values: dict[str, list[float]], newest: float) -> None:
         cfg = self.config
         floor = newest - cfg.horizon_s
-        for value in [v for v, (last, _) in values.items() if last < floor]:
-            del values[value]
+        if values and min(values.values())[0] < floor:  # the oldest [last seen, count] first: one scan in C
+            for value in [v for v, (last, _) in values.items() if last < floor]:
+                del values[value]
         while len(values) > cfg.max_values:
             del values[min(values, key=lambda v: values[v][0])]
 

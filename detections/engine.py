@@ -199,7 +199,7 @@ class Engine:
         one more part of the actor's record: the event is judged against the profile as it was, then learned.
         When no detection reads it, it is not kept.
         """
-        outcome = Outcome()
+        outcome = Outcome([], [])
         if self.context.is_own_action(event):
             return outcome
         if event.time > self.newest:
