@@ -28,6 +28,7 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()  # older than Okta's Sys
 MAX_FUTURE_S = 86400.0  # clock skew tolerated ahead of ours: a far-future time would blind every window
 MAX_ID = 256  # uuid, eventType
 MAX_TEXT = 2048  # any other string (logins, user agents, cities ...): longer is truncated
+MAX_DEBUG_VALUE = 8 * MAX_TEXT  # a debugData value (JSON or Java-map text inside): longer is dropped
 MAX_ASN = 2**32 - 1
 
 
@@ -412,11 +413,11 @@ def _debug_data(debug: dict, invalid: list[str]) -> dict[str, Any]:
             name = (key if type(key) is str else str(key)).lower()[:MAX_ID]
             if type(key) is str and len(key) <= MAX_ID and len(lowered) < _LOWERED_MAX:
                 lowered[key] = name
-        if type(value) is str and len(value) <= 8 * MAX_TEXT:  # Okta's usual value, tested first
+        if type(value) is str and len(value) <= MAX_DEBUG_VALUE:  # Okta's usual value, tested first
             out[name] = value
             continue
         if isinstance(value, str):
-            if len(value) > 8 * MAX_TEXT:
+            if len(value) > MAX_DEBUG_VALUE:
                 invalid.append(f"debugData.{name}: {len(value)} characters, dropped")
                 continue
         elif isinstance(value, float) and not math.isfinite(value):
