@@ -246,19 +246,23 @@ class Baseline:
         profile.sign_ins += 1
         profile.first_seen = event.time if profile.first_seen is None else min(profile.first_seen, event.time)
         profile.last_seen = max(profile.last_seen, event.time)
+        time, seen, proxy = event.time, profile.seen, event.is_proxy
+        floor = profile.last_seen - cfg.horizon_s
         for facet, value in (facets_of(event) if shown is None else shown).items():
-            if event.is_proxy and facet in PLACES:
+            if proxy and facet in PLACES:
                 continue
-            values = profile.seen.get(facet)
+            values = seen.get(facet)
             if values is None:
-                values = profile.seen[facet] = {}
+                values = seen[facet] = {}
             entry = values.get(value)
             if entry is None:
-                values[value] = [event.time, 1.0]
+                values[value] = [time, 1.0]
             else:
-                entry[0] = max(entry[0], event.time)
+                entry[0] = max(entry[0], time)
                 entry[1] += 1
-            self._bound(values, profile.last_seen)
+            # over the cap, or the oldest [last seen, count] past the horizon (one scan in C): usually neither
+            if len(values) > cfg.max_values or min(values.values())[0] < floor:
+                self._bound(values, profile.last_seen)
         profile.hours[int(event.time // 3600) % 24] += 1
         if sum(profile.hours) >= cfg.max_hour_count:
             profile.hours = [h // 2 for h in profile.hours]
@@ -267,9 +271,8 @@ class Baseline:
     def _bound(self, values: dict[str, list[float]], newest: float) -> None:
         cfg = self.config
         floor = newest - cfg.horizon_s
-        if values and min(values.values())[0] < floor:  # the oldest [last seen, count] first: one scan in C
-            for value in [v for v, (last, _) in values.items() if last < floor]:
-                del values[value]
+        for value in [v for v, (last, _) in values.items() if last < floor]:
+            del values[value]
         while len(values) > cfg.max_values:
             del values[min(values, key=lambda v: values[v][0])]
 
