@@ -97,6 +97,28 @@ def merge(events: list[dict[str, Any]], attacks: list[Emission]) -> list[dict[st
     return sorted([*events, *(e.event for e in attacks)], key=lambda e: str(e["published"]))
 
 
+@dataclass(frozen=True)
+class MixedStream:
+    """Figures 1, 2, 5 and 19's input: a population's background traffic, then one push bombing per ~500 events."""
+
+    background: list[dict[str, Any]]
+    events: list[dict[str, Any]]  # background and attacks, in `published` order
+    attacks: int
+    span_s: float  # of the background
+    users: dict[str, str]  # user id and login (lower case) -> user id
+
+
+def mixed_stream(n_events: int, start: datetime) -> MixedStream:
+    """The same stream for the same `n_events` and `start` (seeded), so figures share it and runs compare."""
+    pop = population(2_000)
+    n_bomb = max(5, n_events // 500)
+    events = background(bystanders(pop, n_bomb), n_events, start, rate=200.0)
+    span = (datetime.fromisoformat(events[-1]["published"].replace("Z", "+00:00")) - start).total_seconds()
+    mixed = merge(events, push_bombing(pop, start, jittered(n_bomb, span / n_bomb)).emissions)
+    users = {k.lower(): p.id for p in pop.people for k in (p.id, p.login)}
+    return MixedStream(events, mixed, n_bomb, span, users)
+
+
 _NOT_STATE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
 
 

@@ -30,6 +30,7 @@ from bench import (
     deliveries,
     directory,
     engine,
+    instructions,
     inventory_budget,
     inventory_sync,
     kafka,
@@ -43,19 +44,9 @@ from bench import (
     tailer,
     tenants,
 )
-from bench.common import (
-    Figure,
-    Stopwatch,
-    background,
-    bystanders,
-    jittered,
-    machine_facts,
-    merge,
-    population,
-    push_bombing,
-)
+from bench.common import Figure, Stopwatch, machine_facts, mixed_stream
 
-FIGURES = [str(i) for i in range(1, 19)]
+FIGURES = [str(i) for i in range(1, 20)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,6 +54,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run of a few seconds")
     p.add_argument("--events", type=int, help="background events for figures 1 and 2 (default 100000, quick 5000)")
     p.add_argument("--attacks", type=int, help="push-bombing attacks for figure 3 (default 30, quick 5)")
+    p.add_argument(
+        "--start",
+        type=datetime.fromisoformat,
+        help="first event time of figures 1, 2 and 5's stream, ISO-8601 with offset (default: 2 h ago); a fixed"
+        " start makes figure 2's findings digest comparable between runs",
+    )
     p.add_argument("--poll-interval", type=float, default=1.0, help="tailer poll interval in figure 3 (s)")
     p.add_argument("--users", type=int, help="population for figure 4 (default 100000, quick 2000)")
     p.add_argument("--signins", type=int, default=1, help="sign-ins per user in figure 4, one a day (default 1)")
@@ -115,21 +112,16 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
 
     if only & {"1", "2", "5"}:
         watch = Stopwatch()
-        pop = population(2_000)
-        n_bomb = max(5, n_events // 500)
-        start = datetime.now(UTC) - timedelta(hours=2)
-        events = background(bystanders(pop, n_bomb), n_events, start, rate=200.0)
-        console.print(f"generated {len(events)} background events in {watch.elapsed:.1f} s (not timed)")
+        stream = mixed_stream(n_events, args.start or datetime.now(UTC) - timedelta(hours=2))
+        console.print(f"generated {len(stream.events)} events in {watch.elapsed:.1f} s (not timed)")
         if "1" in only:
             console.print("figure 1: tailer …")
-            figures += await tailer.run(events)
+            figures += await tailer.run(stream.background)
             console.print(f"  done at {watch.elapsed:.1f} s")
-        span = (datetime.fromisoformat(events[-1]["published"].replace("Z", "+00:00")) - start).total_seconds()
-        mixed = merge(events, push_bombing(pop, start, jittered(n_bomb, span / n_bomb)).emissions)
+        mixed = stream.events
         if "2" in only:
-            console.print(f"figure 2: engine ({n_bomb} attacks over {span:.0f} s of traffic) …")
-            users = {k.lower(): p.id for p in pop.people for k in (p.id, p.login)}
-            figures += engine.run(mixed, n_bomb, users)
+            console.print(f"figure 2: engine ({stream.attacks} attacks over {stream.span_s:.0f} s of traffic) …")
+            figures += engine.run(mixed, stream.attacks, stream.users)
             console.print(f"  done at {watch.elapsed:.1f} s")
         if "5" in only:
             n_kafka = args.kafka_events or (5_000 if args.quick else 50_000)
@@ -211,6 +203,10 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         figures += await inventory_budget.measure(
             n_users, n_groups, window, sync_s, floor_windows=3 if args.quick else 6
         )
+    if "19" in only:
+        n_counted = 2_000 if args.quick else instructions.N_EVENTS
+        console.print(f"figure 19: instructions per event under cachegrind ({n_counted} events, 4 runs) …")
+        figures += instructions.run(n_counted)
     report(console, figures, facts)
     return figures
 

@@ -216,17 +216,20 @@ class Baseline:
         known_s = 0.0 if profile.first_seen is None else max(0.0, event.time - profile.first_seen)
         new: list[Novel] = []
         shown = facets_of(event) if shown is None else shown
-        if event.behaviors:
+        behaviors = event.behaviors
+        if behaviors:
             for facet in _OKTA_BEHAVIOURS.keys() - shown.keys():  # Okta's word on a facet the event does not show
                 if self._okta(event, facet):
                     new.append(Novel(facet, "(per Okta)", self._usual(profile.seen.get(facet, {}), ""), "okta"))
+        seen, learned, floor = profile.seen, profile.sign_ins > 0, event.time - cfg.horizon_s
         for facet, value in shown.items():
-            values = profile.seen.get(facet, {})
-            entry = values.get(value)
-            mine = profile.sign_ins > 0 and (entry is None or entry[0] < event.time - cfg.horizon_s)
-            okta = self._okta(event, facet) if event.behaviors else None
+            values = seen.get(facet)
+            entry = None if values is None else values.get(value)
+            mine = learned and (entry is None or entry[0] < floor)
+            okta = self._okta(event, facet) if behaviors and facet in _OKTA_BEHAVIOURS else None
             if okta is False or not (mine or okta):
                 continue
+            values = {} if values is None else values
             by = "baseline+okta" if mine and okta else "baseline" if mine else "okta"
             new.append(Novel(facet, value, self._usual(values, value), by))
         odd = False
@@ -243,19 +246,23 @@ class Baseline:
         profile.sign_ins += 1
         profile.first_seen = event.time if profile.first_seen is None else min(profile.first_seen, event.time)
         profile.last_seen = max(profile.last_seen, event.time)
+        time, seen, proxy = event.time, profile.seen, event.is_proxy
+        floor = profile.last_seen - cfg.horizon_s
         for facet, value in (facets_of(event) if shown is None else shown).items():
-            if event.is_proxy and facet in PLACES:
+            if proxy and facet in PLACES:
                 continue
-            values = profile.seen.get(facet)
+            values = seen.get(facet)
             if values is None:
-                values = profile.seen[facet] = {}
+                values = seen[facet] = {}
             entry = values.get(value)
             if entry is None:
-                values[value] = [event.time, 1.0]
+                values[value] = [time, 1.0]
             else:
-                entry[0] = max(entry[0], event.time)
+                entry[0] = max(entry[0], time)
                 entry[1] += 1
-            self._bound(values, profile.last_seen)
+            # over the cap, or the oldest [last seen, count] past the horizon (one scan in C): usually neither
+            if len(values) > cfg.max_values or min(values.values())[0] < floor:
+                self._bound(values, profile.last_seen)
         profile.hours[int(event.time // 3600) % 24] += 1
         if sum(profile.hours) >= cfg.max_hour_count:
             profile.hours = [h // 2 for h in profile.hours]

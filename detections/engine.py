@@ -134,10 +134,11 @@ class Engine:
         # the same object for the engine's life: an inventory that syncs changes what it answers, not the object
         self.directory = directory or NO_DIRECTORY
         # What run() asks of each detection, looked up once rather than per event: (detection, id, keyed by actor,
-        # reads the baseline, its detect with the directory bound when it reads it); the second plan leaves out the
-        # human-only ones (a listed service account's events)
+        # reads the baseline, its detect with the directory bound when it reads it, its state_key, its load_state);
+        # the second plan leaves out the human-only ones (a listed service account's events)
         self._plan = tuple(
-            (d, d.id, d.keyed_by_actor, d.id in self.reads_baseline, self._detect(d)) for d in self.detections
+            (d, d.id, d.keyed_by_actor, d.id in self.reads_baseline, self._detect(d), d.state_key, d.load_state)
+            for d in self.detections
         )
         self._service_plan = tuple(step for step in self._plan if step[1] not in self.human_only)
         self._plans = routing.ByEventType(self._plan, lambda step: step[0])  # each plan, by event type
@@ -198,7 +199,7 @@ class Engine:
         one more part of the actor's record: the event is judged against the profile as it was, then learned.
         When no detection reads it, it is not kept.
         """
-        outcome = Outcome()
+        outcome = Outcome([], [])
         if self.context.is_own_action(event):
             return outcome
         if event.time > self.newest:
@@ -217,15 +218,15 @@ class Engine:
         novelty: Novelty | None = None
         if only is not None:
             plan = tuple(step for step in plan if step[1] in only)
-        for detection, detection_id, keyed_by_actor, reads_baseline, detect in plan:
+        for detection, detection_id, keyed_by_actor, reads_baseline, detect, state_key, load_state in plan:
             try:
-                key = detection.state_key(event)
+                key = state_key(event)
                 if key is None:
                     continue
                 if keyed_by_actor:
                     if record is None:
                         record = self._record(actor_key, states, outcome)
-                    state, legacy = record.get(detection_id, key, detection.load_state), None
+                    state, legacy = record.get(detection_id, key, load_state), None
                     if state is None:
                         state, legacy = self._unrecorded(detection, key, states, outcome)
                     if reads_baseline:
@@ -238,7 +239,9 @@ class Engine:
                         found = detect(event, state, novelty)
                     else:
                         found = detect(event, state)
-                    self._put(record, detection, key, state, legacy, states)
+                    record.put(detection_id, key, state, detection)
+                    if legacy is not None:
+                        del states[legacy]
                 else:
                     store_key = f"{detection_id}|{key}"
                     state = self._state(detection, store_key, states, outcome)
@@ -257,7 +260,8 @@ class Engine:
                 outcome.failures.append(DetectionFailure(Baseline.id, exc))
         if record is not None and record.changed:
             states[actor_key] = record  # dead parts are dropped when it is encoded or indexed (``expires_at``)
-        self._flag_sources(event, outcome)
+        if outcome.findings and self.signals is not None:
+            self._flag_sources(event, outcome)
         return outcome
 
     def novelty(self, event: Event, states: StateStore) -> Novelty:

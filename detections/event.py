@@ -28,6 +28,7 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()  # older than Okta's Sys
 MAX_FUTURE_S = 86400.0  # clock skew tolerated ahead of ours: a far-future time would blind every window
 MAX_ID = 256  # uuid, eventType
 MAX_TEXT = 2048  # any other string (logins, user agents, cities ...): longer is truncated
+MAX_DEBUG_VALUE = 8 * MAX_TEXT  # a debugData value (JSON or Java-map text inside): longer is dropped
 MAX_ASN = 2**32 - 1
 
 
@@ -46,7 +47,9 @@ class PushResponse(enum.StrEnum):
     WRONG_NUMBER = "wrong_number"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, and neither is Event: a frozen dataclass's __init__ pays an object.__setattr__ per field (~24 % of
+# parse_event). Only parse_event builds them and nothing assigns to them after: treat both as immutable.
+@dataclass(slots=True)
 class Geo:
     city: str | None = None
     state: str | None = None
@@ -55,9 +58,10 @@ class Geo:
     lon: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """One LogEvent, reduced to what detections reason about. ``raw`` keeps the original."""
+    """One LogEvent, reduced to what detections reason about. ``raw`` keeps the original. Read-only by
+    convention (see Geo)."""
 
     tenant: str
     uuid: str
@@ -141,16 +145,16 @@ def _parse(raw: dict[str, Any], tenant: str, now: float | None) -> Event:
     event_type = _identifier(raw, "eventType")
     time = parse_time(_get(raw, "published"), now)
 
-    actor = _obj(_get(raw, "actor"))
-    client = _obj(_get(raw, "client"))
-    outcome = _obj(_get(raw, "outcome"))
-    security = _obj(_get(raw, "securityContext"))
-    auth_ctx = _obj(_get(raw, "authenticationContext"))
-    transaction = _obj(_get(raw, "transaction"))
-    debug = _debug_data(_obj(_get(_obj(_get(raw, "debugContext")), "debugData")), invalid)
-    geo_ctx = _obj(_get(client, "geographicalContext"))
-    location = _obj(_get(geo_ctx, "geolocation"))
-    agent = _obj(_get(client, "userAgent"))
+    actor = _member(raw, "actor")
+    client = _member(raw, "client")
+    outcome = _member(raw, "outcome")
+    security = _member(raw, "securityContext")
+    auth_ctx = _member(raw, "authenticationContext")
+    transaction = _member(raw, "transaction")
+    debug = _debug_data(_member(_member(raw, "debugContext"), "debugData"), invalid)
+    geo_ctx = _member(client, "geographicalContext")
+    location = _member(geo_ctx, "geolocation")
+    agent = _member(client, "userAgent")
 
     def text(obj: dict, name: str) -> str:  # _get and _text's usual cases inline: ~20 fields an event
         value = obj.get(name)
@@ -168,55 +172,57 @@ def _parse(raw: dict[str, Any], tenant: str, now: float | None) -> Event:
     factor = _text(debug.get("factor"), "factor", invalid) or None
     behaviors = debugdata.parse_kv_map(debug.get("behaviors"))
     risk = debugdata.parse_kv_map(debug.get("risk"))
-    if not behaviors or not risk:
-        log_only = debugdata.parse_json_map(debug.get("logonlysecuritydata"))
+    if (not behaviors or not risk) and (log_only := debug.get("logonlysecuritydata")) is not None:
+        log_only = debugdata.parse_json_map(log_only)
         behaviors = behaviors or debugdata.parse_kv_map(log_only.get("behaviors"))
         risk = risk or debugdata.parse_kv_map(log_only.get("risk"))
 
     result = text(outcome, "result").upper()
     reason = text(outcome, "reason")
     lat, lon = _coordinates(_get(location, "lat"), _get(location, "lon"), invalid)
+    # Positional, in the order of the fields (each named beside it; event_test checks every one): a call with 35
+    # keywords costs ~16k more instructions than this (CPython matches each keyword against every parameter).
     return Event(
-        tenant=tenant,
-        uuid=uuid,
-        time=time,
-        event_type=event_type,
-        outcome=result,
-        outcome_reason=reason,
-        actor_id=actor_id,
-        actor_type=actor_type,
-        actor_login=actor_login,
-        actor_name=text(actor, "displayName"),
-        is_human=_is_human(actor_id, actor_type, actor_login),
-        ip=text(client, "ipAddress") or None,
-        geo=Geo(
-            city=text(geo_ctx, "city") or None,
-            state=text(geo_ctx, "state") or None,
-            country=text(geo_ctx, "country") or None,
-            lat=lat,
-            lon=lon,
+        tenant,  # tenant
+        uuid,  # uuid
+        time,  # time
+        event_type,  # event_type
+        result,  # outcome
+        reason,  # outcome_reason
+        actor_id,  # actor_id
+        actor_type,  # actor_type
+        actor_login,  # actor_login
+        text(actor, "displayName"),  # actor_name
+        _is_human(actor_id, actor_type, actor_login),  # is_human
+        text(client, "ipAddress") or None,  # ip
+        Geo(  # geo
+            text(geo_ctx, "city") or None,  # city
+            text(geo_ctx, "state") or None,  # state
+            text(geo_ctx, "country") or None,  # country
+            lat,  # lat
+            lon,  # lon
         ),
-        asn=_asn(_get(security, "asNumber"), invalid),
-        as_org=text(security, "asOrg") or None,
-        is_proxy=debugdata.parse_bool(_get(security, "isProxy")) or _anonymous_tunnel(debug),
-        user_agent=text(agent, "rawUserAgent") or None,
-        ua_os=text(agent, "os") or None,
-        ua_browser=text(agent, "browser") or None,
-        dt_hash=_text(debug.get("dthash"), "dtHash", invalid) or None,
-        client_id=text(client, "id") or None,
-        session_id=text(auth_ctx, "externalSessionId") or None,
-        root_session_id=text(auth_ctx, "rootSessionId") or None,
-        transaction_id=text(transaction, "id") or None,
-        api_token_id=text(_obj(_get(transaction, "detail")), "requestApiTokenId") or None,
-        factor=factor,
-        push=_push_response(event_type, result, reason, factor, debug),
-        behaviors=behaviors,
-        risk=risk,
-        threat_suspected=debugdata.parse_bool(debug.get("threatsuspected")),
-        debug=debug,
-        targets=tuple(t for t in _list(_get(raw, "target")) if isinstance(t, dict)),
-        raw=raw,
-        invalid=tuple(invalid),
+        _asn(_get(security, "asNumber"), invalid),  # asn
+        text(security, "asOrg") or None,  # as_org
+        debugdata.parse_bool(_get(security, "isProxy")) or _anonymous_tunnel(debug.get("tunnels")),  # is_proxy
+        text(agent, "rawUserAgent") or None,  # user_agent
+        text(agent, "os") or None,  # ua_os
+        text(agent, "browser") or None,  # ua_browser
+        _text(debug.get("dthash"), "dtHash", invalid) or None,  # dt_hash
+        text(client, "id") or None,  # client_id
+        text(auth_ctx, "externalSessionId") or None,  # session_id
+        text(auth_ctx, "rootSessionId") or None,  # root_session_id
+        text(transaction, "id") or None,  # transaction_id
+        text(_member(transaction, "detail"), "requestApiTokenId") or None,  # api_token_id
+        factor,  # factor
+        _push_response(event_type, result, reason, factor, debug),  # push
+        behaviors,  # behaviors
+        risk,  # risk
+        debugdata.parse_bool(debug.get("threatsuspected")),  # threat_suspected
+        debug,  # debug
+        _targets(_get(raw, "target")),  # targets
+        raw,  # raw
+        tuple(invalid),  # invalid
     )
 
 
@@ -283,10 +289,15 @@ def _is_human(actor_id: str, actor_type: str, login: str) -> bool:
     return not (login == "system@okta.com" or actor_id.startswith("okta"))
 
 
-def _anonymous_tunnel(debug: dict) -> bool:
-    return any(
-        isinstance(t, dict) and t.get("anonymous") is True for t in debugdata.parse_json_list(debug.get("tunnels"))
-    )
+def _anonymous_tunnel(tunnels: Any) -> bool:
+    """``debugData.tunnels`` (a JSON list, as text at Okta) names an anonymous tunnel; most events have none."""
+    if tunnels is None:
+        return False
+    return any(isinstance(t, dict) and t.get("anonymous") is True for t in debugdata.parse_json_list(tunnels))
+
+
+def _targets(value: Any) -> tuple[dict[str, Any], ...]:
+    return tuple(t for t in value if isinstance(t, dict)) if isinstance(value, list) else ()
 
 
 def _get(obj: dict, name: str) -> Any:
@@ -297,12 +308,12 @@ def _get(obj: dict, name: str) -> Any:
     return value
 
 
-def _obj(value: Any) -> dict:
+def _member(obj: dict, name: str) -> dict:
+    """The object under ``name`` (as ``_get``), else an empty one."""
+    value = obj.get(name)
+    if value is None:
+        value = obj.get(name.lower())
     return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
 
 
 def _str(value: Any) -> str:
@@ -365,6 +376,8 @@ def _number(value: Any) -> float | None:
 
 def _coordinates(lat: Any, lon: Any, invalid: list[str]) -> tuple[float | None, float | None]:
     """Both or neither: a latitude in [-90, 90] and a longitude in [-180, 180], finite."""
+    if type(lat) is float and type(lon) is float and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
+        return lat, lon  # the usual case (NaN and the infinities fail the ranges)
     if lat in (None, "", "null") and lon in (None, "", "null"):
         return None, None
     la, lo = _number(lat), _number(lon)
@@ -375,6 +388,8 @@ def _coordinates(lat: Any, lon: Any, invalid: list[str]) -> tuple[float | None, 
 
 
 def _asn(value: Any, invalid: list[str]) -> int | None:
+    if type(value) is int and 0 <= value <= MAX_ASN:  # the usual case
+        return value
     if value in (None, "", "null"):
         return None
     number = _number(value)
@@ -384,19 +399,27 @@ def _asn(value: Any, invalid: list[str]) -> int | None:
     return int(number)
 
 
+# debugData's keys, lower-cased once: a tenant's events use a few dozen (bounded: made-up keys cost the lower())
+_LOWERED: dict[str, str] = {}
+_LOWERED_MAX = 4096
+
+
 def _debug_data(debug: dict, invalid: list[str]) -> dict[str, Any]:
     """``debugData`` with lower-cased keys; its values are strings at Okta (JSON or Java-map text inside).
     Other JSON values pass (some exports decode them), strings are bounded, non-finite numbers dropped."""
     out: dict[str, Any] = {}
+    lowered = _LOWERED
     for key, value in debug.items():
-        name = (key if type(key) is str else str(key)).lower()
-        if len(name) > MAX_ID:
-            name = name[:MAX_ID]
-        if type(value) is str and len(value) <= 8 * MAX_TEXT:  # Okta's usual value, tested first
+        name = lowered.get(key) if type(key) is str else None
+        if name is None:
+            name = (key if type(key) is str else str(key)).lower()[:MAX_ID]
+            if type(key) is str and len(key) <= MAX_ID and len(lowered) < _LOWERED_MAX:
+                lowered[key] = name
+        if type(value) is str and len(value) <= MAX_DEBUG_VALUE:  # Okta's usual value, tested first
             out[name] = value
             continue
         if isinstance(value, str):
-            if len(value) > 8 * MAX_TEXT:
+            if len(value) > MAX_DEBUG_VALUE:
                 invalid.append(f"debugData.{name}: {len(value)} characters, dropped")
                 continue
         elif isinstance(value, float) and not math.isfinite(value):

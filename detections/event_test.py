@@ -7,7 +7,7 @@ import math
 import pytest
 
 from detections.engine import Engine, TenantContext
-from detections.event import MalformedEvent, parse_event
+from detections.event import MalformedEvent, PushResponse, parse_event
 from detections.impossible_travel import ImpossibleTravel
 from detections.registry import build_detections
 from detections.testkit import sign_in
@@ -99,3 +99,65 @@ def test_every_detection_accepts_what_the_edge_lets_through_and_its_state_round_
     engine.process(event, states)
     for key, state in states.items():
         assert engine.decode_state(key, engine.encode_state(state)).to_dict() == state.to_dict()
+
+
+def _every_field(*, actor_type: str, proxy: bool, threat: str) -> dict:
+    return {
+        "uuid": "u-1",
+        "eventType": "user.authentication.auth_via_mfa",
+        "published": "2023-11-14T22:13:20.000Z",
+        "actor": {"id": "00u1", "type": actor_type, "alternateId": "ann@example.com", "displayName": "Ann"},
+        "client": {
+            "ipAddress": "203.0.113.9",
+            "id": "0oaclient",
+            "geographicalContext": {
+                "city": "Leeds",
+                "state": "England",
+                "country": "United Kingdom",
+                "geolocation": {"lat": 53.8, "lon": -1.55},
+            },
+            "userAgent": {"rawUserAgent": "Mozilla/5.0 X", "os": "Linux", "browser": "FIREFOX"},
+        },
+        "outcome": {"result": "failure", "reason": "INVALID_CREDENTIALS"},
+        "securityContext": {"asNumber": 64500, "asOrg": "example net", "isProxy": proxy},
+        "authenticationContext": {"externalSessionId": "sess-1", "rootSessionId": "root-1"},
+        "transaction": {"id": "tx-1", "detail": {"requestApiTokenId": "tok-1"}},
+        "debugContext": {
+            "debugData": {
+                "factor": "OKTA_VERIFY_PUSH",
+                "dtHash": "dt-1",
+                "behaviors": "{New IP=POSITIVE}",
+                "risk": "{level=HIGH}",
+                "threatSuspected": threat,
+                "pushOnlyResponseType": "OV_RESPONSE_DENY",
+            }
+        },
+        "target": [{"type": "User", "id": "00u2"}],
+    }
+
+
+def test_every_field_is_read_from_its_own_place():
+    """parse_event builds Event and Geo positionally (for speed): each field must hold its own value."""
+    raw = _every_field(actor_type="User", proxy=False, threat="true")
+    e = parse_event(raw, "acme", now=T0)
+    assert (e.tenant, e.uuid, e.time, e.event_type) == ("acme", "u-1", T0, "user.authentication.auth_via_mfa")
+    assert (e.outcome, e.outcome_reason) == ("FAILURE", "INVALID_CREDENTIALS")
+    assert (e.actor_id, e.actor_type, e.actor_login, e.actor_name) == ("00u1", "User", "ann@example.com", "Ann")
+    assert (e.geo.city, e.geo.state, e.geo.country, e.geo.lat, e.geo.lon) == (
+        "Leeds",
+        "England",
+        "United Kingdom",
+        53.8,
+        -1.55,
+    )
+    assert (e.ip, e.asn, e.as_org) == ("203.0.113.9", 64500, "example net")
+    assert (e.user_agent, e.ua_os, e.ua_browser, e.dt_hash) == ("Mozilla/5.0 X", "Linux", "FIREFOX", "dt-1")
+    assert (e.client_id, e.session_id, e.root_session_id) == ("0oaclient", "sess-1", "root-1")
+    assert (e.transaction_id, e.api_token_id, e.factor) == ("tx-1", "tok-1", "OKTA_VERIFY_PUSH")
+    assert (e.push, e.behaviors, e.risk) == (PushResponse.DENY, {"New IP": "POSITIVE"}, {"level": "HIGH"})
+    assert e.debug["dthash"] == "dt-1" and e.targets == ({"type": "User", "id": "00u2"},)
+    assert e.raw is raw and e.invalid == ()
+    # the three flags, in two events, each with its own pair of values
+    other = parse_event(_every_field(actor_type="SystemPrincipal", proxy=True, threat="true"), "acme", now=T0)
+    flags = [(x.is_human, x.is_proxy, x.threat_suspected) for x in (e, other)]
+    assert flags == [(True, False, True), (False, True, True)]

@@ -173,5 +173,6 @@ def network_of(ip: str | None) -> str | None:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return None
-    bits = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{bits}", strict=False))
+    if addr.version == 4:  # the network's address from the parsed one: no second parse of "<addr>/<bits>"
+        return f"{ipaddress.IPv4Address(int(addr) & 0xFFFFFF00)}/24"
+    return f"{ipaddress.IPv6Address(int(addr) >> 80 << 80)}/48"

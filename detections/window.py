@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -32,6 +33,7 @@ class Timed(Protocol):
 
 
 E = TypeVar("E", bound=Timed)
+_time = operator.attrgetter("time")
 
 
 class Window(Generic[E]):
@@ -42,10 +44,15 @@ class Window(Generic[E]):
     def __init__(self, horizon: float, max_entries: int, entries: Iterable[E] = (), high_water: float = 0.0) -> None:
         self.horizon = horizon
         self.max_entries = max_entries
-        self.entries: list[E] = sorted(entries, key=lambda e: e.time)
+        self.entries: list[E] = sorted(entries, key=_time)
+        if not self.entries:  # a new state's windows: most of the windows made
+            self._times: list[float] = []
+            self._keys: set[str] = set()
+            self.high_water = high_water
+            return
         self._times = [e.time for e in self.entries]
         self._keys = {e.key for e in self.entries}
-        self.high_water = max(high_water, self._times[-1] if self._times else high_water)
+        self.high_water = max(high_water, self._times[-1])
 
     def too_late(self, time: float) -> bool:
         """Behind the high-water mark by more than the horizon: no window that still counts holds it."""
@@ -60,13 +67,15 @@ class Window(Generic[E]):
         time, key = entry.time, entry.key  # ``key`` may be a property: read once
         if time < self.high_water - self.horizon or key in self._keys:  # too late, or held
             return False
-        i = bisect.bisect_right(self._times, time)
-        self._times.insert(i, time)
+        times = self._times
+        i = bisect.bisect_right(times, time)
+        times.insert(i, time)
         self.entries.insert(i, entry)
         self._keys.add(key)
         if time > self.high_water:
             self.high_water = time
-        self._trim()
+        if len(times) > self.max_entries or times[0] < self.high_water - self.horizon:  # _trim's test, inline
+            self._trim()
         return True
 
     def _trim(self) -> None:
