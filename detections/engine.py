@@ -197,6 +197,10 @@ class Engine:
         The user's baseline runs with the actor-keyed detections (in Kafka mode: in the actor's partition), as
         one more part of the actor's record: the event is judged against the profile as it was, then learned.
         When no detection reads it, it is not kept.
+
+        The record's replay guard screens the actor-keyed detections (and the learning) as one: an event it has
+        seen reaches none of them, so they run together (``only`` names all of them or none, as Kafka's by-actor
+        agent does).
         """
         outcome = Outcome()
         if self.context.is_own_action(event):
@@ -207,11 +211,13 @@ class Engine:
         plan = plans(event.event_type)
         actor_key = actor_record.PREFIX + event.actor_id
         record: ActorRecord | None = None  # the actor's record, read when a detection keyed by actor needs it
+        replayed = False  # the record's guard has seen the event: no detection keyed by actor judges it again
         with_baseline = bool(self.reads_baseline) and (only is None or not self.actor_keyed.isdisjoint(only))
         profile_key = self.baseline.state_key(event) if with_baseline else None
         profile, profile_legacy = None, None
         if profile_key is not None:
             record = self._record(actor_key, states, outcome)
+            replayed = record.replayed(event.uuid, event.time)
             profile, profile_legacy = self._part(record, self.baseline, profile_key, states, outcome)
         shown: dict[str, str] | None = None  # facets_of, once for the judgement and the learning, when either runs
         novelty: Novelty | None = None
@@ -225,6 +231,9 @@ class Engine:
                 if keyed_by_actor:
                     if record is None:
                         record = self._record(actor_key, states, outcome)
+                        replayed = record.replayed(event.uuid, event.time)
+                    if replayed:
+                        continue
                     state, legacy = record.get(detection_id, key, detection.load_state), None
                     if state is None:
                         state, legacy = self._unrecorded(detection, key, states, outcome)
@@ -249,7 +258,7 @@ class Engine:
                 continue
             if found:
                 outcome.findings.extend(found)
-        if record is not None and profile_key is not None and profile is not None:
+        if record is not None and profile_key is not None and profile is not None and not replayed:
             try:
                 if self.baseline.learn(event, profile, shown):
                     self._put(record, self.baseline, profile_key, profile, profile_legacy, states)

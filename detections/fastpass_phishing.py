@@ -151,7 +151,7 @@ class FastPassPhishing:
         cfg = self.config
         phishes = Window(cfg.follow_s + cfg.lateness_s, cfg.max_entries, rows(_Phish, data["p"]), data["h"])
         successes = Window(cfg.lateness_s, cfg.max_entries, rows(_Success, data["s"]), data["h"])
-        return PhishingState(phishes, successes, Suppression.from_dict(data["sup"]))
+        return PhishingState(phishes, successes, Suppression.from_dict(data["sup"], guarded=False))
 
     def expires_at(self, state: PhishingState) -> float:
         """Blocked attempts (``follow_s``), sign-ins kept for late blocked events, and both suppressions."""
@@ -160,7 +160,7 @@ class FastPassPhishing:
 
     def detect(self, event: Event, state: PhishingState) -> list[Finding]:
         cfg = self.config
-        if state.phishes.too_late(event.time) or state.sup.replayed(event.uuid):
+        if state.phishes.too_late(event.time):
             return []
         findings: list[Finding] = []
         if is_fastpass_phishing_block(event):

@@ -224,7 +224,7 @@ class MfaResetTakeover:
 
     def detect(self, event: Event, state: TakeoverState) -> list[Finding]:
         cfg = self.config
-        if state.sup.replayed(event.uuid) or any(w.holds(event.uuid) for w in state.windows()):
+        if state.sup.replayed(event.uuid, event.time) or any(w.holds(event.uuid) for w in state.windows()):
             return []
         if is_successful_sign_in(event):
             self._learn(state, event)

@@ -105,7 +105,7 @@ class OktaThreatSignals:
         return max(sup, state.last + self.config.baseline_keep_s)
 
     def detect(self, event: Event, state: SignalState) -> list[Finding]:
-        if state.sup.replayed(event.uuid):
+        if state.sup.replayed(event.uuid, event.time):
             return []
         if event.event_type == THREAT_DETECTED:
             return self._threat_request(event, state)

@@ -118,7 +118,7 @@ class _Session:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> _Session:
-        return cls(rows(_Sighting, data["s"]), data["h"], Suppression.from_dict(data["f"]))
+        return cls(rows(_Sighting, data["s"]), data["h"], Suppression.from_dict(data["f"], guarded=False))
 
 
 @dataclass(slots=True)
@@ -139,7 +139,7 @@ class SessionState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionState:
         sessions = {sid: _Session.from_dict(x) for sid, x in data["x"].items()}
-        return cls(sessions, data["h"], Suppression.from_dict(data["sup"]))
+        return cls(sessions, data["h"], Suppression.from_dict(data["sup"], guarded=False))
 
 
 class SessionHijack:
@@ -187,7 +187,7 @@ class SessionHijack:
         # older than the session's lifetime before its newest sighting (or, for a session not kept, before the
         # user's newest event: it would be evicted at once, with nothing to pair with)
         horizon = (session.high_water if session is not None else state.high_water) - cfg.session_ttl_s
-        if event.time < horizon or state.sup.replayed(event.uuid):
+        if event.time < horizon:
             return []
         if session is None:
             session = state.sessions[sid] = _Session()

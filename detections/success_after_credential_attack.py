@@ -153,7 +153,7 @@ class SuccessAfterCredentialAttack:
         self, event: Event, state: AttackThenSuccessState, *, directory: DirectoryFacts = NO_DIRECTORY
     ) -> list[Finding]:
         cfg = self.config
-        if state.fails.too_late(event.time) or state.sup.replayed(event.uuid):
+        if state.fails.too_late(event.time) or state.sup.replayed(event.uuid, event.time):
             return []
         if is_successful_sign_in(event):
             known = event.behaviors.get("New Device") == "NEGATIVE" and event.behaviors.get("New IP") == "NEGATIVE"
