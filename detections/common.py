@@ -196,6 +196,11 @@ def guard_digest(uuid: str) -> str:
     return base64.urlsafe_b64encode(hashlib.blake2b(uuid.encode(), digest_size=8).digest())[:DIGEST_CHARS].decode()
 
 
+def digest(value: str | None) -> str | None:
+    """A long identifier a detection only compares (a dtHash: 64 characters) as ``guard_digest``'s 11."""
+    return None if value is None else guard_digest(value)
+
+
 @dataclass(slots=True)
 class ReplayGuard:
     """The uuids of the events recently processed (as ``guard_digest``s, oldest first), so an event delivered
@@ -234,9 +239,9 @@ class ReplayGuard:
     def _forget(self, before: float) -> None:
         """Drop the entries of events older than ``before`` (those of unknown time stay: count bounds them)."""
         times = self.times
-        if all(t is None or t >= before for t in times):
+        if all(t is None or t > before for t in times):
             return
-        keep = [i for i, t in enumerate(times) if t is None or t >= before]
+        keep = [i for i, t in enumerate(times) if t is None or t > before]
         self.legacy = sum(1 for i in keep if i < self.legacy)
         self.seen = [self.seen[i] for i in keep]
         self.times = [times[i] for i in keep]

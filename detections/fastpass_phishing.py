@@ -77,6 +77,7 @@ class FastPassPhishingConfig:
 
 @dataclass(slots=True)
 class _Phish:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "ip", "fl")
     time: float
     uuid: str
     ip: str | None  # the flagged proxy IP, None when the event's IP is not the proxy's
@@ -89,6 +90,7 @@ class _Phish:
 
 @dataclass(slots=True)
 class _Success:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "ip", "kc", "fl")
     time: float
     uuid: str
     ip: str | None

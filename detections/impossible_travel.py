@@ -97,6 +97,7 @@ class ImpossibleTravelConfig:
 
 @dataclass(slots=True)
 class _Loc:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "ip", "la", "lo", "c", "ci", "as", "org", "nv", "dn", "th")
     time: float
     uuid: str
     ip: str | None
@@ -136,18 +137,20 @@ class TravelHistory:
     sup: Suppression = field(default_factory=Suppression)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "l": columns(_Loc, self.locations),
-            "t": {k: list(v) for k, v in self.transitions.items()},
-            "sup": self.sup.to_dict(),
-        }
+        """``{"l": locations, "t": transitions, "sup": suppression}``, the last two only when they hold any."""
+        out: dict[str, Any] = {"l": columns(_Loc, self.locations)}
+        if self.transitions:
+            out["t"] = {k: list(v) for k, v in self.transitions.items()}
+        if sup := self.sup.to_dict():
+            out["sup"] = sup
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TravelHistory:
         return cls(
             rows(_Loc, data["l"]),
-            {k: list(v) for k, v in data["t"].items()},
-            Suppression.from_dict(data["sup"], guarded=False),
+            {k: list(v) for k, v in data.get("t", {}).items()},
+            Suppression.from_dict(data.get("sup", {}), guarded=False),
         )
 
 

@@ -48,7 +48,7 @@ from typing import Any, ClassVar
 
 from detections import geo
 from detections.columns import columns, rows
-from detections.common import Suppression, is_mobile_carrier, is_successful_sign_in, make_finding
+from detections.common import Suppression, digest, is_mobile_carrier, is_successful_sign_in, make_finding
 from detections.confidence import Action, Assessment, Dampener, Evidence, EvidenceClass, assess
 from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
@@ -59,6 +59,9 @@ HOUR = 3600.0
 DAY = 86400.0
 RESET_TYPES = frozenset({"user.mfa.factor.reset_all", "user.mfa.factor.deactivate"})
 ENROL_TYPE = "user.mfa.factor.activate"
+# "l" of the encoded state: rows under short column names, dtHashes as digests (common.digest: only compared);
+# a state without it holds whole dtHashes, digested when read
+LAYOUT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,7 @@ class MfaResetTakeoverConfig:
 
 @dataclass(slots=True)
 class _Reset:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "k", "by", "h", "me", "ip", "as", "dt", "ok")
     time: float
     uuid: str
     kind: str  # "reset_all" or "deactivate"
@@ -100,6 +104,7 @@ class _Reset:
 
 @dataclass(slots=True)
 class _Enrol:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "a")
     time: float
     uuid: str
     authenticator: str
@@ -111,6 +116,7 @@ class _Enrol:
 
 @dataclass(slots=True)
 class _SignIn:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "u", "ip", "as", "org", "c", "dt", "nd", "ng", "px", "th")
     time: float
     uuid: str
     login: str
@@ -133,6 +139,7 @@ class _SignIn:
 class _Seen:
     """One baseline signature: the user signed in from this device/ASN/country between first and last."""
 
+    COLUMNS: ClassVar[tuple[str, ...]] = ("dt", "as", "c", "f", "l", "n")
     dt: str | None
     asn: int | None
     country: str | None
@@ -166,6 +173,7 @@ class TakeoverState:
             "p": columns(_Seen, self.profile),
             "h": self.high_water,
             "sup": self.sup.to_dict(),
+            "l": LAYOUT,
         }
 
 
@@ -206,11 +214,15 @@ class MfaResetTakeover:
     def load_state(self, data: dict[str, Any]) -> TakeoverState:
         cfg = self.config
         width, cap, h = cfg.window_s + cfg.lateness_s, cfg.max_entries, data["h"]
+        resets, sign_ins, profile = rows(_Reset, data["r"]), rows(_SignIn, data["s"]), rows(_Seen, data["p"])
+        if data.get("l") != LAYOUT:  # written before: whole dtHashes
+            for row in (*resets, *sign_ins, *profile):
+                row.dt = digest(row.dt)
         return TakeoverState(
-            Window(width, cap, rows(_Reset, data["r"]), h),
+            Window(width, cap, resets, h),
             Window(width, cap, rows(_Enrol, data["e"]), h),
-            Window(width, cap, rows(_SignIn, data["s"]), h),
-            rows(_Seen, data["p"]),
+            Window(width, cap, sign_ins, h),
+            profile,
             Suppression.from_dict(data["sup"]),
         )
 
@@ -261,7 +273,7 @@ class MfaResetTakeover:
                 by_self,
                 event.ip,
                 event.asn,
-                event.dt_hash,
+                digest(event.dt_hash),
                 event.behaviors.get("New Device") == "NEGATIVE" and event.behaviors.get("New IP") == "NEGATIVE",
             )
             state.resets.add(reset)
@@ -278,7 +290,7 @@ class MfaResetTakeover:
                 event.asn,
                 event.as_org,
                 event.geo.country,
-                event.dt_hash,
+                digest(event.dt_hash),
                 event.behavior_positive("New Device"),
                 event.behavior_positive("New Country") or event.behavior_positive("New Geo-Location"),
                 event.is_proxy,
@@ -292,7 +304,7 @@ class MfaResetTakeover:
         newest = max(state.high_water, event.time)
         if event.time < newest - cfg.history_s:
             return
-        sig = (event.dt_hash, event.asn, event.geo.country)
+        sig = (digest(event.dt_hash), event.asn, event.geo.country)
         seen = next((p for p in state.profile if (p.dt, p.asn, p.country) == sig), None)
         if seen is None:
             state.profile.append(_Seen(*sig, event.time, event.time, 1))

@@ -70,6 +70,7 @@ class SuccessAfterCredentialAttackConfig:
 
 @dataclass(slots=True)
 class _Fail:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "k", "id", "ip", "as")
     time: float
     key: str
     uuid: str
@@ -79,6 +80,7 @@ class _Fail:
 
 @dataclass(slots=True)
 class _Success:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "ip", "as", "kc", "a", "u")
     time: float
     uuid: str
     ip: str | None

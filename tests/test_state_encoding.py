@@ -15,7 +15,7 @@ import pytest
 
 from detections import actor_record
 from detections.actor_record import ActorRecord
-from detections.common import GUARD_S, ReplayGuard, Suppression, guard_digest
+from detections.common import GUARD_S, ReplayGuard, Suppression, digest, guard_digest
 from detections.engine import STATE_VERSION, Engine, TenantContext
 from detections.event import Event, parse_event
 from detections.registry import build_detections
@@ -103,8 +103,8 @@ def test_the_new_encoding_is_versioned_named_and_round_trips(captured: dict[str,
     assert records and all(data["v"] == actor_record.VERSION for data in records.values())
     assert all(data["v"] == STATE_VERSION for k, data in encoded.items() if k not in records)
     pushes = _part(records["actor|00u1alice"], "mfa_fatigue", "00u1alice")["w"][1]
-    assert set(pushes) == {"#", "time", "key", "ip", "signals", "authn", "why"} and pushes["#"] >= 4  # columns
-    assert len(pushes["time"]) == pushes["#"] and pushes["signals"] == [""]  # one value for all: stored once
+    assert set(pushes) == {"#", "t", "k", "ip", "sg", "au", "w"} and pushes["#"] >= 4  # columns, short names
+    assert len(pushes["t"]) == pushes["#"] and pushes["sg"] == [""]  # one value for all: stored once
     restored = {k: engine.decode_state(k, orjson.dumps(v)) for k, v in encoded.items()}
     assert {k: orjson.loads(engine.encode_state(v)) for k, v in restored.items()} == encoded
     # the restored state holds the replay guards: the whole stream again finds nothing
@@ -240,3 +240,20 @@ def test_an_event_seen_by_the_record_reaches_no_detection_keyed_by_actor(capture
     assert len(again) > 50 and not any(engine.process(e, states, only=engine.actor_keyed) for e in again)
     assert parts() == before  # judged by none of them: their states are as they were
     assert once
+
+
+def test_session_sightings_of_the_previous_layout_read_into_one_table_with_digested_device_tokens(
+    captured_v2d: dict[str, Any],
+) -> None:
+    engine = _engine()
+    old = captured_v2d["states"]["actor|00u1alice"]["p"]["session_hijack"]["00u1alice"]["s"]
+    whole = {dt for x in old["x"].values() for dt in x["s"]["dt"] if dt}
+    assert old["x"] and whole == {"dt-alice-laptop"}  # a table per session, whole dtHashes
+    store = _v2_store(engine, captured_v2d)
+    state = engine.state_of(store, "session_hijack", "00u1alice")
+    assert {x.dt for s in state.sessions.values() for x in s.sightings} - {None} == {digest(dt) for dt in whole}
+    written = state.to_dict()
+    assert set(written) >= {"u", "k", "h", "n", "s"} and written["k"] == list(old["x"])
+    assert sum(written["n"]) == written["s"]["#"] == sum(x["s"]["#"] for x in old["x"].values())
+    again = engine._by_id["session_hijack"].load_state(orjson.loads(orjson.dumps(written)))
+    assert again == state
