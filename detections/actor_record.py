@@ -13,12 +13,14 @@ keeps a guard of its own (the same uuids, once per detection, were most of a rec
 
 Encoding (version 3): ``{"v": 3, "g": guard, "p": {part: {key: [horizon or null (never), state]}}}``; when every
 part holds one state under one key (an ordinary user: the actor id), ``{"v": 3, "g": guard, "k": key,
-"p": {part: [horizon, state]}}``. ``"g"`` is left out when the guard is empty. Version 2 (``{"v": 2, "p": {part:
+"p": {part: [horizon, state]}}``, ``"k"`` left out when it is the actor id of the record's store key. ``"g"`` is
+left out when the guard is empty. Version 2 (``{"v": 2, "p": {part:
 {key: {"x": horizon, "s": state}}}}``, a guard in each part) still reads: its parts' guards become the record's.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -58,12 +60,13 @@ class _Part:
 class ActorRecord:
     """The parts of one actor's state; ``changed`` says whether a write is owed to the store."""
 
-    __slots__ = ("_parts", "changed", "guard")
+    __slots__ = ("_parts", "actor", "changed", "guard")
 
-    def __init__(self) -> None:
+    def __init__(self, actor: str | None = None) -> None:
         self._parts: dict[str, dict[str, _Part]] = {}
         self.changed = False
         self.guard = ReplayGuard()
+        self.actor = actor  # the actor id of its store key, when known: the one key of its parts is not repeated
 
     def replayed(self, uuid: str, time: float) -> bool:
         """Record the event; True when the actor's detections already judged it (the record is written when
@@ -125,18 +128,20 @@ class ActorRecord:
         keys = {key for held in self._parts.values() for key in held}
         if len(keys) == 1 and all(len(held) == 1 for held in self._parts.values()):
             (key,) = keys
-            out["k"] = key
+            if key != self.actor:
+                out["k"] = key
             out["p"] = {part: _entry(held[key]) for part, held in self._parts.items()}
         else:
             out["p"] = {part: {k: _entry(h) for k, h in held.items()} for part, held in self._parts.items()}
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ActorRecord:
+    def from_dict(cls, data: dict[str, Any], actor: str | None = None) -> ActorRecord:
+        """``actor``: the actor id of the store key (``actor|<id>``), the parts' key when ``"k"`` is left out."""
         version = data.get("v")
         if version not in READ:
             raise ValueError(f"actor record version {version!r}, expected one of {sorted(READ)}")
-        record = cls()
+        record = cls(actor)
         if version == 2:
             record._parts = {
                 part: {k: _Part(_horizon(e["x"]), data=e["s"]) for k, e in keys.items()}
@@ -146,8 +151,10 @@ class ActorRecord:
             return record
         if "g" in data:
             record.guard = ReplayGuard.from_dict(data["g"])
-        if "k" in data:
-            key = data["k"]
+        if "k" in data or any(isinstance(entry, list) for entry in data["p"].values()):
+            key = data.get("k", actor)
+            if key is None:
+                raise ValueError("actor record without its key")
             record._parts = {part: {key: _Part(_horizon(x), data=s)} for part, (x, s) in data["p"].items()}
         else:
             record._parts = {
@@ -161,7 +168,9 @@ def _horizon(x: float | None) -> float:
 
 
 def _entry(held: _Part) -> list[Any]:
-    return [None if held.horizon == NEVER else held.horizon, held.encoded()]
+    """[horizon, state]; the horizon in whole seconds, rounded up (a part is dropped at most a second later)."""
+    at = held.horizon
+    return [None if at == NEVER else math.ceil(at) if math.isfinite(at) else at, held.encoded()]
 
 
 def _merged_guards(parts: Iterator[dict[str, dict[str, Any]]]) -> ReplayGuard:

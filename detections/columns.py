@@ -3,8 +3,9 @@
 A state's rows (window entries, sightings, locations) are stored one list per field name, so every field is
 named once per state rather than once per row (or, as before, not at all: a positional list that broke with
 any change of field order). ``"#"`` is the number of rows; a column whose rows all hold one value is stored as
-that one value in a list (a user's sign-ins mostly share their IP, network, place and device). Decoding also
-reads the positional rows the first encoding wrote.
+that one value in a list (a user's sign-ins mostly share their IP, network, place and device), and trailing
+columns all at their field's default are left out. Decoding also reads the positional rows the first encoding
+wrote.
 
 A row class may name its columns shorter for storage (``COLUMNS: ClassVar[tuple[str, ...]]``, one per field, in
 order): those are written, and the field names still read (what was stored before it had them).
@@ -13,7 +14,7 @@ order): those are written, and the field names still read (what was stored befor
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from functools import cache
 from typing import Any, TypeVar
 
@@ -53,7 +54,24 @@ def columns(cls: type, rows: Iterable[Any]) -> dict[str, Any]:
     out: dict[str, Any] = {COUNT: len(rows)}
     for name, column in zip(names(cls), stored(cls), strict=True):
         out[column] = _column([getattr(r, name) for r in rows])
+    for column, default in reversed(_defaults(cls)):  # trailing columns all at their default: left out
+        held = out[column]
+        if len(held) != 1 or held[0] != default or type(held[0]) is not type(default):
+            break
+        del out[column]
     return out
+
+
+@cache
+def _defaults(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(stored name, default) of the trailing fields that have a plain default, in order."""
+    out: list[tuple[str, Any]] = []
+    for f, column in zip(fields(cls), stored(cls), strict=True):
+        if f.default is MISSING:
+            out.clear()
+        else:
+            out.append((column, f.default))
+    return tuple(out)
 
 
 def _long(cls: type, data: dict[str, Any]) -> bool:

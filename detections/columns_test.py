@@ -66,3 +66,11 @@ def test_short_column_names_must_name_each_field_once():
 
     with pytest.raises(ValueError):
         columns(Bad, [Bad(1.0, "a")])
+
+
+def test_trailing_columns_all_at_their_default_are_left_out_and_read_back():
+    data = [_Row(1.0, "a", True), _Row(2.0, None, False)]
+    encoded = orjson.loads(orjson.dumps(columns(_Row, data)))
+    assert "note" not in encoded and rows(_Row, encoded) == data
+    assert "note" in columns(_Row, [_Row(1.0, "a", True, "x")])  # not at the default: kept
+    assert "n" not in columns(_Short, [_Short(1.0, "a")])

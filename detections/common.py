@@ -220,18 +220,20 @@ class ReplayGuard:
     max_seen: int = 64
     span_s: float = GUARD_S
 
-    def replayed(self, uuid: str, time: float) -> bool:
-        """Record ``uuid`` (its event at ``time``); True when it was already processed."""
+    def replayed(self, uuid: str, time: float, keep: bool = True) -> bool:
+        """Record ``uuid`` (its event at ``time``); True when it was already processed. ``keep=False``: the
+        caller needs no guard for this one (a repeat would change nothing): only looked up, the guard still ages."""
         digest = guard_digest(uuid)
         if digest in self.seen or (self.legacy and uuid in self.seen[: self.legacy]):
             return True
-        self.seen.append(digest)
-        self.times.append(time)
-        if len(self.seen) > self.max_seen:
-            cut = len(self.seen) - self.max_seen
-            del self.seen[:cut], self.times[:cut]
-            self.legacy = max(0, self.legacy - cut)
-        if time > self.newest:
+        if keep:
+            self.seen.append(digest)
+            self.times.append(time)
+            if len(self.seen) > self.max_seen:
+                cut = len(self.seen) - self.max_seen
+                del self.seen[:cut], self.times[:cut]
+                self.legacy = max(0, self.legacy - cut)
+        if time > self.newest and (keep or self.seen):
             self.newest = time
             self._forget(time - self.span_s)
         return False
@@ -300,9 +302,9 @@ class Suppression:
     def fire(self, variant: str, time: float) -> None:
         self.last_fired[variant] = time
 
-    def replayed(self, uuid: str, time: float) -> bool:
-        """Record ``uuid`` (its event at ``time``); True when it was already processed."""
-        return self.guard.replayed(uuid, time)
+    def replayed(self, uuid: str, time: float, keep: bool = True) -> bool:
+        """Record ``uuid`` (its event at ``time``); True when it was already processed (``ReplayGuard``)."""
+        return self.guard.replayed(uuid, time, keep)
 
     def to_dict(self) -> dict[str, Any]:
         out = self.guard.to_dict()

@@ -297,7 +297,7 @@ class Engine:
         except Exception as exc:  # unreadable: every actor-keyed detection starts this actor afresh
             outcome.failures.append(DetectionFailure("engine", StateUnreadable(f"{actor_key}: {exc!r}")))
             record = None
-        return record if isinstance(record, ActorRecord) else ActorRecord()
+        return record if isinstance(record, ActorRecord) else ActorRecord(actor_key[len(actor_record.PREFIX) :])
 
     def _part(
         self, record: ActorRecord, detection: Any, key: str, states: StateStore, outcome: Outcome
@@ -371,6 +371,6 @@ class Engine:
         """Rebuild a state object from its bytes; the key's prefix names its detection (or the actor record).
         States of the first encoding (no ``"v"``) still decode: the detections read positional rows too."""
         if store_key.startswith(actor_record.PREFIX):
-            return ActorRecord.from_dict(orjson.loads(data))
+            return ActorRecord.from_dict(orjson.loads(data), store_key[len(actor_record.PREFIX) :])
         detection = self._by_id[store_key.split("|", 1)[0]]
         return detection.load_state(orjson.loads(data))

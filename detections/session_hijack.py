@@ -128,10 +128,10 @@ class _Session:
 class SessionState:
     """One user's live sessions (session id -> _Session); the actor record's guard screens replays.
 
-    Encoded ``{"u": the user's newest, "k": session ids, "h": each one's newest, "n": each one's count of
-    sightings, "s": every sighting in one table (session by session), "f": {index: pair suppression} (those that
-    fired)}``: a user's sessions mostly share one client, stored once. The previous layout (``"x"``: a table per
-    session) still reads."""
+    Encoded ``{"u": the user's newest (left out when it is a session's), "k": session ids, "h": each one's
+    newest, "n": each one's count of sightings, "s": every sighting in one table (session by session), "f":
+    {index: pair suppression} (those that fired)}``: a user's sessions mostly share one client, stored once. The
+    previous layout (``"x"``: a table per session) still reads."""
 
     sessions: dict[str, _Session] = field(default_factory=dict)
     high_water: float = 0.0  # the user's newest processed event (event time)
@@ -139,12 +139,13 @@ class SessionState:
     def to_dict(self) -> dict[str, Any]:
         sessions = list(self.sessions.values())
         out: dict[str, Any] = {
-            "u": self.high_water,
             "k": list(self.sessions),
             "h": [x.high_water for x in sessions],
             "n": [len(x.sightings) for x in sessions],
             "s": columns(_Sighting, [y for x in sessions for y in x.sightings]),
         }
+        if self.high_water != max(out["h"], default=None):  # usually the newest session's: not repeated
+            out["u"] = self.high_water
         fired = {str(i): x.fired.to_dict() for i, x in enumerate(sessions) if x.fired.last_fired}
         if fired:
             out["f"] = fired
@@ -160,7 +161,7 @@ class SessionState:
             pairs = Suppression.from_dict(fired[str(i)], guarded=False) if str(i) in fired else Suppression()
             sessions[sid] = _Session(sightings[start : start + count], high_water, pairs)
             start += count
-        return cls(sessions, data["u"])
+        return cls(sessions, data.get("u", max(data["h"], default=0.0)))
 
 
 class SessionHijack:

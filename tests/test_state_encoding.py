@@ -50,10 +50,11 @@ def _v1_store(engine: Engine, captured: dict[str, Any]) -> dict[str, Any]:
 
 def _part(record: dict[str, Any], part: str, key: str) -> Any:
     """The encoded state of one part of an encoded actor record (either layout of version 3)."""
-    if "k" in record:
-        assert record["k"] == key
-        return record["p"][part][1]
-    return record["p"][part][key][1]
+    entry = record["p"][part]
+    if isinstance(entry, list):  # one key for all parts: "k", or the record's actor id when left out
+        assert record.get("k", key) == key
+        return entry[1]
+    return entry[key][1]
 
 
 def test_the_fixture_is_the_first_encoding(captured: dict[str, Any]) -> None:
@@ -103,7 +104,7 @@ def test_the_new_encoding_is_versioned_named_and_round_trips(captured: dict[str,
     assert records and all(data["v"] == actor_record.VERSION for data in records.values())
     assert all(data["v"] == STATE_VERSION for k, data in encoded.items() if k not in records)
     pushes = _part(records["actor|00u1alice"], "mfa_fatigue", "00u1alice")["w"][1]
-    assert set(pushes) == {"#", "t", "k", "ip", "sg", "au", "w"} and pushes["#"] >= 4  # columns, short names
+    assert set(pushes) == {"#", "t", "k", "ip", "sg", "au"} and pushes["#"] >= 4  # short names; "w" all default
     assert len(pushes["t"]) == pushes["#"] and pushes["sg"] == [""]  # one value for all: stored once
     restored = {k: engine.decode_state(k, orjson.dumps(v)) for k, v in encoded.items()}
     assert {k: orjson.loads(engine.encode_state(v)) for k, v in restored.items()} == encoded
@@ -213,8 +214,13 @@ def test_an_actor_record_keeps_one_guard_and_its_parts_none(captured: dict[str, 
         state = _part(record, part, "00u1alice")
         assert not state.get("sup", {}).get("d")  # no guard of its own
     # one layout for a record whose parts share one key, the general one otherwise; both read back
-    single = ActorRecord.from_dict(record)
+    assert "k" not in record  # the actor id of its store key: not repeated
+    single = ActorRecord.from_dict(record, "00u1alice")
     assert orjson.loads(orjson.dumps(single.to_dict())) == record
+    with pytest.raises(ValueError):
+        ActorRecord.from_dict(record)  # the key is the store key's: without it, none
+    other = ActorRecord.from_dict({**record, "k": "00u1alice"}, "00u1bob")  # parts keyed by another id: "k" kept
+    assert other.to_dict()["k"] == "00u1alice" and other.get("mfa_fatigue", "00u1alice", dict) is not None
     general = {"v": 3, "p": {"a": {"k1": [None, {"x": 1}]}, "b": {"k2": [5.0, {}]}}}
     assert ActorRecord.from_dict(general).to_dict() == general
     assert ActorRecord.from_dict({"v": 3, "k": "k1", "p": {"a": [None, {"x": 1}]}}).get("a", "k1", dict) == {"x": 1}
@@ -253,7 +259,7 @@ def test_session_sightings_of_the_previous_layout_read_into_one_table_with_diges
     state = engine.state_of(store, "session_hijack", "00u1alice")
     assert {x.dt for s in state.sessions.values() for x in s.sightings} - {None} == {digest(dt) for dt in whole}
     written = state.to_dict()
-    assert set(written) >= {"u", "k", "h", "n", "s"} and written["k"] == list(old["x"])
+    assert set(written) >= {"k", "h", "n", "s"} and written["k"] == list(old["x"])
     assert sum(written["n"]) == written["s"]["#"] == sum(x["s"]["#"] for x in old["x"].values())
     again = engine._by_id["session_hijack"].load_state(orjson.loads(orjson.dumps(written)))
     assert again == state
