@@ -69,11 +69,16 @@ def _owner(key: str, users: dict[str, str]) -> str | None:
     return users.get(key.split("|", 1)[1].removeprefix("user:").lower())
 
 
+GUARD = "replay guard (actor record)"
+
+
 def _parts(engine: Engine, key: str, value: Any) -> list[tuple[str, int]]:
-    """(detection, encoded bytes) of a stored value: an actor record's parts, else the state itself."""
+    """(detection, encoded bytes) of a stored value: an actor record's parts and its replay guard, else the state
+    itself."""
     if isinstance(value, ActorRecord):
-        data = value.to_dict()["p"]
-        return [(det, len(orjson.dumps(part))) for det, part in data.items()]
+        data = value.to_dict()
+        parts = [(det, len(orjson.dumps(part))) for det, part in data["p"].items()]
+        return parts + ([(GUARD, len(orjson.dumps(data["g"])))] if "g" in data else [])
     return [(key.split("|", 1)[0], len(key) + len(engine.encode_state(value)))]
 
 

@@ -7,18 +7,29 @@ instead of one per detection it touched. Parts stay encoded until a detection as
 its horizon (``expires_at``) beside it, so the record's own horizon and the pruning of dead parts need no
 decoding.
 
-Encoding (version 2): ``{"v": 2, "p": {part: {key: {"x": horizon or null (never), "s": state}}}}``.
+The record also holds the actor's one replay guard (``common.ReplayGuard``): the engine asks it once per event
+before any detection keyed by actor runs, so an event delivered again is judged by none of them, and no part
+keeps a guard of its own (the same uuids, once per detection, were most of a record).
+
+Encoding (version 3): ``{"v": 3, "g": guard, "p": {part: {key: [horizon or null (never), state]}}}``; when every
+part holds one state under one key (an ordinary user: the actor id), ``{"v": 3, "g": guard, "k": key,
+"p": {part: [horizon, state]}}``, ``"k"`` left out when it is the actor id of the record's store key. ``"g"`` is
+left out when the guard is empty. Version 2 (``{"v": 2, "p": {part:
+{key: {"x": horizon, "s": state}}}}``, a guard in each part) still reads: its parts' guards become the record's.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from detections.common import ReplayGuard
 from detections.lifecycle import NEVER, horizon
 
 PREFIX = "actor|"
-VERSION = 2
+VERSION = 3
+READ = frozenset({2, 3})  # the versions from_dict reads
 
 Loader = Callable[[dict[str, Any]], Any]
 
@@ -49,11 +60,18 @@ class _Part:
 class ActorRecord:
     """The parts of one actor's state; ``changed`` says whether a write is owed to the store."""
 
-    __slots__ = ("_parts", "changed")
+    __slots__ = ("_parts", "actor", "changed", "guard")
 
-    def __init__(self) -> None:
+    def __init__(self, actor: str | None = None) -> None:
         self._parts: dict[str, dict[str, _Part]] = {}
         self.changed = False
+        self.guard = ReplayGuard()
+        self.actor = actor  # the actor id of its store key, when known: the one key of its parts is not repeated
+
+    def replayed(self, uuid: str, time: float) -> bool:
+        """Record the event; True when the actor's detections already judged it (the record is written when
+        any of them keeps state, so a guard entry is durable whenever the state it guards is)."""
+        return self.guard.replayed(uuid, time)
 
     def get(self, part: str, key: str, load: Loader) -> Any | None:
         """The decoded state, or None when the record has none for (part, key)."""
@@ -104,21 +122,69 @@ class ActorRecord:
         return True  # a record is a record, held or not
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "v": VERSION,
-            "p": {
-                part: {k: {"x": None if h.horizon == NEVER else h.horizon, "s": h.encoded()} for k, h in keys.items()}
-                for part, keys in self._parts.items()
-            },
-        }
+        out: dict[str, Any] = {"v": VERSION}
+        if self.guard:
+            out["g"] = self.guard.to_dict()
+        keys = {key for held in self._parts.values() for key in held}
+        if len(keys) == 1 and all(len(held) == 1 for held in self._parts.values()):
+            (key,) = keys
+            if key != self.actor:
+                out["k"] = key
+            out["p"] = {part: _entry(held[key]) for part, held in self._parts.items()}
+        else:
+            out["p"] = {part: {k: _entry(h) for k, h in held.items()} for part, held in self._parts.items()}
+        return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ActorRecord:
-        if data.get("v") != VERSION:
-            raise ValueError(f"actor record version {data.get('v')!r}, expected {VERSION}")
-        record = cls()
-        for part, keys in data["p"].items():
-            record._parts[part] = {
-                k: _Part(NEVER if e["x"] is None else float(e["x"]), data=e["s"]) for k, e in keys.items()
+    def from_dict(cls, data: dict[str, Any], actor: str | None = None) -> ActorRecord:
+        """``actor``: the actor id of the store key (``actor|<id>``), the parts' key when ``"k"`` is left out."""
+        version = data.get("v")
+        if version not in READ:
+            raise ValueError(f"actor record version {version!r}, expected one of {sorted(READ)}")
+        record = cls(actor)
+        if version == 2:
+            record._parts = {
+                part: {k: _Part(_horizon(e["x"]), data=e["s"]) for k, e in keys.items()}
+                for part, keys in data["p"].items()
+            }
+            record.guard = _merged_guards(keys for keys in data["p"].values())
+            return record
+        if "g" in data:
+            record.guard = ReplayGuard.from_dict(data["g"])
+        if "k" in data or any(isinstance(entry, list) for entry in data["p"].values()):
+            key = data.get("k", actor)
+            if key is None:
+                raise ValueError("actor record without its key")
+            record._parts = {part: {key: _Part(_horizon(x), data=s)} for part, (x, s) in data["p"].items()}
+        else:
+            record._parts = {
+                part: {k: _Part(_horizon(x), data=s) for k, (x, s) in keys.items()} for part, keys in data["p"].items()
             }
         return record
+
+
+def _horizon(x: float | None) -> float:
+    return NEVER if x is None else float(x)
+
+
+def _entry(held: _Part) -> list[Any]:
+    """[horizon, state]; the horizon in whole seconds, rounded up (a part is dropped at most a second later)."""
+    at = held.horizon
+    return [None if at == NEVER else math.ceil(at) if math.isfinite(at) else at, held.encoded()]
+
+
+def _merged_guards(parts: Iterator[dict[str, dict[str, Any]]]) -> ReplayGuard:
+    """One guard of the uuids each part of a version 2 record guarded (its ``"sup"``), so what was judged before
+    the upgrade is not judged again; their order is lost, so they age out by count (and any newer digest first
+    recorded)."""
+    merged = ReplayGuard()
+    for keys in parts:
+        for entry in keys.values():
+            sup = entry["s"].get("sup") if isinstance(entry["s"], dict) else None
+            if not isinstance(sup, dict):
+                continue
+            for held in ReplayGuard.from_dict(sup).digests():
+                if held not in merged.seen:
+                    merged.seen.append(held)
+                    merged.times.append(None)
+    return merged

@@ -116,7 +116,7 @@ class GranterState(ChangeState):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GranterState:
         # "sig" absent: a state written before escalation existed
-        return cls(Suppression.from_dict(data["sup"]), [Signal(*s) for s in data.get("sig", [])])
+        return cls(Suppression.from_dict(data["sup"], guarded=False), [Signal(*s) for s in data.get("sig", [])])
 
 
 class AdminPrivilegeGranted(ConfigChangeDetection):

@@ -194,8 +194,9 @@ def test_signal_memory_is_bounded_replay_safe_and_survives_a_restart():
 
 
 def test_state_written_before_escalation_existed_still_loads():
-    state = AdminPrivilegeGranted().load_state({"sup": {"f": {}, "s": ["evt-1"]}})
-    assert state.signals == [] and state.sup.seen == ["evt-1"]
+    state = AdminPrivilegeGranted().load_state({"sup": {"f": {"x": 1.0}, "s": ["evt-1"]}})
+    assert state.signals == [] and state.sup.last_fired == {"x": 1.0}
+    assert not state.sup.guard  # keyed by actor: the actor record's guard screens its events, not its own
 
 
 def test_our_own_enforcement_never_feeds_or_triggers_escalation():

@@ -79,7 +79,7 @@ class AnonymizerState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnonymizerState:
-        return cls(Suppression.from_dict(data["sup"]))
+        return cls(Suppression.from_dict(data["sup"], guarded=False))
 
 
 class AnonymizerSignIn:
@@ -109,8 +109,6 @@ class AnonymizerSignIn:
 
     def detect(self, event: Event, state: AnonymizerState, novelty: Novelty) -> list[Finding]:
         cfg = self.config
-        if state.sup.replayed(event.uuid):
-            return []
         operators = tunnel_operators(event)
         if is_allowlisted_egress(cfg, event.ip, event.asn, operators):
             return []

@@ -35,7 +35,10 @@ from detections import geo
 from detections.event import Event, is_successful_sign_in
 
 DAY = 86400.0
-VERSION = 1
+VERSION = 2  # of the encoded profile; version 1 (the field names spelled out, every hour listed) still reads
+# facet → the key it is stored under (version 2)
+_FACET_KEYS = {"country": "c", "city": "ci", "asn": "a", "network": "nw", "device": "d", "agent": "ag"}
+_FACETS = {key: facet for facet, key in _FACET_KEYS.items()}
 MAX_VALUE = 96  # characters of a facet value kept
 
 # facet → Okta behaviour names that speak about it (debugData.behaviors keys).
@@ -140,25 +143,54 @@ class Profile:
     hours: list[int] = field(default_factory=lambda: [0] * 24)
 
     def to_dict(self) -> dict[str, Any]:
+        """Version 2: ``{"f": first, "l": last, "n": sign-ins, "s": {facet key: {value: count, or [last seen,
+        count] when not last seen at the profile's last}}, "h": {hour: sign-ins} (those with any)}``."""
+        last = self.last_seen
         return {
             "v": VERSION,
-            "first": self.first_seen,
-            "last": self.last_seen,
+            "f": self.first_seen,
+            "l": last,
             "n": self.sign_ins,
-            "seen": {facet: {k: list(v) for k, v in values.items()} for facet, values in self.seen.items()},
-            "hours": list(self.hours),
+            "s": {
+                _FACET_KEYS.get(facet, facet): {
+                    k: _count(v[1]) if v[0] == last else [v[0], _count(v[1])] for k, v in values.items()
+                }
+                for facet, values in self.seen.items()
+            },
+            "h": {str(hour): n for hour, n in enumerate(self.hours) if n},
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:
-        if data.get("v") != VERSION:
-            raise ValueError(f"baseline profile version {data.get('v')!r}, expected {VERSION}")
+        version = data.get("v")
+        if version == 1:
+            seen = {
+                str(facet): {str(k): [float(v[0]), float(v[1])] for k, v in values.items()}
+                for facet, values in data["seen"].items()
+            }
+            hours = [int(h) for h in data["hours"]][:24]
+            return cls(data["first"], float(data["last"]), int(data["n"]), seen, hours + [0] * (24 - len(hours)))
+        if version != VERSION:
+            raise ValueError(f"baseline profile version {version!r}, expected 1 or {VERSION}")
+        last = float(data["l"])
         seen = {
-            str(facet): {str(k): [float(v[0]), float(v[1])] for k, v in values.items()}
-            for facet, values in data["seen"].items()
+            _FACETS.get(key, str(key)): {
+                str(k): [float(v[0]), float(v[1])] if isinstance(v, list) else [last, float(v)]
+                for k, v in values.items()
+            }
+            for key, values in data["s"].items()
         }
-        hours = [int(h) for h in data["hours"]][:24]
-        return cls(data["first"], float(data["last"]), int(data["n"]), seen, hours + [0] * (24 - len(hours)))
+        hours = [0] * 24
+        for hour, n in data["h"].items():
+            if 0 <= int(hour) < 24:
+                hours[int(hour)] = int(n)
+        return cls(data["f"], last, int(data["n"]), seen, hours)
+
+
+def _count(n: float) -> float | int:
+    """A count as it reads shortest: 16, not 16.0 (read back as a float)."""
+    n = float(n)
+    return int(n) if n.is_integer() else n
 
 
 def facets_of(event: Event) -> dict[str, str]:

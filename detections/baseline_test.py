@@ -196,3 +196,21 @@ def test_a_long_device_hash_is_shown_by_its_start():
     baseline, profile = learned(dt_hash="a" * 64)
     novelty = baseline.judge(ev(sign_in(T0, "nyc", dt_hash="b" * 64)), profile)
     assert novelty.new_device.describe() == f"new device {'b' * 12}… (usually {'a' * 12}…)"
+
+
+def test_a_profile_of_the_first_encoding_still_loads_and_is_written_shorter():
+    baseline, profile = learned(12, days=20, dt_hash="dt-alice-laptop")
+    baseline.learn(ev(sign_in(T0 + 30 * DAY, "london")), profile)
+    first = {  # version 1, as main wrote it before
+        "v": 1,
+        "first": profile.first_seen,
+        "last": profile.last_seen,
+        "n": profile.sign_ins,
+        "seen": {facet: {k: list(v) for k, v in values.items()} for facet, values in profile.seen.items()},
+        "hours": list(profile.hours),
+    }
+    assert baseline.load_state(orjson.loads(orjson.dumps(first))) == profile
+    written = profile.to_dict()
+    assert written["v"] == 2 and len(orjson.dumps(written)) < len(orjson.dumps(first)) * 0.8
+    assert baseline.load_state(orjson.loads(orjson.dumps(written))) == profile
+    assert any(isinstance(v, list) for values in written["s"].values() for v in values.values())  # not last seen

@@ -47,6 +47,7 @@ class BruteForceConfig:
 
 @dataclass(slots=True)
 class _Try:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "k", "id", "ip", "as", "c")
     time: float
     key: str
     uuid: str

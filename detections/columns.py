@@ -3,14 +3,18 @@
 A state's rows (window entries, sightings, locations) are stored one list per field name, so every field is
 named once per state rather than once per row (or, as before, not at all: a positional list that broke with
 any change of field order). ``"#"`` is the number of rows; a column whose rows all hold one value is stored as
-that one value in a list (a user's sign-ins mostly share their IP, network, place and device). Decoding also
-reads the positional rows the first encoding wrote.
+that one value in a list (a user's sign-ins mostly share their IP, network, place and device), and trailing
+columns all at their field's default are left out. Decoding also reads the positional rows the first encoding
+wrote.
+
+A row class may name its columns shorter for storage (``COLUMNS: ClassVar[tuple[str, ...]]``, one per field, in
+order): those are written, and the field names still read (what was stored before it had them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from functools import cache
 from typing import Any, TypeVar
 
@@ -24,6 +28,19 @@ def names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
+@cache
+def stored(cls: type) -> tuple[str, ...]:
+    """The column names a row dataclass is stored under: its ``COLUMNS`` when it has them, else its field names."""
+    short = getattr(cls, "COLUMNS", None)
+    if short is None:
+        return names(cls)
+    long = names(cls)
+    clash = any(column != name and column in long for name, column in zip(long, short, strict=False))
+    if len(short) != len(long) or len(set(short)) != len(short) or COUNT in short or clash:
+        raise ValueError(f"{cls.__name__}.COLUMNS must name each field once, by no other field's name")
+    return tuple(short)
+
+
 def _column(values: list[Any]) -> list[Any]:
     first = values[0]
     return [first] if all(v == first and type(v) is type(first) for v in values) else values
@@ -35,9 +52,31 @@ def columns(cls: type, rows: Iterable[Any]) -> dict[str, Any]:
     if not rows:
         return {}
     out: dict[str, Any] = {COUNT: len(rows)}
-    for name in names(cls):
-        out[name] = _column([getattr(r, name) for r in rows])
+    for name, column in zip(names(cls), stored(cls), strict=True):
+        out[column] = _column([getattr(r, name) for r in rows])
+    for column, default in reversed(_defaults(cls)):  # trailing columns all at their default: left out
+        held = out[column]
+        if len(held) != 1 or held[0] != default or type(held[0]) is not type(default):
+            break
+        del out[column]
     return out
+
+
+@cache
+def _defaults(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(stored name, default) of the trailing fields that have a plain default, in order."""
+    out: list[tuple[str, Any]] = []
+    for f, column in zip(fields(cls), stored(cls), strict=True):
+        if f.default is MISSING:
+            out.clear()
+        else:
+            out.append((column, f.default))
+    return tuple(out)
+
+
+def _long(cls: type, data: dict[str, Any]) -> bool:
+    """The table was written under the field names: one that its short name differs from is there."""
+    return any(name in data for name, column in zip(names(cls), stored(cls), strict=True) if name != column)
 
 
 def rows(cls: type[R], data: dict[str, Any] | list[list[Any]]) -> list[R]:
@@ -48,5 +87,6 @@ def rows(cls: type[R], data: dict[str, Any] | list[list[Any]]) -> list[R]:
     if not data:
         return []
     n = data[COUNT]
-    present = [(col if len(col) == n else col * n) for name in names(cls) if (col := data.get(name)) is not None]
+    spelled = names(cls) if _long(cls, data) else stored(cls)
+    present = [(col if len(col) == n else col * n) for name in spelled if (col := data.get(name)) is not None]
     return [cls(*values) for values in zip(*present, strict=True)]

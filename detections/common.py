@@ -185,6 +185,7 @@ def event_subject(event: Event) -> str:
 
 
 DIGEST_CHARS = 11  # a replay guard's digest of a uuid; digests are encoded back to back
+GUARD_S = 86400.0  # a replay guard forgets an event this long (event time) behind the newest event it recorded
 
 
 @functools.lru_cache(maxsize=1024)
@@ -195,18 +196,97 @@ def guard_digest(uuid: str) -> str:
     return base64.urlsafe_b64encode(hashlib.blake2b(uuid.encode(), digest_size=8).digest())[:DIGEST_CHARS].decode()
 
 
+def digest(value: str | None) -> str | None:
+    """A long identifier a detection only compares (a dtHash: 64 characters) as ``guard_digest``'s 11."""
+    return None if value is None else guard_digest(value)
+
+
+@dataclass(slots=True)
+class ReplayGuard:
+    """The uuids of the events recently processed (as ``guard_digest``s, oldest first), so an event delivered
+    again (a replay after a crash, a page polled twice) is not judged twice. Bounded twice: the newest
+    ``max_seen``, and none more than ``span_s`` of event time behind the newest event recorded (a redelivery
+    comes within minutes of the original in event time; an ordinary user's earlier days need no guard).
+
+    Encoded ``{"d": the digests in one string, "n": newest event time, "a": each one's age behind it, whole
+    seconds, rounded}``, all left out when empty. Read back too: ``"d"`` without ``"a"`` (no times: those age
+    out by count only) and the first encoding's ``"s"`` (whole uuids: kept as they were, the first ``legacy`` of
+    ``seen``, looked up as such until they age out; written as digests)."""
+
+    seen: list[str] = field(default_factory=list)
+    times: list[float | None] = field(default_factory=list)  # event time of each of ``seen`` (None: not known)
+    legacy: int = 0  # how many of ``seen`` (the oldest) are whole uuids read from the first encoding
+    newest: float = -math.inf
+    max_seen: int = 64
+    span_s: float = GUARD_S
+
+    def replayed(self, uuid: str, time: float, keep: bool = True) -> bool:
+        """Record ``uuid`` (its event at ``time``); True when it was already processed. ``keep=False``: the
+        caller needs no guard for this one (a repeat would change nothing): only looked up, the guard still ages."""
+        digest = guard_digest(uuid)
+        if digest in self.seen or (self.legacy and uuid in self.seen[: self.legacy]):
+            return True
+        if keep:
+            self.seen.append(digest)
+            self.times.append(time)
+            if len(self.seen) > self.max_seen:
+                cut = len(self.seen) - self.max_seen
+                del self.seen[:cut], self.times[:cut]
+                self.legacy = max(0, self.legacy - cut)
+        if time > self.newest and (keep or self.seen):
+            self.newest = time
+            self._forget(time - self.span_s)
+        return False
+
+    def _forget(self, before: float) -> None:
+        """Drop the entries of events older than ``before`` (those of unknown time stay: count bounds them)."""
+        times = self.times
+        if all(t is None or t > before for t in times):
+            return
+        keep = [i for i, t in enumerate(times) if t is None or t > before]
+        self.legacy = sum(1 for i in keep if i < self.legacy)
+        self.seen = [self.seen[i] for i in keep]
+        self.times = [times[i] for i in keep]
+
+    def __len__(self) -> int:
+        return len(self.seen)
+
+    def digests(self) -> list[str]:
+        """What it holds, every entry as a digest (whole uuids of the first encoding digested)."""
+        return [guard_digest(u) for u in self.seen[: self.legacy]] + self.seen[self.legacy :]
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.seen:
+            return {}
+        out: dict[str, Any] = {"d": "".join(self.digests())}
+        if self.newest > -math.inf:  # some entry has a time
+            newest = out["n"] = self.newest
+            out["a"] = [None if t is None else round(newest - t) for t in self.times]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReplayGuard:
+        if "d" in data:
+            packed = data["d"]
+            seen = [packed[i : i + DIGEST_CHARS] for i in range(0, len(packed), DIGEST_CHARS)]
+            newest = data.get("n")
+            if newest is None:
+                return cls(seen, [None] * len(seen))
+            times = [None if age is None else newest - age for age in data["a"]]
+            return cls(seen, times, newest=newest)
+        uuids = list(data.get("s", []))
+        return cls(uuids, [None] * len(uuids), legacy=len(uuids))
+
+
 @dataclass(slots=True)
 class Suppression:
-    """Per-variant last-fired event times plus recently processed uuids (replay guard), as ``guard_digest``s.
+    """Per-variant last-fired event times, and the detection's replay guard.
 
-    Encoded ``{"f": last fired, "d": the digests, oldest first, in one string}``; the previous encoding's ``"s"``
-    (whole uuids) still reads: those are kept as they were (the first ``legacy`` of ``seen``) and looked up as
-    such until they age out; they are written as digests."""
+    Encoded ``{"f": last fired, **the guard's encoding}`` (each left out when empty); the guard encodings written
+    before read back (``ReplayGuard``)."""
 
     last_fired: dict[str, float] = field(default_factory=dict)
-    seen: list[str] = field(default_factory=list)
-    max_seen: int = 64
-    legacy: int = 0  # how many of ``seen`` (the oldest) are whole uuids read from the previous encoding
+    guard: ReplayGuard = field(default_factory=ReplayGuard)
 
     def suppressed(self, variant: str, time: float, window_s: float) -> bool:
         """Event-time based, in both directions, so a late event near an earlier finding is also suppressed."""
@@ -222,31 +302,21 @@ class Suppression:
     def fire(self, variant: str, time: float) -> None:
         self.last_fired[variant] = time
 
-    def replayed(self, uuid: str) -> bool:
-        """Record ``uuid``; True when it was already processed."""
-        digest = guard_digest(uuid)
-        if digest in self.seen or (self.legacy and uuid in self.seen[: self.legacy]):
-            return True
-        self.seen.append(digest)
-        if len(self.seen) > self.max_seen:
-            cut = len(self.seen) - self.max_seen
-            del self.seen[:cut]
-            self.legacy = max(0, self.legacy - cut)
-        return False
+    def replayed(self, uuid: str, time: float, keep: bool = True) -> bool:
+        """Record ``uuid`` (its event at ``time``); True when it was already processed (``ReplayGuard``)."""
+        return self.guard.replayed(uuid, time, keep)
 
     def to_dict(self) -> dict[str, Any]:
-        legacy = [guard_digest(u) for u in self.seen[: self.legacy]]
-        return {"f": dict(self.last_fired), "d": "".join(legacy + self.seen[self.legacy :])}
+        out = self.guard.to_dict()
+        if self.last_fired:
+            out["f"] = dict(self.last_fired)
+        return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Suppression:
-        if "d" in data:
-            packed = data["d"]
-            return cls(
-                dict(data.get("f", {})), [packed[i : i + DIGEST_CHARS] for i in range(0, len(packed), DIGEST_CHARS)]
-            )
-        uuids = list(data.get("s", []))
-        return cls(dict(data.get("f", {})), uuids, legacy=len(uuids))
+    def from_dict(cls, data: dict[str, Any], guarded: bool = True) -> Suppression:
+        """``guarded=False``: a detection keyed by actor, whose events the actor record's one guard screens
+        (``detections.actor_record``); the guard an earlier encoding kept beside its firings is not read."""
+        return cls(dict(data.get("f", {})), ReplayGuard.from_dict(data) if guarded else ReplayGuard())
 
 
 def make_finding(

@@ -81,8 +81,10 @@ class ConfigChangeDetection:
         return [self.finding(event, change)]
 
     def admit(self, event: Event, sup: Suppression, variant: str) -> bool:
-        """Replay guard, then the per-object suppression window; records the firing when admitted."""
-        if sup.replayed(event.uuid) or sup.suppressed(variant, event.time, self.config.suppress_s):
+        """Replay guard (the actor record's, when keyed by actor: the engine's), then the per-object suppression
+        window; records the firing when admitted."""
+        replayed = not self.keyed_by_actor and sup.replayed(event.uuid, event.time)
+        if replayed or sup.suppressed(variant, event.time, self.config.suppress_s):
             return False
         sup.fire(variant, event.time)
         return True

@@ -45,7 +45,7 @@ class DirectorySignInState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DirectorySignInState:
-        return cls(Suppression.from_dict(data["sup"]))
+        return cls(Suppression.from_dict(data["sup"], guarded=False))
 
 
 class DirectorySignIn:
@@ -79,7 +79,7 @@ class DirectorySignIn:
         if facts is None:
             return []  # not known: the inventory has not synced, or the user is newer than the sync
         inactive, dormant = self._inactive(event, facts), self._dormant(event, facts)
-        if (inactive is None and dormant is None) or state.sup.replayed(event.uuid):
+        if inactive is None and dormant is None:
             return []
         if inactive is not None:
             title = "Sign-in by a suspended or deprovisioned user"

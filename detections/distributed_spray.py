@@ -86,6 +86,7 @@ class DistributedSprayConfig:
 
 @dataclass(slots=True)
 class _Attempt:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "k", "id", "u", "ip", "fl")
     time: float
     key: str  # attempt id (transaction + login, or uuid)
     uuid: str

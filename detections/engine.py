@@ -198,6 +198,10 @@ class Engine:
         The user's baseline runs with the actor-keyed detections (in Kafka mode: in the actor's partition), as
         one more part of the actor's record: the event is judged against the profile as it was, then learned.
         When no detection reads it, it is not kept.
+
+        The record's replay guard screens the actor-keyed detections (and the learning) as one: an event it has
+        seen reaches none of them, so they run together (``only`` names all of them or none, as Kafka's by-actor
+        agent does).
         """
         outcome = Outcome([], [])
         if self.context.is_own_action(event):
@@ -208,11 +212,13 @@ class Engine:
         plan = plans(event.event_type)
         actor_key = actor_record.PREFIX + event.actor_id
         record: ActorRecord | None = None  # the actor's record, read when a detection keyed by actor needs it
+        replayed = False  # the record's guard has seen the event: no detection keyed by actor judges it again
         with_baseline = bool(self.reads_baseline) and (only is None or not self.actor_keyed.isdisjoint(only))
         profile_key = self.baseline.state_key(event) if with_baseline else None
         profile, profile_legacy = None, None
         if profile_key is not None:
             record = self._record(actor_key, states, outcome)
+            replayed = record.replayed(event.uuid, event.time)
             profile, profile_legacy = self._part(record, self.baseline, profile_key, states, outcome)
         shown: dict[str, str] | None = None  # facets_of, once for the judgement and the learning, when either runs
         novelty: Novelty | None = None
@@ -226,6 +232,9 @@ class Engine:
                 if keyed_by_actor:
                     if record is None:
                         record = self._record(actor_key, states, outcome)
+                        replayed = record.replayed(event.uuid, event.time)
+                    if replayed:
+                        continue
                     state, legacy = record.get(detection_id, key, load_state), None
                     if state is None:
                         state, legacy = self._unrecorded(detection, key, states, outcome)
@@ -252,7 +261,7 @@ class Engine:
                 continue
             if found:
                 outcome.findings.extend(found)
-        if record is not None and profile_key is not None and profile is not None:
+        if record is not None and profile_key is not None and profile is not None and not replayed:
             try:
                 if self.baseline.learn(event, profile, shown):
                     self._put(record, self.baseline, profile_key, profile, profile_legacy, states)
@@ -292,7 +301,7 @@ class Engine:
         except Exception as exc:  # unreadable: every actor-keyed detection starts this actor afresh
             outcome.failures.append(DetectionFailure("engine", StateUnreadable(f"{actor_key}: {exc!r}")))
             record = None
-        return record if isinstance(record, ActorRecord) else ActorRecord()
+        return record if isinstance(record, ActorRecord) else ActorRecord(actor_key[len(actor_record.PREFIX) :])
 
     def _part(
         self, record: ActorRecord, detection: Any, key: str, states: StateStore, outcome: Outcome
@@ -366,6 +375,6 @@ class Engine:
         """Rebuild a state object from its bytes; the key's prefix names its detection (or the actor record).
         States of the first encoding (no ``"v"``) still decode: the detections read positional rows too."""
         if store_key.startswith(actor_record.PREFIX):
-            return ActorRecord.from_dict(orjson.loads(data))
+            return ActorRecord.from_dict(orjson.loads(data), store_key[len(actor_record.PREFIX) :])
         detection = self._by_id[store_key.split("|", 1)[0]]
         return detection.load_state(orjson.loads(data))

@@ -77,6 +77,7 @@ class FastPassPhishingConfig:
 
 @dataclass(slots=True)
 class _Phish:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "ip", "fl")
     time: float
     uuid: str
     ip: str | None  # the flagged proxy IP, None when the event's IP is not the proxy's
@@ -89,6 +90,7 @@ class _Phish:
 
 @dataclass(slots=True)
 class _Success:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "ip", "kc", "fl")
     time: float
     uuid: str
     ip: str | None
@@ -151,7 +153,7 @@ class FastPassPhishing:
         cfg = self.config
         phishes = Window(cfg.follow_s + cfg.lateness_s, cfg.max_entries, rows(_Phish, data["p"]), data["h"])
         successes = Window(cfg.lateness_s, cfg.max_entries, rows(_Success, data["s"]), data["h"])
-        return PhishingState(phishes, successes, Suppression.from_dict(data["sup"]))
+        return PhishingState(phishes, successes, Suppression.from_dict(data["sup"], guarded=False))
 
     def expires_at(self, state: PhishingState) -> float:
         """Blocked attempts (``follow_s``), sign-ins kept for late blocked events, and both suppressions."""
@@ -160,7 +162,7 @@ class FastPassPhishing:
 
     def detect(self, event: Event, state: PhishingState) -> list[Finding]:
         cfg = self.config
-        if state.phishes.too_late(event.time) or state.sup.replayed(event.uuid):
+        if state.phishes.too_late(event.time):
             return []
         findings: list[Finding] = []
         if is_fastpass_phishing_block(event):

@@ -13,6 +13,9 @@ a human actor):
   an anonymizer and not from allowlisted corporate egress (the tenant's egress
   CIDRs/ASNs, or only VPN tunnels the organisation uses), so a VPN hop never
   poisons the baseline (Panther's rule); allowlisted sign-ins are not evaluated;
+* the trusted sign-ins are kept 30 days (at most 32); those more than ``EXACT_S`` (6 h) behind the user's
+  newest only as the latest per place, which is all the nearest-neighbour comparison reads for any event
+  within that lateness (an ordinary user signing in from home keeps one old row, not one per sign-in);
 * flag when distance ≥ 500 km **and** speed ≥ 1000 km/h (Datadog's pair), Δt
   floored at 1 min; skip same IP, same /24 and same ASN; skip events without
   lat/lon/country ("geo missing": every anchor bails out);
@@ -61,6 +64,11 @@ from detections.lifecycle import horizon
 from detections.tenant_profile import is_listed
 
 DAY = 86400.0
+# Trusted sign-ins this close (event time) to the user's newest are all kept; older ones only as the latest per
+# place. A sign-in is compared with its nearest trusted neighbours in time, and for one that arrives within EXACT_S
+# of the newest those are the same either way (the latest older sign-in is the latest of its place); the stores
+# already take an event later than ``lifecycle.LATENESS_S`` (1 h) as too late to count on its state.
+EXACT_S = 6 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,7 @@ class ImpossibleTravelConfig:
 
 @dataclass(slots=True)
 class _Loc:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "ip", "la", "lo", "c", "ci", "as", "org", "nv", "dn", "th")
     time: float
     uuid: str
     ip: str | None
@@ -102,6 +111,21 @@ class _Loc:
     device_new: str = ""  # why its device was new for the user ("" = not new)
     threat: bool = False
 
+    def sighting(self) -> tuple[Any, ...]:
+        """All a hop reads of it but when and which event: sign-ins alike in this are one place."""
+        return (
+            self.ip,
+            self.lat,
+            self.lon,
+            self.country,
+            self.city,
+            self.asn,
+            self.as_org,
+            self.novel,
+            self.device_new,
+            self.threat,
+        )
+
     def place(self) -> str:
         return f"{self.city}, {self.country}" if self.city else self.country
 
@@ -113,18 +137,20 @@ class TravelHistory:
     sup: Suppression = field(default_factory=Suppression)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "l": columns(_Loc, self.locations),
-            "t": {k: list(v) for k, v in self.transitions.items()},
-            "sup": self.sup.to_dict(),
-        }
+        """``{"l": locations, "t": transitions, "sup": suppression}``, the last two only when they hold any."""
+        out: dict[str, Any] = {"l": columns(_Loc, self.locations)}
+        if self.transitions:
+            out["t"] = {k: list(v) for k, v in self.transitions.items()}
+        if sup := self.sup.to_dict():
+            out["sup"] = sup
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TravelHistory:
         return cls(
             rows(_Loc, data["l"]),
-            {k: list(v) for k, v in data["t"].items()},
-            Suppression.from_dict(data["sup"]),
+            {k: list(v) for k, v in data.get("t", {}).items()},
+            Suppression.from_dict(data.get("sup", {}), guarded=False),
         )
 
 
@@ -162,8 +188,6 @@ class ImpossibleTravel:
         self, event: Event, state: TravelHistory, novelty: Novelty, *, directory: DirectoryFacts = NO_DIRECTORY
     ) -> list[Finding]:
         cfg = self.config
-        if state.sup.replayed(event.uuid):
-            return []
         if self._allowlisted(event):
             return []
         if event.geo.lat is None or event.geo.lon is None or not event.geo.country:
@@ -328,7 +352,13 @@ class ImpossibleTravel:
         )
 
     def _remember(self, state: TravelHistory, here: _Loc) -> None:
+        """Keep ``here``; of the sign-ins more than ``EXACT_S`` behind the newest, only the latest per place."""
         cfg = self.config
         bisect.insort(state.locations, here, key=lambda loc: loc.time)
         newest = state.locations[-1].time
-        state.locations = [loc for loc in state.locations if loc.time >= newest - cfg.history_s][-cfg.max_locations :]
+        kept = [loc for loc in state.locations if loc.time >= newest - cfg.history_s][-cfg.max_locations :]
+        recent = bisect.bisect_left(kept, newest - EXACT_S, key=lambda loc: loc.time)
+        if recent > 1:
+            latest = {loc.sighting(): loc for loc in kept[:recent]}  # in time order: the last one per place stays
+            kept = sorted(latest.values(), key=lambda loc: loc.time) + kept[recent:]
+        state.locations = kept

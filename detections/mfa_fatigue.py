@@ -47,6 +47,7 @@ class MfaFatigueConfig:
 
 @dataclass(slots=True)
 class _Entry:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "k", "ip", "sg", "au", "w")
     time: float
     key: str  # the uuid
     ip: str | None

@@ -22,6 +22,8 @@ How (per *target* user):
   attacker's own post-reset sign-ins never vouch for themselves, and a late
   event is judged as an in-order one. Our baseline only counts once it holds
   ≥ ``cold_start_signins`` sign-ins; before that only Okta's behaviors do.
+  A sign-in that can be new for no reset (a signature of the profile a
+  whole window before it, no Okta behaviour) is learnt but not kept.
 
 The reset is keyed by its target and the enrolment/sign-in by their user, so
 one state key sees events of different actors: ``keyed_by_actor = False``.
@@ -48,7 +50,7 @@ from typing import Any, ClassVar
 
 from detections import geo
 from detections.columns import columns, rows
-from detections.common import Suppression, is_mobile_carrier, is_successful_sign_in, make_finding
+from detections.common import Suppression, digest, is_mobile_carrier, is_successful_sign_in, make_finding
 from detections.confidence import Action, Assessment, Dampener, Evidence, EvidenceClass, assess
 from detections.event import SUCCESSFUL_SIGN_INS, Event
 from detections.finding import Finding, Severity
@@ -59,6 +61,9 @@ HOUR = 3600.0
 DAY = 86400.0
 RESET_TYPES = frozenset({"user.mfa.factor.reset_all", "user.mfa.factor.deactivate"})
 ENROL_TYPE = "user.mfa.factor.activate"
+# "l" of the encoded state: rows under short column names, dtHashes as digests (common.digest: only compared);
+# a state without it holds whole dtHashes, digested when read
+LAYOUT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,7 @@ class MfaResetTakeoverConfig:
 
 @dataclass(slots=True)
 class _Reset:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "k", "by", "h", "me", "ip", "as", "dt", "ok")
     time: float
     uuid: str
     kind: str  # "reset_all" or "deactivate"
@@ -100,6 +106,7 @@ class _Reset:
 
 @dataclass(slots=True)
 class _Enrol:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "a")
     time: float
     uuid: str
     authenticator: str
@@ -111,6 +118,7 @@ class _Enrol:
 
 @dataclass(slots=True)
 class _SignIn:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "u", "ip", "as", "org", "c", "dt", "nd", "ng", "px", "th")
     time: float
     uuid: str
     login: str
@@ -133,6 +141,7 @@ class _SignIn:
 class _Seen:
     """One baseline signature: the user signed in from this device/ASN/country between first and last."""
 
+    COLUMNS: ClassVar[tuple[str, ...]] = ("dt", "as", "c", "f", "l", "n")
     dt: str | None
     asn: int | None
     country: str | None
@@ -159,14 +168,17 @@ class TakeoverState:
         return self.resets, self.enrols, self.sign_ins
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """Resets, enrolments, sign-ins, profile, high water, suppression, layout; the empty ones left out."""
+        out = {
             "r": columns(_Reset, self.resets),
             "e": columns(_Enrol, self.enrols),
             "s": columns(_SignIn, self.sign_ins),
             "p": columns(_Seen, self.profile),
             "h": self.high_water,
             "sup": self.sup.to_dict(),
+            "l": LAYOUT,
         }
+        return {k: v for k, v in out.items() if v != {}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,12 +218,17 @@ class MfaResetTakeover:
     def load_state(self, data: dict[str, Any]) -> TakeoverState:
         cfg = self.config
         width, cap, h = cfg.window_s + cfg.lateness_s, cfg.max_entries, data["h"]
+        resets, sign_ins = rows(_Reset, data.get("r", {})), rows(_SignIn, data.get("s", {}))
+        profile = rows(_Seen, data.get("p", {}))
+        if data.get("l") != LAYOUT:  # written before: whole dtHashes
+            for row in (*resets, *sign_ins, *profile):
+                row.dt = digest(row.dt)
         return TakeoverState(
-            Window(width, cap, rows(_Reset, data["r"]), h),
-            Window(width, cap, rows(_Enrol, data["e"]), h),
-            Window(width, cap, rows(_SignIn, data["s"]), h),
-            rows(_Seen, data["p"]),
-            Suppression.from_dict(data["sup"]),
+            Window(width, cap, resets, h),
+            Window(width, cap, rows(_Enrol, data.get("e", {})), h),
+            Window(width, cap, sign_ins, h),
+            profile,
+            Suppression.from_dict(data.get("sup", {})),
         )
 
     def expires_at(self, state: TakeoverState) -> float:
@@ -224,7 +241,8 @@ class MfaResetTakeover:
 
     def detect(self, event: Event, state: TakeoverState) -> list[Finding]:
         cfg = self.config
-        if state.sup.replayed(event.uuid) or any(w.holds(event.uuid) for w in state.windows()):
+        keep = not (is_successful_sign_in(event) and self._routine(state, event))  # the guard: only what counts
+        if state.sup.replayed(event.uuid, event.time, keep) or any(w.holds(event.uuid) for w in state.windows()):
             return []
         if is_successful_sign_in(event):
             self._learn(state, event)
@@ -261,7 +279,7 @@ class MfaResetTakeover:
                 by_self,
                 event.ip,
                 event.asn,
-                event.dt_hash,
+                digest(event.dt_hash),
                 event.behaviors.get("New Device") == "NEGATIVE" and event.behaviors.get("New IP") == "NEGATIVE",
             )
             state.resets.add(reset)
@@ -278,13 +296,37 @@ class MfaResetTakeover:
                 event.asn,
                 event.as_org,
                 event.geo.country,
-                event.dt_hash,
+                digest(event.dt_hash),
                 event.behavior_positive("New Device"),
                 event.behavior_positive("New Country") or event.behavior_positive("New Geo-Location"),
                 event.is_proxy,
                 event.threat_suspected,
             )
-            state.sign_ins.add(sign_in)
+            if not self._ordinary(state, sign_in):
+                state.sign_ins.add(sign_in)
+
+    def _ordinary(self, state: TakeoverState, s: _SignIn) -> bool:
+        """The sign-in can complete no chain, so it is not kept: Okta saw nothing new, and its device, network and
+        country were the user's (one signature of the profile) a whole window before it, so before any reset it
+        could follow (only one that is new for the user scores: ``_assess``). Most sign-ins of most users are.
+        (The one case it differs: ``max_profile`` newer signatures within the window pushing that one out of the
+        profile before a late reset arrives.)"""
+        return self._known(state, (s.dt, s.asn, s.country), s.time, s.okta_new_device or s.okta_new_geo)
+
+    def _routine(self, state: TakeoverState, event: Event) -> bool:
+        """An ordinary sign-in (``_ordinary``) whose signature the profile already counts ``cold_start_signins``
+        times: learnt again (a replay), it would change nothing a chain reads, so the guard need not keep it."""
+        sig = (digest(event.dt_hash), event.asn, event.geo.country)
+        new = any(event.behavior_positive(b) for b in ("New Device", "New Country", "New Geo-Location"))
+        return self._known(state, sig, event.time, new, self.config.cold_start_signins)
+
+    def _known(self, state: TakeoverState, sig: tuple[Any, ...], time: float, new: bool, counted: int = 0) -> bool:
+        """Okta saw nothing ``new``, and the profile has the signature from a whole window before ``time`` on,
+        counted at least ``counted`` times."""
+        before = time - self.config.window_s
+        return not new and any(
+            (p.dt, p.asn, p.country) == sig and p.first < before and p.count >= counted for p in state.profile
+        )
 
     def _learn(self, state: TakeoverState, event: Event) -> None:
         """Add a successful sign-in to the user's baseline of devices and networks (any arrival order)."""
@@ -292,7 +334,7 @@ class MfaResetTakeover:
         newest = max(state.high_water, event.time)
         if event.time < newest - cfg.history_s:
             return
-        sig = (event.dt_hash, event.asn, event.geo.country)
+        sig = (digest(event.dt_hash), event.asn, event.geo.country)
         seen = next((p for p in state.profile if (p.dt, p.asn, p.country) == sig), None)
         if seen is None:
             state.profile.append(_Seen(*sig, event.time, event.time, 1))

@@ -212,3 +212,24 @@ def test_non_human_reset_actor_counts_and_is_named():
     (finding,) = run([*history(), factor_reset(T0, by=service), *takeover()[1:]])
     assert "acme-service-app (non-human)" in finding.summary
     assert EvidenceClass.ATTACK_PATTERN in finding.assessment.classes
+
+
+def test_a_users_routine_sign_ins_are_learnt_but_neither_kept_nor_guarded_and_a_new_one_is():
+    engine = Engine([MfaResetTakeover()], TenantContext("acme"))
+    states: dict = {}
+    routine = [*history(5), sign_in(T0, "nyc"), sign_in(T0 + 2 * DAY, "nyc")]
+    engine.process_all((parse_event(r, "acme") for r in routine), states)
+    state = engine.state_of(states, MfaResetTakeover.id, ALICE["id"])
+    assert [p.count for p in state.profile] == [7] and list(state.sign_ins) == []  # learnt, nothing kept
+    assert not state.sup.guard  # the first ones were guarded, a day or more behind: forgotten; the rest not kept
+    engine.process_all([parse_event(sign_in(T0 + 2 * DAY + MIN, "lagos", **ATTACKER), "acme")], states)
+    assert len(list(state.sign_ins)) == 1 and len(state.sup.guard) == 1  # a new device and country: both
+    # the routine sign-in replayed is learnt twice (the count was past the cold start: nothing a chain reads)
+    again = engine.process(parse_event(routine[-1], "acme"), states)
+    assert again == [] and state.profile[0].count == 8
+
+
+def test_a_reset_that_arrives_after_routine_sign_ins_still_finds_the_new_one():
+    reset, enrol, login = takeover()
+    (finding,) = run([*history(5), sign_in(T0 + 5 * MIN, "nyc"), enrol, login, reset])  # the reset comes last
+    assert finding.event_uuids == (reset["uuid"], enrol["uuid"], login["uuid"])

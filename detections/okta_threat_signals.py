@@ -105,7 +105,7 @@ class OktaThreatSignals:
         return max(sup, state.last + self.config.baseline_keep_s)
 
     def detect(self, event: Event, state: SignalState) -> list[Finding]:
-        if state.sup.replayed(event.uuid):
+        if state.sup.replayed(event.uuid, event.time, keep=not self._ordinary(event, state)):
             return []
         if event.event_type == THREAT_DETECTED:
             return self._threat_request(event, state)
@@ -117,6 +117,16 @@ class OktaThreatSignals:
         state.sign_ins += 1
         state.last = event.time if state.last is None else max(state.last, event.time)
         return self._on_success(event, state, baseline)
+
+    def _ordinary(self, event: Event, state: SignalState) -> bool:
+        """A sign-in without a verdict of a user with a baseline already: counted again, it would change nothing
+        a finding reads (the count only says whether it reached ``baseline_sign_ins``), so the guard does not
+        keep it (most sign-ins of most users)."""
+        return (
+            event.event_type in SUCCESSFUL_SIGN_INS
+            and not event.threat_suspected
+            and state.sign_ins >= self.config.baseline_sign_ins
+        )
 
     def _fire(self, state: SignalState, variant: str, time: float) -> bool:
         if state.sup.suppressed(variant, time, self.config.suppress_s):

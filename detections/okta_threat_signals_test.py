@@ -118,3 +118,16 @@ def test_replay_state_round_trip_and_own_actions():
 
 def test_unrelated_events_are_ignored():
     assert run([log_event("user.session.end", T0), log_event("user.account.lock", T0)]) == []
+
+
+def test_a_users_ordinary_sign_ins_past_the_baseline_are_counted_but_not_guarded():
+    engine = Engine([OktaThreatSignals()], TenantContext("acme"))
+    states: dict = {}
+    history = [sign_in(T0 + i * 3600, "nyc") for i in range(12)]
+    engine.process_all((parse_event(r, "acme") for r in history), states)
+    state = engine.state_of(states, OktaThreatSignals.id, f"user:{history[0]['actor']['id']}")
+    assert state.sign_ins == 12 and len(state.sup.guard) == 10  # the first 10 (to the baseline) guarded
+    flagged = sign_in(T0 + 50_000, "nyc", threat=True)
+    assert len(engine.process(parse_event(flagged, "acme"), states)) == 1 and len(state.sup.guard) == 11
+    assert engine.process(parse_event(flagged, "acme"), states) == []  # a verdict is guarded: judged once
+    assert engine.process(parse_event(history[0], "acme"), states) == [] and state.sign_ins == 13

@@ -55,6 +55,7 @@ class PasswordSprayConfig:
 
 @dataclass(slots=True)
 class _Attempt:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "k", "id", "u", "fl")
     time: float
     key: str  # attempt id (transaction + user, or uuid)
     uuid: str

@@ -91,6 +91,7 @@ class PushRequesterMismatchConfig:
 
 @dataclass(slots=True)
 class _Push:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "kd", "ip", "as", "org", "c", "sg", "au", "s", "w")
     time: float
     uuid: str
     kind: str  # a PushResponse value

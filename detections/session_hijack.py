@@ -34,8 +34,8 @@ would add one key per sign-in forever. Per user there is one key, holding a
 bounded map of that user's live sessions: a session whose last sighting is
 older than the session lifetime before the user's newest event (event time)
 is evicted, and beyond ``max_sessions`` the least recently seen session goes.
-Pair suppression lives in its session (it ends with it); the replay guard
-(recent uuids) is per user.
+Pair suppression lives in its session (it ends with it); the replay guard is
+the actor record's. A sighting keeps the dtHash as a digest (it is only compared).
 
 Offered action: clear sessions (low-regret; needs the high-confidence tier,
 i.e. a corroborator on top of the session change).
@@ -51,6 +51,7 @@ from typing import Any, ClassVar
 from detections.columns import columns, rows
 from detections.common import (
     Suppression,
+    digest,
     is_allowlisted_egress,
     is_mobile_carrier,
     is_scripted_user_agent,
@@ -85,6 +86,7 @@ class SessionHijackConfig:
 
 @dataclass(slots=True)
 class _Sighting:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "ip", "as", "org", "c", "os", "b", "ua", "dt", "px", "th")
     time: float
     uuid: str
     ip: str | None
@@ -94,7 +96,7 @@ class _Sighting:
     os: str | None
     browser: str | None
     ua: str | None
-    dt: str | None
+    dt: str | None  # the dtHash's digest (common.digest): compared, never shown
     proxy: bool
     threat: bool
 
@@ -113,33 +115,53 @@ class _Session:
     high_water: float = 0.0  # the session's newest sighting (event time)
     fired: Suppression = field(default_factory=Suppression)  # per ASN pair: when it fired (event time)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"s": columns(_Sighting, self.sightings), "h": self.high_water, "f": self.fired.to_dict()}
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> _Session:
-        return cls(rows(_Sighting, data["s"]), data["h"], Suppression.from_dict(data["f"]))
+        """The previous layout's session: its own table, the whole dtHash."""
+        sightings = rows(_Sighting, data["s"])
+        for x in sightings:
+            x.dt = digest(x.dt)
+        return cls(sightings, data["h"], Suppression.from_dict(data["f"], guarded=False))
 
 
 @dataclass(slots=True)
 class SessionState:
-    """One user's live sessions (session id -> _Session) and the user's replay guard."""
+    """One user's live sessions (session id -> _Session); the actor record's guard screens replays.
+
+    Encoded ``{"u": the user's newest (left out when it is a session's), "k": session ids, "h": each one's
+    newest, "n": each one's count of sightings, "s": every sighting in one table (session by session), "f":
+    {index: pair suppression} (those that fired)}``: a user's sessions mostly share one client, stored once. The
+    previous layout (``"x"``: a table per session) still reads."""
 
     sessions: dict[str, _Session] = field(default_factory=dict)
     high_water: float = 0.0  # the user's newest processed event (event time)
-    sup: Suppression = field(default_factory=Suppression)  # replay guard only (pairs: _Session.fired)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "x": {sid: x.to_dict() for sid, x in self.sessions.items()},
-            "h": self.high_water,
-            "sup": self.sup.to_dict(),
+        sessions = list(self.sessions.values())
+        out: dict[str, Any] = {
+            "k": list(self.sessions),
+            "h": [x.high_water for x in sessions],
+            "n": [len(x.sightings) for x in sessions],
+            "s": columns(_Sighting, [y for x in sessions for y in x.sightings]),
         }
+        if self.high_water != max(out["h"], default=None):  # usually the newest session's: not repeated
+            out["u"] = self.high_water
+        fired = {str(i): x.fired.to_dict() for i, x in enumerate(sessions) if x.fired.last_fired}
+        if fired:
+            out["f"] = fired
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionState:
-        sessions = {sid: _Session.from_dict(x) for sid, x in data["x"].items()}
-        return cls(sessions, data["h"], Suppression.from_dict(data["sup"]))
+        if "x" in data:
+            return cls({sid: _Session.from_dict(x) for sid, x in data["x"].items()}, data["h"])
+        sightings, fired = rows(_Sighting, data["s"]), data.get("f", {})
+        sessions, start = {}, 0
+        for i, (sid, high_water, count) in enumerate(zip(data["k"], data["h"], data["n"], strict=True)):
+            pairs = Suppression.from_dict(fired[str(i)], guarded=False) if str(i) in fired else Suppression()
+            sessions[sid] = _Session(sightings[start : start + count], high_water, pairs)
+            start += count
+        return cls(sessions, data.get("u", max(data["h"], default=0.0)))
 
 
 class SessionHijack:
@@ -187,7 +209,7 @@ class SessionHijack:
         # older than the session's lifetime before its newest sighting (or, for a session not kept, before the
         # user's newest event: it would be evicted at once, with nothing to pair with)
         horizon = (session.high_water if session is not None else state.high_water) - cfg.session_ttl_s
-        if event.time < horizon or state.sup.replayed(event.uuid):
+        if event.time < horizon:
             return []
         if session is None:
             session = state.sessions[sid] = _Session()
@@ -201,7 +223,7 @@ class SessionHijack:
             event.ua_os,
             event.ua_browser,
             event.user_agent,
-            event.dt_hash,
+            digest(event.dt_hash),
             event.is_proxy,
             event.threat_suspected,
         )

@@ -70,6 +70,7 @@ class SuccessAfterCredentialAttackConfig:
 
 @dataclass(slots=True)
 class _Fail:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "k", "id", "ip", "as")
     time: float
     key: str
     uuid: str
@@ -79,6 +80,7 @@ class _Fail:
 
 @dataclass(slots=True)
 class _Success:
+    COLUMNS: ClassVar[tuple[str, ...]] = ("t", "id", "ip", "as", "kc", "a", "u")
     time: float
     uuid: str
     ip: str | None
@@ -153,7 +155,7 @@ class SuccessAfterCredentialAttack:
         self, event: Event, state: AttackThenSuccessState, *, directory: DirectoryFacts = NO_DIRECTORY
     ) -> list[Finding]:
         cfg = self.config
-        if state.fails.too_late(event.time) or state.sup.replayed(event.uuid):
+        if state.fails.too_late(event.time) or state.sup.replayed(event.uuid, event.time):
             return []
         if is_successful_sign_in(event):
             known = event.behaviors.get("New Device") == "NEGATIVE" and event.behaviors.get("New IP") == "NEGATIVE"

@@ -407,7 +407,7 @@ class ThreatSignals:
         return ThreatSignalsState()
 
     def load_state(self, data: dict[str, Any]) -> ThreatSignalsState:
-        return ThreatSignalsState(Suppression.from_dict(data["sup"]))
+        return ThreatSignalsState(Suppression.from_dict(data["sup"], guarded=False))
 
     def expires_at(self, state: ThreatSignalsState) -> float:
         """The per-user state only suppresses (the book keeps the signals, with their own horizons)."""
@@ -415,8 +415,6 @@ class ThreatSignals:
 
     def detect(self, event: Event, state: ThreatSignalsState, novelty: Novelty) -> list[Finding]:
         cfg = self.config
-        if state.sup.replayed(event.uuid):
-            return []
         success = Success.of(event, novelty)
         signal = self._matching(event.tenant, success)
         if signal is None:

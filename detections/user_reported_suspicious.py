@@ -55,7 +55,7 @@ class ReportState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReportState:
-        return cls(Suppression.from_dict(data["sup"]))
+        return cls(Suppression.from_dict(data["sup"], guarded=False))
 
 
 class UserReportedSuspicious:
@@ -82,7 +82,7 @@ class UserReportedSuspicious:
         return state.sup.expires_at(self.config.suppress_s)
 
     def detect(self, event: Event, state: ReportState) -> list[Finding]:
-        if state.sup.replayed(event.uuid) or state.sup.suppressed("report", event.time, self.config.suppress_s):
+        if state.sup.suppressed("report", event.time, self.config.suppress_s):
             return []
         state.sup.fire("report", event.time)
         reported = str(event.debug.get("suspiciousactivityeventtype") or "")
