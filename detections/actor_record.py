@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from detections.common import ReplayGuard
+from detections.common import UNTIMED, ReplayGuard
 from detections.lifecycle import NEVER, horizon
 
 PREFIX = "actor|"
@@ -186,5 +186,5 @@ def _merged_guards(parts: Iterator[dict[str, dict[str, Any]]]) -> ReplayGuard:
             for held in ReplayGuard.from_dict(sup).digests():
                 if held not in merged.seen:
                     merged.seen.append(held)
-                    merged.times.append(None)
+                    merged.times.append(UNTIMED)
     return merged

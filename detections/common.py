@@ -201,6 +201,9 @@ def digest(value: str | None) -> str | None:
     return None if value is None else guard_digest(value)
 
 
+UNTIMED = math.inf  # a guard entry read without its event's time: never older than any horizon, so kept until count
+
+
 @dataclass(slots=True)
 class ReplayGuard:
     """The uuids of the events recently processed (as ``guard_digest``s, oldest first), so an event delivered
@@ -214,7 +217,7 @@ class ReplayGuard:
     ``seen``, looked up as such until they age out; written as digests)."""
 
     seen: list[str] = field(default_factory=list)
-    times: list[float | None] = field(default_factory=list)  # event time of each of ``seen`` (None: not known)
+    times: list[float] = field(default_factory=list)  # event time of each of ``seen`` (UNTIMED: not known)
     legacy: int = 0  # how many of ``seen`` (the oldest) are whole uuids read from the first encoding
     newest: float = -math.inf
     max_seen: int = 64
@@ -241,9 +244,9 @@ class ReplayGuard:
     def _forget(self, before: float) -> None:
         """Drop the entries of events older than ``before`` (those of unknown time stay: count bounds them)."""
         times = self.times
-        if all(t is None or t > before for t in times):
+        if not times or min(times) > before:  # the usual case, one call per event
             return
-        keep = [i for i, t in enumerate(times) if t is None or t > before]
+        keep = [i for i, t in enumerate(times) if t > before]
         self.legacy = sum(1 for i in keep if i < self.legacy)
         self.seen = [self.seen[i] for i in keep]
         self.times = [times[i] for i in keep]
@@ -261,7 +264,7 @@ class ReplayGuard:
         out: dict[str, Any] = {"d": "".join(self.digests())}
         if self.newest > -math.inf:  # some entry has a time
             newest = out["n"] = self.newest
-            out["a"] = [None if t is None else round(newest - t) for t in self.times]
+            out["a"] = [None if t == UNTIMED else round(newest - t) for t in self.times]
         return out
 
     @classmethod
@@ -271,11 +274,11 @@ class ReplayGuard:
             seen = [packed[i : i + DIGEST_CHARS] for i in range(0, len(packed), DIGEST_CHARS)]
             newest = data.get("n")
             if newest is None:
-                return cls(seen, [None] * len(seen))
-            times = [None if age is None else newest - age for age in data["a"]]
+                return cls(seen, [UNTIMED] * len(seen))
+            times = [UNTIMED if age is None else newest - age for age in data["a"]]
             return cls(seen, times, newest=newest)
         uuids = list(data.get("s", []))
-        return cls(uuids, [None] * len(uuids), legacy=len(uuids))
+        return cls(uuids, [UNTIMED] * len(uuids), legacy=len(uuids))
 
 
 @dataclass(slots=True)
