@@ -55,6 +55,7 @@ log = structlog.get_logger(__name__)
 
 BATCH = 500  # records per round trip to the broker
 BATCH_WAIT_S = 0.05  # how long a partial batch waits for more: bounds the latency it adds
+PRODUCE_BATCH_BYTES = 512 * 1024  # per partition and produce request: a batch's records in a few round trips
 SIGNALS_RETRY_S = 2.0
 ACTOR_STATES = "actor-states"
 KEYED_STATES = "keyed-states"
@@ -294,6 +295,9 @@ def build_app(
         broker_heartbeat_interval=1.0,
         stream_recovery_delay=0.5,
         producer_linger=0.005,  # a batch's sends leave as a few produce requests, not one per record
+        # Faust's default (16 KiB) holds ~15 forwards or actor records, and a send waits for a full one to leave:
+        # a batch took dozens of round trips. Under the broker's default message.max.bytes (1 MiB).
+        producer_max_batch_size=PRODUCE_BATCH_BYTES,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=1,
         web_host="127.0.0.1",
