@@ -57,6 +57,8 @@ BATCH = 500  # records per round trip to the broker
 BATCH_WAIT_S = 0.05  # how long a partial batch waits for more: bounds the latency it adds
 PRODUCE_BATCH_BYTES = 512 * 1024  # per partition and produce request: a batch's records in a few round trips
 SIGNALS_RETRY_S = 2.0
+FORWARD_TENANT = "tenant"  # the headers of a forward on itdr.events.rekeyed
+FORWARD_DETECTIONS = "detections"  # JSON list of the detection ids to run on it
 ACTOR_STATES = "actor-states"
 KEYED_STATES = "keyed-states"
 
@@ -246,19 +248,27 @@ class DetectionAgents:
             return None
         engine = self.engines[tenant]
         for state_key, ids in engine.routes(event).items():
-            envelope = orjson.dumps({"t": tenant, "d": ids, "e": orjson.Fragment(value)})
-            sends.append(self.rekeyed.send(key=f"{tenant}|{state_key}".encode(), value=envelope))
+            headers = {FORWARD_TENANT: tenant.encode(), FORWARD_DETECTIONS: orjson.dumps(ids)}
+            sends.append(self.rekeyed.send(key=f"{tenant}|{state_key}".encode(), value=value, headers=headers))
         return _Work(tenant, engine, event, value, engine.actor_keyed)
 
     def _unpack_rekeyed(self, record: EventT, sends: list[Awaitable[Any]]) -> _Work | None:
-        envelope = orjson.loads(record.value)  # written by _unpack_event: well-formed by construction
-        tenant, ids, raw = envelope["t"], envelope["d"], envelope["e"]
-        value = orjson.dumps(raw)
+        """A forward: the event's bytes as they arrived, whose tenant and detections are in its headers (written
+        by ``_unpack_event``), so it is decoded once. One of the earlier layout, a JSON envelope around the event
+        (still on the topic after an upgrade), is read too."""
+        headers = dict(record.message.headers or ())
+        ids = headers.get(FORWARD_DETECTIONS)
+        if ids is not None:
+            tenant, value, raw = headers[FORWARD_TENANT].decode(), record.value, None
+        else:
+            envelope = orjson.loads(record.value)
+            tenant, ids, raw = envelope["t"], envelope["d"], envelope["e"]
+            value = orjson.dumps(raw)
         event = self.detect.parse(tenant, value, raw, count=False)
         if isinstance(event, DeadLetter):
             sends.append(self._deadletter(event))
             return None
-        return _Work(tenant, self.engines[tenant], event, value, frozenset(ids))
+        return _Work(tenant, self.engines[tenant], event, value, frozenset(orjson.loads(ids) if raw is None else ids))
 
     def _deadletter(self, dead: DeadLetter) -> Awaitable[Any]:
         headers = {"tenant": dead.tenant.encode(), "reason": dead.reason.encode()}
