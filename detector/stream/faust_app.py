@@ -56,6 +56,7 @@ log = structlog.get_logger(__name__)
 BATCH = 500  # records per round trip to the broker
 BATCH_WAIT_S = 0.05  # how long a partial batch waits for more: bounds the latency it adds
 PRODUCE_BATCH_BYTES = 512 * 1024  # per partition and produce request: a batch's records in a few round trips
+CHANGELOG_BUFFER = 8 * BATCH  # changelog records queued before Faust holds the streams (writes of a few batches)
 SIGNALS_RETRY_S = 2.0
 FORWARD_TENANT = "tenant"  # the headers of a forward on itdr.events.rekeyed
 FORWARD_DETECTIONS = "detections"  # JSON list of the detection ids to run on it
@@ -319,11 +320,21 @@ def build_app(
     )
     agents = DetectionAgents(app, engines, metrics, Topics(kafka.topic_prefix), kafka.partitions, book)
 
+    def unthrottled() -> None:
+        """A batch's table writes queue their changelog records in Faust's producer buffer, and Faust stops
+        delivering records to every agent while it holds more than 100 (its default): a batch writing hundreds of
+        keys stalled both agents until its changelog records had left one by one. They are all flushed before
+        each offset commit either way (Faust's Consumer._commit_offsets), so a larger bound changes no guarantee.
+        Set once the worker runs: the producer belongs to the worker's loop."""
+        app.producer.buffer.max_messages = CHANGELOG_BUFFER
+
     async def detect_by_actor(stream: faust.StreamT) -> None:
+        unthrottled()
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
             await agents.by_actor(batch)
 
     async def detect_by_key(stream: faust.StreamT) -> None:
+        unthrottled()
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
             await agents.by_key(batch)
 
