@@ -55,7 +55,11 @@ log = structlog.get_logger(__name__)
 
 BATCH = 500  # records per round trip to the broker
 BATCH_WAIT_S = 0.05  # how long a partial batch waits for more: bounds the latency it adds
+PRODUCE_BATCH_BYTES = 512 * 1024  # per partition and produce request: a batch's records in a few round trips
+CHANGELOG_BUFFER = 8 * BATCH  # changelog records queued before Faust holds the streams (writes of a few batches)
 SIGNALS_RETRY_S = 2.0
+FORWARD_TENANT = "tenant"  # the headers of a forward on itdr.events.rekeyed
+FORWARD_DETECTIONS = "detections"  # JSON list of the detection ids to run on it
 ACTOR_STATES = "actor-states"
 KEYED_STATES = "keyed-states"
 
@@ -245,19 +249,27 @@ class DetectionAgents:
             return None
         engine = self.engines[tenant]
         for state_key, ids in engine.routes(event).items():
-            envelope = orjson.dumps({"t": tenant, "d": ids, "e": orjson.Fragment(value)})
-            sends.append(self.rekeyed.send(key=f"{tenant}|{state_key}".encode(), value=envelope))
+            headers = {FORWARD_TENANT: tenant.encode(), FORWARD_DETECTIONS: orjson.dumps(ids)}
+            sends.append(self.rekeyed.send(key=f"{tenant}|{state_key}".encode(), value=value, headers=headers))
         return _Work(tenant, engine, event, value, engine.actor_keyed)
 
     def _unpack_rekeyed(self, record: EventT, sends: list[Awaitable[Any]]) -> _Work | None:
-        envelope = orjson.loads(record.value)  # written by _unpack_event: well-formed by construction
-        tenant, ids, raw = envelope["t"], envelope["d"], envelope["e"]
-        value = orjson.dumps(raw)
+        """A forward: the event's bytes as they arrived, whose tenant and detections are in its headers (written
+        by ``_unpack_event``), so it is decoded once. One of the earlier layout, a JSON envelope around the event
+        (still on the topic after an upgrade), is read too."""
+        headers = dict(record.message.headers or ())
+        ids = headers.get(FORWARD_DETECTIONS)
+        if ids is not None:
+            tenant, value, raw = headers[FORWARD_TENANT].decode(), record.value, None
+        else:
+            envelope = orjson.loads(record.value)
+            tenant, ids, raw = envelope["t"], envelope["d"], envelope["e"]
+            value = orjson.dumps(raw)
         event = self.detect.parse(tenant, value, raw, count=False)
         if isinstance(event, DeadLetter):
             sends.append(self._deadletter(event))
             return None
-        return _Work(tenant, self.engines[tenant], event, value, frozenset(ids))
+        return _Work(tenant, self.engines[tenant], event, value, frozenset(orjson.loads(ids) if raw is None else ids))
 
     def _deadletter(self, dead: DeadLetter) -> Awaitable[Any]:
         headers = {"tenant": dead.tenant.encode(), "reason": dead.reason.encode()}
@@ -294,6 +306,9 @@ def build_app(
         broker_heartbeat_interval=1.0,
         stream_recovery_delay=0.5,
         producer_linger=0.005,  # a batch's sends leave as a few produce requests, not one per record
+        # Faust's default (16 KiB) holds ~15 forwards or actor records, and a send waits for a full one to leave:
+        # a batch took dozens of round trips. Under the broker's default message.max.bytes (1 MiB).
+        producer_max_batch_size=PRODUCE_BATCH_BYTES,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=1,
         web_host="127.0.0.1",
@@ -305,11 +320,21 @@ def build_app(
     )
     agents = DetectionAgents(app, engines, metrics, Topics(kafka.topic_prefix), kafka.partitions, book)
 
+    def unthrottled() -> None:
+        """A batch's table writes queue their changelog records in Faust's producer buffer, and Faust stops
+        delivering records to every agent while it holds more than 100 (its default): a batch writing hundreds of
+        keys stalled both agents until its changelog records had left one by one. They are all flushed before
+        each offset commit either way (Faust's Consumer._commit_offsets), so a larger bound changes no guarantee.
+        Set once the worker runs: the producer belongs to the worker's loop."""
+        app.producer.buffer.max_messages = CHANGELOG_BUFFER
+
     async def detect_by_actor(stream: faust.StreamT) -> None:
+        unthrottled()
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
             await agents.by_actor(batch)
 
     async def detect_by_key(stream: faust.StreamT) -> None:
+        unthrottled()
         async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
             await agents.by_key(batch)
 
