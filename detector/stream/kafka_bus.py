@@ -150,7 +150,23 @@ class TopicPlan:
 
 
 async def ensure_topics(bootstrap: str, plan: TopicPlan, timeout: float = 30) -> None:
-    """Create missing topics and wait until every partition has a leader (metadata can lag the create)."""
+    """Create missing topics and wait until every partition has a leader (metadata can lag the create).
+
+    A role starts with this, so a broker that is away for a moment (a restart) is waited for up to ``timeout``,
+    as the running roles ride it out, rather than ending the process; longer, a clear error."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await _ensure_topics(bootstrap, plan, deadline, timeout)
+        except KafkaError as exc:
+            if loop.time() > deadline:
+                raise RuntimeError(f"Kafka at {bootstrap} did not answer for {timeout:.0f} s: {exc!r}") from exc
+            log.warning("kafka.not_reachable_yet", bootstrap=bootstrap, error=repr(exc))
+            await asyncio.sleep(1.0)
+
+
+async def _ensure_topics(bootstrap: str, plan: TopicPlan, deadline: float, timeout: float) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -164,7 +180,6 @@ async def ensure_topics(bootstrap: str, plan: TopicPlan, timeout: float = 30) ->
                 if code not in (0, TopicAlreadyExistsError.errno):
                     raise RuntimeError(f"cannot create Kafka topic {name}: error {code} {rest}")
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
         for topic in wanted:
             while True:
                 (described,) = await admin.describe_topics([topic.name])

@@ -123,7 +123,10 @@ async def test_broker_stopped_and_restarted_mid_stream_loses_nothing(sim: Sim, k
 
     try:
         inject_push_bombing(sim, victims[0], time.time() - 60)
-        await traffic(6)
+        await traffic(2)
+        # mid-stream: the roles are up and acting (a busy machine can take longer than the traffic to start them)
+        await wait_for(lambda: len(clears(sim)) >= 1, 120, [run], "the first victim's session clear")
+        await traffic(2)
         await asyncio.to_thread(kafka_broker.stop, remove=False)
         inject_push_bombing(sim, victims[1], time.time() - 60)  # stored in Okta while Kafka is down
         await traffic(8)
