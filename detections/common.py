@@ -196,9 +196,12 @@ def guard_digest(uuid: str) -> str:
     return base64.urlsafe_b64encode(hashlib.blake2b(uuid.encode(), digest_size=8).digest())[:DIGEST_CHARS].decode()
 
 
+@functools.lru_cache(maxsize=8192)
 def digest(value: str | None) -> str | None:
-    """A long identifier a detection only compares (a dtHash: 64 characters) as ``guard_digest``'s 11."""
-    return None if value is None else guard_digest(value)
+    """A long identifier a detection only compares (a dtHash: 64 characters) as ``guard_digest``'s 11.
+    Memoised apart from the uuids' digests: every event brings a new uuid, which would push the few devices of
+    the users signing in now out of one shared cache."""
+    return None if value is None else guard_digest.__wrapped__(value)
 
 
 UNTIMED = math.inf  # a guard entry read without its event's time: never older than any horizon, so kept until count
