@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # `python bench/inventory_sync.py`
 from aiohttp import web
 
 from bench.common import SEED, Figure
+from detector.inventory.interrupt import CancelAfterPages
 from detector.inventory.store import SqliteInventoryStore
 from detector.inventory.sync import InventorySync
 from detector.okta import OktaClient, SswsAuth
@@ -38,18 +39,8 @@ TOKEN = "bench-inventory-token"
 SHARE = 0.5  # the default poll.budget_share
 
 
-class _Kill(SqliteInventoryStore):
+class _Kill(CancelAfterPages, SqliteInventoryStore):
     """Cancels the sync right after its ``pages``-th page is stored."""
-
-    pages = 0
-
-    async def write_page(self, tenant: str, checkpoint: Any, records: Any) -> None:
-        await super().write_page(tenant, checkpoint, records)
-        self.pages -= 1
-        if self.pages == 0:
-            task = asyncio.current_task()
-            assert task is not None
-            task.cancel()
 
 
 def _okta_minutes(buckets: Counter[str]) -> float:

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from detector.inventory.interrupt import CancelAfterPages
 from detector.inventory.model import Inventory
 from detector.inventory.store import SqliteInventoryStore
 from detector.inventory.sync import PARTS, InventorySync
@@ -139,20 +140,12 @@ async def test_429s_mid_sync_are_waited_out(start_sim: StartSim, store: SqliteIn
     assert len(inv.users()) == 10 and len(inv.of("factor")) == 14
 
 
-class KillAfter(SqliteInventoryStore):
+class KillAfter(CancelAfterPages, SqliteInventoryStore):
     """Cancels the sync's task right after its ``pages``-th page is stored (as a SIGTERM or crash would)."""
 
     def __init__(self, path: Path, pages: int) -> None:
         super().__init__(path)
         self.pages = pages
-
-    async def write_page(self, tenant: str, checkpoint: Any, records: Any) -> None:
-        await super().write_page(tenant, checkpoint, records)
-        self.pages -= 1
-        if self.pages == 0:
-            task = asyncio.current_task()
-            assert task is not None
-            task.cancel()
 
 
 async def test_a_killed_sync_resumes_from_its_checkpoint(sim: Sim, client: OktaClient, tmp_path: Path) -> None:

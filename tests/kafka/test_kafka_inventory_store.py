@@ -15,6 +15,7 @@ import pytest
 from detections.event import parse_event
 from detections.testkit import admin_event
 from detector.inventory.events import InventoryUpdater
+from detector.inventory.interrupt import CancelAfterPages
 from detector.inventory.kafka_store import KafkaInventoryStore
 from detector.inventory.model import ApiToken
 from detector.inventory.store import InventoryStore, SqliteInventoryStore
@@ -100,18 +101,10 @@ async def test_the_kafka_store_and_the_sqlite_store_agree(
         await sqlite.close()
 
 
-class KillAfter(KafkaInventoryStore):
+class KillAfter(CancelAfterPages, KafkaInventoryStore):
     """Cancels the sync's task right after its ``pages``-th page is on the topic (as a SIGTERM or crash would)."""
 
     pages = 3  # the deprovisioned users' page, two of the others
-
-    async def write_page(self, tenant: str, checkpoint: Any, records: Any) -> None:
-        await super().write_page(tenant, checkpoint, records)
-        self.pages -= 1
-        if self.pages == 0:
-            task = asyncio.current_task()
-            assert task is not None
-            task.cancel()
 
 
 async def test_a_killed_sync_resumes_from_the_checkpoint_on_the_topic(
