@@ -26,6 +26,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import faust
@@ -94,6 +95,11 @@ def topic_plan(kafka: KafkaSettings) -> TopicPlan:
         kafka.events_retention_hours,
         kafka.audit_retention_days,
     )
+
+
+def worker_topic_plan(kafka: KafkaSettings, app: faust.App) -> TopicPlan:
+    """Every topic, and the changelogs of the worker's tables: all there before Faust starts its agents."""
+    return replace(topic_plan(kafka), changelogs=tuple(table.changelog_topic_name for table in app.tables.values()))
 
 
 class PollerRole:
@@ -566,7 +572,7 @@ def run_worker(
     """Run the Faust worker (and, for ``run --kafka``, the other roles beside it) until SIGTERM/SIGINT."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(ensure_topics(kafka.bootstrap, topic_plan(kafka)))
+    loop.run_until_complete(ensure_topics(kafka.bootstrap, worker_topic_plan(kafka, app)))
     stop = asyncio.Event()
     for role in extra_roles:
         app.task(_as_task(role, stop))

@@ -123,6 +123,10 @@ class TopicPlan:
     replication: int = 1
     events_retention_hours: int = 7 * 24
     audit_retention_days: int = 400
+    # A detection worker's Faust table changelogs (compacted, partitioned as the topics they follow). Faust would
+    # create them itself while its agents start, and an agent that read the metadata before they appeared
+    # crashed on "changelog has 0 partitions" (PartitionsMismatch), leaving a live worker that detects nothing.
+    changelogs: tuple[str, ...] = ()
 
     def topics(self) -> list[NewTopic]:
         events = {"retention.ms": str(self.events_retention_hours * _HOUR_MS)}
@@ -145,6 +149,7 @@ class TopicPlan:
                 {"cleanup.policy": "compact,delete", "retention.ms": str(SIGNALS_RETENTION_MS)},
             ),
             (n.inventory, 1, compacted),
+            *((name, self.partitions, compacted) for name in self.changelogs),
         ]
         return [NewTopic(name, n, self.replication, topic_configs=cfg) for name, n, cfg in spec]
 
