@@ -24,8 +24,9 @@ At-least-once, in this order per batch of records: findings and forwards are sen
 changed state is written to the table. A crash before the state write replays the event against the old
 state and sends the same findings again (same dedup keys: the action ledger and alert sinks drop them);
 a crash after it replays the event into state that already holds it, and each detection's replay guard
-drops it. Either way nothing is lost. No detection logic lives here, and no Okta call: a blocked agent
-stalls its partitions.
+drops it. Either way nothing is lost. A batch that raises ends the process (``fail_stop``): Faust would
+acknowledge it, and all that followed, behind a dead agent. No detection logic lives here, and no Okta call:
+a blocked agent stalls its partitions.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from detections.threat_signals import Book, Signal
 from detector.config import KafkaSettings
 from detector.ops.metrics import Metrics
 from detector.stream.detect import DeadLetter, DetectStep, StepResult
+from detector.stream.fail_stop import fail_stop
 from detector.stream.kafka_bus import Topics, follow_topic
 from detector.stream.table_sweep import TableSweeper, as_current
 
@@ -171,6 +173,17 @@ class DetectionAgents:
             ACTOR_STATES: TableSweeper(self.actor_states, self.events.get_topic_name(), engines, actives),
             KEYED_STATES: TableSweeper(self.keyed_states, self.rekeyed.get_topic_name(), engines, actives),
         }
+
+    async def consume(
+        self, stream: faust.StreamT, step: Callable[[Sequence[EventT]], Awaitable[None]], agent: str
+    ) -> None:
+        """Run ``step`` on each batch of ``stream``; any failure, of a batch or of the stream, ends the process
+        before Faust could acknowledge what was not judged (``fail_stop``)."""
+        try:
+            async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
+                await step(batch)
+        except Exception as exc:  # not CancelledError: a stop or rebalance lets Faust finish the batch
+            fail_stop(agent, exc)
 
     async def by_actor(self, batch: Sequence[EventT]) -> None:
         await self._run_batch(batch, self.actor_states, self.sweepers[ACTOR_STATES], self._unpack_event)
@@ -330,13 +343,11 @@ def build_app(
 
     async def detect_by_actor(stream: faust.StreamT) -> None:
         unthrottled()
-        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            await agents.by_actor(batch)
+        await agents.consume(stream, agents.by_actor, "detect-by-actor")
 
     async def detect_by_key(stream: faust.StreamT) -> None:
         unthrottled()
-        async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            await agents.by_key(batch)
+        await agents.consume(stream, agents.by_key, "detect-by-key")
 
     app.agent(agents.events, name="detect-by-actor")(detect_by_actor)
     app.agent(agents.rekeyed, name="detect-by-key")(detect_by_key)
