@@ -2,7 +2,8 @@
 
 Against a real broker (faust-streaming 0.15), an agent whose ``take_events`` batch raised was left dead while
 the stream went on: 20 records, a failure in the second batch of 5, and all 20 offsets were committed with 5
-judged. So the worker must stop at once, as a kill -9 would, for its records to be read again."""
+judged. So the worker must stop at once, as a kill -9 would, for its records to be read again (against the
+broker: tests/kafka/test_kafka_fail_stop.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,9 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import faust
 import pytest
 
-from detections.engine import Engine, TenantContext
-from detections.registry import build_detections
-from detector.ops.metrics import Metrics
 from detector.stream import fail_stop
-from detector.stream.faust_app import DetectionAgents
-from detector.stream.kafka_bus import Topics
 
 
 class _Exited(BaseException):
@@ -48,12 +43,7 @@ def exits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return codes
 
 
-def _agents(tmp_path: Any) -> DetectionAgents:
-    app = faust.App("fail-stop-test", broker="kafka://127.0.0.1:1", datadir=str(tmp_path), autodiscover=False)
-    return DetectionAgents(app, {"acme": Engine(build_detections(), TenantContext("acme"))}, Metrics(), Topics(""), 3)
-
-
-async def test_a_batch_that_raises_ends_the_process_before_the_next_batch(tmp_path: Any, exits: list[int]) -> None:
+async def test_a_batch_that_raises_ends_the_process_before_the_next_batch(exits: list[int]) -> None:
     judged: list[Sequence[Any]] = []
 
     async def step(batch: Sequence[Any]) -> None:
@@ -62,28 +52,28 @@ async def test_a_batch_that_raises_ends_the_process_before_the_next_batch(tmp_pa
         judged.append(batch)
 
     with pytest.raises(_Exited):
-        await _agents(tmp_path).consume(_Stream([["a"], ["bad"], ["c"]]), step, "detect-by-actor")  # type: ignore[arg-type]
+        await fail_stop.consume(_Stream([["a"], ["bad"], ["c"]]), step, "detect-by-actor", 5, 0.1)
     assert exits == [fail_stop.EXIT_CODE]
     assert judged == [["a"]]  # nothing after the failed batch was taken as judged
 
 
-async def test_a_stream_that_fails_ends_the_process_too(tmp_path: Any, exits: list[int]) -> None:
+async def test_a_stream_that_fails_ends_the_process_too(exits: list[int]) -> None:
     """E.g. Faust's PartitionsMismatch, raised from inside the stream rather than by a batch."""
 
     async def step(batch: Sequence[Any]) -> None:
         return None
 
     with pytest.raises(_Exited):
-        await _agents(tmp_path).consume(_Stream([["a"]], KeyError("changelog")), step, "detect-by-key")  # type: ignore[arg-type]
+        await fail_stop.consume(_Stream([["a"]], KeyError("changelog")), step, "detect-by-key", 5, 0.1)
     assert exits == [fail_stop.EXIT_CODE]
 
 
-async def test_a_cancelled_agent_stops_without_ending_the_process(tmp_path: Any, exits: list[int]) -> None:
+async def test_a_cancelled_agent_stops_without_ending_the_process(exits: list[int]) -> None:
     """A stop or a rebalance cancels the agent; Faust finishes and commits the batch itself."""
 
     async def step(batch: Sequence[Any]) -> None:
         raise asyncio.CancelledError
 
     with pytest.raises(asyncio.CancelledError):
-        await _agents(tmp_path).consume(_Stream([["a"]]), step, "detect-by-actor")  # type: ignore[arg-type]
+        await fail_stop.consume(_Stream([["a"]]), step, "detect-by-actor", 5, 0.1)
     assert exits == []

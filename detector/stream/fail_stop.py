@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
 
 import structlog
 
@@ -28,3 +29,16 @@ def fail_stop(agent: str, error: BaseException) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing more to say anyway
             stream.flush()
     os._exit(EXIT_CODE)
+
+
+async def consume(
+    stream: Any, step: Callable[[Sequence[Any]], Awaitable[None]], agent: str, size: int, within: float
+) -> None:
+    """Run ``step`` on each batch (``size`` records, or what came ``within`` seconds) of the Faust ``stream``;
+    any failure, of a batch or of the stream itself, ends the process before Faust could acknowledge what was
+    not judged."""
+    try:
+        async for batch in stream.take_events(size, within=within):
+            await step(batch)
+    except Exception as exc:  # not CancelledError: a stop or a rebalance lets Faust finish the batch
+        fail_stop(agent, exc)

@@ -49,7 +49,7 @@ from detections.threat_signals import Book, Signal
 from detector.config import KafkaSettings
 from detector.ops.metrics import Metrics
 from detector.stream.detect import DeadLetter, DetectStep, StepResult
-from detector.stream.fail_stop import fail_stop
+from detector.stream.fail_stop import consume
 from detector.stream.kafka_bus import Topics, follow_topic
 from detector.stream.table_sweep import TableSweeper, as_current
 
@@ -173,17 +173,6 @@ class DetectionAgents:
             ACTOR_STATES: TableSweeper(self.actor_states, self.events.get_topic_name(), engines, actives),
             KEYED_STATES: TableSweeper(self.keyed_states, self.rekeyed.get_topic_name(), engines, actives),
         }
-
-    async def consume(
-        self, stream: faust.StreamT, step: Callable[[Sequence[EventT]], Awaitable[None]], agent: str
-    ) -> None:
-        """Run ``step`` on each batch of ``stream``; any failure, of a batch or of the stream, ends the process
-        before Faust could acknowledge what was not judged (``fail_stop``)."""
-        try:
-            async for batch in stream.take_events(BATCH, within=BATCH_WAIT_S):
-                await step(batch)
-        except Exception as exc:  # not CancelledError: a stop or rebalance lets Faust finish the batch
-            fail_stop(agent, exc)
 
     async def by_actor(self, batch: Sequence[EventT]) -> None:
         await self._run_batch(batch, self.actor_states, self.sweepers[ACTOR_STATES], self._unpack_event)
@@ -343,11 +332,11 @@ def build_app(
 
     async def detect_by_actor(stream: faust.StreamT) -> None:
         unthrottled()
-        await agents.consume(stream, agents.by_actor, "detect-by-actor")
+        await consume(stream, agents.by_actor, "detect-by-actor", BATCH, BATCH_WAIT_S)
 
     async def detect_by_key(stream: faust.StreamT) -> None:
         unthrottled()
-        await agents.consume(stream, agents.by_key, "detect-by-key")
+        await consume(stream, agents.by_key, "detect-by-key", BATCH, BATCH_WAIT_S)
 
     app.agent(agents.events, name="detect-by-actor")(detect_by_actor)
     app.agent(agents.rekeyed, name="detect-by-key")(detect_by_key)
