@@ -25,6 +25,11 @@ from detector.ops.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
+# An Okta event is a few KB. One larger than this is not judged but dead-lettered, cut to this size: its
+# forwards and dead letter must stay under the broker's 1 MB record limit, since a send the broker refuses
+# would fail the worker's whole batch (and fail-stop it) at every restart.
+MAX_EVENT_BYTES = 256 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
@@ -57,6 +62,9 @@ class DetectStep:
         """The event, or the dead letter saying why not. ``raw``: the already decoded JSON, if any."""
         if tenant not in self.engines:
             return self._dead(tenant, "unknown tenant", value)
+        if len(value) > MAX_EVENT_BYTES:
+            reason = f"event of {len(value):,} bytes, over the {MAX_EVENT_BYTES:,}-byte limit (kept cut to it)"
+            return self._dead(tenant, reason, value[:MAX_EVENT_BYTES])
         try:
             event = parse_event(orjson.loads(value) if raw is None else raw, tenant)
         except (orjson.JSONDecodeError, MalformedEvent) as exc:

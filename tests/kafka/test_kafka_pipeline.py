@@ -25,8 +25,11 @@ async def test_push_bombing_through_kafka_clears_the_session_once(sim: Sim, kafk
     poisoned["client"]["geographicalContext"]["geolocation"]["lat"] = "inf"  # neutralised, no crash
     far_future = failed_sign_in(time.time() - 190, "victim@acme.com", uuid="poison-published")
     far_future["published"] = "9999-12-31T23:59:59-23:59"  # refused: a dead letter with the reason
+    huge = failed_sign_in(time.time() - 180, "victim@acme.com", uuid="poison-huge")  # forwarded per login and IP
+    huge["client"]["userAgent"] = {"rawUserAgent": "A" * 1_010_000}  # a forward Faust's producer would refuse
     sim.org.append(poisoned)
     sim.org.append(far_future)
+    sim.org.append(huge)
     inject_push_bombing(sim, victim, time.time() - 120)
     config = write_config(sim, tmp_path, kafka_bootstrap, app_id="e2e")
     role = await Role("run", config, tmp_path / "run.log", "--kafka", kafka_bootstrap).start()
@@ -52,10 +55,15 @@ async def test_push_bombing_through_kafka_clears_the_session_once(sim: Sim, kafk
     assert {f["detection"] for f in incident["findings"]} >= {"mfa_push_bombing", "mfa_push_accepted"}
     assert incident["severity"] == "high-confidence"
     assert [(a["action"], a["status"]) for a in incident["actions"]] == [("clear_sessions", "done")]
-    dead = await read_records(kafka_bootstrap, Topics("e2e.").deadletter)
-    assert [orjson.loads(r.value)["uuid"] for r in dead] == ["poison-published"]
-    reason = dict(dead[0].headers)["reason"].decode()
-    assert reason.startswith("malformed event: published '9999-12-31T23:59:59-23:59' is outside")
+    dead = {
+        dict(r.headers)["reason"].decode(): r.value
+        for r in await read_records(kafka_bootstrap, Topics("e2e.").deadletter)
+    }
+    (published,) = [reason for reason in dead if reason.startswith("malformed event: published '9999-12-31T23:59:59")]
+    assert orjson.loads(dead.pop(published))["uuid"] == "poison-published"
+    (huge_reason, cut) = dead.popitem()  # refused before any detection or forward, and kept cut to the limit
+    assert huge_reason.startswith("event of 1,01") and "over the 262,144-byte limit" in huge_reason, huge_reason
+    assert len(cut) == 262_144 and b'"poison-huge"' in cut and not dead
 
 
 async def _victims_incidents(bootstrap: str, victim: dict) -> list[dict]:
