@@ -115,7 +115,7 @@ def run_child(cmd: list[str], where: Path) -> bytes:
 
 
 def findings_of(events: Path, where: Path = ROOT) -> dict[str, Any]:
-    """The child's ``findings`` stage in ``where``: the findings' count and digest, and its compiled modules."""
+    """The child's ``findings`` stage in ``where``: the findings' count and digest, and the modules it imported."""
     stdout = run_child([sys.executable, "-m", "bench.instructions", "findings", str(events)], where)
     tag, value = orjson.loads(stdout.splitlines()[-1])
     if tag != "findings":
@@ -142,11 +142,16 @@ def _detect(blobs: list[bytes], engine: Engine) -> list:
     return findings
 
 
-def compiled_modules() -> list[str]:
-    """The ``detections`` modules this interpreter imported as extension modules (mypyc's), by name."""
+def imported_modules() -> dict[str, list[str]]:
+    """The ``detections`` modules this interpreter imported, ``compiled`` (extension modules: mypyc's) and
+    ``interpreted``, by name."""
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    names = (n for n, m in sys.modules.items() if n.startswith("detections.") and m is not None)
-    return sorted(n for n in names if (getattr(sys.modules[n], "__file__", None) or "").endswith(suffixes))
+    out: dict[str, list[str]] = {"compiled": [], "interpreted": []}
+    for name, module in sorted(sys.modules.items()):
+        if name.startswith("detections.") and module is not None:
+            kind = "compiled" if (getattr(module, "__file__", None) or "").endswith(suffixes) else "interpreted"
+            out[kind].append(name)
+    return out
 
 
 def _child(stage: str, events: Path) -> None:
@@ -165,7 +170,7 @@ def _child(stage: str, events: Path) -> None:
         _detect(blobs, engine)
     elif stage == "findings":
         found = _detect(blobs, engine)
-        emit("findings", {"count": len(found), "digest": digest(found), "compiled": compiled_modules()})
+        emit("findings", {"count": len(found), "digest": digest(found), **imported_modules()})
     elif stage != "setup":
         raise SystemExit(f"unknown stage {stage!r}: one of {', '.join(STAGES)}, findings")
 
