@@ -5,6 +5,7 @@
 .venv/bin/python -m bench.run --only 9 --size-mb 50   # figure 9: replay of a 50 MB export (default 1 GB)
 .venv/bin/python -m bench.run --only 12               # figure 12: a sync flood vs actions and the tail, ~3 min
 .venv/bin/python -m bench.run --only 17               # figure 17: the real 50k-user sync on the budget, ~4 min
+.venv/bin/python -m bench.run --only 20               # figure 20: the hot modules compiled with mypyc, ~10 min
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rich.table import Table
 from bench import (
     adversarial,
     budget,
+    compiled,
     corpus,
     deliveries,
     directory,
@@ -46,7 +48,7 @@ from bench import (
 )
 from bench.common import Figure, Stopwatch, machine_facts, mixed_stream
 
-FIGURES = [str(i) for i in range(1, 20)]
+FIGURES = [str(i) for i in range(1, 21)]
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -207,6 +209,14 @@ async def main(argv: list[str] | None = None) -> list[Figure]:
         n_counted = 2_000 if args.quick else instructions.N_EVENTS
         console.print(f"figure 19: instructions per event under cachegrind ({n_counted} events, 4 runs) …")
         figures += instructions.run(n_counted)
+    if "20" in only:
+        n_counted = 2_000 if args.quick else instructions.N_EVENTS
+        modules = compiled.CORE if args.quick else compiled.MODULES
+        console.print(f"figure 20: {len(modules)} detections modules compiled with mypyc, against figures 19 and 2 …")
+        rate_events = 5_000 if args.quick else compiled.RATE_EVENTS
+        figures += compiled.run(
+            n_counted, modules, rounds=1 if args.quick else compiled.ROUNDS, rate_events=rate_events
+        )
     report(console, figures, facts)
     return figures
 

@@ -141,12 +141,15 @@ class AdminPrivilegeGranted(ConfigChangeDetection):
     def load_state(self, data: dict[str, Any]) -> GranterState:
         return GranterState.from_dict(data)
 
-    def expires_at(self, state: GranterState) -> float:
+    # override: the engine hands a detection only the states it made, so its state is a GranterState here
+    def expires_at(self, state: GranterState) -> float:  # type: ignore[override]
         """Suppression, and the newest signal while it can still escalate a grant."""
         newest = max((s.time for s in state.signals), default=-math.inf)
         return max(state.sup.expires_at(self.config.suppress_s), newest + self.config.escalate_window_s)
 
-    def detect(self, event: Event, state: GranterState, *, directory: DirectoryFacts = NO_DIRECTORY) -> list[Finding]:
+    def detect(  # type: ignore[override]
+        self, event: Event, state: GranterState, *, directory: DirectoryFacts = NO_DIRECTORY
+    ) -> list[Finding]:
         signal = sign_in_signal(event)
         if signal is not None:
             state.remember(signal, event.time - self.config.escalate_window_s, self.config.max_signals)

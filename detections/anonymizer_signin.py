@@ -152,7 +152,7 @@ class AnonymizerSignIn:
         if assessment.score < cfg.min_confidence or state.sup.suppressed("proxy", event.time, cfg.suppress_s):
             return []
         state.sup.fire("proxy", event.time)
-        novelty = " and ".join(x for x in ("new location" if new_geo else "", "new device" if new_device else "") if x)
+        new_what = " and ".join(x for x in ("new location" if new_geo else "", "new device" if new_device else "") if x)
         return [
             make_finding(
                 event,
@@ -165,6 +165,6 @@ class AnonymizerSignIn:
                 mitre=self.mitre,
                 time=event.time,
                 summary=f"{event.actor_login} signed in through an anonymizer{via} from {event.ip}"
-                f" ({event.geo.country or 'unknown country'}, AS{event.asn}) with {novelty}",
+                f" ({event.geo.country or 'unknown country'}, AS{event.asn}) with {new_what}",
             )
         ]

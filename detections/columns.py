@@ -63,9 +63,9 @@ def columns(cls: type, rows: Iterable[Any]) -> dict[str, Any]:
 
 
 @cache
-def _defaults(cls: type) -> tuple[tuple[str, Any], ...]:
+def _defaults(cls: type) -> tuple[tuple[str, object], ...]:  # object, not Any: mypyc fails on reversed() of Any's
     """(stored name, default) of the trailing fields that have a plain default, in order."""
-    out: list[tuple[str, Any]] = []
+    out: list[tuple[str, object]] = []
     for f, column in zip(fields(cls), stored(cls), strict=True):
         if f.default is MISSING:
             out.clear()
@@ -87,6 +87,7 @@ def rows(cls: type[R], data: dict[str, Any] | list[list[Any]]) -> list[R]:
     if not data:
         return []
     n = data[COUNT]
-    spelled = names(cls) if _long(cls, data) else stored(cls)
+    row_type: type = cls  # as the memoised helpers take it (mypy: a type[R] is not Hashable)
+    spelled = names(row_type) if _long(row_type, data) else stored(row_type)
     present = [(col if len(col) == n else col * n) for name in spelled if (col := data.get(name)) is not None]
     return [cls(*values) for values in zip(*present, strict=True)]

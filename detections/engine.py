@@ -13,6 +13,7 @@ Store keys: the detections keyed by actor share one record per actor, ``actor|<a
 
 from __future__ import annotations
 
+import builtins
 import functools
 import time
 from collections.abc import Callable, Collection, Iterable, MutableMapping, Sequence
@@ -61,7 +62,8 @@ class Detection(Protocol):
 
     def load_state(self, data: dict[str, Any]) -> Any: ...
 
-    def detect(self, event: Event, state: Any) -> list[Finding]: ...
+    # Called with the event's novelty too when it reads the baseline, and directory= when it reads the directory.
+    def detect(self, event: Event, state: Any, *args: Any, **kwargs: Any) -> list[Finding]: ...
 
     # Optional ``expires_at(state) -> float | None``: the event time after which the state can no longer
     # contribute to a finding (its windows, suppressions and episodes are over), so the stores may delete it;
@@ -76,7 +78,8 @@ class DetectionFailure:
     """A detection raised on an event: the event still reached every other detection."""
 
     detection: str
-    error: BaseException = field(compare=False)
+    # builtins.: mypyc (2.4) looks a dataclass field's builtin class up among this module's names, where it is not
+    error: builtins.BaseException = field(compare=False)
 
     @property
     def reason(self) -> str:

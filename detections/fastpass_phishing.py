@@ -184,11 +184,11 @@ class FastPassPhishing:
         for window in (state.phishes, state.successes):
             window.advance(max(state.phishes.high_water, state.successes.high_water, event.time))
         for success in candidates:
-            phish = self._match(state, success)
-            if phish is None or state.sup.suppressed("success", success.time, cfg.success_suppress_s):
+            matched = self._match(state, success)
+            if matched is None or state.sup.suppressed("success", success.time, cfg.success_suppress_s):
                 continue
             state.sup.fire("success", success.time)
-            findings.append(self._chained(event, phish, success))
+            findings.append(self._chained(event, matched, success))
         return findings
 
     def _match(self, state: PhishingState, success: _Success) -> _Phish | None:

@@ -221,7 +221,8 @@ class MfaResetTakeover:
         resets, sign_ins = rows(_Reset, data.get("r", {})), rows(_SignIn, data.get("s", {}))
         profile = rows(_Seen, data.get("p", {}))
         if data.get("l") != LAYOUT:  # written before: whole dtHashes
-            for row in (*resets, *sign_ins, *profile):
+            written: list[_Reset | _SignIn | _Seen] = [*resets, *sign_ins, *profile]
+            for row in written:
                 row.dt = digest(row.dt)
         return TakeoverState(
             Window(width, cap, resets, h),

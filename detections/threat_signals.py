@@ -326,7 +326,7 @@ class Book:
                 s = self._signals.get((tenant, key))
                 out[row] = None if s is None else s.to_json()
             else:
-                kept = self._recent.get(tenant, {}).get(key)
+                kept = self._recent.get(tenant, OrderedDict()).get(key)
                 out[row] = orjson.dumps([s.row() for s in kept]) if kept else None
         self._dirty.clear()
         return out
@@ -486,7 +486,9 @@ class ThreatSignals:
             return "a tunnel"
         if event.asn in self.profile.egress_asns or geo.ip_in(event.ip, self.profile.egress_cidrs):
             return "the tenant's egress"
-        security = event.raw.get("securityContext") if isinstance(event.raw.get("securityContext"), dict) else {}
+        security = event.raw.get("securityContext")
+        if not isinstance(security, dict):
+            security = {}
         names = [event.as_org or "", str(security.get("isp") or ""), str(security.get("domain") or "")]
         text = " ".join(n.lower() for n in names if n and n != "null")
         if not text.strip():

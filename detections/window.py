@@ -29,7 +29,11 @@ from typing import Any, Generic, Protocol, TypeVar
 
 class Timed(Protocol):
     time: float  # event time (epoch seconds)
-    key: str  # identity for the replay guard: the uuid, or an attempt id shared by duplicate log lines
+
+    @property
+    def key(self) -> str:  # a field, or a read-only property (mypy: a plain attribute here must be settable)
+        """Identity for the replay guard: the uuid, or an attempt id shared by duplicate log lines."""
+        ...
 
 
 E = TypeVar("E", bound=Timed)
