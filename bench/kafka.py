@@ -41,7 +41,8 @@ from detector.sim import RateLimits, SimOrg, SimServer
 from detector.sim.traffic import TrafficConfig, TrafficGenerator, play
 from detector.stream.bus import EventRecord
 from detector.stream.faust_app import BATCH
-from detector.stream.in_process import Message, Record, in_process, partition_of
+from detector.stream.forwards import partition_of
+from detector.stream.in_process import Message, Record, in_process
 from detector.stream.kafka_bus import TopicPlan, Topics, ensure_topics, idempotent_producer
 from detector.tenants import directories_for, engine_for
 

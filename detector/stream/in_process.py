@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 
 from detections.engine import Engine
 from detections.threat_signals import Book
 from detector.ops.metrics import Metrics
 from detector.stream.faust_app import ACTOR_STATES, KEYED_STATES, DetectionAgents
+from detector.stream.forwards import partition_of
 from detector.stream.kafka_bus import Topics
 from detector.stream.table_sweep import TableSweeper
 
@@ -38,12 +38,6 @@ class Record:
     key: bytes | None
     value: bytes
     message: Message
-
-
-def partition_of(key: bytes | None, partitions: int) -> int:
-    """Where the producer's default partitioner puts ``key`` on a topic of ``partitions`` (murmur2 of the key)."""
-    every = list(range(partitions))
-    return int(DefaultPartitioner()(key, every, every))
 
 
 class SentTopic:
