@@ -151,25 +151,64 @@ async def _drain_rate(
     return Drain(counted / (time.perf_counter() - first[0]), done, cpu_us)
 
 
-async def _steps(config: Path, events: list[dict[str, Any]]) -> tuple[float, float, int]:
-    """CPU per event of the worker's two passes without Faust (first, second; us), and the records forwarded:
-    the events as the worker reads them (bytes keyed as the poller keys them, in batches of BATCH), then every
-    record the first pass sent to the rekeyed topic, the same way. Engines built from the worker's config, as
-    ``detector worker`` builds them."""
+class _Timed:
+    """Wraps a callable and adds up the time its calls take (perf_counter: cheap enough to wrap each call)."""
+
+    def __init__(self, fun: Callable[..., Any]) -> None:
+        self.fun = fun
+        self.spent = 0.0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self.fun(*args, **kwargs)
+        finally:
+            self.spent += time.perf_counter() - t0
+
+
+@dataclass(frozen=True, slots=True)
+class Steps:
+    first_us: float  # CPU per event of the first pass, no Faust
+    second_us: float
+    records: int  # sent to the rekeyed topic
+    parts: dict[str, float]  # us per event of both passes, by part (their shares of the wall time, of the CPU)
+
+
+async def _steps(config: Path, events: list[dict[str, Any]]) -> Steps:
+    """CPU per event of the worker's two passes without Faust, and the records forwarded: the events as the
+    worker reads them (bytes keyed as the poller keys them, in batches of BATCH), then every record the first
+    pass sent to the rekeyed topic, the same way. Engines built from the worker's config, as ``detector
+    worker`` builds them. Parsing, the detections, and the states' decoding and encoding are timed apart."""
     cfg = load_config(config)
     book = Book()
     directories = directories_for(cfg)
     engines = {t.name: engine_for(t, book, directories.get(t.name)) for t in cfg.tenants}
     worker = in_process(engines, PARTITIONS, book)
+    step = worker.agents.detect
+    parse, detect = _Timed(step.parse), _Timed(step.detect)
+    step.parse, step.detect = parse, detect  # type: ignore[method-assign]
+    decode, encode = _Timed(engines["acme"].decode_state), _Timed(engines["acme"].encode_state)
+    engines["acme"].decode_state, engines["acme"].encode_state = decode, encode  # type: ignore[method-assign]
     records = []
     for event in events:
         raw = orjson.dumps(event)
         key = EventRecord.from_raw("acme", event, raw).key.encode()
         records.append(Record(key, raw, Message(partition_of(key, PARTITIONS))))
-    first = await _batches(worker.agents.by_actor, records) / len(events) * 1e6
+    wall = time.perf_counter()
+    first = await _batches(worker.agents.by_actor, records)
     forwards = worker.rekeyed.take()
-    second = await _batches(worker.agents.by_key, forwards) / len(events) * 1e6
-    return first, second, len(forwards)
+    second = await _batches(worker.agents.by_key, forwards)
+    wall = time.perf_counter() - wall
+    cpu_us = (first + second) / len(events) * 1e6
+    spent = {
+        "parsing": parse.spent,
+        "detections": detect.spent - decode.spent,  # a state is decoded when a detection first reads it
+        "state decode": decode.spent,
+        "state encode": encode.spent,
+    }
+    spent["the rest"] = wall - sum(spent.values())
+    parts = {name: cpu_us * part / wall for name, part in spent.items()}
+    return Steps(first / len(events) * 1e6, second / len(events) * 1e6, len(forwards), parts)
 
 
 async def _batches(run: Callable[[list[Record]], Awaitable[None]], records: list[Record]) -> float:
@@ -253,7 +292,7 @@ async def _throughput(broker: Broker, events: list[dict[str, Any]], tmp: Path) -
                 f"{drain.rate / floor:.2f}x floor; {drain.done}/{n}",
             )
         )
-        figures += _decomposition(drain, *await _steps(config, events))
+        figures += _decomposition(drain, await _steps(config, events))
 
         for event in events:
             org.append(event)
@@ -310,15 +349,18 @@ async def _latency(broker: Broker, attacks: int, poll_interval_s: float, tmp: Pa
     ]
 
 
-def _decomposition(drain: Drain, first_us: float, second_us: float, forwards: int) -> list[Figure]:
-    """Where the Faust worker's time per event goes: our step (both passes, measured without Faust), the rest
-    of the worker's CPU (Faust, mode, aiokafka: records delivered, sent, committed, tables), and the time it
-    spent waiting (wall time per event minus CPU per event: round trips to the broker, a CPU the box shares)."""
+def _decomposition(drain: Drain, steps: Steps) -> list[Figure]:
+    """Where the Faust worker's time per event goes: our step (both passes, measured without Faust) and its
+    parts, the rest of the worker's CPU (Faust, mode, aiokafka: records delivered, sent, committed, tables),
+    and the time it spent waiting (wall time per event minus CPU per event: round trips to the broker, a CPU
+    the box shares)."""
     wall_us = 1e6 / drain.rate
-    ours = first_us + second_us
-    split = f"first pass {first_us:.0f} + second {second_us:.0f} ({forwards} records to rekeyed)"
+    ours = steps.first_us + steps.second_us
+    split = f"first pass {steps.first_us:.0f} + second {steps.second_us:.0f} ({steps.records} records to rekeyed)"
+    parts = ", ".join(f"{name} {us:.0f}" for name, us in steps.parts.items())
     return [
         Figure(SECTION, "  our step per event, no Faust", ours, "us", f"{split}; {1e6 / ours:.0f} ev/s"),
+        Figure(SECTION, "    of which detections", steps.parts["detections"], "us", parts),
         Figure(SECTION, "  worker CPU per event", drain.cpu_us, "us", f"of {wall_us:.0f} us wall per event"),
         Figure(SECTION, "  Faust/transport CPU per event", drain.cpu_us - ours, "us", "worker CPU minus our step"),
         Figure(SECTION, "  worker waiting per event", wall_us - drain.cpu_us, "us", "wall minus CPU"),
