@@ -78,7 +78,6 @@ class Bundler:
 
     def __init__(self, partitions: int) -> None:
         self.partitions = partitions
-        self.count = 0  # forwards put
         self._open: dict[int, _Open] = {}
         self._full: list[tuple[int, _Open]] = []
 
@@ -95,7 +94,6 @@ class Bundler:
             bundle.size += len(value)
             bundle.last = value
         bundle.index.append([tenant, state_key, detections, bundle.size - len(value), len(value)])
-        self.count += 1
 
     def records(self) -> Iterator[tuple[int, bytes, bytes]]:
         """(partition, key, value) of each bundle, each partition's in order; the bundler is empty after."""
