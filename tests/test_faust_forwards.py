@@ -1,73 +1,146 @@
-"""The forwards to itdr.events.rekeyed: what the first pass writes, the second reads back (without a broker)."""
+"""The forwards to itdr.events.rekeyed: what the first pass writes, the second reads back (without a broker:
+``DetectionAgents`` over in-process tables and topics)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections import Counter
 
-import faust
 import orjson
+import pytest
 
-from detections.engine import Engine, TenantContext
 from detections.event import parse_event
-from detections.registry import build_detections
 from detections.testkit import failed_sign_in
-from detector.ops.metrics import Metrics
-from detector.stream.faust_app import DetectionAgents
-from detector.stream.kafka_bus import Topics
-
-T0 = 1_700_000_000.0
-
-
-@dataclass
-class _Message:
-    headers: Any
-
-
-@dataclass
-class _Record:
-    key: bytes | None
-    value: bytes
-    message: _Message
+from detector.stream.faust_app import _Out
+from detector.stream.forwards import (
+    BUNDLE,
+    BUNDLE_BYTES,
+    BUNDLE_VERSION,
+    Bundler,
+    UnreadableForward,
+    forward_partition,
+    read_forwards,
+)
+from detector.stream.in_process import Message, Record, partition_of
+from tests.test_in_process_worker import IP, PARTITIONS, T0, records, spray, worker
 
 
-def _agents(tmp_path: Any) -> tuple[DetectionAgents, list[dict[str, Any]]]:
-    app = faust.App("forwards-test", broker="kafka://127.0.0.1:1", datadir=str(tmp_path), autodiscover=False)
-    agents = DetectionAgents(app, {"acme": Engine(build_detections(), TenantContext("acme"))}, Metrics(), Topics(""), 3)
-    sent: list[dict[str, Any]] = []
-    agents.rekeyed.send = lambda **kw: sent.append(kw) or kw  # type: ignore[method-assign]
-    return agents, sent
+def _bundle(*forwards: tuple[str, str, list[str], bytes]) -> Record:
+    bundler = Bundler(PARTITIONS)
+    for forward in forwards:
+        bundler.put(*forward)
+    ((partition, key, value),) = bundler.records()
+    return Record(key, value, Message(partition, ((BUNDLE, BUNDLE_VERSION),)))
 
 
-def test_a_forward_is_the_event_as_it_arrived_with_its_detections_in_headers(tmp_path: Any) -> None:
-    agents, sent = _agents(tmp_path)
+async def test_a_batch_forwards_one_bundle_per_partition_each_where_its_keys_were_placed() -> None:
+    w = worker()
+    raws = spray(12)
+    await w.agents.by_actor(records(raws))
+    bundles = w.rekeyed.take()
+    engine = w.agents.engines["acme"]
+    routes = [(key, ids) for raw in raws for key, ids in engine.routes(parse_event(raw, "acme")).items()]
+    assert len(bundles) == len({p.message.partition for p in bundles}) <= PARTITIONS < len(routes)
+    read = []
+    for bundle in bundles:
+        assert dict(bundle.message.headers) == {BUNDLE: BUNDLE_VERSION}
+        forwards = read_forwards(bundle.value, bundle.message.headers)
+        assert {forward_partition("acme", f.state_key, PARTITIONS) for f in forwards} == {bundle.message.partition}
+        assert partition_of(bundle.key, PARTITIONS) == bundle.message.partition
+        read += forwards
+    # every forward, none twice, and each partition's in the order the events came
+    assert Counter((f.state_key, f.only) for f in read) == Counter((k, frozenset(ids)) for k, ids in routes)
+    order = [parse_event(r, "acme").uuid for r in raws]
+    for bundle in bundles:
+        forwards = read_forwards(bundle.value, bundle.message.headers)
+        uuids = [parse_event(orjson.loads(f.value), "acme").uuid for f in forwards]
+        assert uuids == sorted(uuids, key=order.index)
+
+
+async def test_a_malformed_event_in_a_bundle_is_a_dead_letter_alone() -> None:
+    w = worker()
+    good = [orjson.dumps(r) for r in spray(2)]
+    record = _bundle(
+        ("acme", f"ip|{IP}", ["password_spray"], good[0]),
+        ("acme", f"ip|{IP}", ["password_spray"], b"{not json"),
+        ("acme", f"ip|{IP}", ["password_spray"], good[1]),
+    )
+    works = w.agents._unpack_rekeyed(record, out := _out())
+    assert [w.value for w in works] == good
+    await _sent(out)
+    (dead,) = w.deadletter.records
+    assert dead.value == b"{not json" and dict(dead.message.headers)["reason"].startswith(b"malformed event")
+
+
+async def test_an_unreadable_bundle_is_one_dead_letter_and_the_batch_goes_on() -> None:
+    w = worker()
+    good = _bundle(("acme", f"ip|{IP}", ["password_spray"], orjson.dumps(spray(1)[0])))
+    broken = Record(b"acme|x", b"\x00\x00\x00\x09[[1,2,3]]", Message(0, ((BUNDLE, BUNDLE_VERSION),)))
+    truncated = Record(b"acme|x", good.value[:-5], good.message)
+    await w.agents.by_key([broken, truncated, good])
+    assert [d.value for d in w.deadletter.records] == [broken.value, truncated.value]
+    assert w.agents.keyed_states  # the good bundle ran
+
+
+def test_read_forwards_rejects_what_no_layout_wrote() -> None:
+    for value in (b"", b"\xff\xff\xff\xff", b"\x00\x00\x00\x02{}", b"\x00\x00\x00\x10[[1,2,3,4,5,6]]xxx"):
+        with pytest.raises(UnreadableForward):
+            read_forwards(value, ((BUNDLE, BUNDLE_VERSION),))
+    with pytest.raises(UnreadableForward):
+        read_forwards(b"{}", ())  # an envelope without its fields
+    with pytest.raises(UnreadableForward):
+        read_forwards(b"{}", (("detections", b"[1]"), ("tenant", b"acme")))
+
+
+def test_an_event_routed_to_two_keys_of_one_partition_is_stored_once_and_read_as_one() -> None:
+    value = orjson.dumps(spray(1)[0])
+    keys = [k for k in (f"ip|{IP}", *(f"login|u{i}" for i in range(30))) if forward_partition("acme", k, 3) == 0][:2]
+    record = _bundle(*(("acme", key, ["password_spray"], value) for key in keys))
+    assert record.value.count(value) == 1
+    first, second = read_forwards(record.value, record.message.headers)
+    assert (first.state_key, second.state_key) == tuple(keys) and first.value is second.value == value
+
+
+def test_a_partition_s_forwards_past_the_size_bound_are_split_into_bundles_in_order() -> None:
+    bundler = Bundler(PARTITIONS)
+    values = [orjson.dumps({"n": i, "pad": "x" * 40_000}) for i in range(20)]
+    for value in values:
+        bundler.put("acme", "tenant", ["distributed_spray"], value)
+    bundles = list(bundler.records())
+    assert len(bundles) > 1 and len({p for p, _, _ in bundles}) == 1
+    assert all(len(v) < BUNDLE_BYTES + 64 * 1024 for _, _, v in bundles)
+    assert [f.value for _, _, v in bundles for f in read_forwards(v, ((BUNDLE, BUNDLE_VERSION),))] == values
+    assert list(bundler.records()) == []
+
+
+def test_a_forward_of_the_earlier_headers_layout_is_still_read() -> None:
+    w = worker()
     value = orjson.dumps(failed_sign_in(T0, "eve@acme.com"))
-    assert agents._unpack_event(_Record(b"acme:00u1", value, _Message(())), []) is not None
-    routes = agents.engines["acme"].routes(parse_event(orjson.loads(value), "acme"))
-    assert routes and len(sent) == len(routes)
-    for forward in sent:
-        assert forward["value"] == value  # not re-encoded: decoded once by the second pass
-        record = _Record(forward["key"], forward["value"], _Message(tuple(forward["headers"].items())))
-        work = agents._unpack_rekeyed(record, [])
-        assert work is not None and work.tenant == "acme" and work.value == value
-        assert work.event.uuid == parse_event(orjson.loads(value), "acme").uuid
-        assert work.only == frozenset(routes[forward["key"].decode().split("|", 1)[1]])
+    headers = (("tenant", b"acme"), ("detections", b'["password_spray"]'))
+    (work,) = w.agents._unpack_rekeyed(Record(b"acme|x", value, Message(0, headers)), _out())
+    assert work.tenant == "acme" and work.value == value and work.only == frozenset({"password_spray"})
+    assert work.event.uuid == parse_event(orjson.loads(value), "acme").uuid
 
 
-def test_a_forward_of_the_earlier_envelope_layout_is_still_read(tmp_path: Any) -> None:
-    agents, _ = _agents(tmp_path)
+def test_a_forward_of_the_earlier_envelope_layout_is_still_read() -> None:
+    w = worker()
     raw = failed_sign_in(T0, "eve@acme.com")
     envelope = orjson.dumps({"t": "acme", "d": ["password_spray"], "e": raw})
-    work = agents._unpack_rekeyed(_Record(b"acme|x", envelope, _Message(())), [])
-    assert work is not None and work.only == frozenset({"password_spray"})
-    assert orjson.loads(work.value) == raw
+    (work,) = w.agents._unpack_rekeyed(Record(b"acme|x", envelope, Message(0)), _out())
+    assert work.only == frozenset({"password_spray"}) and orjson.loads(work.value) == raw
 
 
-def test_a_forward_for_a_tenant_no_longer_run_is_a_dead_letter(tmp_path: Any) -> None:
-    agents, _ = _agents(tmp_path)
-    agents.deadletter.send = lambda **kw: kw  # type: ignore[method-assign]
-    headers = (("tenant", b"gone"), ("detections", b'["password_spray"]'))
-    sends: list[Any] = []
+async def test_a_forward_for_a_tenant_no_longer_run_is_a_dead_letter() -> None:
+    w = worker()
     value = orjson.dumps(failed_sign_in(T0, "eve@acme.com"))
-    assert agents._unpack_rekeyed(_Record(b"gone|x", value, _Message(headers)), sends) is None
-    assert sends and sends[0]["headers"]["reason"] == b"unknown tenant"
+    await w.agents.by_key([_bundle(("gone", f"ip|{IP}", ["password_spray"], value))])
+    (dead,) = w.deadletter.records
+    assert dict(dead.message.headers)["reason"] == b"unknown tenant" and dead.value == value
+
+
+def _out() -> _Out:
+    return _Out(Bundler(PARTITIONS))
+
+
+async def _sent(out: _Out) -> None:
+    for send in out.sends:
+        await send

@@ -61,14 +61,14 @@ class DetectStep:
     def parse(self, tenant: str, value: bytes, raw: Any = None, *, count: bool = True) -> Event | DeadLetter:
         """The event, or the dead letter saying why not. ``raw``: the already decoded JSON, if any."""
         if tenant not in self.engines:
-            return self._dead(tenant, "unknown tenant", value)
+            return self.dead(tenant, "unknown tenant", value)
         if len(value) > MAX_EVENT_BYTES:
             reason = f"event of {len(value):,} bytes, over the {MAX_EVENT_BYTES:,}-byte limit (kept cut to it)"
-            return self._dead(tenant, reason, value[:MAX_EVENT_BYTES])
+            return self.dead(tenant, reason, value[:MAX_EVENT_BYTES])
         try:
             event = parse_event(orjson.loads(value) if raw is None else raw, tenant)
         except (orjson.JSONDecodeError, MalformedEvent) as exc:
-            return self._dead(tenant, f"malformed event: {exc}", value)
+            return self.dead(tenant, f"malformed event: {exc}", value)
         if count:
             self.metrics.events_processed.labels(tenant).inc()
         return event
@@ -80,7 +80,7 @@ class DetectStep:
         result = StepResult()
         for failure in outcome.failures:
             self.metrics.detection_errors.labels(tenant, failure.detection).inc()
-            result.deadletters.append(self._dead(tenant, failure.reason, value))
+            result.deadletters.append(self.dead(tenant, failure.reason, value))
         self.emit(outcome.findings, value, result)
         return result
 
@@ -96,7 +96,7 @@ class DetectStep:
                 body = orjson.dumps(finding.to_dict())
             except (TypeError, ValueError, OverflowError) as exc:
                 reason = f"finding of {finding.detection} unserialisable: {exc}"
-                result.deadletters.append(self._dead(tenant, reason, value))
+                result.deadletters.append(self.dead(tenant, reason, value))
                 continue
             self.metrics.findings.labels(tenant, finding.detection, finding.assessment.tier.value).inc()
             self.metrics.detection_latency.labels(tenant).observe(max(0.0, now - finding.time))
@@ -113,7 +113,8 @@ class DetectStep:
             result.findings.append(Emitted(tenant, finding.dedup_key, finding.record_key, finding.entity, body))
         return result
 
-    def _dead(self, tenant: str, reason: str, value: bytes) -> DeadLetter:
+    def dead(self, tenant: str, reason: str, value: bytes) -> DeadLetter:
+        """The dead letter of ``value``, logged and counted (under "other" for a tenant not run here)."""
         log.warning("event.deadletter", tenant=tenant, reason=reason)
         self.metrics.deadletters.labels(known(tenant, self.engines)).inc()  # a record key can name any tenant
         return DeadLetter(tenant, reason, value)

@@ -5,7 +5,7 @@ Two agents, because state must live where its events arrive:
 * ``detect-by-actor`` reads ``okta.events`` (keyed ``tenant:actor_id``) and runs the detections keyed by
   actor on state in the ``actor-states`` table; for the other detections it forwards the event to
   ``itdr.events.rekeyed`` under each state key they need (``Engine.routes``: per IP, per login,
-  tenant-wide).
+  tenant-wide): a batch's forwards bundled, one record per partition (``forwards``).
 * ``detect-by-key`` reads ``itdr.events.rekeyed`` and runs those detections on ``keyed-states``.
 
 Tables hold encoded detection state per ``tenant|actor|<actor id>`` (one record for every actor-keyed
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from detector.config import KafkaSettings
 from detector.ops.metrics import Metrics
 from detector.stream.detect import DeadLetter, DetectStep, StepResult
 from detector.stream.fail_stop import consume
+from detector.stream.forwards import BUNDLE, BUNDLE_VERSION, Bundler, Forward, UnreadableForward, read_forwards
 from detector.stream.kafka_bus import Topics, follow_topic
 from detector.stream.table_sweep import TableSweeper, as_current
 
@@ -60,8 +61,6 @@ BATCH_WAIT_S = 0.05  # how long a partial batch waits for more: bounds the laten
 PRODUCE_BATCH_BYTES = 512 * 1024  # per partition and produce request: a batch's records in a few round trips
 CHANGELOG_BUFFER = 8 * BATCH  # changelog records queued before Faust holds the streams (writes of a few batches)
 SIGNALS_RETRY_S = 2.0
-FORWARD_TENANT = "tenant"  # the headers of a forward on itdr.events.rekeyed
-FORWARD_DETECTIONS = "detections"  # JSON list of the detection ids to run on it
 ACTOR_STATES = "actor-states"
 KEYED_STATES = "keyed-states"
 
@@ -140,6 +139,15 @@ class _Work:
     only: Collection[str]
 
 
+@dataclass(slots=True)
+class _Out:
+    """What a batch sends besides findings: dead letters and the like (``sends``), and its forwards, bundled
+    and sent once the batch has run."""
+
+    bundler: Bundler
+    sends: list[Awaitable[Any]] = field(default_factory=list)
+
+
 class DetectionAgents:
     """What the two agents do with a batch of records; Faust only delivers records and persists tables.
 
@@ -157,6 +165,7 @@ class DetectionAgents:
         book: Book | None = None,
     ) -> None:
         self.engines = engines
+        self.partitions = partitions  # of every topic and table: forwards go where their key's partition is
         self.book = book if book is not None else Book()
         self.detect = DetectStep(engines, metrics)
         self.signals = app.topic(topics.signals, partitions=partitions, schema=_raw())
@@ -185,20 +194,24 @@ class DetectionAgents:
         batch: Sequence[EventT],
         table: Any,
         sweeper: TableSweeper,
-        unpack: Callable[[EventT, list[Awaitable[Any]]], _Work | None],
+        unpack: Callable[[EventT, _Out], list[_Work]],
     ) -> None:
         states: dict[str, TableStates] = {}
-        sends: list[Awaitable[Any]] = []
+        out = _Out(Bundler(self.partitions))
+        sends = out.sends
         for record in batch:
-            work = unpack(record, sends)
-            if work is None:
-                continue
-            store = states.setdefault(work.tenant, TableStates(table, work.engine, work.tenant, sweeper))
-            store.source = record
-            with as_current(record):
-                result = self.detect.detect(work.event, work.value, store, only=work.only)
-            sends += [self._deadletter(d) for d in result.deadletters]
-            sends += self._send_findings(result)
+            for work in unpack(record, out):
+                store = states.setdefault(work.tenant, TableStates(table, work.engine, work.tenant, sweeper))
+                store.source = record
+                with as_current(record):
+                    result = self.detect.detect(work.event, work.value, store, only=work.only)
+                sends += [self._deadletter(d) for d in result.deadletters]
+                sends += self._send_findings(result)
+        headers = {BUNDLE: BUNDLE_VERSION}
+        sends += [
+            self.rekeyed.send(key=key, value=value, partition=partition, headers=headers)
+            for partition, key, value in out.bundler.records()
+        ]
         sends += [
             self.signals.send(key=f"{s.tenant}:{s.source}".encode(), value=s.to_json()) for s in self.book.take_flags()
         ]
@@ -240,38 +253,44 @@ class DetectionAgents:
         result = self.detect.emit(findings, value, StepResult())
         await self._acknowledged(self._send_findings(result) + [self._deadletter(d) for d in result.deadletters])
 
-    def _unpack_event(self, record: EventT, sends: list[Awaitable[Any]]) -> _Work | None:
+    def _unpack_event(self, record: EventT, out: _Out) -> list[_Work]:
         """An okta.events record: dead-letter it, or run the actor-keyed detections and forward it to the
         state keys of the others."""
         value: bytes = record.value
         tenant = (record.key or b"").decode(errors="replace").split(":", 1)[0]
         event = self.detect.parse(tenant, value)
         if isinstance(event, DeadLetter):
-            sends.append(self._deadletter(event))
-            return None
+            out.sends.append(self._deadletter(event))
+            return []
         engine = self.engines[tenant]
         for state_key, ids in engine.routes(event).items():
-            headers = {FORWARD_TENANT: tenant.encode(), FORWARD_DETECTIONS: orjson.dumps(ids)}
-            sends.append(self.rekeyed.send(key=f"{tenant}|{state_key}".encode(), value=value, headers=headers))
-        return _Work(tenant, engine, event, value, engine.actor_keyed)
+            out.bundler.put(tenant, state_key, ids, value)
+        return [_Work(tenant, engine, event, value, engine.actor_keyed)]
 
-    def _unpack_rekeyed(self, record: EventT, sends: list[Awaitable[Any]]) -> _Work | None:
-        """A forward: the event's bytes as they arrived, whose tenant and detections are in its headers (written
-        by ``_unpack_event``), so it is decoded once. One of the earlier layout, a JSON envelope around the event
-        (still on the topic after an upgrade), is read too."""
-        headers = dict(record.message.headers or ())
-        ids = headers.get(FORWARD_DETECTIONS)
-        if ids is not None:
-            tenant, value, raw = headers[FORWARD_TENANT].decode(), record.value, None
-        else:
-            envelope = orjson.loads(record.value)
-            tenant, ids, raw = envelope["t"], envelope["d"], envelope["e"]
-            value = orjson.dumps(raw)
-        event = self.detect.parse(tenant, value, raw, count=False)
+    def _unpack_rekeyed(self, record: EventT, out: _Out) -> list[_Work]:
+        """A record of itdr.events.rekeyed: a bundle of forwards (or one forward of an earlier layout, see
+        ``forwards``), each event parsed once however many of its state keys are in the bundle. A malformed
+        event is a dead letter of its own; the rest of the bundle runs."""
+        try:
+            forwards = read_forwards(record.value, record.message.headers)
+        except UnreadableForward as exc:
+            out.sends.append(self._deadletter(self.detect.dead("", str(exc)[:200], record.value or b"")))
+            return []
+        works: list[_Work] = []
+        last: tuple[bytes, str, Event | DeadLetter] | None = None
+        for forward in forwards:
+            if last is None or last[0] is not forward.value or last[1] != forward.tenant:
+                last = (forward.value, forward.tenant, self._parse_forward(forward, out))
+            event = last[2]
+            if not isinstance(event, DeadLetter):
+                works.append(_Work(forward.tenant, self.engines[forward.tenant], event, forward.value, forward.only))
+        return works
+
+    def _parse_forward(self, forward: Forward, out: _Out) -> Event | DeadLetter:
+        event = self.detect.parse(forward.tenant, forward.value, forward.raw, count=False)
         if isinstance(event, DeadLetter):
-            sends.append(self._deadletter(event))
-            return None
-        return _Work(tenant, self.engines[tenant], event, value, frozenset(orjson.loads(ids) if raw is None else ids))
+            out.sends.append(self._deadletter(event))
+        return event
 
     def _deadletter(self, dead: DeadLetter) -> Awaitable[Any]:
         headers = {"tenant": dead.tenant.encode(), "reason": dead.reason.encode()}
